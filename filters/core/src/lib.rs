@@ -1,0 +1,20 @@
+//! meshguard-core: everything a meshguard filter decides, with no proxy-wasm in sight.
+//!
+//! Each filter crate is a thin adapter from proxy-wasm callbacks to this crate, so the
+//! logic is tested natively (and fuzzed) without Envoy.
+//!
+//! Shared plumbing: [`config`] (strict parsing whose errors name the field), [`mcp`]
+//! (JSON-RPC 2.0, MCP methods, incremental SSE), [`denial`] (the one denial format) and
+//! [`body`] (fail-closed body limits). One module per filter holds that filter's
+//! configuration schema and decisions.
+
+pub mod body;
+pub mod config;
+pub mod denial;
+pub mod mcp;
+
+pub mod audience_check;
+pub mod output_sanitizer;
+pub mod pii_scrubber;
+pub mod prompt_guardrail;
+pub mod token_exchange;

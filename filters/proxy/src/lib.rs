@@ -1,0 +1,13 @@
+//! meshguard-proxy: the proxy-wasm glue every meshguard filter shares.
+//!
+//! The core crate decides; this crate talks to Envoy: it loads and logs configuration
+//! errors, sends denials, exports counters and streams SSE bodies through a rewriter. A
+//! filter crate is then a few callbacks that call into both.
+
+pub mod config;
+pub mod denial;
+pub mod log;
+pub mod request;
+pub mod response;
+pub mod sse_stream;
+pub mod stats;
