@@ -1,1 +1,14 @@
+//! meshguard's end-to-end harness: real Envoy running the built `.wasm` filters, a real MCP
+//! server built with the official Rust SDK (`rmcp`), and a JSON-RPC client.
+//!
+//! Every test that claims a filter does something proves it here, through Envoy, over HTTP.
 
+pub mod client;
+pub mod envoy;
+pub mod paths;
+pub mod upstream;
+pub mod wasm_imports;
+
+pub use client::{McpClient, Reply};
+pub use envoy::{Envoy, EnvoyBuilder, WasmFilter};
+pub use upstream::{McpUpstream, ResponseMode};

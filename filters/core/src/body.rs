@@ -62,15 +62,27 @@ pub enum BodyVerdict {
 
 impl BodyLimits {
     /// Judge a body by its `content-encoding` and `content-length` headers.
-    pub fn verdict(&self, content_encoding: Option<&str>, content_length: Option<&str>) -> BodyVerdict {
+    pub fn verdict(
+        &self,
+        content_encoding: Option<&str>,
+        content_length: Option<&str>,
+    ) -> BodyVerdict {
         let encoded = content_encoding
             .map(str::trim)
             .is_some_and(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
         if encoded {
-            return self.uninspectable(415, "compressed_body", "compressed bodies cannot be inspected");
+            return self.uninspectable(
+                415,
+                "compressed_body",
+                "compressed bodies cannot be inspected",
+            );
         }
         let too_long = content_length
-            .map(|l| l.trim().parse::<usize>().map_or(true, |n| n > self.max_bytes))
+            .map(|l| {
+                l.trim()
+                    .parse::<usize>()
+                    .map_or(true, |n| n > self.max_bytes)
+            })
             .unwrap_or(false);
         if too_long {
             return self.uninspectable(413, "body_too_large", "body exceeds the inspection limit");
@@ -80,12 +92,16 @@ impl BodyLimits {
 
     /// Judge a body that grew past the limit while streaming in (no or lying content-length).
     pub fn verdict_on_overflow(&self, buffered: usize) -> Option<BodyVerdict> {
-        (buffered > self.max_bytes).then(|| {
-            self.uninspectable(413, "body_too_large", "body exceeds the inspection limit")
-        })
+        (buffered > self.max_bytes)
+            .then(|| self.uninspectable(413, "body_too_large", "body exceeds the inspection limit"))
     }
 
-    fn uninspectable(&self, status: u16, reason: &'static str, message: &'static str) -> BodyVerdict {
+    fn uninspectable(
+        &self,
+        status: u16,
+        reason: &'static str,
+        message: &'static str,
+    ) -> BodyVerdict {
         if self.allow_uninspectable {
             BodyVerdict::PassUninspected(reason)
         } else {
@@ -114,24 +130,51 @@ mod tests {
 
     #[test]
     fn compressed_and_oversize_bodies_fail_closed() {
-        let l = BodyLimits { max_bytes: 10, allow_uninspectable: false };
-        assert_eq!(refused_reason(l.verdict(Some("gzip"), None)), "compressed_body");
-        assert_eq!(refused_reason(l.verdict(Some("GZIP, identity"), None)), "compressed_body");
-        assert_eq!(refused_reason(l.verdict(None, Some("11"))), "body_too_large");
-        assert_eq!(refused_reason(l.verdict(None, Some("nonsense"))), "body_too_large");
-        assert_eq!(refused_reason(l.verdict_on_overflow(11).unwrap()), "body_too_large");
+        let l = BodyLimits {
+            max_bytes: 10,
+            allow_uninspectable: false,
+        };
+        assert_eq!(
+            refused_reason(l.verdict(Some("gzip"), None)),
+            "compressed_body"
+        );
+        assert_eq!(
+            refused_reason(l.verdict(Some("GZIP, identity"), None)),
+            "compressed_body"
+        );
+        assert_eq!(
+            refused_reason(l.verdict(None, Some("11"))),
+            "body_too_large"
+        );
+        assert_eq!(
+            refused_reason(l.verdict(None, Some("nonsense"))),
+            "body_too_large"
+        );
+        assert_eq!(
+            refused_reason(l.verdict_on_overflow(11).unwrap()),
+            "body_too_large"
+        );
         assert!(l.verdict_on_overflow(10).is_none());
     }
 
     #[test]
     fn explicit_choice_lets_them_pass() {
-        let l = BodyLimits { max_bytes: 10, allow_uninspectable: true };
-        assert_eq!(l.verdict(Some("br"), None), BodyVerdict::PassUninspected("compressed_body"));
+        let l = BodyLimits {
+            max_bytes: 10,
+            allow_uninspectable: true,
+        };
+        assert_eq!(
+            l.verdict(Some("br"), None),
+            BodyVerdict::PassUninspected("compressed_body")
+        );
     }
 
     #[test]
     fn zero_limit_is_refused() {
-        let l = BodyLimits { max_bytes: 0, allow_uninspectable: false };
+        let l = BodyLimits {
+            max_bytes: 0,
+            allow_uninspectable: false,
+        };
         assert_eq!(l.validate().unwrap_err().field, "body.max_bytes");
     }
 }

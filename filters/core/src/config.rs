@@ -28,7 +28,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid plugin configuration: field `{}`: {}", self.field, self.reason)
+        write!(
+            f,
+            "invalid plugin configuration: field `{}`: {}",
+            self.field, self.reason
+        )
     }
 }
 
@@ -55,7 +59,8 @@ pub fn parse<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ConfigEr
             reason: strip_position(&e.inner().to_string()),
         }
     })?;
-    de.end().map_err(|e| ConfigError::invalid(".", e.to_string()))?;
+    de.end()
+        .map_err(|e| ConfigError::invalid(".", e.to_string()))?;
     value.validate()?;
     Ok(value)
 }
@@ -110,8 +115,8 @@ mod tests {
 
     #[test]
     fn wrong_type_names_nested_path() {
-        let e = parse::<Sample>(br#"{"name":"x","inner":[{"limit":1},{"limit":"many"}]}"#)
-            .unwrap_err();
+        let e =
+            parse::<Sample>(br#"{"name":"x","inner":[{"limit":1},{"limit":"many"}]}"#).unwrap_err();
         assert_eq!(e.field, "inner[1].limit");
         assert!(e.reason.contains("invalid type"), "{e}");
         assert!(!e.reason.contains("line"), "{e}");
@@ -126,7 +131,10 @@ mod tests {
     #[test]
     fn validation_error_is_reported() {
         let e = parse::<Sample>(br#"{"name":""}"#).unwrap_err();
-        assert_eq!(e.to_string(), "invalid plugin configuration: field `name`: must not be empty");
+        assert_eq!(
+            e.to_string(),
+            "invalid plugin configuration: field `name`: must not be empty"
+        );
     }
 
     #[test]

@@ -130,7 +130,10 @@ impl Denial {
         if self.status == 401 {
             headers.push((
                 "www-authenticate",
-                format!("Bearer error=\"invalid_token\", error_description=\"{}\"", self.reason),
+                format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    self.reason
+                ),
             ));
         }
         headers
@@ -143,8 +146,13 @@ mod tests {
 
     #[test]
     fn body_is_a_jsonrpc_error_with_control_and_reason() {
-        let d = Denial::new(403, Control::Mcp02, "audience_mismatch", "token is for another tool")
-            .with_id(json!(42));
+        let d = Denial::new(
+            403,
+            Control::Mcp02,
+            "audience_mismatch",
+            "token is for another tool",
+        )
+        .with_id(json!(42));
         let v: Value = serde_json::from_slice(&d.body()).unwrap();
         assert_eq!(v["jsonrpc"], "2.0");
         assert_eq!(v["id"], 42);
@@ -157,7 +165,9 @@ mod tests {
     fn unauthenticated_carries_a_challenge() {
         let d = Denial::new(401, Control::Mcp02, "token_expired", "expired");
         let h = d.headers();
-        assert!(h.iter().any(|(k, v)| *k == "www-authenticate" && v.contains("token_expired")));
+        assert!(h
+            .iter()
+            .any(|(k, v)| *k == "www-authenticate" && v.contains("token_expired")));
         assert_eq!(d.jsonrpc_code(), -32001);
     }
 
@@ -165,6 +175,9 @@ mod tests {
     fn parse_errors_use_the_jsonrpc_parse_code() {
         let d = Denial::new(400, Control::Protocol, "invalid_json", "bad");
         assert_eq!(d.jsonrpc_code(), -32700);
-        assert_eq!(Denial::new(400, Control::Protocol, "empty_batch", "x").jsonrpc_code(), -32600);
+        assert_eq!(
+            Denial::new(400, Control::Protocol, "empty_batch", "x").jsonrpc_code(),
+            -32600
+        );
     }
 }

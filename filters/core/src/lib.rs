@@ -13,6 +13,10 @@ pub mod config;
 pub mod denial;
 pub mod mcp;
 
+pub mod detect;
+pub mod jwt;
+pub mod scrub;
+
 pub mod audience_check;
 pub mod output_sanitizer;
 pub mod pii_scrubber;

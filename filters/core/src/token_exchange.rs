@@ -24,7 +24,10 @@ impl Validate for Config {
             return Err(ConfigError::invalid("issuer", "must not be empty"));
         }
         if !(1..=3600).contains(&self.token_ttl_seconds) {
-            return Err(ConfigError::invalid("token_ttl_seconds", "must be between 1 and 3600"));
+            return Err(ConfigError::invalid(
+                "token_ttl_seconds",
+                "must be between 1 and 3600",
+            ));
         }
         Ok(())
     }

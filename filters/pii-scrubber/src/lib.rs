@@ -74,7 +74,12 @@ impl Context for Stream {}
 impl HttpContext for Stream {
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         stats::increment(FILTER, "responses");
-        self.body = Some(ResponseBody::on_headers(self, FILTER, &self.config.body, &Inspector));
+        self.body = Some(ResponseBody::on_headers(
+            self,
+            FILTER,
+            &self.config.body,
+            &Inspector,
+        ));
         Action::Continue
     }
 

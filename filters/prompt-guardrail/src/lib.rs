@@ -36,7 +36,10 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
-        Some(Box::new(Stream { config, skip_body: false }))
+        Some(Box::new(Stream {
+            config,
+            skip_body: false,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -48,6 +48,11 @@ pub fn on_body(
     let bytes = ctx.get_http_request_body(0, body_size).unwrap_or_default();
     match parse_payload(&bytes) {
         Ok(payload) => RequestBody::Complete { payload, bytes },
-        Err(e) => RequestBody::Refused(Denial::new(400, Control::Protocol, e.reason(), e.to_string())),
+        Err(e) => RequestBody::Refused(Denial::new(
+            400,
+            Control::Protocol,
+            e.reason(),
+            e.to_string(),
+        )),
     }
 }

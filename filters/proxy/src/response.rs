@@ -41,6 +41,9 @@ enum Mode {
 /// Per-response state of a response filter.
 pub struct ResponseBody {
     mode: Mode,
+    /// What the headers alone decided (compressed or declared oversize); headers cannot be
+    /// read again once the body flows.
+    header_verdict: BodyVerdict,
     limits: BodyLimits,
     filter: &'static str,
 }
@@ -53,27 +56,36 @@ impl ResponseBody {
         limits: &BodyLimits,
         inspector: &dyn ResponseInspector,
     ) -> Self {
-        let content_type = ctx.get_http_response_header("content-type").unwrap_or_default();
-        let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let content_type = ctx
+            .get_http_response_header("content-type")
+            .unwrap_or_default();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let mut mode = match media.as_str() {
             "application/json" => Mode::Json,
             "text/event-stream" => Mode::Sse(SseStream::new(limits.max_bytes)),
             _ => Mode::Pass,
         };
+        let encoding = ctx.get_http_response_header("content-encoding");
+        let length = ctx.get_http_response_header("content-length");
+        let header_verdict = limits.verdict(encoding.as_deref(), length.as_deref());
+        let uninspectable = header_verdict != BodyVerdict::Inspect;
         if !matches!(mode, Mode::Pass) {
-            let encoding = ctx.get_http_response_header("content-encoding");
-            if let BodyVerdict::PassUninspected(_) | BodyVerdict::Refuse(_) =
-                limits.verdict(encoding.as_deref(), None)
-            {
-                // Compressed: the body is replaced by a denial (or passed, if allowed) below.
+            if uninspectable {
+                // Replaced by a denial (or passed, if allowed) once the body starts.
                 mode = Mode::Json;
             }
-            if inspector.may_rewrite() {
+            if inspector.may_rewrite() || uninspectable {
                 ctx.set_http_response_header("content-length", None);
             }
         }
         Self {
             mode,
+            header_verdict,
             limits: limits.clone(),
             filter,
         }
@@ -96,7 +108,12 @@ impl ResponseBody {
             Mode::Sse(stream) => {
                 let result = stream.on_body(ctx, body_size, |e| inspector.inspect_event(e));
                 if let Err(e) = result {
-                    let denial = Denial::new(502, meshguard_core::denial::Control::Protocol, e.reason(), "unsafe event stream");
+                    let denial = Denial::new(
+                        502,
+                        meshguard_core::denial::Control::Protocol,
+                        e.reason(),
+                        "unsafe event stream",
+                    );
                     crate::stats::increment(self.filter, &format!("denied.{}", e.reason()));
                     ctx.set_http_response_body(0, body_size, &sse_error_event(&denial));
                     self.mode = Mode::Discard;
@@ -114,10 +131,9 @@ impl ResponseBody {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
-        let encoding = ctx.get_http_response_header("content-encoding");
-        let verdict = match self.limits.verdict(encoding.as_deref(), None) {
+        let verdict = match &self.header_verdict {
             BodyVerdict::Inspect => self.limits.verdict_on_overflow(body_size),
-            other => Some(other),
+            other => Some(other.clone()),
         };
         match verdict {
             Some(BodyVerdict::PassUninspected(reason)) => {
@@ -147,9 +163,12 @@ impl ResponseBody {
         crate::stats::increment(self.filter, &format!("denied.{}", denial.reason));
         crate::log::warn(
             self.filter,
-            &format!("response replaced control={} reason={}", denial.control.as_str(), denial.reason),
+            &format!(
+                "response replaced control={} reason={}",
+                denial.control.as_str(),
+                denial.reason
+            ),
         );
-        ctx.set_http_response_header("content-length", None);
         ctx.set_http_response_body(0, body_size, &denial.body());
         self.mode = Mode::Discard;
     }

@@ -9,7 +9,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
 
-const FILTER: &str = "token-exchange";
+const FILTER: &str = "token_exchange";
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);

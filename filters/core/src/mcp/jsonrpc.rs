@@ -210,12 +210,20 @@ mod tests {
     #[test]
     fn parses_result_and_error_responses() {
         let p = parse_payload(br#"{"jsonrpc":"2.0","id":7,"result":{"ok":true}}"#).unwrap();
-        assert!(matches!(p, Payload::Single(Message::Response(Response { outcome: Ok(_), .. }))));
-        let p = parse_payload(
-            br#"{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"no"}}"#,
-        )
-        .unwrap();
-        assert!(matches!(p, Payload::Single(Message::Response(Response { outcome: Err(_), .. }))));
+        assert!(matches!(
+            p,
+            Payload::Single(Message::Response(Response { outcome: Ok(_), .. }))
+        ));
+        let p =
+            parse_payload(br#"{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"no"}}"#)
+                .unwrap();
+        assert!(matches!(
+            p,
+            Payload::Single(Message::Response(Response {
+                outcome: Err(_),
+                ..
+            }))
+        ));
     }
 
     #[test]
@@ -235,16 +243,37 @@ mod tests {
             ("[]", "empty_batch"),
             ("42", "not_an_object"),
             (r#"{"id":1,"method":"x"}"#, "not_jsonrpc_2_0"),
-            (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, "not_jsonrpc_2_0"),
+            (
+                r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+                "not_jsonrpc_2_0",
+            ),
             (r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#, "invalid_id"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":5}"#, "method_not_a_string"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":"x","params":"s"}"#, "params_not_structured"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":"x","result":1}"#, "request_with_result"),
-            (r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#, "result_and_error"),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+                "method_not_a_string",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","params":"s"}"#,
+                "params_not_structured",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","result":1}"#,
+                "request_with_result",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#,
+                "result_and_error",
+            ),
             (r#"{"jsonrpc":"2.0","id":1}"#, "missing_result_or_error"),
             (r#"{"jsonrpc":"2.0","result":1}"#, "missing_method_or_id"),
-            (r#"{"jsonrpc":"2.0","id":1,"error":"bad"}"#, "error_not_an_object"),
-            (r#"[{"jsonrpc":"2.0","id":1,"method":"x"}, 5]"#, "not_an_object"),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"error":"bad"}"#,
+                "error_not_an_object",
+            ),
+            (
+                r#"[{"jsonrpc":"2.0","id":1,"method":"x"}, 5]"#,
+                "not_an_object",
+            ),
         ];
         for (body, reason) in cases {
             let e = parse_payload(body.as_bytes()).unwrap_err();

@@ -101,13 +101,18 @@ mod tests {
         assert_eq!(Method::from_name("initialize"), Method::Initialize);
         assert_eq!(Method::from_name("resources/read"), Method::ResourcesRead);
         assert_eq!(Method::from_name("prompts/get"), Method::PromptsGet);
-        assert_eq!(Method::from_name("sampling/createMessage"), Method::SamplingCreateMessage);
+        assert_eq!(
+            Method::from_name("sampling/createMessage"),
+            Method::SamplingCreateMessage
+        );
         assert_eq!(Method::from_name("Tools/Call"), Method::Other);
     }
 
     #[test]
     fn extracts_tool_name_and_arguments() {
-        let r = req(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-sre/api"}}}"#);
+        let r = req(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-sre/api"}}}"#,
+        );
         let call = r.named_call().unwrap().unwrap();
         assert_eq!(call.name, "get_issue");
         assert_eq!(call.arguments.unwrap()["repo"], "org-sre/api");
@@ -131,7 +136,9 @@ mod tests {
         assert_eq!(r.named_call(), Err(NamedCallError::MissingName));
         let r = req(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#);
         assert_eq!(r.named_call(), Err(NamedCallError::MissingName));
-        let r = req(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":[1]}}"#);
+        let r = req(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":[1]}}"#,
+        );
         assert_eq!(r.named_call(), Err(NamedCallError::ArgumentsNotAnObject));
     }
 }

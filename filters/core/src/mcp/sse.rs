@@ -50,7 +50,11 @@ impl SseEvent {
         if let Some(retry) = self.retry {
             out.extend_from_slice(format!("retry: {retry}\n").as_bytes());
         }
-        out.extend(SseEvent::encode(self.event.as_deref(), data, self.id.as_deref()));
+        out.extend(SseEvent::encode(
+            self.event.as_deref(),
+            data,
+            self.id.as_deref(),
+        ));
         out
     }
 }

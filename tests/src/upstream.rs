@@ -1,0 +1,187 @@
+//! Real upstream MCP servers for the tests, built with the official Rust SDK (`rmcp`) and
+//! served over Streamable HTTP, plus a raw streaming upstream for byte-exact SSE chunking.
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::{
+    session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
+};
+use rmcp::ServerHandler;
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How the MCP server answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// `application/json` when the call emits nothing before its result.
+    Json,
+    /// Always `text/event-stream`.
+    Sse,
+}
+
+/// The tools every test server offers.
+#[derive(Clone, Default)]
+pub struct TestTools;
+
+impl TestTools {
+    fn tools() -> Vec<Tool> {
+        let schema = |props: Value| -> Arc<Map<String, Value>> {
+            let obj = json!({"type": "object", "properties": props});
+            Arc::new(obj.as_object().cloned().unwrap_or_default())
+        };
+        vec![
+            Tool::new(
+                "echo",
+                "Returns the given text.",
+                schema(json!({"text": {"type": "string"}})),
+            ),
+            Tool::new(
+                "count_with_progress",
+                "Counts to `steps`, reporting progress with a pause between steps.",
+                schema(json!({"steps": {"type": "integer"}, "delay_ms": {"type": "integer"}})),
+            ),
+        ]
+    }
+
+    async fn count_with_progress(
+        args: &Map<String, Value>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let steps = args.get("steps").and_then(Value::as_u64).unwrap_or(3);
+        let delay = args.get("delay_ms").and_then(Value::as_u64).unwrap_or(200);
+        if let Some(token) = ctx.meta.get_progress_token() {
+            for step in 1..=steps {
+                let note = ProgressNotificationParam::new(token.clone(), step as f64);
+                let _ = ctx.peer.notify_progress(note).await;
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+        }
+        CallToolResult::success(vec![ContentBlock::text(format!("counted to {steps}"))])
+    }
+}
+
+impl ServerHandler for TestTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, rmcp::ErrorData> {
+        Ok(ListToolsResult::with_all_items(Self::tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, rmcp::ErrorData> {
+        let args = request.arguments.clone().unwrap_or_default();
+        let result = match request.name.as_ref() {
+            "echo" => {
+                let text = args.get("text").and_then(Value::as_str).unwrap_or_default();
+                CallToolResult::success(vec![ContentBlock::text(text.to_string())])
+            }
+            "count_with_progress" => Self::count_with_progress(&args, &ctx).await,
+            other => {
+                return Err(rmcp::ErrorData::invalid_params(
+                    format!("no tool {other}"),
+                    None,
+                ))
+            }
+        };
+        Ok(result.into())
+    }
+}
+
+/// A running rmcp Streamable HTTP server on a loopback port; stopped on drop.
+pub struct McpUpstream {
+    pub addr: SocketAddr,
+    ct: CancellationToken,
+}
+
+impl McpUpstream {
+    /// Serve [`TestTools`] at `/mcp`, stateless, answering in `mode`.
+    pub async fn start(mode: ResponseMode) -> McpUpstream {
+        let ct = CancellationToken::new();
+        let config = StreamableHttpServerConfig::default()
+            .with_sse_keep_alive(None)
+            .with_legacy_session_mode(false)
+            .with_json_response(mode == ResponseMode::Json)
+            .with_cancellation_token(ct.child_token());
+        let service = StreamableHttpService::new(
+            || Ok(TestTools),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        let router = axum::Router::new().nest_service("/mcp", service);
+        serve(router, ct).await
+    }
+}
+
+async fn serve(router: axum::Router, ct: CancellationToken) -> McpUpstream {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let stop = ct.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled_owned().await })
+            .await;
+    });
+    McpUpstream { addr, ct }
+}
+
+impl Drop for McpUpstream {
+    fn drop(&mut self) {
+        self.ct.cancel();
+    }
+}
+
+/// An upstream that answers every request with exactly these body chunks, `gap` apart, so
+/// tests control where an SSE event or a JSON value is split.
+pub async fn start_chunked(
+    content_type: &'static str,
+    chunks: Vec<Vec<u8>>,
+    gap: Duration,
+) -> McpUpstream {
+    use axum::body::Body;
+    use axum::response::Response;
+    let handler = move || {
+        let chunks = chunks.clone();
+        async move {
+            let stream = async_stream(chunks, gap);
+            Response::builder()
+                .header("content-type", content_type)
+                .body(Body::from_stream(stream))
+                .unwrap_or_default()
+        }
+    };
+    let router = axum::Router::new().fallback(handler);
+    serve(router, CancellationToken::new()).await
+}
+
+fn async_stream(
+    chunks: Vec<Vec<u8>>,
+    gap: Duration,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        for chunk in chunks {
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(gap).await;
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
