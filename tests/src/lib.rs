@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod envoy;
+pub mod load;
 pub mod paths;
 pub mod upstream;
 pub mod wasm_imports;

@@ -265,7 +265,8 @@ async fn guardrail_refuses_what_it_cannot_inspect_with_a_jsonrpc_error() {
         .unwrap_or_else(|e| panic!("did not start:\n{}", e.log));
     let client = McpClient::new(envoy.url("/mcp"));
     let call = meshguard_e2e::client::tool_call(9, "echo", json!({"text": "hi"})).to_string();
-    let cases: Vec<(Vec<u8>, Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<u8>, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             call.clone().into_bytes(),
             vec![("content-encoding", "gzip")],

