@@ -1,13 +1,23 @@
 //! Audience check at each tool sidecar (MCP-02, MCP-09).
 //!
-//! Thin proxy-wasm adapter over [`meshguard_core::audience_check`]: configuration is parsed strictly
-//! at load; the identity logic lands with the identity issue.
+//! Thin proxy-wasm adapter over [`meshguard_core::audience_check`]: verifies the tool token
+//! (pinned algorithms, the gateway's JWKS, this tool as audience), its workload binding
+//! against the mTLS peer, optional `jti` replay, then reads the JSON-RPC body to check the
+//! tool name and team rules, and forwards the verified identity as `x-meshguard-*` headers.
+//! Requires `allow_on_headers_stop_iteration: true` (headers are set after the body).
 
-use meshguard_core::audience_check::Config;
-use meshguard_proxy::{config, stats};
+use meshguard_core::audience_check::{check_payload, Config};
+use meshguard_core::denial::Denial;
+use meshguard_core::identity::{bearer, identity_headers, token_denial, HEADER_PREFIX};
+use meshguard_core::jwt::Claims;
+use meshguard_proxy::request::{self, RequestBody};
+use meshguard_proxy::verifier::{reject_replay, SharedVerifier, TokenVerifier, Verified};
+use meshguard_proxy::{config, denial, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 const FILTER: &str = "audience_check";
 
@@ -16,23 +26,59 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
 
-/// Per-plugin state: the validated configuration, shared with every stream.
+/// Per-plugin state: configuration and the verifier shared with every stream.
 #[derive(Default)]
 struct Root {
     config: Option<Rc<Config>>,
+    verifier: Option<SharedVerifier>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        if let Some(v) = &self.verifier {
+            v.borrow_mut().on_fetch_response(self, body_size);
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.config = config::load::<Config>(self, FILTER).map(Rc::new);
-        self.config.is_some()
+        let Some(config) = config::load::<Config>(self, FILTER) else {
+            return false;
+        };
+        match TokenVerifier::new(&config.tokens, config.token_cache_capacity, FILTER) {
+            Ok(v) => self.verifier = Some(Rc::new(RefCell::new(v))),
+            Err(e) => {
+                log::at(LogLevel::Critical, FILTER, &e.within("tokens").to_string());
+                return false;
+            }
+        }
+        self.config = Some(Rc::new(config));
+        self.set_tick_period(Duration::from_secs(1));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(v) = self.verifier.clone() {
+            v.borrow_mut().refresh_if_due(self);
+        }
     }
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Stream { _config: config }))
+        Some(Box::new(Stream {
+            config: self.config.clone()?,
+            verifier: self.verifier.clone()?,
+            phase: Phase::Start,
+            token: String::new(),
+            peer: None,
+            body_complete: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -40,16 +86,153 @@ impl RootContext for Root {
     }
 }
 
-/// Per-request state.
-struct Stream {
-    _config: Rc<Config>,
+/// Where a request is in its check.
+enum Phase {
+    Start,
+    /// Waiting for the gateway's JWKS (unknown `kid`).
+    AwaitKeys,
+    /// Token verified; waiting for the body to learn the tool name.
+    AwaitBody(Box<Claims>),
+    Done,
 }
 
-impl Context for Stream {}
+/// Per-request state.
+struct Stream {
+    config: Rc<Config>,
+    verifier: SharedVerifier,
+    phase: Phase,
+    token: String,
+    peer: Option<String>,
+    /// Body size once the body ended while keys were still being fetched.
+    body_complete: Option<usize>,
+}
+
+impl Context for Stream {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        self.verifier
+            .borrow_mut()
+            .on_fetch_response(self, body_size);
+        if matches!(self.authenticate(), Action::Continue) {
+            self.resume_http_request();
+        }
+    }
+}
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         stats::increment(FILTER, "requests");
+        host::strip_request_headers(self, HEADER_PREFIX);
+        let authorization = self.get_http_request_header("authorization");
+        self.token = match bearer(authorization.as_deref()) {
+            Ok(t) => t.to_string(),
+            Err(d) => return self.deny(&d),
+        };
+        self.set_http_request_header("authorization", None);
+        self.peer = host::peer_spiffe_id(self);
+        if end_of_stream {
+            self.body_complete = Some(0);
+        }
+        self.authenticate()
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match &self.phase {
+            Phase::AwaitKeys | Phase::Start => {
+                if end_of_stream {
+                    self.body_complete = Some(body_size);
+                }
+                Action::Pause
+            }
+            Phase::AwaitBody(_) => self.on_body(body_size, end_of_stream),
+            Phase::Done => Action::Continue,
+        }
+    }
+}
+
+impl Stream {
+    /// Verify the token (possibly after a key fetch), then the binding and replay.
+    fn authenticate(&mut self) -> Action {
+        let token = std::mem::take(&mut self.token);
+        let verified = self.verifier.borrow_mut().check(self, &token);
+        self.token = token;
+        let claims = match verified {
+            Verified::Valid(c) => c,
+            Verified::Fetching(_) => {
+                self.phase = Phase::AwaitKeys;
+                return Action::Pause;
+            }
+            Verified::Invalid(d) => return self.deny(&d),
+        };
+        if let Err(d) = self.check_binding_and_replay(&claims) {
+            return self.deny(&d);
+        }
+        self.phase = Phase::AwaitBody(Box::new(claims));
+        match self.body_complete {
+            Some(0) => self.finish(),
+            Some(size) => self.on_body(size, true),
+            None => Action::Pause,
+        }
+    }
+
+    fn check_binding_and_replay(&self, claims: &Claims) -> Result<(), Denial> {
+        if claims.binding().is_some() {
+            claims
+                .require_binding(self.peer.as_deref().unwrap_or(""))
+                .map_err(|e| token_denial(&e))?;
+        }
+        if self.config.replay_protection {
+            let issuer = self.verifier.borrow().issuer().to_string();
+            reject_replay(self, &issuer, claims)?;
+        }
+        Ok(())
+    }
+
+    fn on_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match request::on_body(self, &self.config.body, body_size, end_of_stream) {
+            RequestBody::Buffering => Action::Pause,
+            RequestBody::Refused(d) => self.deny(&d),
+            RequestBody::Uninspected => self.finish(),
+            RequestBody::Complete { payload, .. } => {
+                let claims = match &self.phase {
+                    Phase::AwaitBody(c) => c,
+                    _ => return Action::Continue,
+                };
+                if let Err(d) = check_payload(&self.config, claims, &payload) {
+                    return self.deny(&d.with_id(payload.reply_id()));
+                }
+                self.finish()
+            }
+        }
+    }
+
+    /// Forward the verified identity to the tool.
+    fn finish(&mut self) -> Action {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        if let Phase::AwaitBody(claims) = phase {
+            for (name, value) in identity_headers(&claims) {
+                self.set_http_request_header(name, Some(&value));
+            }
+            stats::increment(FILTER, "allowed");
+            log::debug(
+                FILTER,
+                &format!(
+                    "allowed sub={:?} team={:?} tool={:?}",
+                    claims.sub, claims.team, claims.tool
+                ),
+            );
+        }
         Action::Continue
+    }
+
+    fn deny(&mut self, d: &Denial) -> Action {
+        self.phase = Phase::Done;
+        denial::send(self, FILTER, d);
+        Action::Pause
     }
 }

@@ -26,6 +26,19 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The same error for a section embedded under `prefix` (`user_tokens` + `issuer` ->
+    /// `user_tokens.issuer`), so nested validators need not know where they are embedded.
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = match self.field.as_str() {
+            "" | "." => prefix.to_string(),
+            f if f.starts_with('[') => format!("{prefix}{f}"),
+            f => format!("{prefix}.{f}"),
+        };
+        self
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -134,6 +147,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "invalid plugin configuration: field `name`: must not be empty"
+        );
+    }
+
+    #[test]
+    fn nested_errors_get_the_section_prefix() {
+        let e = ConfigError::invalid("issuer", "x").within("user_tokens");
+        assert_eq!(e.field, "user_tokens.issuer");
+        assert_eq!(
+            ConfigError::invalid("[2].id", "x").within("tools").field,
+            "tools[2].id"
         );
     }
 

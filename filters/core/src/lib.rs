@@ -11,6 +11,7 @@
 pub mod body;
 pub mod config;
 pub mod denial;
+pub mod identity;
 pub mod mcp;
 
 pub mod detect;

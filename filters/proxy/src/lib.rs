@@ -6,8 +6,11 @@
 
 pub mod config;
 pub mod denial;
+pub mod host;
+pub mod jwks_fetch;
 pub mod log;
 pub mod request;
 pub mod response;
 pub mod sse_stream;
 pub mod stats;
+pub mod verifier;

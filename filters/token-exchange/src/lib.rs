@@ -1,13 +1,35 @@
 //! Token exchange at the gateway (MCP-02, MCP-09, MCP-18).
 //!
-//! Thin proxy-wasm adapter over [`meshguard_core::token_exchange`]: configuration is parsed strictly
-//! at load; the identity logic lands with the identity issue.
+//! Thin proxy-wasm adapter over [`meshguard_core::token_exchange`]:
+//! - `GET <jwks_path>` serves the gateway's public keys (tools fetch them);
+//! - `POST <session_path>` with a user token returns a session id bound to that user;
+//! - agent routes: user OIDC token + own session id -> agent token bound to the agent's
+//!   SPIFFE id;
+//! - tool routes: agent token presented from its bound workload (mTLS peer) -> tool token
+//!   for the exact MCP tool in the JSON-RPC body, if the team/role policy allows.
+//!
+//! The incoming credential is replaced, client-supplied `x-meshguard-*` headers are
+//! stripped. Signing and session keys come from the VM environment, never the config.
+//! Requires `allow_on_headers_stop_iteration: true` (headers are set after the body).
 
-use meshguard_core::token_exchange::Config;
-use meshguard_proxy::{config, stats};
+mod gateway;
+
+use gateway::Gateway;
+use meshguard_core::denial::Denial;
+use meshguard_core::identity::{bearer, identity_headers, HEADER_PREFIX};
+use meshguard_core::jwt::Claims;
+use meshguard_core::mcp::{Message, Method, Payload};
+use meshguard_core::token_exchange::{
+    agent_mint_request, session_matches, single_tool, tool_mint_request, Config, Target,
+};
+use meshguard_proxy::request::{self, RequestBody};
+use meshguard_proxy::verifier::Verified;
+use meshguard_proxy::{config, denial, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 const FILTER: &str = "token_exchange";
 
@@ -16,23 +38,61 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
 
-/// Per-plugin state: the validated configuration, shared with every stream.
+/// Per-plugin state: configuration and the gateway state shared with every stream.
 #[derive(Default)]
 struct Root {
     config: Option<Rc<Config>>,
+    gateway: Option<Rc<RefCell<Gateway>>>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        if let Some(g) = &self.gateway {
+            g.borrow()
+                .users
+                .borrow_mut()
+                .on_fetch_response(self, body_size);
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.config = config::load::<Config>(self, FILTER).map(Rc::new);
-        self.config.is_some()
+        let Some(config) = config::load::<Config>(self, FILTER) else {
+            return false;
+        };
+        match Gateway::new(&config) {
+            Ok(g) => self.gateway = Some(Rc::new(RefCell::new(g))),
+            Err(e) => {
+                log::at(LogLevel::Critical, FILTER, &e);
+                return false;
+            }
+        }
+        self.config = Some(Rc::new(config));
+        self.set_tick_period(Duration::from_secs(1));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(g) = self.gateway.clone() {
+            let users = g.borrow().users.clone();
+            users.borrow_mut().refresh_if_due(self);
+        }
     }
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Stream { _config: config }))
+        Some(Box::new(Stream {
+            config: self.config.clone()?,
+            gateway: self.gateway.clone()?,
+            phase: Phase::Start,
+            request: Request::default(),
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -40,16 +100,286 @@ impl RootContext for Root {
     }
 }
 
-/// Per-request state.
-struct Stream {
-    _config: Rc<Config>,
+/// What the stream remembers of the request headers.
+#[derive(Default)]
+struct Request {
+    path: String,
+    token: String,
+    session: Option<String>,
+    peer: Option<String>,
+    /// Body size once the body has ended (0: no body).
+    body_complete: Option<usize>,
 }
 
-impl Context for Stream {}
+/// Where a request is in the exchange.
+enum Phase {
+    Start,
+    /// Waiting for the user issuer's JWKS (unknown `kid`).
+    AwaitKeys,
+    /// Agent token verified for a tool route; waiting for the body's tool name.
+    AwaitBody(Box<Claims>),
+    Done,
+}
+
+/// Per-request state.
+struct Stream {
+    config: Rc<Config>,
+    gateway: Rc<RefCell<Gateway>>,
+    phase: Phase,
+    request: Request,
+}
+
+impl Context for Stream {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let users = self.gateway.borrow().users.clone();
+        users.borrow_mut().on_fetch_response(self, body_size);
+        if matches!(self.authenticate(), Action::Continue) {
+            self.resume_http_request();
+        }
+    }
+}
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         stats::increment(FILTER, "requests");
+        host::strip_request_headers(self, HEADER_PREFIX);
+        self.request.path = self.get_http_request_header(":path").unwrap_or_default();
+        if let Some(Target::Jwks) = self.config.target(&self.request.path) {
+            return self.serve_jwks();
+        }
+        let authorization = self.get_http_request_header("authorization");
+        self.request.token = match bearer(authorization.as_deref()) {
+            Ok(t) => t.to_string(),
+            Err(d) => return self.deny(&d),
+        };
+        self.request.session = self.get_http_request_header(&self.config.session_header);
+        self.request.peer = host::peer_spiffe_id(self);
+        if end_of_stream {
+            self.request.body_complete = Some(0);
+        }
+        self.authenticate()
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match &self.phase {
+            Phase::Start | Phase::AwaitKeys => {
+                if end_of_stream {
+                    self.request.body_complete = Some(body_size);
+                }
+                Action::Pause
+            }
+            Phase::AwaitBody(_) => self.on_body(body_size, end_of_stream),
+            Phase::Done => Action::Continue,
+        }
+    }
+}
+
+impl Stream {
+    /// Verify the presented token with the verifier for the route's flow.
+    fn authenticate(&mut self) -> Action {
+        let config = self.config.clone();
+        let Some(target) = config.target(&self.request.path) else {
+            let d = Denial::new(
+                404,
+                meshguard_core::denial::Control::Protocol,
+                "no_route",
+                "no agent or tool is served on this path",
+            );
+            return self.deny(&d);
+        };
+        let verifier = match target {
+            Target::Tool(_) => self.gateway.borrow().agents.clone(),
+            _ => self.gateway.borrow().users.clone(),
+        };
+        let token = std::mem::take(&mut self.request.token);
+        let verified = verifier.borrow_mut().check(self, &token);
+        self.request.token = token;
+        match verified {
+            Verified::Valid(claims) => self.after_authentication(target, claims),
+            Verified::Fetching(_) => {
+                self.phase = Phase::AwaitKeys;
+                Action::Pause
+            }
+            Verified::Invalid(d) => self.deny(&d),
+        }
+    }
+
+    fn after_authentication(&mut self, target: Target<'_>, claims: Claims) -> Action {
+        match target {
+            Target::Jwks => self.serve_jwks(),
+            Target::NewSession => self.issue_session(&claims),
+            Target::Agent(agent) => {
+                let result = self
+                    .verified_session(&claims)
+                    .and_then(|sid| agent_mint_request(&self.config, &claims, agent, &sid));
+                match result.and_then(|req| self.gateway.borrow_mut().mint(&req, host::now(self))) {
+                    Ok(token) => self.forward(&claims, &token, "agent_token"),
+                    Err(d) => self.deny(&d),
+                }
+            }
+            Target::Tool(_) => {
+                let peer = self.request.peer.clone().unwrap_or_default();
+                let checked = claims
+                    .require_binding(&peer)
+                    .map_err(|e| meshguard_core::identity::token_denial(&e))
+                    .and_then(|()| {
+                        session_matches(claims.sid.as_deref(), self.request.session.as_deref())
+                    });
+                if let Err(d) = checked {
+                    return self.deny(&d);
+                }
+                self.phase = Phase::AwaitBody(Box::new(claims));
+                match self.request.body_complete {
+                    Some(0) => self.mint_tool_token(None),
+                    Some(size) => self.on_body(size, true),
+                    None => Action::Pause,
+                }
+            }
+        }
+    }
+
+    /// MCP-18: the request's session id must be one this gateway issued to this user.
+    fn verified_session(&self, user: &Claims) -> Result<String, Denial> {
+        let sid = self.request.session.clone().ok_or_else(|| {
+            Denial::new(
+                403,
+                meshguard_core::denial::Control::Mcp18,
+                "missing_session",
+                "a chat session id is required",
+            )
+        })?;
+        let sub = user.sub.as_deref().unwrap_or_default();
+        self.gateway
+            .borrow()
+            .verify_session(&sid, sub, host::now(self))?;
+        Ok(sid)
+    }
+
+    fn on_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match request::on_body(self, &self.config.body, body_size, end_of_stream) {
+            RequestBody::Buffering => Action::Pause,
+            RequestBody::Refused(d) => self.deny(&d),
+            RequestBody::Uninspected => {
+                let d = Denial::new(
+                    413,
+                    meshguard_core::denial::Control::Protocol,
+                    "body_too_large",
+                    "the tool name cannot be read from this body",
+                );
+                self.deny(&d)
+            }
+            RequestBody::Complete { payload, .. } => match called_tool(&payload) {
+                Ok(tool) => self.mint_tool_token(tool.as_deref()),
+                Err(d) => self.deny(&d.with_id(payload.reply_id())),
+            },
+        }
+    }
+
+    fn mint_tool_token(&mut self, tool_name: Option<&str>) -> Action {
+        let Phase::AwaitBody(claims) = std::mem::replace(&mut self.phase, Phase::Done) else {
+            return Action::Continue;
+        };
+        let config = self.config.clone();
+        let Some(Target::Tool(route)) = config.target(&self.request.path) else {
+            return Action::Continue;
+        };
+        let minted = tool_mint_request(&config, &claims, route, tool_name)
+            .and_then(|req| self.gateway.borrow_mut().mint(&req, host::now(self)));
+        match minted {
+            Ok(token) => self.forward(&claims, &token, "tool_token"),
+            Err(d) => self.deny(&d),
+        }
+    }
+
+    /// Replace the credential with the minted token and pass the verified identity on.
+    fn forward(&mut self, claims: &Claims, token: &str, kind: &str) -> Action {
+        self.phase = Phase::Done;
+        self.set_http_request_header("authorization", Some(&format!("Bearer {token}")));
+        for (name, value) in identity_headers(claims) {
+            self.set_http_request_header(name, Some(&value));
+        }
+        stats::increment(FILTER, &format!("minted.{kind}"));
+        log::debug(
+            FILTER,
+            &format!(
+                "minted {kind} sub={:?} team={:?} path={}",
+                claims.sub, claims.team, self.request.path
+            ),
+        );
         Action::Continue
     }
+
+    fn issue_session(&mut self, user: &Claims) -> Action {
+        let sub = user.sub.clone().unwrap_or_default();
+        let issued = self.gateway.borrow().issue_session(&sub, host::now(self));
+        match issued {
+            Ok((sid, max_age)) => {
+                self.phase = Phase::Done;
+                stats::increment(FILTER, "session.issued");
+                let body =
+                    serde_json::json!({"session_id": sid, "expires_in": max_age}).to_string();
+                self.send_http_response(
+                    200,
+                    vec![
+                        ("content-type", "application/json"),
+                        ("cache-control", "no-store"),
+                    ],
+                    Some(body.as_bytes()),
+                );
+                Action::Pause
+            }
+            Err(d) => self.deny(&d),
+        }
+    }
+
+    fn serve_jwks(&mut self) -> Action {
+        self.phase = Phase::Done;
+        let jwks = self.gateway.borrow().public_jwks.clone();
+        self.send_http_response(
+            200,
+            vec![
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+            ],
+            Some(jwks.as_bytes()),
+        );
+        Action::Pause
+    }
+
+    fn deny(&mut self, d: &Denial) -> Action {
+        self.phase = Phase::Done;
+        denial::send(self, FILTER, d);
+        Action::Pause
+    }
+}
+
+/// The tool the payload's `tools/call` messages name (one per request).
+fn called_tool(payload: &Payload) -> Result<Option<String>, Denial> {
+    let mut names = Vec::new();
+    for message in payload.messages() {
+        let Message::Request(r) = message else {
+            continue;
+        };
+        if r.mcp_method() != Method::ToolsCall {
+            continue;
+        }
+        let call = r.named_call().map_err(|e| {
+            Denial::new(
+                400,
+                meshguard_core::denial::Control::Protocol,
+                e.reason(),
+                "tools/call without a usable name",
+            )
+        })?;
+        if let Some(call) = call {
+            names.push(call.name);
+        }
+    }
+    single_tool(&names).map(|t| t.map(str::to_string))
 }

@@ -97,7 +97,8 @@ pub struct SseParser {
     data: String,
     has_data: bool,
     max_event_bytes: usize,
-    seen_first_byte: bool,
+    /// Whether the stream's start was checked for a byte-order mark (stripped for parsing).
+    bom_checked: bool,
 }
 
 impl SseParser {
@@ -110,17 +111,22 @@ impl SseParser {
             data: String::new(),
             has_data: false,
             max_event_bytes,
-            seen_first_byte: false,
+            bom_checked: false,
         }
     }
 
     /// Feed the next chunk; returns the events it completed, in order.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         self.buf.extend_from_slice(chunk);
-        if !self.seen_first_byte && !self.buf.is_empty() {
-            self.seen_first_byte = true;
-            if self.buf.starts_with("\u{feff}".as_bytes()) {
-                self.line_start = 3;
+        if !self.bom_checked {
+            const BOM: &[u8] = "\u{feff}".as_bytes();
+            if self.buf.len() < BOM.len() && BOM.starts_with(&self.buf) {
+                // Could still become a BOM: decide when more bytes arrive.
+                return Ok(Vec::new());
+            }
+            self.bom_checked = true;
+            if self.buf.starts_with(BOM) {
+                self.line_start = BOM.len();
             }
         }
         let mut events = Vec::new();
@@ -266,6 +272,16 @@ mod tests {
         let events = p.push("\u{feff}data: x\n\n".as_bytes()).unwrap();
         assert_eq!(events[0].data.as_deref(), Some("x"));
         assert!(events[0].raw.starts_with("\u{feff}".as_bytes()));
+    }
+
+    #[test]
+    fn bom_split_across_chunks_is_still_a_bom() {
+        // Found by the `sse` fuzz target: the BOM arrived in two chunks.
+        let input = "\u{feff}\n\ndata: x\n\n".as_bytes();
+        let one = collect(&[input]);
+        for cut in 0..input.len() {
+            assert_eq!(collect(&[&input[..cut], &input[cut..]]), one, "cut {cut}");
+        }
     }
 
     #[test]

@@ -1,0 +1,60 @@
+//! Plugin configuration of the audience-check filter.
+//!
+//! ```json
+//! {
+//!   "tokens": { "issuer": "meshguard-gateway", "audiences": ["mcp-github"], "algorithms": ["ES256"],
+//!               "jwks": {"remote": {"uri": "http://gateway/.well-known/jwks.json", "cluster": "gateway"}},
+//!               "required_claims": ["tool", "team", "sid"] },
+//!   "team_rules": [{ "tool": "*", "argument": "repo", "pattern": "org-{team}/*" }],
+//!   "replay_protection": false
+//! }
+//! ```
+
+use super::team_rules::TeamRule;
+use crate::config::{ConfigError, Validate};
+use crate::jwt::VerifierConfig;
+use serde::Deserialize;
+
+/// Plugin configuration of the audience-check filter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How tool tokens are verified: the gateway as issuer, this tool's id as audience,
+    /// algorithms pinned, the gateway's JWKS.
+    pub tokens: VerifierConfig,
+    /// Request arguments that must stay inside the caller's team (MCP-09).
+    #[serde(default)]
+    pub team_rules: Vec<TeamRule>,
+    /// Reject a token `jti` seen before within its lifetime (shared by all workers). Use only
+    /// when the gateway mints a fresh token per call (`minter.mint_cache_capacity: 0`).
+    #[serde(default)]
+    pub replay_protection: bool,
+    /// Bound on the JSON-RPC body read to learn the tool name (fail closed beyond it).
+    #[serde(default)]
+    pub body: crate::body::BodyLimits,
+    /// Verified-token cache entries per worker.
+    #[serde(default = "default_cache_capacity")]
+    pub token_cache_capacity: usize,
+}
+
+fn default_cache_capacity() -> usize {
+    1024
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.tokens.validate().map_err(|e| e.within("tokens"))?;
+        for (i, rule) in self.team_rules.iter().enumerate() {
+            rule.validate()
+                .map_err(|e| e.within(&format!("team_rules[{i}]")))?;
+        }
+        self.body.validate()?;
+        if !(1..=100_000).contains(&self.token_cache_capacity) {
+            return Err(ConfigError::invalid(
+                "token_cache_capacity",
+                "must be between 1 and 100000",
+            ));
+        }
+        Ok(())
+    }
+}
