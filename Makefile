@@ -8,9 +8,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber
+SMALL_FILTERS := token_exchange audience_check
+FAST_FILTERS  := prompt_guardrail output_sanitizer pii_scrubber
+FILTERS    := $(SMALL_FILTERS) $(FAST_FILTERS)
 WASM_TARGET := wasm32-wasip1
-WASM_DIR   := target/$(WASM_TARGET)/release
 ENVOY_VERSION := 1.40.0
 VENV       := .venv
 ENVOY      := $(VENV)/bin/envoy
@@ -35,8 +36,9 @@ $(ENVOY):
 envoy: $(ENVOY)
 
 build: toolchain
-	$(CARGO) build --target $(WASM_TARGET) --release $(PACKAGES)
-	@for f in $(FILTERS); do printf '%-20s %8d bytes\n' $$f.wasm $$(stat -c %s $(WASM_DIR)/$$f.wasm); done
+	$(CARGO) build --target $(WASM_TARGET) --profile release-small $(foreach f,$(SMALL_FILTERS),-p $(f))
+	$(CARGO) build --target $(WASM_TARGET) --release $(foreach f,$(FAST_FILTERS),-p $(f))
+	@ls -l target/$(WASM_TARGET)/release-small/*.wasm target/$(WASM_TARGET)/release/*.wasm | awk '{printf "%-60s %8d bytes\n", $$9, $$5}' 
 
 test: build envoy
 	$(CARGO) test -p meshguard-core -p meshguard-e2e -p meshguard-local

@@ -123,7 +123,22 @@ impl McpClient {
         self.send(reqwest::Body::wrap_stream(stream), &[]).await
     }
 
+    /// POST a JSON-RPC value, returning the transport error instead of panicking: for tests
+    /// where the connection itself must be refused (a plaintext client against mTLS).
+    pub async fn try_post(&self, body: &Value) -> Result<Reply, reqwest::Error> {
+        self.try_send(reqwest::Body::from(body.to_string()), &[])
+            .await
+    }
+
     async fn send(&self, body: reqwest::Body, headers: &[(&str, &str)]) -> Reply {
+        self.try_send(body, headers).await.expect("request failed")
+    }
+
+    async fn try_send(
+        &self,
+        body: reqwest::Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, reqwest::Error> {
         let mut req = self
             .http
             .post(&self.url)
@@ -137,21 +152,21 @@ impl McpClient {
             req = req.header(*k, *v);
         }
         let started = Instant::now();
-        let mut resp = req.body(body).send().await.expect("request failed");
+        let mut resp = req.body(body).send().await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let mut chunks = Vec::new();
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.expect("body read failed") {
+        while let Some(chunk) = resp.chunk().await? {
             body.extend_from_slice(&chunk);
             chunks.push((started.elapsed(), chunk.to_vec()));
         }
-        Reply {
+        Ok(Reply {
             status,
             headers,
             body,
             chunks,
-        }
+        })
     }
 
     /// POST a JSON-RPC value.

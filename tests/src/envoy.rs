@@ -3,6 +3,8 @@
 //! readiness from `/ready`, teardown on drop, and Envoy's log printed when a test fails.
 
 use crate::paths;
+use crate::pki::Svid;
+use crate::tls;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -92,6 +94,14 @@ pub struct EnvoyBuilder {
     route: Route,
     concurrency: u32,
     clusters: Vec<Value>,
+    /// Transport socket of the main listener (mTLS), plaintext when `None`.
+    listener_tls: Option<Value>,
+    /// Transport socket of the `upstream` cluster (mTLS origination), plaintext when `None`.
+    upstream_tls: Option<Value>,
+    /// Native RBAC filter, placed first in the chain.
+    rbac: Option<Value>,
+    /// Extra HttpConnectionManager fields (e.g. `forward_client_cert_details`).
+    hcm: serde_json::Map<String, Value>,
 }
 
 impl Default for EnvoyBuilder {
@@ -112,6 +122,10 @@ impl EnvoyBuilder {
             },
             concurrency: 1,
             clusters: Vec::new(),
+            listener_tls: None,
+            upstream_tls: None,
+            rbac: None,
+            hcm: serde_json::Map::new(),
         }
     }
 
@@ -155,9 +169,70 @@ impl EnvoyBuilder {
         self
     }
 
+    /// An extra STATIC cluster that originates mTLS with `svid` and accepts only a server
+    /// presenting `server_id` (e.g. the gateway's cluster for a tool server in the local mesh).
+    pub fn mtls_cluster(
+        mut self,
+        name: &str,
+        addr: SocketAddr,
+        svid: &Svid,
+        ca: &Path,
+        server_id: &str,
+    ) -> Self {
+        let mut cluster = static_cluster(name, addr);
+        cluster["transport_socket"] = tls::upstream_mtls(svid, ca, server_id);
+        self.clusters.push(cluster);
+        self
+    }
+
+    /// Make the main listener require mTLS: present `svid`, and accept only clients whose
+    /// certificate chains to `ca` (Istio's `PeerAuthentication` mode `STRICT`).
+    pub fn mtls_listener(self, svid: &Svid, ca: &Path) -> Self {
+        self.mtls_listener_allowing(svid, ca, &[])
+    }
+
+    /// As [`Self::mtls_listener`], and also refuse the TLS handshake unless the client's URI
+    /// SAN is one of `peers` (Envoy's `match_typed_subject_alt_names`). An empty list allows
+    /// every client the CA vouches for.
+    pub fn mtls_listener_allowing(mut self, svid: &Svid, ca: &Path, peers: &[&str]) -> Self {
+        self.listener_tls = Some(tls::downstream_mtls(svid, ca, peers));
+        self
+    }
+
+    /// Make the `upstream` cluster originate mTLS with `svid` as client certificate and verify
+    /// that the server's certificate chains to `ca` and carries `server_id` as URI SAN, as an
+    /// Istio sidecar does on its outbound path.
+    pub fn upstream_mtls(mut self, svid: &Svid, ca: &Path, server_id: &str) -> Self {
+        self.upstream_tls = Some(tls::upstream_mtls(svid, ca, server_id));
+        self
+    }
+
+    /// Allow only mTLS peers with these SPIFFE ids, via Envoy's native RBAC filter placed
+    /// first in the chain (before meshguard filters, where Istio puts an
+    /// `AuthorizationPolicy`). Others get a 403 `RBAC: access denied` from Envoy itself.
+    pub fn rbac_allow_principals(mut self, principals: &[&str]) -> Self {
+        self.rbac = Some(tls::rbac_allow_principals(principals));
+        self
+    }
+
+    /// Pass the verified client identity upstream: `forward_client_cert_details:
+    /// SANITIZE_SET` with the URI SAN, so the upstream sees `x-forwarded-client-cert:
+    /// ...;URI=spiffe://...` and any client-supplied XFCC header is replaced, never trusted.
+    pub fn forward_client_cert_uri(self) -> Self {
+        self.hcm_option("forward_client_cert_details", json!("SANITIZE_SET"))
+            .hcm_option("set_current_client_cert_details", json!({"uri": true}))
+    }
+
+    /// Set any HttpConnectionManager field (v3 name) on the main listener.
+    pub fn hcm_option(mut self, field: &str, value: Value) -> Self {
+        self.hcm.insert(field.to_string(), value);
+        self
+    }
+
     /// The bootstrap configuration this builder produces.
     pub fn bootstrap(&self) -> Value {
-        let mut http_filters = self.filters.clone();
+        let mut http_filters: Vec<Value> = self.rbac.iter().cloned().collect();
+        http_filters.extend(self.filters.iter().cloned());
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
@@ -165,7 +240,7 @@ impl EnvoyBuilder {
         let (route, mut clusters) = match &self.route {
             Route::Upstream(addr) => (
                 json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "60s", "idle_timeout": "60s"}}),
-                vec![static_cluster("upstream", *addr)],
+                vec![self.upstream_cluster(*addr)],
             ),
             Route::Direct {
                 status,
@@ -178,25 +253,43 @@ impl EnvoyBuilder {
             ),
         };
         clusters.extend(self.clusters.iter().cloned());
+        let mut hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "main",
+            "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+            "http_filters": http_filters,
+        });
+        for (field, value) in &self.hcm {
+            hcm[field] = value.clone();
+        }
+        let mut filter_chain = json!({"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": hcm,
+        }]});
+        if let Some(socket) = &self.listener_tls {
+            filter_chain["transport_socket"] = socket.clone();
+        }
         json!({
             "admin": {"address": loopback(0)},
             "static_resources": {
                 "listeners": [{
                     "name": "main",
+                    "stat_prefix": "main",
                     "address": loopback(0),
-                    "filter_chains": [{"filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": "main",
-                            "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
-                            "http_filters": http_filters,
-                        }
-                    }]}],
+                    "filter_chains": [filter_chain],
                 }],
                 "clusters": clusters,
             }
         })
+    }
+
+    /// The `upstream` cluster: plaintext, or originating mTLS when configured.
+    fn upstream_cluster(&self, addr: SocketAddr) -> Value {
+        let mut cluster = static_cluster("upstream", addr);
+        if let Some(socket) = &self.upstream_tls {
+            cluster["transport_socket"] = socket.clone();
+        }
+        cluster
     }
 
     /// Start Envoy and wait until it is ready, or return its log if it refused to start.

@@ -6,10 +6,15 @@
 pub mod client;
 pub mod envoy;
 pub mod load;
+pub mod oidc;
 pub mod paths;
+pub mod pki;
+pub mod tls;
 pub mod upstream;
 pub mod wasm_imports;
 
 pub use client::{McpClient, Reply};
 pub use envoy::{Envoy, EnvoyBuilder, WasmFilter};
+pub use oidc::{Alg, OidcIssuer, UserClaims};
+pub use pki::{Pki, Svid};
 pub use upstream::{McpUpstream, ResponseMode};

@@ -147,6 +147,38 @@ impl Drop for McpUpstream {
     }
 }
 
+/// An upstream that answers every request with what it received, as JSON
+/// `{"method", "path", "headers": {name: value}, "body"}`, so tests can see what Envoy
+/// forwarded (e.g. `x-forwarded-client-cert` carrying the caller's SPIFFE id, or a minted
+/// token header). Repeated headers are joined with `,`.
+pub async fn start_echo() -> McpUpstream {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    let handler = |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+        let mut seen = Map::new();
+        for name in headers.keys() {
+            let values: Vec<String> = headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            seen.insert(name.as_str().to_string(), Value::String(values.join(",")));
+        }
+        let echo = json!({
+            "method": method.as_str(),
+            "path": uri.to_string(),
+            "headers": seen,
+            "body": String::from_utf8_lossy(&body),
+        });
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            echo.to_string(),
+        )
+    };
+    let router = axum::Router::new().fallback(handler);
+    serve(router, CancellationToken::new()).await
+}
+
 /// An upstream that answers every request with exactly these body chunks, `gap` apart, so
 /// tests control where an SSE event or a JSON value is split.
 pub async fn start_chunked(

@@ -7,11 +7,23 @@ use meshguard_e2e::{wasm_imports, EnvoyBuilder, McpClient, McpUpstream, Response
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// The filters that judge bodies and pass honest traffic without credentials; the identity
+/// filters (which refuse anything unauthenticated) are exercised in `identity.rs`.
+const BODY_FILTERS: [&str; 3] = ["prompt_guardrail", "output_sanitizer", "pii_scrubber"];
+
 /// A minimal valid configuration per filter.
 fn valid_config(filter: &str) -> Value {
+    let verifier = json!({"issuer": "meshguard-gateway", "audiences": ["mcp-github"], "algorithms": ["ES256"],
+                          "jwks": {"remote": {"uri": "http://gateway/.well-known/jwks.json", "cluster": "gateway"}}});
     match filter {
-        "token_exchange" => json!({"issuer": "meshguard-gateway"}),
-        "audience_check" => json!({"audience": "mcp-github", "issuer": "meshguard-gateway"}),
+        "token_exchange" => json!({
+            "user_tokens": {"issuer": "https://idp", "audiences": ["meshguard"], "algorithms": ["RS256"],
+                            "jwks": {"remote": {"uri": "http://idp/jwks.json", "cluster": "idp"}}},
+            "minter": {"issuer": "meshguard-gateway", "signing_keys_env": "K", "session_keys_env": "S"},
+            "tools": [{"id": "mcp-github", "path_prefix": "/tools/mcp-github/",
+                       "allow": [{"teams": ["sre"], "tools": ["*"]}]}]
+        }),
+        "audience_check" => json!({"tokens": verifier}),
         _ => json!({}),
     }
 }
@@ -95,12 +107,8 @@ fn every_filter_refuses_bad_configuration_naming_the_field() {
             ),
         ];
         let (field, value, expected) = match filter {
-            "token_exchange" => (
-                "token_ttl_seconds",
-                json!("300"),
-                "field `token_ttl_seconds`: invalid type",
-            ),
-            "audience_check" => ("audience", json!(42), "field `audience`: invalid type"),
+            "token_exchange" => ("agents", json!("x"), "field `agents`: invalid type"),
+            "audience_check" => ("tokens", json!(42), "field `tokens`: invalid type"),
             _ => ("body", json!("1MiB"), "field `body`: invalid type"),
         };
         cases.push((
@@ -120,13 +128,23 @@ fn every_filter_refuses_bad_configuration_naming_the_field() {
             ));
         }
         if filter == "audience_check" {
-            cases.push((
-                WasmFilter::new(filter, json!({"issuer": "x"})),
-                "missing field `audience`",
-            ));
+            let missing = json!({"team_rules": []});
+            cases.push((WasmFilter::new(filter, missing), "missing field `tokens`"));
+            let mut pinned = valid_config(filter);
+            pinned["tokens"]["algorithms"] = json!(["HS256"]);
+            let expected = "field `tokens.algorithms[0]`: unknown variant `HS256`";
+            cases.push((WasmFilter::new(filter, pinned), expected));
         }
         if filter == "token_exchange" {
-            cases.push((WasmFilter::new(filter, json!({})), "missing field `issuer`"));
+            let missing = json!({});
+            cases.push((
+                WasmFilter::new(filter, missing),
+                "missing field `user_tokens`",
+            ));
+            // A valid config whose signing keys are absent from the environment.
+            let expected =
+                "environment variable K (signing keys, field `minter.signing_keys_env`) is not set";
+            cases.push((WasmFilter::new(filter, valid_config(filter)), expected));
         }
         for (wasm, expected) in cases {
             let err = match EnvoyBuilder::new().filter(wasm).start() {
@@ -156,7 +174,7 @@ async fn every_filter_loads_in_v8_and_passes_a_tools_call_unchanged() {
         expected.response()["result"]["content"][0]["text"],
         "hello, ignore nothing"
     );
-    for filter in FILTERS {
+    for filter in BODY_FILTERS {
         let envoy = EnvoyBuilder::new()
             .filter(WasmFilter::new(filter, valid_config(filter)))
             .upstream(upstream.addr)
@@ -185,7 +203,7 @@ async fn sse_responses_stream_through_unchanged() {
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
         "params": {"name": "count_with_progress", "arguments": {"steps": 3, "delay_ms": 400},
                    "_meta": {"progressToken": "p-1"}}});
-    for filter in FILTERS {
+    for filter in BODY_FILTERS {
         let envoy = EnvoyBuilder::new()
             .filter(WasmFilter::new(filter, valid_config(filter)))
             .upstream(upstream.addr)

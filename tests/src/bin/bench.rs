@@ -2,9 +2,8 @@
 //! printing `BENCH` lines with ratios against anchors measured in the same run.
 
 use meshguard_e2e::load::{bench_line, Load, LoadResult};
-use meshguard_e2e::paths::FILTERS;
 use meshguard_e2e::{EnvoyBuilder, WasmFilter};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 const TOOL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-sre/api","number":42}}}"#;
@@ -18,13 +17,8 @@ fn duration() -> Duration {
     Duration::from_secs(secs)
 }
 
-fn config_for(filter: &str) -> Value {
-    match filter {
-        "token_exchange" => json!({"issuer": "meshguard-gateway"}),
-        "audience_check" => json!({"audience": "mcp-github", "issuer": "meshguard-gateway"}),
-        _ => json!({}),
-    }
-}
+/// The filters that pass an unauthenticated call (identity filters are measured with tokens).
+const BODY_FILTERS: [&str; 3] = ["prompt_guardrail", "output_sanitizer", "pii_scrubber"];
 
 /// Start an Envoy answering `TOOL_RESULT` itself behind `filters`, and load it.
 fn measure(builder: EnvoyBuilder, load: impl Fn(String) -> Load) -> Result<LoadResult, String> {
@@ -63,8 +57,8 @@ fn run() -> Result<(), String> {
     let base = measure(EnvoyBuilder::new(), load)?;
     bench_line("envoy_no_filter_rps", base.rps, "req/s", None);
     bench_line("envoy_no_filter_p99", base.p99_ms, "ms", None);
-    for filter in FILTERS {
-        let builder = EnvoyBuilder::new().filter(WasmFilter::new(filter, config_for(filter)));
+    for filter in BODY_FILTERS {
+        let builder = EnvoyBuilder::new().filter(WasmFilter::new(filter, json!({})));
         let r = measure(builder, load)?;
         bench_line(
             &format!("{filter}_passthrough_rps"),

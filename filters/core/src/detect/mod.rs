@@ -1,1 +1,332 @@
 //! Prompt-injection detection engine shared by the prompt guardrail (MCP-01) and the output sanitizer (MCP-13).
+//!
+//! A [`Detector`] is built once per plugin configuration ([`DetectConfig`]) and scans text
+//! in linear time: the text is normalised ([`normalize`]), matched by one regex set on the
+//! folded view (plus operator rules on the plain view, see [`rules`]), checked for structural tricks ([`hidden`]), and its
+//! base64/hex/escaped spans are decoded and scanned too ([`decode`]). Every [`Finding`]
+//! names its rule, family and weight and points at the original bytes, so callers can
+//! block, redact ([`neutralise()`]) or annotate. The filter decides what a score means with
+//! [`Detector::verdict`] and the per-family [`Mode`].
+
+pub mod config;
+pub mod decode;
+pub mod fold;
+pub mod hidden;
+pub mod json;
+pub mod neutralise;
+pub mod normalize;
+pub mod rules;
+
+pub use config::{DetectConfig, ExtraRule, Family, FamilyConfig, Mode};
+pub use decode::Encoding;
+pub use json::{JsonFinding, JsonScan};
+pub use neutralise::{neutralise, strip_invisible, REDACTION_MARKER};
+
+use crate::config::{ConfigError, Validate};
+use hidden::{Hidden, Signal};
+use normalize::{normalize, View};
+use rules::{Compiled, RuleSet};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Largest text scanned in one call; the rest is not scanned and [`Scan::truncated`] is
+/// set so the caller can fail closed.
+pub const MAX_SCAN_BYTES: usize = 16 << 20;
+/// Most findings kept per scan (the score is already decided long before).
+pub const MAX_FINDINGS: usize = 256;
+/// Most matches reported per rule and view.
+pub const MAX_HITS_PER_RULE: usize = 8;
+
+/// One reason a text looks like an injection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// Stable rule id (`io.ignore_previous`, `hidden.image_beacon`, or an extra rule's id).
+    pub rule_id: Arc<str>,
+    /// The rule's family.
+    pub family: Family,
+    /// The rule's weight after the family scale.
+    pub score: f32,
+    /// Byte range in the original text; for content found inside an encoded span, the
+    /// whole encoded span.
+    pub span: Range<usize>,
+    /// Set when the match was inside decoded base64/hex/escaped content.
+    pub encoding: Option<Encoding>,
+    /// Extra context for audit records (the host of an image beacon).
+    pub detail: Option<String>,
+}
+
+impl Finding {
+    pub(crate) fn new(
+        rule_id: Arc<str>,
+        family: Family,
+        score: f32,
+        span: Range<usize>,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            rule_id,
+            family,
+            score,
+            span,
+            encoding: None,
+            detail,
+        }
+    }
+
+    /// Whether [`neutralise()`] replaces this finding's span with the redaction marker
+    /// (character-level findings are stripped instead).
+    pub fn redacts(&self) -> bool {
+        !Signal::is_char_level(&self.rule_id)
+    }
+}
+
+/// The outcome of scanning one text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scan {
+    /// Sum over distinct rules of their weight (a rule counts once however often it hits).
+    pub score: f32,
+    /// Findings in order of discovery, at most [`MAX_FINDINGS`].
+    pub findings: Vec<Finding>,
+    /// The text exceeded [`MAX_SCAN_BYTES`] and its tail was not scanned.
+    pub truncated: bool,
+}
+
+impl Scan {
+    /// Score contributed by one family (distinct rules, like [`Scan::score`]).
+    pub fn family_score(&self, family: Family) -> f32 {
+        score_of(self.findings.iter().filter(|f| f.family == family))
+    }
+
+    /// Families with at least one finding, each once, in [`Family::ALL`] order.
+    pub fn families(&self) -> Vec<Family> {
+        Family::ALL
+            .into_iter()
+            .filter(|fam| self.findings.iter().any(|f| f.family == *fam))
+            .collect()
+    }
+}
+
+/// Sum over distinct rule ids of the highest score each reached.
+pub(crate) fn score_of<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
+    let mut best: Vec<(&str, f32)> = Vec::new();
+    for f in findings {
+        match best.iter_mut().find(|(id, _)| *id == &*f.rule_id) {
+            Some((_, s)) => *s = s.max(f.score),
+            None => best.push((&f.rule_id, f.score)),
+        }
+    }
+    best.iter().map(|(_, s)| s).sum()
+}
+
+/// What the configuration says to do with a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Below the threshold.
+    Clean,
+    /// Over the threshold, but only annotate-mode families contributed.
+    Annotate,
+    /// Over the threshold with a block-mode family contributing.
+    Block,
+}
+
+/// The compiled detection engine; build once per configuration and keep it.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    rules: Compiled,
+    hidden: Hidden,
+    threshold: f32,
+    modes: [Mode; 7],
+}
+
+impl Default for Detector {
+    /// The built-in rules with the default configuration.
+    fn default() -> Self {
+        // The built-in table is covered by tests; a failure here is a programming error.
+        Self::new(&DetectConfig::default()).expect("built-in rules compile")
+    }
+}
+
+impl Detector {
+    /// Validate the configuration and compile its rules.
+    pub fn new(config: &DetectConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let weights = Signal::ALL.map(|s| {
+            config
+                .rule_enabled(s.id(), Family::HiddenContent)
+                .then(|| s.weight() * config.family(Family::HiddenContent).weight_scale)
+        });
+        Ok(Self {
+            rules: rules::compile(config)?,
+            hidden: Hidden {
+                weights,
+                allowed_hosts: config.allowed_image_hosts.clone(),
+            },
+            threshold: config.threshold,
+            modes: Family::ALL.map(|f| config.family(f).mode),
+        })
+    }
+
+    /// The score at which a scan is a detection.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// The configured mode of a family.
+    pub fn mode(&self, family: Family) -> Mode {
+        self.modes[family as usize]
+    }
+
+    /// Block if the score reaches the threshold and a block-mode family contributed,
+    /// annotate if it reaches it otherwise.
+    pub fn verdict(&self, scan: &Scan) -> Verdict {
+        self.verdict_of(scan.score, scan.findings.iter().map(|f| f.family))
+    }
+
+    pub(crate) fn verdict_of(
+        &self,
+        score: f32,
+        mut families: impl Iterator<Item = Family>,
+    ) -> Verdict {
+        if score < self.threshold {
+            Verdict::Clean
+        } else if families.any(|f| self.mode(f) == Mode::Block) {
+            Verdict::Block
+        } else {
+            Verdict::Annotate
+        }
+    }
+
+    /// Scan a text: every finding with its span in `text`.
+    pub fn scan(&self, text: &str) -> Scan {
+        let (text, truncated) = clip(text, MAX_SCAN_BYTES);
+        let mut findings = Vec::new();
+        let norm = self.match_text(text, None, &mut findings);
+        let mut budget = decode::Budget::default();
+        self.scan_decoded(text, 0, None, &mut budget, &mut findings);
+        let structural = self.hidden.scan(text, &norm.marks, &findings);
+        add_all(&mut findings, structural);
+        if budget.exhausted {
+            let sig = Signal::DecodeBudget;
+            if let Some(w) = self.hidden.weights[sig as usize] {
+                push(
+                    &mut findings,
+                    Finding::new(sig.id().into(), Family::HiddenContent, w, 0..0, None),
+                );
+            }
+        }
+        Scan {
+            score: score_of(findings.iter()),
+            findings,
+            truncated,
+        }
+    }
+
+    /// Match the rules against the views of `text`; returns the folded normalisation
+    /// (its marks feed the structural signals).
+    fn match_text(
+        &self,
+        text: &str,
+        decoded: Option<(&Range<usize>, Encoding)>,
+        out: &mut Vec<Finding>,
+    ) -> normalize::Normalized {
+        let folded = normalize(text, true);
+        self.match_view(&folded.view, &self.rules.folded, decoded, out);
+        if !self.rules.plain.is_empty() {
+            let plain = normalize(text, false);
+            self.match_view(&plain.view, &self.rules.plain, decoded, out);
+        }
+        folded
+    }
+
+    fn match_view(
+        &self,
+        view: &View,
+        set: &RuleSet,
+        decoded: Option<(&Range<usize>, Encoding)>,
+        out: &mut Vec<Finding>,
+    ) {
+        if view.text.is_empty() {
+            return;
+        }
+        let per_rule = if decoded.is_some() {
+            1
+        } else {
+            MAX_HITS_PER_RULE
+        };
+        for (i, range) in set.matches(&view.text, per_rule) {
+            let meta = &self.rules.metas[i];
+            let span = match decoded {
+                Some((outer, _)) => outer.clone(),
+                None => view.map.to_original(trim_context(&view.text, range)),
+            };
+            let mut f = Finding::new(meta.id.clone(), meta.family, meta.weight, span, None);
+            f.encoding = decoded.map(|(_, e)| e);
+            push(out, f);
+        }
+    }
+
+    /// Decode encoded spans of `text` and match them; findings point at `outer` (the
+    /// outermost encoded span in the original) or at the span itself at the top level.
+    fn scan_decoded(
+        &self,
+        text: &str,
+        depth: usize,
+        outer: Option<&Range<usize>>,
+        budget: &mut decode::Budget,
+        out: &mut Vec<Finding>,
+    ) {
+        if depth >= decode::MAX_DECODE_DEPTH {
+            return;
+        }
+        for d in decode::decode_spans(text, budget) {
+            let span = outer.unwrap_or(&d.span).clone();
+            self.match_text(&d.text, Some((&span, d.encoding)), out);
+            self.scan_decoded(&d.text, depth + 1, Some(&span), budget, out);
+        }
+    }
+}
+
+/// Drop the sentence punctuation and spaces a rule matched only as left context, so a
+/// redaction does not swallow the end of the previous sentence.
+fn trim_context(text: &str, r: Range<usize>) -> Range<usize> {
+    let lead = text.as_bytes()[r.clone()]
+        .iter()
+        .take_while(|b| b" .,;:!?\"*".contains(b))
+        .count();
+    if lead < r.len() {
+        r.start + lead..r.end
+    } else {
+        r
+    }
+}
+
+/// Keep a finding unless it repeats one already kept or the cap is reached.
+fn push(out: &mut Vec<Finding>, f: Finding) {
+    let dup = out
+        .iter()
+        .any(|o| o.rule_id == f.rule_id && o.span == f.span);
+    if !dup && out.len() < MAX_FINDINGS {
+        out.push(f);
+    }
+}
+
+fn add_all(out: &mut Vec<Finding>, more: Vec<Finding>) {
+    for f in more {
+        push(out, f);
+    }
+}
+
+/// The longest prefix of `text` within `max` bytes, cut at a character boundary.
+fn clip(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+#[cfg(test)]
+mod tests;

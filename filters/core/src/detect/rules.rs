@@ -1,0 +1,754 @@
+//! The built-in rules and their compilation into linear-time regex sets.
+//!
+//! Patterns are written against the normalised view (lowercase, one space between words)
+//! in a small dialect so the table stays readable:
+//! - a space means "a separator": 1 to 4 spaces or punctuation marks, so
+//!   `ignore, "all" previous` and `ignore-all-previous` match like `ignore all previous`;
+//! - `\b` is an ASCII word boundary (the lazy DFA cannot do Unicode ones on non-ASCII text);
+//! - in the folded view every `l` outside a class also accepts `i` (leetspeak `1` is folded
+//!   to `i`, but it stands for `l` just as often: `a11 ru1es`).
+//!
+//! Only the `regex` crate is used: finite automata, no backtracking, so matching time is
+//! linear in the text whatever the pattern or the input.
+
+use super::config::{DetectConfig, Family};
+use super::fold::leet;
+use super::hidden::Signal;
+use crate::config::ConfigError;
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use std::sync::Arc;
+
+/// Compiled-program size limit per pattern set; built-ins use a fraction of it.
+pub const MAX_PROGRAM_BYTES: usize = 32 << 20;
+/// Lazy-DFA cache per regex; bounded memory, rebuilt states on overflow.
+pub const DFA_CACHE_BYTES: usize = 8 << 20;
+
+/// What a space in a built-in pattern stands for.
+const SEP: &str = r#"(?:[ ,.:;!?"'()*/`\-]{1,4})"#;
+
+/// A built-in rule: a pattern in the dialect described above.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinRule {
+    /// Stable id (`family-prefix.name`) reported in findings and used in `disable_rules`.
+    pub id: &'static str,
+    /// The family it scores into.
+    pub family: Family,
+    /// Default weight; the default threshold is 1.0.
+    pub weight: f32,
+    /// The pattern.
+    pub pattern: &'static str,
+}
+
+const fn rule(id: &'static str, family: Family, weight: f32, pattern: &'static str) -> BuiltinRule {
+    BuiltinRule {
+        id,
+        family,
+        weight,
+        pattern,
+    }
+}
+
+macro_rules! override_verbs {
+    () => {
+        r"(?:ignore|disregard|forget|bypass|override|overlook|neglect|discard|dismiss|abandon|set aside|pay no attention to|stop following|stop obeying)"
+    };
+}
+macro_rules! prior {
+    () => {
+        r"(?:previous|previously|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer)"
+    };
+}
+macro_rules! instructions {
+    () => {
+        r"(?:instructions?|directions|directives?|prompts?|rules|guidelines|guidance|programming|constraints|restrictions|context|policies|guardrails)"
+    };
+}
+macro_rules! ai {
+    () => {
+        r"(?:ai|a\.i\.|ai assistant|ai agent|ai model|ai system|llm|llms|large language model|language model|chatbot|claude|chatgpt|gpt|copilot|gemini)"
+    };
+}
+macro_rules! privileged {
+    () => {
+        r"(?:admin|administrator|root|superuser|sudo|system administrator|sysadmin|another user|other user|different user|payroll|finance|billing|hr|human resources|ceo|cfo|cto|security team|it department|it support|helpdesk|owner|privileged)"
+    };
+}
+macro_rules! reveal {
+    () => {
+        r"(?:reveal|print|show|display|output|repeat|recite|echo|dump|leak|disclose|expose|share|tell me|give me|send|provide|return|write out|spell out|paste|copy|translate|summari[sz]e|describe|list)"
+    };
+}
+
+use Family::{
+    CredentialImpersonation as Cred, Exfiltration as Exfil, HiddenContent as Hidden,
+    InstructionOverride as Override, Jailbreak as Jb, RoleImpersonation as Role,
+    ToolOutputInjection as ToolOut,
+};
+
+/// The built-in rule table.
+pub const RULES: &[BuiltinRule] = &[
+    // ---- instruction override
+    rule(
+        "io.ignore_previous",
+        Override,
+        1.0,
+        concat!(
+            r"\b",
+            override_verbs!(),
+            r" (?:\S+ ){0,3}?",
+            prior!(),
+            r" (?:\S+ ){0,2}?",
+            instructions!(),
+            r"\b"
+        ),
+    ),
+    rule(
+        "io.ignore_everything",
+        Override,
+        1.0,
+        r"\b(?:ignore|disregard|forget) (?:about )?(?:all|everything|anything)(?: of)?(?: (?:that|what|the))? (?:you\S* (?:\S+ ){0,2}?(?:told|taught|given|instructed)|(?:i|we) (?:said|told you|wrote)|(?:\S+ )??(?:above|before|previously|earlier|so far|until now))\b",
+    ),
+    rule(
+        "io.ignore_your",
+        Override,
+        1.0,
+        concat!(
+            r"\b",
+            override_verbs!(),
+            r" (?:all |any )?(?:of )?your (?:\S+ ){0,2}?(?:instructions?|directives?|prompt|system prompt|rules|guidelines|programming|training|constraints|restrictions|guardrails|safety \S+|filters|ethics|principles|policies)\b"
+        ),
+    ),
+    rule(
+        "io.do_not_follow",
+        Override,
+        0.8,
+        r"\b(?:do not|don't|never|no longer) (?:follow|obey|comply with|adhere to|listen to) (?:\S+ ){0,2}?(?:your|previous|prior|original|system|developer|openai|anthropic)\S* (?:\S+ ){0,2}?(?:instructions|rules|guidelines|policies|directives|programming|prompt|restrictions)\b",
+    ),
+    rule(
+        "io.new_instructions",
+        Override,
+        0.6,
+        r"\b(?:new|updated|revised|real|actual|true|secret|hidden|overriding|additional|replacement) (?:system )?(?:instructions?|directives?)(?: (?:are|is|follow|below|as follows|here)\b|:)",
+    ),
+    rule(
+        "io.new_task",
+        Override,
+        0.7,
+        r"\byour (?:new|real|actual|true|updated|only|sole) (?:task|objective|goal|purpose|role|instructions?|job|mission|directive|priority) (?:is|are|will be|now)\b",
+    ),
+    rule(
+        "io.from_now_on",
+        Override,
+        0.6,
+        r"\bfrom now on (?:you (?:will|must|shall|are|should|can|have to|need to|may only|only)|always|never|only|respond|answer|reply|act|behave|ignore|do not|don't|pretend)\b",
+    ),
+    rule(
+        "io.priority",
+        Override,
+        0.6,
+        r"\b(?:this|these|the following|my|new) (?:instructions?|rules|directives?|message|prompt) (?:take|takes|have|has|override|overrides|supersede|supersedes) (?:\S+ ){0,2}?(?:precedence|priority|previous|prior|all|any|everything)\b",
+    ),
+    rule(
+        "io.stop_being",
+        Override,
+        0.7,
+        r"\b(?:stop|cease|quit) (?:being|acting as) (?:an? |the )?(?:helpful |harmless )?(?:assistant|ai|chatbot|model)\b",
+    ),
+    // ---- role impersonation and chat-template delimiters
+    rule(
+        "role.chatml_role",
+        Role,
+        1.0,
+        r"<\|im_start\|> ?(?:system|assistant|developer|user|tool)\b|<\|(?:system|assistant|developer)\|>",
+    ),
+    rule(
+        "role.template_token",
+        Role,
+        0.8,
+        r"<\|(?:im_start|im_end|im_sep|endoftext|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|end_of_text|endofprompt|end|user|tool|start_of_turn|end_of_turn)\|>|<(?:start_of_turn|end_of_turn)>",
+    ),
+    rule("role.llama_inst", Role, 0.8, r"\[/?inst\]|<</?sys>>"),
+    rule(
+        "role.xml_tag",
+        Role,
+        0.5,
+        r"</?(?:system|system[_-]prompt|sys|developer|developer[_-]message|admin|instructions|assistant|im_start)>",
+    ),
+    rule(
+        "role.header",
+        Role,
+        0.6,
+        r"#{1,6} ?(?:system|developer|admin|assistant)(?: (?:message|prompt|instructions?|override|note|update))? ?:",
+    ),
+    rule(
+        "role.label_imperative",
+        Role,
+        1.0,
+        r"\b(?:system|developer|admin|administrator|operator) ?(?:message|prompt|note|override|instruction|update|notice)? ?: (?:you (?:are|must|will|should)|ignore|disregard|forget|from now on|new (?:instructions|rules)|the (?:assistant|ai|model) (?:must|should|will))\b",
+    ),
+    rule(
+        "role.fake_turn",
+        Role,
+        0.6,
+        r"\b(?:assistant|chatgpt|gpt|ai) ?: (?:sure|ok|okay|certainly|of course|absolutely)\b",
+    ),
+    rule(
+        "role.bracket_note",
+        Role,
+        0.6,
+        r"\[(?:system|admin|administrator|developer|root)(?: (?:note|message|notice|override|instructions?|update|prompt|alert))?\]",
+    ),
+    rule(
+        "role.claim_your",
+        Role,
+        0.9,
+        r"\b(?:this is|i am|i'm|message from|sent by|speaking as) your (?:system|developer|developers|administrator|admin|operator|creator|creators|owner|sysadmin|programmer)\b",
+    ),
+    rule(
+        "role.claim_the",
+        Role,
+        0.4,
+        r"\b(?:this is|i am|i'm|message from|sent by|speaking as) the (?:system|developer|administrator|admin|operator|sysadmin|openai|anthropic)\b",
+    ),
+    // ---- exfiltration
+    rule(
+        "exfil.your_prompt",
+        Exfil,
+        1.0,
+        concat!(
+            r"\b",
+            reveal!(),
+            r" (?:me )?(?:\S+ ){0,3}?your (?:\S+ ){0,2}?(?:system prompt|system message|prompt|instructions|instruction set|pre-?prompt|developer message|context window)\b"
+        ),
+    ),
+    rule(
+        "exfil.your_rules",
+        Exfil,
+        0.5,
+        concat!(
+            r"\b",
+            reveal!(),
+            r" (?:me )?(?:\S+ ){0,3}?your (?:\S+ ){0,2}?(?:rules|guidelines|directives|configuration|constraints|programming)\b"
+        ),
+    ),
+    rule(
+        "exfil.the_system_prompt",
+        Exfil,
+        0.8,
+        concat!(
+            r"\b",
+            reveal!(),
+            r" (?:me )?(?:\S+ ){0,2}?the (?:\S+ )??(?:system prompt|system message|initial prompt|hidden prompt|developer message|hidden instructions|initial instructions|original instructions|secret instructions)\b"
+        ),
+    ),
+    rule(
+        "exfil.what_instructions",
+        Exfil,
+        1.0,
+        r"\bwhat (?:are|were|was|is) your (?:\S+ ){0,2}?(?:instructions|system prompt|prompt|directives)\b|\bwhat (?:are|were|was|is) the (?:system|initial|original|hidden|secret|exact) (?:prompt|instructions)\b",
+    ),
+    rule(
+        "exfil.repeat_above",
+        Exfil,
+        1.0,
+        r"\b(?:repeat|print|output|copy|echo|recite|write|show|return|reproduce) (?:\S+ ){0,3}?(?:everything|the text|the words|all text|all the text|the content|the messages?|the conversation|the prompt|the instructions|verbatim|word for word) (?:\S+ ){0,2}?(?:above|before this|preceding|prior to this|so far|until now)\b",
+    ),
+    rule(
+        "exfil.send_secrets",
+        Exfil,
+        1.0,
+        r"\b(?:send|post|upload|forward|transmit|exfiltrate|leak|email|mail|submit|append|include|put|embed|encode|attach) (?:\S+ ){0,4}?(?:secrets?|credentials?|api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?|ssh[ _-]?keys?|passwords?|passwd|cookies?|env(?:ironment)?[ _-]?var(?:iable)?s?|\.env|aws[_-]\S+|system prompt) (?:\S+ ){0,4}?(?:to|into|at|via|in|as) (?:\S+ ){0,3}?(?:https?://|www\.|url|webhook|endpoint|ngrok|pastebin|requestbin|attacker|my server|this (?:link|site|address|server|email|url)|the following (?:url|address|link|endpoint|email)|[a-z0-9-]+\.(?:com|net|org|io|xyz|ru|cn|tk|top|site|online|app|dev)\b)",
+    ),
+    rule(
+        "exfil.dump_secrets",
+        Exfil,
+        0.5,
+        r"\b(?:print|dump|list|show|output|reveal|cat|echo|display|return|leak|expose|disclose) (?:out )?(?:all )?(?:of )?(?:the |your |my )?(?:contents of )?(?:env(?:ironment)? var(?:iable)?s|secrets|credentials|api keys|private keys|ssh keys|~/\.ssh\S*|/etc/(?:passwd|shadow)|\.env(?: file)?|~/\.aws\S*|aws credentials|access keys|passwords)\b",
+    ),
+    rule(
+        "exfil.conversation",
+        Exfil,
+        1.0,
+        r"\b(?:send|post|upload|forward|append|include|encode|embed|add|put) (?:\S+ ){0,4}?(?:conversation|chat(?: history| log)?|previous messages|user'?s? (?:messages|data|emails|files|info|details|history)|message history|context) (?:\S+ ){0,4}?(?:to|in|into|as) (?:\S+ ){0,3}?(?:https?://|url|link|image|markdown image|query(?: string| parameter)?|webhook|endpoint)",
+    ),
+    rule(
+        "exfil.secret_files",
+        Exfil,
+        0.6,
+        r"\b(?:read|cat|open|load|include|pass|send|attach|upload) (?:\S+ ){0,3}?(?:~/\.ssh/\S*|id_rsa|id_ed25519|~/\.aws/\S*|\.aws/credentials|/etc/passwd|/etc/shadow|mcp\.json|\.netrc|\.git-credentials|\.npmrc|\.pypirc|\.kube/config)",
+    ),
+    // ---- credential / tool impersonation
+    rule(
+        "cred.use_privileged",
+        Cred,
+        1.0,
+        r"\b(?:use|using|grab|take|borrow|reuse|switch to) (?:the |a |an |my |their |his |her |this |that )?(?:admin|administrator|root|superuser|super-user|master|god|sudo|privileged|elevated|ceo's|another user's|other user's|someone else's|stolen|leaked) (?:\S+ )??(?:token|tokens|credentials?|api[ _-]?key|key|password|session|cookie|account|jwt|secret|identity|certificate|cert|role)\b",
+    ),
+    rule(
+        "cred.use_business",
+        Cred,
+        0.6,
+        r"\b(?:use|using|grab|take|borrow|reuse|switch to) (?:the |a |an |my |their |this |that )?(?:payroll|finance|billing|hr|production|prod|service|owner's|manager's|deploy) (?:\S+ )??(?:token|tokens|credentials?|api[ _-]?key|password|session|cookie|jwt|secret|identity)\b",
+    ),
+    rule(
+        "cred.act_as",
+        Cred,
+        1.0,
+        concat!(
+            r"\b(?:act|acting|pose|posing|masquerade|masquerading|identify yourself|present yourself|authenticate yourself|operate) as (?:the |a |an )?",
+            privileged!(),
+            r"\b|\b(?:pretend(?:ing)? to be|pretend(?:ing)? you(?:'re| are)|claim(?:ing)? to be) (?:the |a |an )?",
+            privileged!(),
+            r"\b"
+        ),
+    ),
+    rule(
+        "cred.act_as_service",
+        Cred,
+        0.6,
+        r"\b(?:act|acting|pose|posing|masquerade|masquerading|operate) as (?:the |a |an )?(?:\S+ ){0,2}?(?:service|service account|tool|server|api|team|department)\b",
+    ),
+    rule(
+        "cred.impersonate",
+        Cred,
+        1.0,
+        concat!(
+            r"\bimpersonat(?:e|es|ed|ing|ion of) (?:the |a |an |any )?(?:\S+ )??",
+            privileged!(),
+            r"\b"
+        ),
+    ),
+    rule(
+        "cred.impersonate_any",
+        Cred,
+        0.6,
+        r"\bimpersonat(?:e|es|ed|ing|ion of) (?:the |a |an |another |any )?(?:\S+ ){0,2}?(?:user|users|service|account|identity|agent|tool|server|employee|person|someone|colleague)\b",
+    ),
+    rule(
+        "cred.as_root",
+        Cred,
+        0.5,
+        r"\b(?:as|log ?in as|sign in as|run as|running as|authenticated as) (?:the )?(?:root|admin|administrator|superuser|sudo|system|domain admin|service) (?:user|account)\b",
+    ),
+    rule(
+        "cred.elevated",
+        Cred,
+        0.5,
+        r"\bwith (?:elevated|admin|administrator|administrative|root|superuser|escalated|full admin|unrestricted|god[ -]mode|sudo|owner) (?:privileges|permissions|rights|access|scopes?)\b",
+    ),
+    rule(
+        "cred.escalate",
+        Cred,
+        0.6,
+        r"\b(?:escalate|elevate|raise) (?:my |your |our |the |its )?(?:privileges|permissions|access|role|rights)\b",
+    ),
+    rule(
+        "cred.bypass_auth",
+        Cred,
+        0.6,
+        r"\b(?:bypass|skip|disable|circumvent|get around|work around|evade|turn off) (?:the |any |all |your )?(?:authentication|authorization|access control|access checks?|permission checks?|approval(?: step| process)?|human approval|human review|mfa|2fa|two-factor|rate limits?|audit(?:ing| logging| log)?|security checks?|policy checks?)\b",
+    ),
+    rule(
+        "cred.borrow_identity",
+        Cred,
+        1.0,
+        r"\b(?:use|steal|borrow|reuse|replay|forge|copy|take|grab|extract) (?:\S+ ){0,2}?(?:another user'?s|other users'?|someone else'?s|stolen|forged|leaked) (?:\S+ )??(?:token|tokens|credentials|session(?: cookie)?|cookie|password|api key|jwt|identity)\b",
+    ),
+    rule(
+        "cred.forge",
+        Cred,
+        0.8,
+        r"\bforge (?:a |an |the )?(?:\S+ )??(?:token|jwt|signature|credential|credentials|session)\b",
+    ),
+    // ---- jailbreak personas
+    rule(
+        "jb.dan",
+        Jb,
+        1.0,
+        r"\bdo anything now\b|\bdan (?:mode|prompt|jailbreak|[0-9oiseat]{1,2}\.[0-9oiseat])\b|\b(?:you are|you're|act as|pretend to be|become|you will be|roleplay as) (?:now )?dan\b|\bbetter ?dan\b|\banti-?dan\b",
+    ),
+    rule(
+        "jb.dev_mode",
+        Jb,
+        0.5,
+        r"\b(?:developer|dev) mode (?:enabled|activated|on|output|response)\b|\benable (?:developer|dev) mode\b",
+    ),
+    rule(
+        "jb.dev_mode_ai",
+        Jb,
+        1.0,
+        concat!(
+            r"\b",
+            ai!(),
+            r" (?:with|in) (?:developer|dev) mode\b|\b(?:developer|dev) mode (?:output|response)s?\b"
+        ),
+    ),
+    rule(
+        "jb.mode",
+        Jb,
+        1.0,
+        r"\b(?:jailbreak|jailbroken|evil|chaos|anarchy|unrestricted|unfiltered|uncensored|amoral|no restrictions|no[ -]limits?) mode\b",
+    ),
+    rule(
+        "jb.not_bound",
+        Jb,
+        0.8,
+        r"\b(?:not|no longer|never) (?:bound|restricted|limited|constrained|governed) by (?:\S+ ){0,2}?(?:rules|guidelines|policies|restrictions|limitations|ethics|morals|filters|content polic(?:y|ies)|openai|anthropic|safety|guardrails|programming)\b",
+    ),
+    rule(
+        "jb.no_limits_ai",
+        Jb,
+        0.6,
+        r"\b(?:ai|assistant|model|chatbot|bot|llm|you|persona|character) (?:\S+ ){0,2}?(?:without|with no|has no|have no|free of|free from|that ignores?) (?:any )?(?:\S+ )??(?:restrictions|limits|limitations|filters|filtering|censorship|guidelines|ethics|ethical (?:guidelines|constraints|boundaries)|morals|morality|boundaries|content polic(?:y|ies)|safeguards|guardrails)\b",
+    ),
+    rule(
+        "jb.persona",
+        Jb,
+        0.7,
+        r"\b(?:pretend|imagine|act|behave|respond|roleplay|role-play|role play|you will be) (?:\S+ ){0,4}?(?:without|with no|free from|free of|not bound by|that (?:has|have) no|who (?:has|have) no|that (?:ignores|doesn't follow|does not follow)) (?:any )?(?:\S+ )??(?:restrictions|limits|limitations|filters|rules|guidelines|ethics|morals|censorship|polic(?:y|ies)|boundaries|content policy|safety)\b",
+    ),
+    rule(
+        "jb.no_restrictions",
+        Jb,
+        0.3,
+        r"\b(?:no|without any|zero) (?:restrictions|limitations|filters|censorship)\b",
+    ),
+    rule(
+        "jb.unfiltered",
+        Jb,
+        0.7,
+        r"\b(?:unfiltered|uncensored|unrestricted|unmoderated|amoral|unethical|immoral|jailbroken|unchained|unshackled|liberated|unbound|unaligned) (?:and \S+ )?(?:ai|assistant|chatbot|bot|model|llm|response|responses|answer|answers|reply|replies|version|persona|character|gpt|chatgpt|claude|output)\b",
+    ),
+    rule(
+        "jb.evil_confidant",
+        Jb,
+        1.0,
+        r"\bevil (?:trusted )?confidant\b|\bevil (?:version|twin) of (?:yourself|you|chatgpt|the ai)\b|\bevil (?:ai|assistant|chatbot|persona|gpt|chatgpt)\b",
+    ),
+    rule(
+        "jb.rogue",
+        Jb,
+        0.4,
+        r"\b(?:rogue|malicious|unhinged) (?:ai|assistant|chatbot)\b",
+    ),
+    rule(
+        "jb.stay_in_character",
+        Jb,
+        0.4,
+        r"\b(?:stay|remain|keep) in character\b|\bnever break character\b",
+    ),
+    rule(
+        "jb.never_refuse",
+        Jb,
+        0.6,
+        r"\b(?:never|don't|do not|must not|cannot|can't|will not|won't) (?:ever )?(?:refuse|decline|say no|say (?:that )?you can'?t|apologi[sz]e|add (?:any )?(?:warnings|disclaimers))\b",
+    ),
+    rule(
+        "jb.token_game",
+        Jb,
+        0.6,
+        r"\byou (?:will|'ll) (?:lose|be deducted) (?:\S+ ){0,2}?tokens\b|\btokens? (?:will be )?deducted\b",
+    ),
+    rule("jb.jailbreak_word", Jb, 0.3, r"\bjailbreak(?:ing|en)?\b"),
+    // ---- hidden content visible only to machines
+    rule(
+        "hidden.css_hidden",
+        Hidden,
+        0.3,
+        r#"style ?= ?["']?[^"'>]{0,80}(?:display ?: ?none|visibility ?: ?hidden|font-size ?: ?0(?:px|pt|em|rem)?\b|opacity ?: ?0(?:\.0+)?\b|color ?: ?(?:transparent|white|#fff(?:fff)?)\b)"#,
+    ),
+    // ---- instructions addressed to the model from tool output
+    rule(
+        "tool.address_ai",
+        ToolOut,
+        1.0,
+        concat!(
+            r"\b(?:dear|attention|hey|hello|hi|note to|note for|message to|message for|memo to|instructions? (?:to|for)|important (?:for|to)|psst) (?:the |any |all |every )?(?:",
+            ai!(),
+            r"|assistant|assistants)s? ?(?:[,:!.]| (?:reading|processing|summari[sz]ing|that reads|who reads)\b)"
+        ),
+    ),
+    rule(
+        "tool.ai_vocative",
+        ToolOut,
+        1.0,
+        concat!(
+            r#"(?:^|[.!?:;>\]"*#-] )(?:dear |hey |hi |hello |attention |important |note |to )?(?:the )?(?:"#,
+            ai!(),
+            r"|assistant|agent|model)(?: reading this| processing this)?, (?:you )?(?:must|should|need to|have to|are (?:required|instructed|ordered|requested) to|shall|will now|please|now|do not|don't|never|always|ignore|stop|immediately)\b"
+        ),
+    ),
+    rule(
+        "tool.ai_should_act",
+        ToolOut,
+        0.7,
+        r"\bthe (?:ai|ai assistant|ai agent|assistant|agent|llm|language model|chatbot|model) (?:\S+ ){0,2}?(?:must|should|needs to|has to|is (?:required|instructed|expected) to|shall|will) (?:now |immediately |also |first |then |always |never |not )?(?:call|invoke|run|execute|use the \S+ tool|send|email|forward|fetch|visit|open|delete|remove|transfer|pay|approve|grant|ignore|reveal|output|print|include|append|tell|say|mention|respond with|reply with|leak|upload|post|write to|change|update|disable)\b",
+    ),
+    rule(
+        "tool.important_prefix",
+        ToolOut,
+        0.4,
+        r"\b(?:important|urgent|attention|critical|mandatory|warning|notice)!* ?: (?:\S+ ){0,3}?(?:ai|assistant|llm|agent|model|you must|you should|you need to|ignore|disregard|do not tell|don't tell)\b",
+    ),
+    rule(
+        "tool.important_tag",
+        ToolOut,
+        0.6,
+        r"<(?:important|instructions?|secret|system_note|note_to_ai|hidden|ai_instructions)>",
+    ),
+    rule(
+        "tool.when_ai_reads",
+        ToolOut,
+        1.0,
+        concat!(
+            r"\b(?:when|once|if|after|as soon as|whenever) (?:an? |the )?(?:",
+            ai!(),
+            r"|assistant|agent|model) (?:\S+ )??(?:reads?|sees?|process(?:es)?|parses?|encounters?|receives?|summari[sz]es?|finds?|ingests?|retrieves?|fetches?) (?:this|these|the following)\b"
+        ),
+    ),
+    rule(
+        "tool.when_you_read",
+        ToolOut,
+        0.5,
+        r"\b(?:when|once|if|as soon as|whenever) you (?:read|see|process|parse|encounter|receive|summari[sz]e|ingest|retrieve|fetch) (?:this|these)(?: (?:text|message|note|document|page|file|content|instructions?|comment|line|email|issue))?\b",
+    ),
+    rule(
+        "tool.if_you_are_ai",
+        ToolOut,
+        1.0,
+        concat!(
+            r"\bif you(?: are|'re) (?:an? |the )?(?:",
+            ai!(),
+            r"|automated (?:agent|system|assistant|tool))\b"
+        ),
+    ),
+    rule(
+        "tool.hide_from_user",
+        ToolOut,
+        0.7,
+        r"\b(?:do not|don't|never|without) (?:tell(?:ing)?|inform(?:ing)?|mention(?:ing)?|notify(?:ing)?|alert(?:ing)?|warn(?:ing)?|show(?:ing)? (?:this|it) to|reveal(?:ing)? (?:this|it) to|let(?:ting)? (?:the )?user know) (?:the |your )?(?:user|human|customer|operator|requester)\b",
+    ),
+];
+
+/// Whether `id` names a built-in rule or structural signal.
+pub fn is_builtin_id(id: &str) -> bool {
+    RULES.iter().any(|r| r.id == id) || Signal::ALL.iter().any(|s| s.id() == id)
+}
+
+/// Expand the dialect: separators, ASCII word boundaries and, for the folded view, the
+/// same folding the text gets (leet digits outside classes and repetition braces, and `l`
+/// also accepting the `i` that a folded `1` became).
+fn expand(pattern: &str, spaces: bool, fold: bool) -> String {
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    let mut in_braces = false;
+    while let Some(c) = chars.next() {
+        let literal = !in_class && !in_braces;
+        match c {
+            '\\' => match chars.next() {
+                Some('b') if !in_class => out.push_str(r"(?-u:\b)"),
+                Some('B') if !in_class => out.push_str(r"(?-u:\B)"),
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '{' if !in_class => {
+                in_braces = true;
+                out.push(c);
+            }
+            '}' if in_braces => {
+                in_braces = false;
+                out.push(c);
+            }
+            ' ' if spaces && literal => out.push_str(SEP),
+            'l' if fold && literal => out.push_str("[li]"),
+            '0'..='9' if fold && literal => out.push(char::from(leet(c as u8))),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Compile an operator pattern the way the detector will (for validation errors).
+pub fn compile_extra(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(&extra_source(pattern))
+        .size_limit(MAX_PROGRAM_BYTES)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn extra_source(pattern: &str) -> String {
+    format!("(?i:{})", expand(pattern, false, false))
+}
+
+/// What a matching rule contributes.
+#[derive(Debug, Clone)]
+pub struct RuleMeta {
+    /// Rule id as reported.
+    pub id: Arc<str>,
+    /// Family it scores into.
+    pub family: Family,
+    /// Weight after the family scale.
+    pub weight: f32,
+}
+
+/// One view's compiled rules: the set says which matched, the regexes say where.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    set: RegexSet,
+    regexes: Vec<Regex>,
+    /// Index into [`Compiled::metas`] of each pattern.
+    metas: Vec<usize>,
+}
+
+impl RuleSet {
+    fn build(rules: Vec<(usize, String)>) -> Result<Self, ConfigError> {
+        let (metas, sources): (Vec<usize>, Vec<String>) = rules.into_iter().unzip();
+        let err =
+            |e: regex::Error| ConfigError::invalid(super::config::field("rules"), e.to_string());
+        let set = RegexSetBuilder::new(&sources)
+            .size_limit(MAX_PROGRAM_BYTES)
+            .dfa_size_limit(DFA_CACHE_BYTES)
+            .build()
+            .map_err(err)?;
+        let regexes = sources
+            .iter()
+            .map(|s| RegexBuilder::new(s).size_limit(MAX_PROGRAM_BYTES).build())
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        Ok(Self {
+            set,
+            regexes,
+            metas,
+        })
+    }
+
+    /// Whether the set has no rules (the plain view is skipped then).
+    pub fn is_empty(&self) -> bool {
+        self.regexes.is_empty()
+    }
+
+    /// Matches of every rule that fires, as (index into [`Compiled::metas`], byte range).
+    pub fn matches<'a>(
+        &'a self,
+        text: &'a str,
+        per_rule: usize,
+    ) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> + 'a {
+        self.set.matches(text).into_iter().flat_map(move |i| {
+            self.regexes[i]
+                .find_iter(text)
+                .take(per_rule)
+                .map(move |m| (self.metas[i], m.range()))
+        })
+    }
+}
+
+/// All enabled rules. Built-in rules are folded like the text and run once, on the folded
+/// view; operator rules run on the plain view (exact semantics, digits intact) and on the
+/// folded view (to see through look-alikes).
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// Per-rule metadata.
+    pub metas: Vec<RuleMeta>,
+    /// Operator rules, for the plain view.
+    pub plain: RuleSet,
+    /// Built-in and operator rules, for the folded view.
+    pub folded: RuleSet,
+}
+
+/// Compile the built-in rules the configuration leaves enabled, plus its extra rules.
+pub fn compile(config: &DetectConfig) -> Result<Compiled, ConfigError> {
+    let mut metas = Vec::new();
+    let (mut plain, mut folded) = (Vec::new(), Vec::new());
+    for r in RULES.iter().filter(|r| config.rule_enabled(r.id, r.family)) {
+        metas.push(meta(config, r.id, r.family, r.weight));
+        folded.push((metas.len() - 1, expand(r.pattern, true, true)));
+    }
+    for r in config
+        .rules
+        .iter()
+        .filter(|r| config.rule_enabled(&r.id, r.family))
+    {
+        metas.push(meta(config, &r.id, r.family, r.weight));
+        plain.push((metas.len() - 1, extra_source(&r.pattern)));
+        folded.push((metas.len() - 1, extra_source(&r.pattern)));
+    }
+    Ok(Compiled {
+        metas,
+        plain: RuleSet::build(plain)?,
+        folded: RuleSet::build(folded)?,
+    })
+}
+
+fn meta(config: &DetectConfig, id: &str, family: Family, weight: f32) -> RuleMeta {
+    RuleMeta {
+        id: Arc::from(id),
+        family,
+        weight: weight * config.family(family).weight_scale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_compiles_in_both_views() {
+        for r in RULES {
+            for fold in [false, true] {
+                let src = expand(r.pattern, true, fold);
+                assert!(Regex::new(&src).is_ok(), "{} ({fold}): {src}", r.id);
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_unique_and_prefixed() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(
+                RULES[..i].iter().all(|o| o.id != r.id),
+                "duplicate {}",
+                r.id
+            );
+            assert!(r.weight > 0.0 && r.weight <= 1.0, "{}", r.id);
+        }
+    }
+
+    #[test]
+    fn dialect_expansion() {
+        assert_eq!(expand(r"\ba b\b", false, false), r"(?-u:\b)a b(?-u:\b)");
+        assert_eq!(
+            expand("all [l0] 10{0,3}", false, true),
+            "a[li][li] [l0] io{0,3}"
+        );
+        assert!(expand("a b", true, false).contains("{1,4}"));
+        assert_eq!(expand(r"\\b", false, false), r"\\b");
+    }
+
+    #[test]
+    fn separators_absorb_punctuation() {
+        let re = Regex::new(&expand(r"\bignore all previous\b", true, false)).unwrap();
+        assert!(re.is_match("ignore, \"all\" previous"));
+        assert!(re.is_match("ignore-all-previous"));
+        assert!(!re.is_match("ignoreall previous"));
+    }
+
+    #[test]
+    fn extra_rules_are_case_insensitive() {
+        assert!(compile_extra("wire the salary")
+            .unwrap()
+            .is_match("Wire The Salary"));
+        assert!(compile_extra("(?<=a)b").is_err());
+    }
+}

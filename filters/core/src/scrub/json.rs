@@ -1,0 +1,149 @@
+//! JSON-aware scrubbing: only string values are rewritten, so the document keeps its
+//! structure and stays valid JSON-RPC; object keys are never changed (clients address data
+//! by them) but are used as context: the value of `"password"` is a secret even when it
+//! does not look like one on its own, and a bare 9-digit `"ssn"` is an SSN.
+//!
+//! The walk is iterative, so nesting depth cannot overflow the (small, Wasm) stack;
+//! every level serde_json parsed is visited, so nothing hides below a depth limit.
+
+use super::kind::{Confidence, Finding, Kind};
+use super::secrets::{aws_secret_shape, secret_value, Family};
+use super::validate::{contains_ci, ssn_valid};
+use super::{overlap, Scrubber};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What scrubbing a JSON document did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Findings per kind, for audit records and stats.
+    pub counts: BTreeMap<Kind, usize>,
+    /// The first kind (in document order) whose action is `block`; the caller must refuse
+    /// the message with control MCP-04.
+    pub blocked: Option<Kind>,
+    /// Whether any string value was rewritten.
+    pub changed: bool,
+}
+
+impl Report {
+    /// Total number of findings.
+    pub fn total(&self) -> usize {
+        self.counts.values().sum()
+    }
+}
+
+/// What an object key says about its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    None,
+    Secret { family: Family, aws: bool },
+    Ssn,
+    Phone,
+}
+
+fn hint_for_key(key: &str) -> Hint {
+    let k = key.as_bytes();
+    let any = |words: &[&str]| words.iter().any(|w| contains_ci(k, w.as_bytes()));
+    if any(&["password", "passwd", "passphrase"]) {
+        return Hint::Secret {
+            family: Family::Password,
+            aws: false,
+        };
+    }
+    if any(&[
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "access_key",
+        "accesskey",
+    ]) {
+        let aws = any(&["aws", "secret_access", "secretaccess"]);
+        return Hint::Secret {
+            family: Family::Token,
+            aws,
+        };
+    }
+    if any(&["ssn", "social_security", "socialsecurity"]) {
+        return Hint::Ssn;
+    }
+    if any(&["phone", "mobile", "fax"]) || key.eq_ignore_ascii_case("tel") {
+        return Hint::Phone;
+    }
+    Hint::None
+}
+
+/// A finding covering the whole value, when the key vouches for it.
+fn hinted_finding(s: &str, hint: Hint) -> Option<Finding> {
+    let trimmed = s.trim();
+    let start = s.len() - s.trim_start().len();
+    let span = start..start + trimmed.len();
+    let b = trimmed.as_bytes();
+    let kind = match hint {
+        Hint::None => return None,
+        Hint::Secret { aws: true, .. } if aws_secret_shape(trimmed) => Kind::AwsSecretAccessKey,
+        Hint::Secret { family, .. } => {
+            secret_value(trimmed, family).then_some(Kind::GenericSecret)?
+        }
+        Hint::Ssn => {
+            let digits: Vec<u8> = b.iter().copied().filter(u8::is_ascii_digit).collect();
+            let shape = b
+                .iter()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b' '));
+            (shape && ssn_valid(&digits)).then_some(Kind::Ssn)?
+        }
+        Hint::Phone => {
+            let shape = b
+                .iter()
+                .all(|c| c.is_ascii_digit() || b" +-.()".contains(c));
+            let n = b.iter().filter(|c| c.is_ascii_digit()).count();
+            (shape && (7..=15).contains(&n)).then_some(Kind::Phone)?
+        }
+    };
+    Some(Finding::new(kind, span, Confidence::Low))
+}
+
+impl Scrubber {
+    /// Scrub every string value of `value` in place, at any depth. Object keys are left
+    /// alone; numbers, booleans and nulls are never touched.
+    pub fn scrub_json(&self, value: &mut Value) -> Report {
+        let mut report = Report::default();
+        let mut stack: Vec<(&mut Value, Hint)> = vec![(value, Hint::None)];
+        while let Some((v, hint)) = stack.pop() {
+            match v {
+                Value::String(s) => self.scrub_string(s, hint, &mut report),
+                Value::Array(items) => stack.extend(items.iter_mut().rev().map(|x| (x, hint))),
+                Value::Object(map) => {
+                    let children: Vec<_> =
+                        map.iter_mut().map(|(k, x)| (x, hint_for_key(k))).collect();
+                    stack.extend(children.into_iter().rev());
+                }
+                Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            }
+        }
+        report
+    }
+
+    /// Scrub one string value (with the hint its key gives), recording into `report`.
+    fn scrub_string(&self, s: &mut String, hint: Hint, report: &mut Report) {
+        let mut findings = self.find(s);
+        if let Some(f) = hinted_finding(s, hint).filter(|f| self.is_enabled(f.kind)) {
+            findings.push(f);
+            findings = overlap::resolve(findings);
+        }
+        if findings.is_empty() {
+            return;
+        }
+        let out = self.apply(s, findings);
+        for f in &out.findings {
+            *report.counts.entry(f.kind).or_insert(0) += 1;
+        }
+        if report.blocked.is_none() {
+            report.blocked = out.blocked;
+        }
+        let text = out.text.into_owned();
+        report.changed |= text != *s;
+        *s = text;
+    }
+}

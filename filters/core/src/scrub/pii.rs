@@ -1,0 +1,448 @@
+//! PII detectors: e-mail, phone, SSN, payment card, IBAN, IPv4/IPv6.
+//!
+//! Numbers are the hard part: order ids, timestamps and hashes are full of digits. The scan
+//! therefore works in two steps. A byte loop cuts the text into *numeric regions* (runs of
+//! digits, spaces, `+-.()`), which costs about a comparison per byte; only regions with
+//! enough digits for some detector reach a regex, and every regex match must then stand
+//! alone ([`isolated`]) and pass its checksum or range check. Identifiers such as
+//! `ORD-20240611-000123`, `v1.2.3.4` or a digit run inside a SHA fail the isolation rule.
+
+use super::kind::{Confidence, Finding, Kind};
+use super::validate::{
+    card_issuer, context_before, iban_length, iban_mod97, is_word_byte, isolated, luhn, ssn_valid,
+};
+use regex::Regex;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::LazyLock;
+
+/// Words that make a bare 9-digit number an SSN.
+const SSN_CONTEXT: &[&str] = &["ssn", "social security", "ss#", "soc sec"];
+/// Words that make a bare digit run a phone number.
+const PHONE_CONTEXT: &[&str] = &["phone", "tel", "mobile", "cell", "fax", "whatsapp"];
+/// Words that make a dotted quad a version number instead of an address.
+const VERSION_CONTEXT: &[&str] = &["version", "build", "release"];
+/// How far back context words are looked for.
+const CONTEXT_BYTES: usize = 32;
+
+/// A run of ASCII digits: `(start, end)` byte offsets.
+type Group = (usize, usize);
+
+struct Patterns {
+    email_domain: Regex,
+    iban: Regex,
+    nanp: Regex,
+    e164: Regex,
+    ipv4: Regex,
+}
+
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
+    let re = |p: &str| Regex::new(p).expect("constant pattern");
+    Patterns {
+        email_domain: re(r"^@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})"),
+        iban: re(r"^[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)"),
+        nanp: re(
+            r"(?:\+?1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}",
+        ),
+        e164: re(r"\+[1-9][0-9]{0,2}(?:[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})){2,6}"),
+        ipv4: re(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"),
+    }
+});
+
+/// Which PII kinds a scan should report; detectors skip the work for the others.
+#[derive(Debug, Clone, Copy)]
+pub struct PiiKinds {
+    /// Payment card numbers.
+    pub card: bool,
+    /// US social security numbers.
+    pub ssn: bool,
+    /// Phone numbers.
+    pub phone: bool,
+    /// IBANs.
+    pub iban: bool,
+    /// IPv4 addresses (IPv6 has its own scan, [`ipv6`]).
+    pub ip: bool,
+}
+
+impl PiiKinds {
+    fn numeric(&self) -> bool {
+        self.card || self.ssn || self.phone || self.iban || self.ip
+    }
+}
+
+/// The e-mail address whose `@` is at `at`, if there is one.
+pub fn email_at(text: &str, at: usize) -> Option<Finding> {
+    const LOCAL_MAX: usize = 64;
+    let b = text.as_bytes();
+    let is_local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let mut start = at;
+    while start > 0 && at - start < LOCAL_MAX && is_local(b[start - 1]) {
+        start -= 1;
+    }
+    while start < at && b[start] == b'.' {
+        start += 1;
+    }
+    let local = &text[start..at];
+    if local.is_empty() || local.ends_with('.') || local.contains("..") {
+        return None;
+    }
+    let m = PATTERNS.email_domain.find(&text[at..])?;
+    let end = at + m.end();
+    if b.get(end).is_some_and(|c| is_word_byte(*c) || *c == b'-') {
+        return None;
+    }
+    Some(Finding::new(Kind::Email, start..end, Confidence::High))
+}
+
+/// Digit statistics of a numeric region, used to skip detectors that cannot match.
+#[derive(Debug, Default, Clone, Copy)]
+struct Region {
+    start: usize,
+    end: usize,
+    digits: usize,
+    dots: usize,
+    dashes: usize,
+    plus: bool,
+    paren: bool,
+}
+
+fn is_numeric_byte(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'.' | b'(' | b')')
+}
+
+/// Scan for phone numbers, SSNs, cards, IBANs and IPv4 addresses.
+pub fn numeric(text: &str, kinds: PiiKinds, out: &mut Vec<Finding>) {
+    if !kinds.numeric() {
+        return;
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(u8::is_ascii_digit) {
+        let first = i + off;
+        let letters = first >= 2 && b[first - 2..first].iter().all(u8::is_ascii_uppercase);
+        if kinds.iban && letters {
+            iban_at(text, first - 2, out);
+        }
+        let region = region_around(b, i, first);
+        if region.digits >= 4 {
+            scan_region(text, &region, kinds, out);
+        }
+        i = region.end.max(first + 1);
+        if i >= b.len() {
+            break;
+        }
+    }
+}
+
+/// The numeric region containing the digit at `first`, not reaching back before `floor`.
+fn region_around(b: &[u8], floor: usize, first: usize) -> Region {
+    let mut start = first;
+    while start > floor && is_numeric_byte(b[start - 1]) {
+        start -= 1;
+    }
+    let mut r = Region {
+        start,
+        end: start,
+        ..Region::default()
+    };
+    for &c in b[start..].iter().take_while(|c| is_numeric_byte(**c)) {
+        match c {
+            b'0'..=b'9' => r.digits += 1,
+            b'.' => r.dots += 1,
+            b'-' => r.dashes += 1,
+            b'+' => r.plus = true,
+            b'(' => r.paren = true,
+            _ => {}
+        }
+        r.end += 1;
+    }
+    r
+}
+
+fn scan_region(text: &str, r: &Region, kinds: PiiKinds, out: &mut Vec<Finding>) {
+    if kinds.card && r.digits >= 13 {
+        cards(text, r, out);
+    }
+    if kinds.ssn && r.digits >= 9 {
+        ssns(text, r, out);
+    }
+    if kinds.phone && r.digits >= 7 {
+        phones(text, r, out);
+    }
+    if kinds.ip && r.dots >= 3 {
+        ipv4s(text, r, out);
+    }
+}
+
+/// Regex matches inside a region, as absolute spans that stand alone.
+fn matches_in<'a>(re: &'a Regex, text: &'a str, r: &Region) -> impl Iterator<Item = Group> + 'a {
+    let base = r.start;
+    re.find_iter(&text[r.start..r.end])
+        .map(move |m| (base + m.start(), base + m.end()))
+        .filter(|&(s, e)| isolated(text.as_bytes(), s, e))
+}
+
+/// Card numbers: chains of digit groups joined by single spaces or dashes; every window
+/// of 13..19 digits is tried, longest first, so a number glued to a card does not hide it.
+fn cards(text: &str, r: &Region, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut group = next_group(b, r.start, r.end);
+    while let Some(first) = group {
+        group = match longest_card_from(b, first, r.end) {
+            Some(f) => {
+                let end = f.span.end;
+                out.push(f);
+                next_group(b, end, r.end)
+            }
+            None => next_group(b, first.1, r.end),
+        };
+    }
+}
+
+/// The next run of digits in `b[from..end]`.
+fn next_group(b: &[u8], from: usize, end: usize) -> Option<Group> {
+    let s = from + b[from..end].iter().position(u8::is_ascii_digit)?;
+    let e = s + b[s..end].iter().take_while(|c| c.is_ascii_digit()).count();
+    Some((s, e))
+}
+
+/// The group joined to `g` by one space or dash, if any.
+fn joined_group(b: &[u8], g: Group, end: usize) -> Option<Group> {
+    let sep_ok = g.1 + 1 < end && matches!(b[g.1], b' ' | b'-') && b[g.1 + 1].is_ascii_digit();
+    sep_ok.then(|| next_group(b, g.1 + 1, end)).flatten()
+}
+
+fn longest_card_from(b: &[u8], first: Group, end: usize) -> Option<Finding> {
+    let mut digits = 0;
+    let mut best = None;
+    let mut current = Some(first);
+    while let Some(g) = current {
+        digits += g.1 - g.0;
+        if digits > 19 {
+            break;
+        }
+        if digits >= 13 && card_valid(b, first.0, g.1) {
+            let conf = if g == first {
+                Confidence::Medium
+            } else {
+                Confidence::High
+            };
+            best = Some(Finding::new(Kind::CreditCard, first.0..g.1, conf));
+        }
+        current = joined_group(b, g, end);
+    }
+    best
+}
+
+fn card_valid(b: &[u8], s: usize, e: usize) -> bool {
+    let mut buf = [0u8; 19];
+    let mut n = 0;
+    for &c in b[s..e].iter().filter(|c| c.is_ascii_digit()) {
+        if n == buf.len() {
+            return false;
+        }
+        buf[n] = c;
+        n += 1;
+    }
+    let digits = &buf[..n];
+    isolated(b, s, e) && card_issuer(digits) && std::str::from_utf8(digits).is_ok_and(luhn)
+}
+
+/// The digit groups of a region, in order.
+fn groups<'a>(b: &'a [u8], r: &Region) -> impl Iterator<Item = Group> + 'a {
+    let (mut pos, end) = (r.start, r.end);
+    std::iter::from_fn(move || {
+        let g = next_group(b, pos, end)?;
+        pos = g.1;
+        Some(g)
+    })
+}
+
+/// Whether group `g` follows `a` after exactly one `sep` byte.
+fn follows(b: &[u8], a: Group, g: Group, sep: u8) -> bool {
+    g.0 == a.1 + 1 && b[a.1] == sep
+}
+
+/// SSNs by digit groups (no regex: this runs on every long number): `ddd-dd-dddd` on its
+/// own, `ddd dd dddd` and bare `ddddddddd` only after words such as "SSN".
+fn ssns(text: &str, r: &Region, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let valid = |s: usize, e: usize| {
+        let mut d = [0u8; 9];
+        let mut n = 0;
+        for &c in b[s..e].iter().filter(|c| c.is_ascii_digit()).take(9) {
+            d[n] = c;
+            n += 1;
+        }
+        n == 9 && ssn_valid(&d) && isolated(b, s, e)
+    };
+    let mut context = None;
+    let mut has_context =
+        || *context.get_or_insert_with(|| context_before(b, r.start, CONTEXT_BYTES, SSN_CONTEXT));
+    let len = |g: Group| g.1 - g.0;
+    let (mut g1, mut g2): (Option<Group>, Option<Group>) = (None, None);
+    for g3 in groups(b, r) {
+        if len(g3) == 9 && valid(g3.0, g3.1) && has_context() {
+            out.push(Finding::new(Kind::Ssn, g3.0..g3.1, Confidence::Low));
+        }
+        if let (Some(a), Some(m)) = (g1, g2) {
+            let shape = len(a) == 3 && len(m) == 2 && len(g3) == 4;
+            let dashed = shape && follows(b, a, m, b'-') && follows(b, m, g3, b'-');
+            let spaced = shape && follows(b, a, m, b' ') && follows(b, m, g3, b' ');
+            if dashed && valid(a.0, g3.1) {
+                out.push(Finding::new(Kind::Ssn, a.0..g3.1, Confidence::High));
+            } else if spaced && valid(a.0, g3.1) && has_context() {
+                out.push(Finding::new(Kind::Ssn, a.0..g3.1, Confidence::Low));
+            }
+        }
+        (g1, g2) = (g2, Some(g3));
+    }
+}
+
+/// Bare phone numbers (digit groups joined by single spaces, 7..15 digits) after words
+/// such as "phone" or "tel".
+fn context_phones(text: &str, r: &Region, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut context = None;
+    let mut chain: Option<(Group, usize)> = None;
+    let mut flush = |chain: Option<(Group, usize)>| {
+        let Some(((s, e), digits)) = chain else {
+            return;
+        };
+        if (7..=15).contains(&digits)
+            && isolated(b, s, e)
+            && *context
+                .get_or_insert_with(|| context_before(b, r.start, CONTEXT_BYTES, PHONE_CONTEXT))
+        {
+            out.push(Finding::new(Kind::Phone, s..e, Confidence::Low));
+        }
+    };
+    for g in groups(b, r) {
+        chain = match chain {
+            Some(((s, e), d)) if follows(b, (s, e), g, b' ') => Some(((s, g.1), d + g.1 - g.0)),
+            previous => {
+                flush(previous);
+                Some((g, g.1 - g.0))
+            }
+        };
+    }
+    flush(chain);
+}
+
+fn digit_count(b: &[u8], s: usize, e: usize) -> usize {
+    b[s..e].iter().filter(|c| c.is_ascii_digit()).count()
+}
+
+fn phones(text: &str, r: &Region, out: &mut Vec<Finding>) {
+    let p = &*PATTERNS;
+    let b = text.as_bytes();
+    if r.plus && r.digits >= 8 {
+        for (s, e) in matches_in(&p.e164, text, r) {
+            if (8..=15).contains(&digit_count(b, s, e)) {
+                out.push(Finding::new(Kind::Phone, s..e, Confidence::High));
+            }
+        }
+    }
+    let separators = r.dashes + r.dots;
+    if r.digits >= 10 && (separators >= 2 || (r.paren && separators >= 1)) {
+        for (s, e) in matches_in(&p.nanp, text, r) {
+            out.push(Finding::new(Kind::Phone, s..e, Confidence::Medium));
+        }
+    }
+    context_phones(text, r, out);
+}
+
+fn ipv4s(text: &str, r: &Region, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    for (s, e) in matches_in(&PATTERNS.ipv4, text, r) {
+        let Ok(ip) = text[s..e].parse::<Ipv4Addr>() else {
+            continue;
+        };
+        if ip.is_unspecified() || context_before(b, s, 16, VERSION_CONTEXT) {
+            continue;
+        }
+        out.push(Finding::new(Kind::IpAddress, s..e, Confidence::Medium));
+    }
+}
+
+/// An IBAN starting at `start` (two upper-case letters then the check digits).
+fn iban_at(text: &str, start: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let Some(m) = PATTERNS.iban.find(&text[start..]) else {
+        return;
+    };
+    let Some(want) = iban_length(&b[start..start + 2]) else {
+        return;
+    };
+    let mut compact = [0u8; 34];
+    let mut n = 0;
+    let mut end = start;
+    for (i, &c) in b[start..start + m.end()].iter().enumerate() {
+        if n == want {
+            break;
+        }
+        if c != b' ' {
+            compact[n] = c;
+            n += 1;
+            end = start + i + 1;
+        }
+    }
+    if n == want && iban_mod97(&compact[..n]) && isolated(b, start, end) {
+        out.push(Finding::new(Kind::Iban, start..end, Confidence::High));
+    }
+}
+
+/// Scan for IPv6 addresses: every `:` with a hex digit or `:` beside it is expanded to the
+/// surrounding `[0-9A-Fa-f:.]` token, which `std::net` then judges.
+pub fn ipv6(text: &str, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let is_v6 = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+    let mut from = 0;
+    while let Some(off) = b[from..].iter().position(|c| *c == b':') {
+        let c = from + off;
+        let near = |i: Option<usize>| {
+            i.and_then(|i| b.get(i))
+                .is_some_and(|x| is_v6(*x) && *x != b'.')
+        };
+        if !near(c.checked_sub(1)) && !near(Some(c + 1)) {
+            from = c + 1;
+            continue;
+        }
+        let mut s = c;
+        while s > 0 && is_v6(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = c;
+        while e < b.len() && is_v6(b[e]) {
+            e += 1;
+        }
+        if let Some(f) = ipv6_token(text, s, e) {
+            out.push(f);
+        }
+        from = e.max(c + 1);
+    }
+}
+
+fn ipv6_token(text: &str, s: usize, e: usize) -> Option<Finding> {
+    let b = text.as_bytes();
+    let mut end = e;
+    while end > s && b[end - 1] == b'.' {
+        end -= 1;
+    }
+    let tries = [end, end.saturating_sub(1)];
+    for &end in tries.iter().filter(|&&x| x > s) {
+        let tok = &text[s..end];
+        // `a::b` parses, but an address written by a person or a log has digits.
+        let plausible = tok.len() >= 6 && tok.bytes().any(|c| c.is_ascii_digit());
+        if !plausible || tok.bytes().filter(|c| *c == b':').count() < 2 {
+            continue;
+        }
+        let Ok(ip) = tok.parse::<Ipv6Addr>() else {
+            continue;
+        };
+        if ip.is_unspecified() || ip.is_loopback() || !isolated(b, s, end) {
+            return None;
+        }
+        return Some(Finding::new(Kind::IpAddress, s..end, Confidence::Medium));
+    }
+    None
+}

@@ -1,0 +1,360 @@
+//! Validity checks that turn "looks like" into "is": checksums, issuer ranges, entropy.
+//!
+//! A scrubber that masks every 16-digit number destroys order ids and timestamps, and
+//! operators then switch it off. Every detector therefore runs its candidates through one of
+//! these checks; all are allocation-free and linear in the candidate.
+
+/// Luhn (mod 10) check over the ASCII digits of `s`, ignoring separators.
+pub fn luhn(s: &str) -> bool {
+    let mut sum = 0u32;
+    let mut double = false;
+    for b in s.bytes().rev().filter(u8::is_ascii_digit) {
+        let mut d = u32::from(b - b'0');
+        if double {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+        double = !double;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// Whether a digit string (separators removed) starts with a known card issuer prefix and
+/// has a length that issuer uses.
+pub fn card_issuer(digits: &[u8]) -> bool {
+    let n = digits.len();
+    let prefix = |k: usize| -> u32 {
+        digits[..k.min(n)]
+            .iter()
+            .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    let p2 = prefix(2);
+    let p3 = prefix(3);
+    let p4 = prefix(4);
+    match digits.first() {
+        Some(b'4') => matches!(n, 13 | 16 | 19),
+        _ if (51..=55).contains(&p2) || (2221..=2720).contains(&p4) => n == 16,
+        _ if p2 == 34 || p2 == 37 => n == 15,
+        _ if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) => (16..=19).contains(&n),
+        _ if (3528..=3589).contains(&p4) => (16..=19).contains(&n),
+        _ if p2 == 36 || p2 == 38 || (300..=305).contains(&p3) => (14..=19).contains(&n),
+        _ => false,
+    }
+}
+
+/// US SSN range rules: area not 000, 666 or 9xx; group not 00; serial not 0000.
+pub fn ssn_valid(digits: &[u8]) -> bool {
+    if digits.len() != 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let area = &digits[..3];
+    area != b"000"
+        && area != b"666"
+        && area[0] != b'9'
+        && &digits[3..5] != b"00"
+        && &digits[5..] != b"0000"
+}
+
+/// IBAN length for a country, for the countries that issue IBANs most often.
+pub fn iban_length(country: &[u8]) -> Option<usize> {
+    const TABLE: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VG", 24),
+        (b"XK", 20),
+    ];
+    TABLE
+        .iter()
+        .find(|(c, _)| c.as_slice() == country)
+        .map(|(_, n)| *n)
+}
+
+/// ISO 13616 check: move the first four characters to the end, map letters to 10..35,
+/// and the number must be 1 mod 97. `compact` holds upper-case letters and digits only.
+pub fn iban_mod97(compact: &[u8]) -> bool {
+    if compact.len() < 5 {
+        return false;
+    }
+    let rotated = compact[4..].iter().chain(&compact[..4]);
+    let mut rem = 0u32;
+    for &b in rotated {
+        let v = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+/// Shannon entropy of the bytes of `s`, in bits per byte.
+pub fn entropy(s: &str) -> f32 {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u16; 256];
+    for &b in bytes {
+        counts[usize::from(b)] = counts[usize::from(b)].saturating_add(1);
+    }
+    let n = bytes.len() as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f32::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Values that stand in for a secret rather than being one: templates, our own
+/// placeholders, masks and the usual dummy words. Masking them would only add noise.
+pub fn is_placeholder(value: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "changeme",
+        "change_me",
+        "changeit",
+        "password",
+        "passwd",
+        "secret",
+        "redacted",
+        "removed",
+        "hidden",
+        "masked",
+        "none",
+        "null",
+        "nil",
+        "undefined",
+        "true",
+        "false",
+        "example",
+        "placeholder",
+        "your_password",
+        "yourpassword",
+        "your_token",
+        "your_api_key",
+        "dummy",
+        "todo",
+        "xxx",
+        "test",
+        "sample",
+        "empty",
+    ];
+    let v = value.trim();
+    let Some(first) = v.bytes().next() else {
+        return true;
+    };
+    if v.bytes().all(|b| b == first) {
+        return true;
+    }
+    if v.contains("${") || v.contains("{{") || v.contains("%(") || v.starts_with('$') {
+        return true;
+    }
+    if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with('[') && v.ends_with(']')) {
+        return true;
+    }
+    if v.starts_with("***") || v.contains("REDACTED") || v.contains("redacted") {
+        return true;
+    }
+    WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
+}
+
+/// Whether `b` continues an identifier: a match touching one is part of a larger token.
+pub fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether `text[start..end]` stands alone: not glued to letters, digits or `_`, and not a
+/// segment of a dashed or dotted identifier (`ORD-2024...`, `v1.2.3.4`, `415-555-0132-99`).
+pub fn isolated(text: &[u8], start: usize, end: usize) -> bool {
+    if start > 0 {
+        let prev = text[start - 1];
+        if is_word_byte(prev) || prev == b'#' {
+            return false;
+        }
+        if matches!(prev, b'-' | b'.') && start > 1 && is_word_byte(text[start - 2]) {
+            return false;
+        }
+    }
+    if let Some(&next) = text.get(end) {
+        if is_word_byte(next) {
+            return false;
+        }
+        if matches!(next, b'-' | b'.') && text.get(end + 1).is_some_and(|b| is_word_byte(*b)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Case-insensitive ASCII substring test, without allocating.
+pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether any of `words` occurs (case-insensitively) in the `width` bytes before `pos`.
+pub fn context_before(text: &[u8], pos: usize, width: usize, words: &[&str]) -> bool {
+    let window = &text[pos.saturating_sub(width)..pos];
+    words.iter().any(|w| contains_ci(window, w.as_bytes()))
+}
+
+/// The largest char boundary of `s` at or below `i` (`str::floor_char_boundary` is unstable).
+pub fn floor_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_accepts_test_cards_and_rejects_typos() {
+        assert!(luhn("4111 1111 1111 1111"));
+        assert!(luhn("378282246310005"));
+        assert!(!luhn("4111 1111 1111 1112"));
+    }
+
+    #[test]
+    fn issuer_prefixes() {
+        assert!(card_issuer(b"4111111111111111"));
+        assert!(card_issuer(b"5555555555554444"));
+        assert!(card_issuer(b"2223003122003222"));
+        assert!(card_issuer(b"378282246310005"));
+        assert!(card_issuer(b"6011111111111117"));
+        assert!(card_issuer(b"3530111333300000"));
+        assert!(card_issuer(b"30569309025904"));
+        assert!(!card_issuer(b"1234567812345670"));
+        assert!(!card_issuer(b"5611111111111111"));
+        assert!(!card_issuer(b"37828224631000"));
+    }
+
+    #[test]
+    fn ssn_ranges() {
+        assert!(ssn_valid(b"123456789"));
+        assert!(!ssn_valid(b"000456789"));
+        assert!(!ssn_valid(b"666456789"));
+        assert!(!ssn_valid(b"912456789"));
+        assert!(!ssn_valid(b"123006789"));
+        assert!(!ssn_valid(b"123450000"));
+    }
+
+    #[test]
+    fn iban_checksum() {
+        assert!(iban_mod97(b"GB82WEST12345698765432"));
+        assert!(iban_mod97(b"DE89370400440532013000"));
+        assert!(!iban_mod97(b"DE89370400440532013001"));
+        assert_eq!(iban_length(b"GB"), Some(22));
+        assert_eq!(iban_length(b"ZZ"), None);
+    }
+
+    #[test]
+    fn entropy_orders_random_above_repetitive() {
+        assert!(entropy("aaaaaaaa") < 0.01);
+        assert!(entropy("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") > 4.0);
+    }
+
+    #[test]
+    fn placeholders() {
+        for p in [
+            "changeme",
+            "***",
+            "<redacted>",
+            "${DB_PASS}",
+            "[REDACTED:EMAIL]",
+            "xxxxxx",
+        ] {
+            assert!(is_placeholder(p), "{p}");
+        }
+        assert!(!is_placeholder("hunter2x9!"));
+    }
+
+    #[test]
+    fn isolation_rules() {
+        let t = b"ORD-415-555-0132 and 415-555-0132";
+        assert!(!isolated(t, 4, 16));
+        assert!(isolated(t, 21, 33));
+        assert!(!isolated(b"v1.2.3.4", 1, 8));
+        assert!(!isolated(b"1.2.3.4.5", 0, 7));
+    }
+}
