@@ -162,7 +162,7 @@ impl Stream {
         let verified = self.verifier.borrow_mut().check(self, &token);
         self.token = token;
         let claims = match verified {
-            Verified::Valid(c) => c,
+            Verified::Valid(c) => *c,
             Verified::Fetching(_) => {
                 self.phase = Phase::AwaitKeys;
                 return Action::Pause;

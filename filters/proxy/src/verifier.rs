@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 /// Outcome of checking a token.
 pub enum Verified {
-    Valid(Claims),
+    Valid(Box<Claims>),
     /// Keys are being fetched; retry when the call with this token answers.
     Fetching(u32),
     Invalid(Denial),
@@ -67,7 +67,7 @@ impl TokenVerifier {
     pub fn check(&mut self, ctx: &dyn Context, token: &str) -> Verified {
         let now = host::now(ctx);
         match self.verifier.verify_cached(token, now, &mut self.cache) {
-            Ok(claims) => Verified::Valid(claims),
+            Ok(claims) => Verified::Valid(Box::new(claims)),
             Err(e) if e.wants_jwks_refresh() => match self.start_fetch(ctx, now) {
                 Some(call) => Verified::Fetching(call),
                 None => Verified::Invalid(token_denial(&e)),

@@ -201,7 +201,7 @@ impl Stream {
         let verified = verifier.borrow_mut().check(self, &token);
         self.request.token = token;
         match verified {
-            Verified::Valid(claims) => self.after_authentication(target, claims),
+            Verified::Valid(claims) => self.after_authentication(target, *claims),
             Verified::Fetching(_) => {
                 self.phase = Phase::AwaitKeys;
                 Action::Pause
