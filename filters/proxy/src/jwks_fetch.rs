@@ -7,6 +7,9 @@ use meshguard_core::jwt::{KeySet, RemoteJwks};
 use proxy_wasm::traits::Context;
 use std::time::Duration;
 
+/// Retry interval while no key set was ever fetched.
+const NO_KEYS_RETRY_SECONDS: u64 = 1;
+
 /// Fetch state for one remote JWKS, kept by the root context and shared with streams.
 #[derive(Debug)]
 pub struct JwksFetcher {
@@ -49,10 +52,15 @@ impl JwksFetcher {
         }
     }
 
-    /// Whether an on-demand fetch is allowed now (rate limit).
+    /// Whether an on-demand fetch is allowed now (rate limit). Until a first fetch has
+    /// succeeded (e.g. the issuer was not up yet when Envoy started) every request would
+    /// fail anyway, so retries are allowed each second instead of each minimum interval.
     pub fn may_fetch(&self, now: u64) -> bool {
-        self.last_attempt
-            .is_none_or(|t| now >= t + self.remote.min_refresh_interval_seconds)
+        let interval = match self.last_success {
+            None => NO_KEYS_RETRY_SECONDS.min(self.remote.min_refresh_interval_seconds),
+            Some(_) => self.remote.min_refresh_interval_seconds,
+        };
+        self.last_attempt.is_none_or(|t| now >= t + interval)
     }
 
     /// Dispatch the GET from `ctx` (whose `on_http_call_response` receives it); returns

@@ -1,0 +1,460 @@
+//! The local mesh: the reference deployment of DESIGN.md on one machine, one Envoy per
+//! workload, SPIFFE mTLS between them, native RBAC mirroring Istio's AuthorizationPolicies,
+//! and the meshguard filters where Istio's WasmPlugins put them.
+//!
+//! ```text
+//! user --HTTP--> gateway[ingress] --mTLS--> agent sidecar[inbound] --> agent app
+//! agent app --> agent sidecar[outbound] --mTLS(agent SVID)--> gateway[mesh]
+//!   --mTLS(gateway SVID)--> tool sidecar[inbound] --> MCP tool server (rmcp)
+//! ```
+//!
+//! Mesh-internal listeners are Unix sockets in the mesh's directory, so every address is
+//! known before any Envoy starts and nothing races for ports; only the two entry points a
+//! person uses (gateway ingress, each agent's outbound) are loopback TCP ports.
+
+use crate::envoy::{static_cluster, Envoy};
+use crate::oidc::OidcIssuer;
+use crate::pki::{ids, Pki, Svid};
+use crate::tls::{downstream_mtls, rbac_allow_principals, upstream_mtls};
+use crate::upstream::{start_echo, McpUpstream, ResponseMode};
+use crate::WasmFilter;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Issuer (`iss`) of every token the gateway mints.
+pub const GATEWAY_ISSUER: &str = "meshguard-gateway";
+/// Audience user tokens must carry to be accepted by the gateway.
+pub const GATEWAY_AUDIENCE: &str = "meshguard-gateway";
+
+/// An agent workload of the reference deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct Agent {
+    pub id: &'static str,
+    pub spiffe: &'static str,
+    pub team: &'static str,
+}
+
+/// A tool server of the reference deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub id: &'static str,
+    pub spiffe: &'static str,
+}
+
+pub const SRE_AGENT: Agent = Agent {
+    id: "sre-agent",
+    spiffe: ids::SRE_AGENT,
+    team: "sre",
+};
+pub const SECURITY_AGENT: Agent = Agent {
+    id: "security-agent",
+    spiffe: ids::SECURITY_AGENT,
+    team: "security",
+};
+pub const MCP_GITHUB: Tool = Tool {
+    id: "mcp-github",
+    spiffe: ids::MCP_GITHUB,
+};
+pub const MCP_PAYROLL: Tool = Tool {
+    id: "mcp-payroll",
+    spiffe: ids::MCP_PAYROLL,
+};
+pub const AGENTS: [Agent; 2] = [SRE_AGENT, SECURITY_AGENT];
+pub const TOOLS: [Tool; 2] = [MCP_GITHUB, MCP_PAYROLL];
+
+/// Keys the gateway reads from its VM environment (never from plugin configuration).
+pub struct GatewayKeys {
+    pub signing_env: String,
+    pub session_env: String,
+    /// The ES256 private key PEM (tests use it to play an attacker holding a stolen token).
+    pub signing_pem: String,
+}
+
+impl GatewayKeys {
+    /// Fresh keys for one mesh run.
+    pub fn generate() -> Self {
+        use jwt_simple::prelude::ES256KeyPair;
+        let pem = ES256KeyPair::generate().to_pem().unwrap_or_default();
+        let signing_env =
+            json!({"active": "gw-1", "keys": [{"kid": "gw-1", "alg": "ES256", "pem": pem}]})
+                .to_string();
+        let mut session = [0u8; 32];
+        getrandom_fill(&mut session);
+        use base64::Engine;
+        let session_env = format!(
+            "1:{}",
+            base64::engine::general_purpose::STANDARD.encode(session)
+        );
+        Self {
+            signing_env,
+            session_env,
+            signing_pem: pem,
+        }
+    }
+}
+
+/// Fill `buf` from the kernel's CSPRNG (session keys for one test run).
+fn getrandom_fill(buf: &mut [u8]) {
+    use std::io::Read;
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(buf);
+    }
+}
+
+/// The plugin configuration of each filter in the mesh.
+pub mod plugin {
+    use super::*;
+
+    /// token-exchange at the gateway.
+    pub fn token_exchange(idp: &OidcIssuer) -> Value {
+        json!({
+            "user_tokens": {
+                "issuer": idp.issuer(), "audiences": [GATEWAY_AUDIENCE],
+                "algorithms": ["RS256", "ES256", "EdDSA"],
+                "jwks": {"remote": {"uri": idp.jwks_uri(), "cluster": "oidc-issuer",
+                                    "refresh_interval_seconds": 60, "min_refresh_interval_seconds": 1}},
+                "required_claims": ["team", "role"]
+            },
+            "minter": {"issuer": GATEWAY_ISSUER, "ttl_seconds": 120,
+                       "signing_keys_env": "MESHGUARD_SIGNING_KEYS", "session_keys_env": "MESHGUARD_SESSION_KEYS"},
+            "gateway_spiffe": ids::GATEWAY,
+            "agents": AGENTS.iter().map(|a| json!({
+                "id": a.id, "path_prefix": format!("/agents/{}/", a.id), "spiffe": a.spiffe, "teams": [a.team]
+            })).collect::<Vec<_>>(),
+            "tools": [
+                {"id": "mcp-github", "path_prefix": "/tools/mcp-github/",
+                 "allow": [{"teams": ["sre", "security"], "tools": ["echo", "count_with_progress"]}]},
+                {"id": "mcp-payroll", "path_prefix": "/tools/mcp-payroll/",
+                 "allow": [{"teams": ["security"], "roles": ["admin"], "tools": ["*"]}]}
+            ]
+        })
+    }
+
+    /// audience-check at a tool's sidecar.
+    pub fn audience_check(tool: &Tool) -> Value {
+        json!({
+            "tokens": {
+                "issuer": GATEWAY_ISSUER, "audiences": [tool.id], "algorithms": ["ES256"],
+                "jwks": {"remote": {"uri": "http://meshguard-gateway/.well-known/jwks.json",
+                                    "cluster": "meshguard-gateway-jwks",
+                                    "refresh_interval_seconds": 60, "min_refresh_interval_seconds": 1}},
+                "required_claims": ["team", "sid"]
+            },
+            "team_rules": [{"tool": "*", "argument": "repo", "pattern": "org-{team}/*"}]
+        })
+    }
+}
+
+/// Socket paths and files of one mesh run.
+struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    fn socket(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.sock"))
+    }
+}
+
+fn pipe(path: &Path) -> Value {
+    json!({"pipe": {"path": path}})
+}
+
+fn tcp0() -> Value {
+    json!({"socket_address": {"address": "127.0.0.1", "port_value": 0}})
+}
+
+fn pipe_cluster(name: &str, path: &Path, tls: Option<Value>) -> Value {
+    let mut c = json!({
+        "name": name, "type": "STATIC", "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": pipe(path)}}]}]}
+    });
+    if let Some(tls) = tls {
+        c["transport_socket"] = tls;
+    }
+    c
+}
+
+fn router() -> Value {
+    json!({"name": "envoy.filters.http.router",
+           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})
+}
+
+fn listener(
+    name: &str,
+    address: Value,
+    routes: Vec<Value>,
+    filters: Vec<Value>,
+    tls: Option<Value>,
+) -> Value {
+    let mut http_filters = filters;
+    http_filters.push(router());
+    let mut chain = json!({"filters": [{
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": name,
+            "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}]},
+            "http_filters": http_filters,
+        }
+    }]});
+    if let Some(tls) = tls {
+        chain["transport_socket"] = tls;
+    }
+    json!({"name": name, "stat_prefix": name, "address": address, "filter_chains": [chain]})
+}
+
+fn route(prefix: &str, cluster: &str, rewrite: Option<&str>) -> Value {
+    let mut r = json!({"cluster": cluster, "timeout": "60s", "idle_timeout": "60s"});
+    if let Some(rw) = rewrite {
+        r["prefix_rewrite"] = json!(rw);
+    }
+    json!({"match": {"prefix": prefix}, "route": r})
+}
+
+fn not_found() -> Value {
+    json!({"match": {"prefix": "/"}, "direct_response": {"status": 404}})
+}
+
+fn bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
+    json!({
+        "admin": {"address": tcp0()},
+        "static_resources": {"listeners": listeners, "clusters": clusters}
+    })
+}
+
+/// A running local mesh; everything stops when it is dropped.
+pub struct LocalMesh {
+    pub pki: Pki,
+    pub idp: OidcIssuer,
+    pub keys: GatewayKeys,
+    pub gateway: Envoy,
+    pub agent_sidecars: Vec<(Agent, Envoy)>,
+    pub tool_sidecars: Vec<(Tool, Envoy)>,
+    layout_dir: tempfile::TempDir,
+    _apps: Vec<McpUpstream>,
+}
+
+impl LocalMesh {
+    /// Start the issuer, the workloads and every sidecar, gateway last.
+    pub async fn start() -> Result<LocalMesh, String> {
+        let layout_dir = tempfile::Builder::new()
+            .prefix("mg")
+            .tempdir_in("/tmp")
+            .map_err(|e| e.to_string())?;
+        let layout = Layout {
+            dir: layout_dir.path().to_path_buf(),
+        };
+        let pki = Pki::new();
+        let idp = OidcIssuer::start().await;
+        let keys = GatewayKeys::generate();
+        // The gateway first: sidecars fetch its JWKS at start. Clusters connect lazily, and
+        // every mesh-internal address is a socket path known in advance, so order is free.
+        let gateway = start_gateway(&layout, &pki, &idp, &keys)?;
+        let mut apps = Vec::new();
+        let mut tool_sidecars = Vec::new();
+        for tool in TOOLS {
+            let server = McpUpstream::start(ResponseMode::Json).await;
+            let envoy = start_tool_sidecar(&layout, &pki, &tool, server.addr)?;
+            apps.push(server);
+            tool_sidecars.push((tool, envoy));
+        }
+        let mut agent_sidecars = Vec::new();
+        for agent in AGENTS {
+            let app = start_echo().await;
+            let envoy = start_agent_sidecar(&layout, &pki, &agent, app.addr)?;
+            apps.push(app);
+            agent_sidecars.push((agent, envoy));
+        }
+        Ok(LocalMesh {
+            pki,
+            idp,
+            keys,
+            gateway,
+            agent_sidecars,
+            tool_sidecars,
+            layout_dir,
+            _apps: apps,
+        })
+    }
+
+    /// Where users send requests (the gateway's ingress).
+    pub fn gateway_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.gateway.listener("ingress"), path)
+    }
+
+    /// Where an agent workload sends its tool calls (its sidecar's outbound listener).
+    pub fn agent_outbound_url(&self, agent: &Agent, path: &str) -> String {
+        let envoy = &self
+            .agent_sidecars
+            .iter()
+            .find(|(a, _)| a.id == agent.id)
+            .map(|(_, e)| e);
+        let envoy = envoy.unwrap_or_else(|| panic!("no agent {}", agent.id));
+        format!("http://{}{}", envoy.listener("outbound"), path)
+    }
+
+    /// The Unix socket of a mesh-internal listener (`gateway-mesh`, `tool-mcp-github`, ...).
+    pub fn socket(&self, name: &str) -> PathBuf {
+        self.layout_dir.path().join(format!("{name}.sock"))
+    }
+
+    /// An Envoy acting as a client inside the mesh with `svid`, forwarding plain HTTP from a
+    /// loopback port to the mesh-internal listener `target` over mTLS: what a compromised
+    /// pod holding that identity can do.
+    pub fn client_as(&self, svid: &Svid, target: &str, server_id: &str) -> Result<Envoy, String> {
+        let tls = upstream_mtls(svid, self.pki.ca_file(), server_id);
+        let boot = bootstrap(
+            vec![listener(
+                "main",
+                tcp0(),
+                vec![route("/", "target", None)],
+                vec![],
+                None,
+            )],
+            vec![pipe_cluster("target", &self.socket(target), Some(tls))],
+        );
+        Envoy::start(&boot, 1).map_err(|e| format!("client envoy did not start:\n{}", e.log))
+    }
+}
+
+fn start_tool_sidecar(
+    layout: &Layout,
+    pki: &Pki,
+    tool: &Tool,
+    server: std::net::SocketAddr,
+) -> Result<Envoy, String> {
+    let svid = pki.svid(tool.spiffe);
+    let filters = vec![
+        rbac_allow_principals(&[ids::GATEWAY]),
+        WasmFilter::new("audience_check", plugin::audience_check(tool)).http_filter(),
+    ];
+    let inbound = listener(
+        "inbound",
+        pipe(&layout.socket(&format!("tool-{}", tool.id))),
+        vec![route("/", "app", None)],
+        filters,
+        Some(downstream_mtls(&svid, pki.ca_file(), &[])),
+    );
+    let clusters = vec![
+        static_cluster("app", server),
+        pipe_cluster(
+            "meshguard-gateway-jwks",
+            &layout.socket("gateway-jwks"),
+            None,
+        ),
+    ];
+    Envoy::start(&bootstrap(vec![inbound], clusters), 1)
+        .map_err(|e| format!("{} sidecar did not start:\n{}", tool.id, e.log))
+}
+
+fn start_agent_sidecar(
+    layout: &Layout,
+    pki: &Pki,
+    agent: &Agent,
+    app: std::net::SocketAddr,
+) -> Result<Envoy, String> {
+    let svid = pki.svid(agent.spiffe);
+    let inbound = listener(
+        "inbound",
+        pipe(&layout.socket(&format!("agent-{}", agent.id))),
+        vec![route("/", "app", None)],
+        vec![rbac_allow_principals(&[ids::GATEWAY])],
+        Some(downstream_mtls(&svid, pki.ca_file(), &[])),
+    );
+    let outbound = listener(
+        "outbound",
+        tcp0(),
+        vec![route("/", "gateway", None)],
+        vec![],
+        None,
+    );
+    let clusters = vec![
+        static_cluster("app", app),
+        pipe_cluster(
+            "gateway",
+            &layout.socket("gateway-mesh"),
+            Some(upstream_mtls(&svid, pki.ca_file(), ids::GATEWAY)),
+        ),
+    ];
+    Envoy::start(&bootstrap(vec![inbound, outbound], clusters), 1)
+        .map_err(|e| format!("{} sidecar did not start:\n{}", agent.id, e.log))
+}
+
+fn start_gateway(
+    layout: &Layout,
+    pki: &Pki,
+    idp: &OidcIssuer,
+    keys: &GatewayKeys,
+) -> Result<Envoy, String> {
+    let svid = pki.svid(ids::GATEWAY);
+    let token_exchange = WasmFilter::new("token_exchange", plugin::token_exchange(idp))
+        .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
+        .env("MESHGUARD_SESSION_KEYS", &keys.session_env)
+        .http_filter();
+    let mut ingress_routes: Vec<Value> = AGENTS
+        .iter()
+        .map(|a| {
+            route(
+                &format!("/agents/{}/", a.id),
+                &format!("agent-{}", a.id),
+                Some("/"),
+            )
+        })
+        .collect();
+    ingress_routes.push(not_found());
+    let mut mesh_routes: Vec<Value> = TOOLS
+        .iter()
+        .map(|t| {
+            route(
+                &format!("/tools/{}/", t.id),
+                &format!("tool-{}", t.id),
+                Some("/"),
+            )
+        })
+        .collect();
+    mesh_routes.push(not_found());
+    let agent_ids: Vec<&str> = AGENTS.iter().map(|a| a.spiffe).collect();
+    let listeners = vec![
+        listener(
+            "ingress",
+            tcp0(),
+            ingress_routes,
+            vec![token_exchange.clone()],
+            None,
+        ),
+        listener(
+            "mesh",
+            pipe(&layout.socket("gateway-mesh")),
+            mesh_routes,
+            vec![rbac_allow_principals(&agent_ids), token_exchange.clone()],
+            Some(downstream_mtls(&svid, pki.ca_file(), &[])),
+        ),
+        listener(
+            "jwks",
+            pipe(&layout.socket("gateway-jwks")),
+            vec![not_found()],
+            vec![token_exchange],
+            None,
+        ),
+    ];
+    let mut clusters = vec![static_cluster("oidc-issuer", idp.addr)];
+    for a in AGENTS {
+        let tls = upstream_mtls(&svid, pki.ca_file(), a.spiffe);
+        clusters.push(pipe_cluster(
+            &format!("agent-{}", a.id),
+            &layout.socket(&format!("agent-{}", a.id)),
+            Some(tls),
+        ));
+    }
+    for t in TOOLS {
+        let tls = upstream_mtls(&svid, pki.ca_file(), t.spiffe);
+        clusters.push(pipe_cluster(
+            &format!("tool-{}", t.id),
+            &layout.socket(&format!("tool-{}", t.id)),
+            Some(tls),
+        ));
+    }
+    Envoy::start(&bootstrap(listeners, clusters), 1)
+        .map_err(|e| format!("gateway did not start:\n{}", e.log))
+}

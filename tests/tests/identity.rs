@@ -1,0 +1,402 @@
+//! Identity end to end (MCP-02, MCP-09, MCP-18): the local mesh (gateway, agent and tool
+//! sidecars, SPIFFE mTLS, RBAC) with token-exchange at the gateway and audience-check at
+//! each tool, attacked from every side the seeds name.
+
+use meshguard_e2e::client::tool_call;
+use meshguard_e2e::mesh::{
+    LocalMesh, GATEWAY_AUDIENCE, GATEWAY_ISSUER, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT, SRE_AGENT,
+};
+use meshguard_e2e::oidc::payload;
+use meshguard_e2e::pki::ids;
+use meshguard_e2e::{McpClient, Reply, UserClaims};
+use serde_json::{json, Value};
+
+fn alice() -> UserClaims {
+    UserClaims::new("alice", "sre", "operator", GATEWAY_AUDIENCE)
+}
+
+fn bob() -> UserClaims {
+    UserClaims::new("bob", "security", "admin", GATEWAY_AUDIENCE)
+}
+
+/// A session id the gateway issues to the holder of `user_token`.
+async fn session(mesh: &LocalMesh, user_token: &str) -> String {
+    let reply = McpClient::new(mesh.gateway_url("/meshguard/session"))
+        .with_header("authorization", &format!("Bearer {user_token}"))
+        .post(&json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "session: {}", reply.text());
+    reply.json()["session_id"]
+        .as_str()
+        .expect("session_id")
+        .to_string()
+}
+
+/// Flow 1: what the agent app receives when the user talks to it through the gateway.
+async fn flow1(mesh: &LocalMesh, agent: &str, user_token: &str, sid: &str) -> Reply {
+    McpClient::new(mesh.gateway_url(&format!("/agents/{agent}/mcp")))
+        .with_header("authorization", &format!("Bearer {user_token}"))
+        .with_header("x-chat-session", sid)
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .await
+}
+
+/// The agent token the gateway minted for the agent (read from what the agent app saw).
+async fn agent_token(mesh: &LocalMesh, agent: &str, user: &UserClaims) -> (String, String) {
+    let user_token = mesh.idp.token(user);
+    let sid = session(mesh, &user_token).await;
+    let reply = flow1(mesh, agent, &user_token, &sid).await;
+    assert_eq!(reply.status, 200, "flow 1: {}", reply.text());
+    let seen = reply.json();
+    let auth = seen["headers"]["authorization"]
+        .as_str()
+        .expect("agent saw a token");
+    (auth.trim_start_matches("Bearer ").to_string(), sid)
+}
+
+/// Flow 2: the agent calls a tool through its own sidecar with its agent token.
+async fn call_tool(
+    mesh: &LocalMesh,
+    from: &meshguard_e2e::mesh::Agent,
+    tool: &str,
+    token: &str,
+    call: &Value,
+) -> Reply {
+    McpClient::new(mesh.agent_outbound_url(from, &format!("/tools/{tool}/mcp")))
+        .with_header("authorization", &format!("Bearer {token}"))
+        .post(call)
+        .await
+}
+
+fn echo(text: &str, repo: Option<&str>) -> Value {
+    let mut args = json!({"text": text});
+    if let Some(r) = repo {
+        args["repo"] = json!(r);
+    }
+    tool_call(5, "echo", args)
+}
+
+fn assert_denied(reply: &Reply, status: u16, reason: &str) {
+    assert_eq!(reply.status, status, "expected {reason}: {}", reply.text());
+    assert_eq!(
+        reply.denial_reason().as_deref(),
+        Some(reason),
+        "{}",
+        reply.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_flow_through_both_hops() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let user_token = mesh.idp.token(&alice());
+    let sid = session(&mesh, &user_token).await;
+    let reply = flow1(&mesh, "sre-agent", &user_token, &sid).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = reply.json();
+    // The user's own token never reached the agent: it got an agent token instead.
+    let auth = seen["headers"]["authorization"].as_str().unwrap();
+    assert!(!auth.contains(&user_token));
+    let claims = payload(auth.trim_start_matches("Bearer "));
+    assert_eq!(claims["iss"], GATEWAY_ISSUER);
+    assert_eq!(claims["aud"], "sre-agent");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["team"], "sre");
+    assert_eq!(claims["sid"], sid.as_str());
+    assert_eq!(claims["cnf"]["spiffe"], ids::SRE_AGENT);
+    assert_eq!(claims["act"]["sub"], GATEWAY_ISSUER);
+    assert!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap() <= 900);
+    assert_eq!(seen["headers"]["x-meshguard-sub"], "alice");
+
+    let agent_token = auth.trim_start_matches("Bearer ").to_string();
+    let reply = call_tool(
+        &mesh,
+        &SRE_AGENT,
+        "mcp-github",
+        &agent_token,
+        &echo("status of org-sre/api", Some("org-sre/api")),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.response()["result"]["content"][0]["text"],
+        "status of org-sre/api"
+    );
+    let gw = &mesh.gateway;
+    assert_eq!(
+        gw.counter("wasmcustom.meshguard.token_exchange.minted.agent_token"),
+        1
+    );
+    assert_eq!(
+        gw.counter("wasmcustom.meshguard.token_exchange.minted.tool_token"),
+        1
+    );
+    let github = &mesh.tool_sidecars[0].1;
+    assert_eq!(
+        github.counter("wasmcustom.meshguard.audience_check.allowed"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_user_tokens_are_rejected_at_the_gateway() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let good = mesh.idp.token(&alice());
+    let sid = session(&mesh, &good).await;
+    let idp = &mesh.idp;
+    let cases = [
+        ("expired", idp.expired_token(&alice()), "token_expired"),
+        (
+            "not yet valid",
+            idp.not_yet_valid_token(&alice()),
+            "token_not_yet_valid",
+        ),
+        (
+            "wrong issuer",
+            idp.wrong_issuer_token(&alice()),
+            "wrong_issuer",
+        ),
+        ("tampered", idp.tampered_token(&alice()), "bad_signature"),
+        // `alg: none` carries an empty signature: refused as malformed before any key lookup.
+        ("alg none", idp.forge_alg_none(&alice()), "token_malformed"),
+        (
+            "hs256 with public key",
+            idp.forge_hs256_with_public_key(&alice()),
+            "alg_not_allowed",
+        ),
+        (
+            "unknown kid",
+            idp.forge_unknown_kid(&alice()),
+            "unknown_kid",
+        ),
+        (
+            "wrong audience",
+            idp.token(&UserClaims::new("alice", "sre", "operator", "another-app")),
+            "wrong_audience",
+        ),
+        ("garbage", "not.a.jwt".to_string(), "token_malformed"),
+    ];
+    for (name, token, reason) in cases {
+        let reply = flow1(&mesh, "sre-agent", &token, &sid).await;
+        assert_eq!(reply.status, 401, "{name}: {}", reply.text());
+        assert_eq!(
+            reply.denial_reason().as_deref(),
+            Some(reason),
+            "{name}: {}",
+            reply.text()
+        );
+        assert!(
+            reply
+                .header("www-authenticate")
+                .unwrap_or("")
+                .starts_with("Bearer"),
+            "{name}"
+        );
+    }
+    let reply = McpClient::new(mesh.gateway_url("/agents/sre-agent/mcp"))
+        .post(&json!({}))
+        .await;
+    assert_denied(&reply, 401, "missing_token");
+    // The honest token still works after all that.
+    assert_eq!(flow1(&mesh, "sre-agent", &good, &sid).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_bound_to_their_user() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let alice_token = mesh.idp.token(&alice());
+    let bob_token = mesh
+        .idp
+        .token(&UserClaims::new("bob", "sre", "operator", GATEWAY_AUDIENCE));
+    let bobs_session = session(&mesh, &bob_token).await;
+    let reply = flow1(&mesh, "sre-agent", &alice_token, &bobs_session).await;
+    assert_denied(&reply, 403, "session_not_owned");
+    assert_eq!(reply.response()["error"]["data"]["control"], "MCP-18");
+    let reply = McpClient::new(mesh.gateway_url("/agents/sre-agent/mcp"))
+        .with_header("authorization", &format!("Bearer {alice_token}"))
+        .post(&json!({}))
+        .await;
+    assert_denied(&reply, 403, "missing_session");
+    let reply = flow1(&mesh, "sre-agent", &alice_token, "forged-session-id").await;
+    assert_denied(&reply, 403, "session_malformed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_may_only_drive_its_own_agent() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let token = mesh.idp.token(&alice());
+    let sid = session(&mesh, &token).await;
+    let reply = flow1(&mesh, "security-agent", &token, &sid).await;
+    assert_denied(&reply, 403, "team_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stolen_agent_token_is_useless_from_another_pod() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let (sre_token, _) = agent_token(&mesh, "sre-agent", &alice()).await;
+    // The security agent's pod presents the SRE agent's token: its SVID is not the binding.
+    let reply = call_tool(
+        &mesh,
+        &SECURITY_AGENT,
+        "mcp-github",
+        &sre_token,
+        &echo("hi", None),
+    )
+    .await;
+    assert_denied(&reply, 403, "binding_mismatch");
+    // From the right pod it works.
+    let reply = call_tool(
+        &mesh,
+        &SRE_AGENT,
+        "mcp-github",
+        &sre_token,
+        &echo("hi", None),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_isolation_and_tool_policy() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let (sre_token, sid) = agent_token(&mesh, "sre-agent", &alice()).await;
+    // An SRE token asking for a security-team resource (step 7).
+    let reply = call_tool(
+        &mesh,
+        &SRE_AGENT,
+        "mcp-github",
+        &sre_token,
+        &echo("x", Some("org-security/vault")),
+    )
+    .await;
+    assert_denied(&reply, 403, "team_scope_violation");
+    assert_eq!(reply.response()["error"]["data"]["control"], "MCP-09");
+    // The SRE team may not use the payroll tool at all.
+    let reply = call_tool(
+        &mesh,
+        &SRE_AGENT,
+        "mcp-payroll",
+        &sre_token,
+        &echo("x", None),
+    )
+    .await;
+    assert_denied(&reply, 403, "tool_not_allowed");
+    // A session header naming another session than the token's is refused.
+    let reply = McpClient::new(mesh.agent_outbound_url(&SRE_AGENT, "/tools/mcp-github/mcp"))
+        .with_header("authorization", &format!("Bearer {sre_token}"))
+        .with_header("x-chat-session", &format!("{sid}x"))
+        .post(&echo("x", None))
+        .await;
+    assert_denied(&reply, 403, "session_mismatch");
+    // The security team's admin can use payroll.
+    let (sec_token, _) = agent_token(&mesh, "security-agent", &bob()).await;
+    let reply = call_tool(
+        &mesh,
+        &SECURITY_AGENT,
+        "mcp-payroll",
+        &sec_token,
+        &echo("payroll ok", None),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+/// Mint a tool token with the gateway's key, as an attacker who stole one off the wire.
+fn stolen_tool_token(mesh: &LocalMesh, audience: &str, tool: &str) -> String {
+    use jwt_simple::prelude::*;
+    let key = ES256KeyPair::from_pem(&mesh.keys.signing_pem)
+        .unwrap()
+        .with_key_id("gw-1");
+    let custom = json!({"team": "sre", "role": "operator", "sid": "s", "tool": tool, "cnf": {"spiffe": ids::GATEWAY}});
+    let claims = Claims::with_custom_claims(custom, Duration::from_secs(120))
+        .with_issuer(GATEWAY_ISSUER)
+        .with_audience(audience)
+        .with_subject("alice");
+    key.sign(claims).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_tokens_are_bound_to_one_tool_server_and_one_tool() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    // A compromised gateway-identity client replays tokens straight at the tool sidecars.
+    let as_gateway =
+        |target: &str, server: &str| mesh.client_as(&mesh.pki.svid(ids::GATEWAY), target, server);
+    let payroll = as_gateway("tool-mcp-payroll", MCP_PAYROLL.spiffe).unwrap();
+    let github = as_gateway("tool-mcp-github", MCP_GITHUB.spiffe).unwrap();
+    let github_token = stolen_tool_token(&mesh, "mcp-github", "echo");
+    let post = |envoy: &meshguard_e2e::Envoy, token: &str, call: Value| {
+        let client = McpClient::new(envoy.url("/mcp"))
+            .with_header("authorization", &format!("Bearer {token}"));
+        async move { client.post(&call).await }
+    };
+    // Sanity: the stolen token is valid where it belongs.
+    let reply = post(&github, &github_token, echo("ok", None)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // Impersonation (steps 3 & 6): a token minted for mcp-github is rejected by mcp-payroll.
+    let reply = post(&payroll, &github_token, echo("ok", None)).await;
+    assert_denied(&reply, 401, "wrong_audience");
+    // A tools/call whose params.name differs from the token's tool.
+    let reply = post(
+        &github,
+        &github_token,
+        tool_call(1, "count_with_progress", json!({})),
+    )
+    .await;
+    assert_denied(&reply, 403, "tool_mismatch");
+    // A user's token sent straight to a tool.
+    let user_token = mesh.idp.token(&alice());
+    let reply = post(&github, &user_token, echo("ok", None)).await;
+    assert_eq!(reply.status, 401, "{}", reply.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_refuses_bypass_and_unknown_workloads() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let (sre_token, _) = agent_token(&mesh, "sre-agent", &alice()).await;
+    // Lateral movement: the agent pod calls the tool directly, bypassing the gateway.
+    let direct = mesh
+        .client_as(
+            &mesh.pki.svid(ids::SRE_AGENT),
+            "tool-mcp-github",
+            MCP_GITHUB.spiffe,
+        )
+        .unwrap();
+    let reply = McpClient::new(direct.url("/mcp"))
+        .with_header("authorization", &format!("Bearer {sre_token}"))
+        .post(&echo("x", None))
+        .await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert!(reply.text().contains("RBAC: access denied"));
+    // A workload whose certificate is not from the mesh CA cannot even connect.
+    let rogue = mesh
+        .client_as(
+            &mesh.pki.rogue_svid(ids::SRE_AGENT),
+            "gateway-mesh",
+            ids::GATEWAY,
+        )
+        .unwrap();
+    let reply = McpClient::new(rogue.url("/tools/mcp-github/mcp"))
+        .with_header("authorization", &format!("Bearer {sre_token}"))
+        .post(&echo("x", None))
+        .await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_rotation_without_restarting_envoy() {
+    let mesh = LocalMesh::start().await.expect("mesh");
+    let old_token = mesh.idp.token(&alice());
+    let sid = session(&mesh, &old_token).await;
+    let old_kid = mesh.idp.active_kid();
+    let fetches = mesh.idp.jwks_fetches();
+    // The issuer rotates: a token under the new key is accepted (unknown kid -> refetch).
+    mesh.idp.rotate();
+    mesh.idp.retire(&old_kid);
+    let new_token = mesh.idp.token(&alice());
+    let reply = flow1(&mesh, "sre-agent", &new_token, &sid).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(mesh.idp.jwks_fetches() > fetches, "no JWKS refetch");
+    // The retired key is gone from the gateway's set: even its cached token is refused.
+    let reply = flow1(&mesh, "sre-agent", &old_token, &sid).await;
+    assert_eq!(reply.status, 401, "{}", reply.text());
+}
