@@ -74,11 +74,11 @@ impl Reply {
             .unwrap_or_else(|| panic!("no JSON-RPC response in: {}", self.text()))
     }
 
-    /// `error.data.reason` of a meshguard denial.
+    /// `error.data.reason` of a meshguard denial (None for anything else, e.g. Envoy's own
+    /// plain-text RBAC answer).
     pub fn denial_reason(&self) -> Option<String> {
-        self.response()["error"]["data"]["reason"]
-            .as_str()
-            .map(str::to_string)
+        let v: Value = serde_json::from_slice(&self.body).ok()?;
+        v["error"]["data"]["reason"].as_str().map(str::to_string)
     }
 }
 

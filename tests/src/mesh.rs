@@ -17,7 +17,7 @@ use crate::oidc::OidcIssuer;
 use crate::pki::{ids, Pki, Svid};
 use crate::tls::{downstream_mtls, rbac_allow_principals, upstream_mtls};
 use crate::upstream::{start_echo, McpUpstream, ResponseMode};
-use crate::WasmFilter;
+use crate::{McpClient, Reply, UserClaims, WasmFilter};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -315,6 +315,85 @@ impl LocalMesh {
             vec![pipe_cluster("target", &self.socket(target), Some(tls))],
         );
         Envoy::start(&boot, 1).map_err(|e| format!("client envoy did not start:\n{}", e.log))
+    }
+}
+
+/// What users, agents and attackers do in the mesh: the steps every scenario is made of.
+impl LocalMesh {
+    /// A session id the gateway issues to the holder of `user_token` (MCP-18).
+    pub async fn session(&self, user_token: &str) -> Result<String, Reply> {
+        let reply = McpClient::new(self.gateway_url("/meshguard/session"))
+            .with_header("authorization", &format!("Bearer {user_token}"))
+            .post(&json!({}))
+            .await;
+        match reply.json()["session_id"].as_str() {
+            Some(sid) if reply.status == 200 => Ok(sid.to_string()),
+            _ => Err(reply),
+        }
+    }
+
+    /// Flow 1: a user talks to `agent` through the gateway; the reply is what the agent
+    /// app saw (method, path, headers, body), or the gateway's denial.
+    pub async fn talk_to_agent(
+        &self,
+        agent: &str,
+        user_token: &str,
+        sid: &str,
+        body: &Value,
+    ) -> Reply {
+        McpClient::new(self.gateway_url(&format!("/agents/{agent}/mcp")))
+            .with_header("authorization", &format!("Bearer {user_token}"))
+            .with_header("x-chat-session", sid)
+            .post(body)
+            .await
+    }
+
+    /// The agent token the gateway mints for `user` driving `agent`, and the session id.
+    pub async fn agent_token(
+        &self,
+        agent: &str,
+        user: &UserClaims,
+    ) -> Result<(String, String), Reply> {
+        let user_token = self.idp.token(user);
+        let sid = self.session(&user_token).await?;
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        let reply = self.talk_to_agent(agent, &user_token, &sid, &list).await;
+        let token = match reply.json()["headers"]["authorization"].as_str() {
+            Some(auth) if reply.status == 200 => auth.trim_start_matches("Bearer ").to_string(),
+            _ => return Err(reply),
+        };
+        Ok((token, sid))
+    }
+
+    /// Flow 2: `from` calls `tool` through its own sidecar, presenting `token`.
+    pub async fn call_tool(&self, from: &Agent, tool: &str, token: &str, call: &Value) -> Reply {
+        McpClient::new(self.agent_outbound_url(from, &format!("/tools/{tool}/mcp")))
+            .with_header("authorization", &format!("Bearer {token}"))
+            .post(call)
+            .await
+    }
+
+    /// A tool token for `audience` and `tool` signed with the gateway's key: what an
+    /// attacker who copied one off the wire between gateway and tool holds.
+    pub fn stolen_tool_token(&self, audience: &str, tool: &str) -> String {
+        use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike, ES256KeyPair};
+        let Ok(key) = ES256KeyPair::from_pem(&self.keys.signing_pem) else {
+            return String::new();
+        };
+        let custom = json!({"team": "sre", "role": "operator", "sid": "s", "tool": tool, "cnf": {"spiffe": ids::GATEWAY}});
+        let claims = Claims::with_custom_claims(custom, Duration::from_secs(120))
+            .with_issuer(GATEWAY_ISSUER)
+            .with_audience(audience)
+            .with_subject("alice");
+        key.with_key_id("gw-1").sign(claims).unwrap_or_default()
+    }
+
+    /// POST `call` with `token` through a client Envoy (see [`LocalMesh::client_as`]).
+    pub async fn post_as(&self, client: &Envoy, token: &str, call: &Value) -> Reply {
+        McpClient::new(client.url("/mcp"))
+            .with_header("authorization", &format!("Bearer {token}"))
+            .post(call)
+            .await
     }
 }
 

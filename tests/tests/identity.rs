@@ -4,7 +4,8 @@
 
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::mesh::{
-    LocalMesh, GATEWAY_AUDIENCE, GATEWAY_ISSUER, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT, SRE_AGENT,
+    Agent, LocalMesh, GATEWAY_AUDIENCE, GATEWAY_ISSUER, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT,
+    SRE_AGENT,
 };
 use meshguard_e2e::oidc::payload;
 use meshguard_e2e::pki::ids;
@@ -19,53 +20,25 @@ fn bob() -> UserClaims {
     UserClaims::new("bob", "security", "admin", GATEWAY_AUDIENCE)
 }
 
-/// A session id the gateway issues to the holder of `user_token`.
 async fn session(mesh: &LocalMesh, user_token: &str) -> String {
-    let reply = McpClient::new(mesh.gateway_url("/meshguard/session"))
-        .with_header("authorization", &format!("Bearer {user_token}"))
-        .post(&json!({}))
-        .await;
-    assert_eq!(reply.status, 200, "session: {}", reply.text());
-    reply.json()["session_id"]
-        .as_str()
-        .expect("session_id")
-        .to_string()
+    mesh.session(user_token)
+        .await
+        .unwrap_or_else(|r| panic!("session: {}", r.text()))
 }
 
-/// Flow 1: what the agent app receives when the user talks to it through the gateway.
 async fn flow1(mesh: &LocalMesh, agent: &str, user_token: &str, sid: &str) -> Reply {
-    McpClient::new(mesh.gateway_url(&format!("/agents/{agent}/mcp")))
-        .with_header("authorization", &format!("Bearer {user_token}"))
-        .with_header("x-chat-session", sid)
-        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-        .await
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    mesh.talk_to_agent(agent, user_token, sid, &list).await
 }
 
-/// The agent token the gateway minted for the agent (read from what the agent app saw).
 async fn agent_token(mesh: &LocalMesh, agent: &str, user: &UserClaims) -> (String, String) {
-    let user_token = mesh.idp.token(user);
-    let sid = session(mesh, &user_token).await;
-    let reply = flow1(mesh, agent, &user_token, &sid).await;
-    assert_eq!(reply.status, 200, "flow 1: {}", reply.text());
-    let seen = reply.json();
-    let auth = seen["headers"]["authorization"]
-        .as_str()
-        .expect("agent saw a token");
-    (auth.trim_start_matches("Bearer ").to_string(), sid)
+    mesh.agent_token(agent, user)
+        .await
+        .unwrap_or_else(|r| panic!("flow 1: {}", r.text()))
 }
 
-/// Flow 2: the agent calls a tool through its own sidecar with its agent token.
-async fn call_tool(
-    mesh: &LocalMesh,
-    from: &meshguard_e2e::mesh::Agent,
-    tool: &str,
-    token: &str,
-    call: &Value,
-) -> Reply {
-    McpClient::new(mesh.agent_outbound_url(from, &format!("/tools/{tool}/mcp")))
-        .with_header("authorization", &format!("Bearer {token}"))
-        .post(call)
-        .await
+async fn call_tool(mesh: &LocalMesh, from: &Agent, tool: &str, token: &str, call: &Value) -> Reply {
+    mesh.call_tool(from, tool, token, call).await
 }
 
 fn echo(text: &str, repo: Option<&str>) -> Value {
@@ -301,20 +274,6 @@ async fn team_isolation_and_tool_policy() {
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
-/// Mint a tool token with the gateway's key, as an attacker who stole one off the wire.
-fn stolen_tool_token(mesh: &LocalMesh, audience: &str, tool: &str) -> String {
-    use jwt_simple::prelude::*;
-    let key = ES256KeyPair::from_pem(&mesh.keys.signing_pem)
-        .unwrap()
-        .with_key_id("gw-1");
-    let custom = json!({"team": "sre", "role": "operator", "sid": "s", "tool": tool, "cnf": {"spiffe": ids::GATEWAY}});
-    let claims = Claims::with_custom_claims(custom, Duration::from_secs(120))
-        .with_issuer(GATEWAY_ISSUER)
-        .with_audience(audience)
-        .with_subject("alice");
-    key.sign(claims).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_tokens_are_bound_to_one_tool_server_and_one_tool() {
     let mesh = LocalMesh::start().await.expect("mesh");
@@ -323,17 +282,21 @@ async fn tool_tokens_are_bound_to_one_tool_server_and_one_tool() {
         |target: &str, server: &str| mesh.client_as(&mesh.pki.svid(ids::GATEWAY), target, server);
     let payroll = as_gateway("tool-mcp-payroll", MCP_PAYROLL.spiffe).unwrap();
     let github = as_gateway("tool-mcp-github", MCP_GITHUB.spiffe).unwrap();
-    let github_token = stolen_tool_token(&mesh, "mcp-github", "echo");
+    let github_token = mesh.stolen_tool_token("mcp-github", "echo");
     let post = |envoy: &meshguard_e2e::Envoy, token: &str, call: Value| {
         let client = McpClient::new(envoy.url("/mcp"))
             .with_header("authorization", &format!("Bearer {token}"));
         async move { client.post(&call).await }
     };
     // Sanity: the stolen token is valid where it belongs.
-    let reply = post(&github, &github_token, echo("ok", None)).await;
+    let reply = mesh
+        .post_as(&github, &github_token, &echo("ok", None))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     // Impersonation (steps 3 & 6): a token minted for mcp-github is rejected by mcp-payroll.
-    let reply = post(&payroll, &github_token, echo("ok", None)).await;
+    let reply = mesh
+        .post_as(&payroll, &github_token, &echo("ok", None))
+        .await;
     assert_denied(&reply, 401, "wrong_audience");
     // A tools/call whose params.name differs from the token's tool.
     let reply = post(
@@ -345,7 +308,7 @@ async fn tool_tokens_are_bound_to_one_tool_server_and_one_tool() {
     assert_denied(&reply, 403, "tool_mismatch");
     // A user's token sent straight to a tool.
     let user_token = mesh.idp.token(&alice());
-    let reply = post(&github, &user_token, echo("ok", None)).await;
+    let reply = mesh.post_as(&github, &user_token, &echo("ok", None)).await;
     assert_eq!(reply.status, 401, "{}", reply.text());
 }
 

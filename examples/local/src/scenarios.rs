@@ -1,75 +1,172 @@
-//! The scenarios. Until the multi-Envoy local mesh lands (one Envoy per workload with SPIFFE
-//! mTLS), the built ones run through a single Envoy carrying every meshguard filter in
-//! front of a real rmcp MCP server; the rest are listed as planned.
+//! The seeds' scenarios, run through the local mesh: the gateway, one sidecar per agent and
+//! per tool, SPIFFE mTLS and RBAC between them, the meshguard filters where Istio's
+//! WasmPlugins put them. A scenario whose control is not built yet is `planned`.
 
 use crate::report::Row;
 use meshguard_e2e::client::tool_call;
-use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, ResponseMode, WasmFilter};
-use serde_json::json;
+use meshguard_e2e::mesh::{
+    LocalMesh, GATEWAY_AUDIENCE, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT, SRE_AGENT,
+};
+use meshguard_e2e::pki::ids;
+use meshguard_e2e::{Reply, UserClaims};
+use serde_json::{json, Value};
 
-/// The gateway-side filter chain with the reference configuration.
-pub fn start_gateway(upstream: &McpUpstream) -> Result<Envoy, String> {
-    EnvoyBuilder::new()
-        .filter(WasmFilter::new(
-            "token_exchange",
-            json!({"issuer": "meshguard-gateway"}),
-        ))
-        .filter(WasmFilter::new("prompt_guardrail", json!({})))
-        .filter(WasmFilter::new(
-            "audience_check",
-            json!({"audience": "mcp-github", "issuer": "meshguard-gateway"}),
-        ))
-        .filter(WasmFilter::new("output_sanitizer", json!({})))
-        .filter(WasmFilter::new("pii_scrubber", json!({})))
-        .upstream(upstream.addr)
-        .start()
-        .map_err(|e| format!("envoy did not start:\n{}", e.log))
+fn alice() -> UserClaims {
+    UserClaims::new("alice", "sre", "operator", GATEWAY_AUDIENCE)
 }
 
-/// Run every scenario and return the table rows.
+fn echo(text: &str, repo: &str) -> Value {
+    tool_call(1, "echo", json!({"text": text, "repo": repo}))
+}
+
+/// What a reply shows: `allowed`, `denied <reason>`, or the HTTP status.
+fn observed(reply: &Reply) -> String {
+    if let Some(reason) = reply.denial_reason() {
+        return format!("denied {reason}");
+    }
+    if reply.text().contains("RBAC: access denied") {
+        return "denied by mesh RBAC".into();
+    }
+    match reply.status {
+        200 => "allowed".into(),
+        503 => "connection refused (mTLS)".into(),
+        s => format!("HTTP {s}"),
+    }
+}
+
+/// Run every scenario against a fresh mesh and return the table rows.
 pub async fn run_all() -> Result<Vec<Row>, String> {
-    let upstream = McpUpstream::start(ResponseMode::Json).await;
-    let envoy = start_gateway(&upstream)?;
-    let client = McpClient::new(envoy.url("/mcp"));
+    let mesh = LocalMesh::start().await?;
     let mut rows = Vec::new();
+    let (token, sid) = mesh
+        .agent_token("sre-agent", &alice())
+        .await
+        .map_err(|r| format!("honest flow 1 failed: {}", r.text()))?;
 
-    let reply = client
-        .call_tool("echo", json!({"text": "list open incidents"}))
-        .await;
-    let observed = match reply.response()["result"]["content"][0]["text"].as_str() {
-        Some("list open incidents") => "allowed".to_string(),
-        _ => format!("HTTP {} {}", reply.status, reply.text()),
-    };
-    rows.push(Row::checked("honest tools/call", "-", "allowed", observed));
-
-    let reply = client
-        .post_raw(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":".to_vec(), &[])
+    let reply = mesh
+        .call_tool(
+            &SRE_AGENT,
+            "mcp-github",
+            &token,
+            &echo("open incidents", "org-sre/api"),
+        )
         .await;
     rows.push(Row::checked(
-        "malformed JSON-RPC",
-        "fail closed",
-        "denied invalid_json",
-        denied(&reply),
+        "honest flow user -> agent -> tool",
+        "-",
+        "allowed",
+        observed(&reply),
     ));
 
-    let body = tool_call(2, "echo", json!({"text": "hidden"}))
-        .to_string()
-        .into_bytes();
-    let reply = client.post_raw(body, &[("content-encoding", "gzip")]).await;
+    let stolen = mesh.stolen_tool_token(MCP_GITHUB.id, "echo");
+    let as_gateway = mesh.client_as(
+        &mesh.pki.svid(ids::GATEWAY),
+        "tool-mcp-payroll",
+        MCP_PAYROLL.spiffe,
+    )?;
+    let reply = mesh
+        .post_as(&as_gateway, &stolen, &echo("salaries", "org-sre/api"))
+        .await;
     rows.push(Row::checked(
-        "compressed body (bypass attempt)",
-        "fail closed",
-        "denied compressed_body",
-        denied(&reply),
+        "token for mcp-github replayed at mcp-payroll",
+        "MCP-02",
+        "denied wrong_audience",
+        observed(&reply),
+    ));
+
+    let direct = mesh.client_as(
+        &mesh.pki.svid(ids::SRE_AGENT),
+        "tool-mcp-github",
+        MCP_GITHUB.spiffe,
+    )?;
+    let reply = mesh
+        .post_as(&direct, &token, &echo("x", "org-sre/api"))
+        .await;
+    rows.push(Row::checked(
+        "agent pod calls tool directly (bypass)",
+        "MCP-07",
+        "denied by mesh RBAC",
+        observed(&reply),
+    ));
+
+    let rogue = mesh.client_as(
+        &mesh.pki.rogue_svid(ids::SRE_AGENT),
+        "gateway-mesh",
+        ids::GATEWAY,
+    )?;
+    let reply = meshguard_e2e::McpClient::new(rogue.url("/tools/mcp-github/mcp"))
+        .with_header("authorization", &format!("Bearer {token}"))
+        .post(&echo("x", "org-sre/api"))
+        .await;
+    rows.push(Row::checked(
+        "workload without a valid SVID",
+        "MCP-05/10",
+        "connection refused (mTLS)",
+        observed(&reply),
+    ));
+
+    let reply = mesh
+        .call_tool(
+            &SECURITY_AGENT,
+            "mcp-github",
+            &token,
+            &echo("x", "org-sre/api"),
+        )
+        .await;
+    rows.push(Row::checked(
+        "stolen agent token used from another pod",
+        "SPIFFE binding",
+        "denied binding_mismatch",
+        observed(&reply),
+    ));
+
+    let reply = mesh
+        .call_tool(
+            &SRE_AGENT,
+            "mcp-github",
+            &token,
+            &echo("x", "org-security/vault"),
+        )
+        .await;
+    rows.push(Row::checked(
+        "SRE agent reads security team's repo",
+        "MCP-09",
+        "denied team_scope_violation",
+        observed(&reply),
+    ));
+
+    let reply = mesh
+        .call_tool(&SRE_AGENT, "mcp-payroll", &token, &echo("x", "org-sre/api"))
+        .await;
+    rows.push(Row::checked(
+        "SRE agent calls payroll tool",
+        "MCP-09",
+        "denied tool_not_allowed",
+        observed(&reply),
+    ));
+
+    let bob = mesh
+        .idp
+        .token(&UserClaims::new("bob", "sre", "operator", GATEWAY_AUDIENCE));
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let reply = mesh.talk_to_agent("sre-agent", &bob, &sid, &list).await;
+    rows.push(Row::checked(
+        "bob reuses alice's chat session",
+        "MCP-18",
+        "denied session_not_owned",
+        observed(&reply),
+    ));
+
+    let forged = mesh.idp.forge_hs256_with_public_key(&alice());
+    let reply = mesh.talk_to_agent("sre-agent", &forged, &sid, &list).await;
+    rows.push(Row::checked(
+        "forged user token (HS256 with public key)",
+        "MCP-02",
+        "denied alg_not_allowed",
+        observed(&reply),
     ));
 
     for (scenario, control) in [
-        ("token replay to another tool", "MCP-02"),
-        ("agent calls tool directly (bypass gateway)", "MCP-07"),
-        ("workload without valid SVID", "MCP-05/10"),
-        ("stolen agent token from another pod", "SPIFFE binding"),
-        ("cross-team access", "MCP-09"),
-        ("another user's chat session", "MCP-18"),
         ("prompt injection at the gateway", "MCP-01"),
         ("poisoned tool result re-injects", "MCP-13"),
         ("PII and secrets in a tool result", "MCP-04"),
@@ -80,11 +177,4 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
         rows.push(Row::planned(scenario, control, "denied"));
     }
     Ok(rows)
-}
-
-fn denied(reply: &meshguard_e2e::Reply) -> String {
-    match reply.denial_reason() {
-        Some(reason) => format!("denied {reason}"),
-        None => format!("HTTP {} (not denied)", reply.status),
-    }
 }
