@@ -45,7 +45,7 @@ test: build envoy
 
 bench: build envoy
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
-	$(CARGO) run --quiet --release -p meshguard-e2e --bin meshguard-bench
+	$(CARGO) run --quiet -p meshguard-e2e --bin meshguard-bench
 
 demo: build envoy
 	$(CARGO) run --quiet -p meshguard-local --bin meshguard-demo

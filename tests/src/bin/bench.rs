@@ -1,13 +1,19 @@
 //! `make bench`: load on loopback against Envoy with and without each meshguard filter,
-//! printing `BENCH` lines with ratios against anchors measured in the same run.
+//! printing `BENCH` lines with ratios against anchors measured in the same run: Envoy with
+//! no filter, and Envoy's native `jwt_authn` verifying the same token (plain, and with its
+//! `jwt_cache_config`, the fairest setting) for the identity filters.
 
 use meshguard_e2e::load::{bench_line, Load, LoadResult};
-use meshguard_e2e::{EnvoyBuilder, WasmFilter};
-use serde_json::json;
+use meshguard_e2e::mesh::{plugin, GatewayKeys, GATEWAY_AUDIENCE, GATEWAY_ISSUER, MCP_GITHUB};
+use meshguard_e2e::{EnvoyBuilder, OidcIssuer, UserClaims, WasmFilter};
+use serde_json::{json, Value};
 use std::time::Duration;
 
 const TOOL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-sre/api","number":42}}}"#;
 const TOOL_RESULT: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Issue 42: the deploy pipeline times out on the integration stage."}],"isError":false}}"#;
+
+/// The filters that pass an unauthenticated call (identity filters are measured with tokens).
+const BODY_FILTERS: [&str; 3] = ["prompt_guardrail", "output_sanitizer", "pii_scrubber"];
 
 fn duration() -> Duration {
     let secs = std::env::var("BENCH_SECONDS")
@@ -17,61 +23,217 @@ fn duration() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// The filters that pass an unauthenticated call (identity filters are measured with tokens).
-const BODY_FILTERS: [&str; 3] = ["prompt_guardrail", "output_sanitizer", "pii_scrubber"];
-
-/// Start an Envoy answering `TOOL_RESULT` itself behind `filters`, and load it.
-fn measure(builder: EnvoyBuilder, load: impl Fn(String) -> Load) -> Result<LoadResult, String> {
+/// Start an Envoy answering `TOOL_RESULT` itself behind `builder`'s filters, warm it up,
+/// and load it.
+fn measure(builder: EnvoyBuilder, load: &dyn Fn(String) -> Load) -> Result<LoadResult, String> {
     let envoy = builder
         .direct_response(200, "application/json", TOOL_RESULT)
         .start()
         .map_err(|e| format!("envoy did not start:\n{}", e.log))?;
     let url = envoy.url("/mcp");
-    // Warm up the worker's Wasm VM and connection pool before measuring.
-    load(url.clone())
-        .with_duration(Duration::from_secs(1))
-        .run()?;
+    let mut warm = load(url.clone());
+    warm.duration = Duration::from_secs(1);
+    warm.run()?;
     load(url).run()
 }
 
-trait WithDuration {
-    fn with_duration(self, d: Duration) -> Self;
+/// Print rps and p99 lines for one scenario against an anchor.
+fn report(name: &str, r: LoadResult, anchor: Option<(&str, LoadResult)>) {
+    bench_line(
+        &format!("{name}_rps"),
+        r.rps,
+        "req/s",
+        anchor
+            .map(|(a, x)| (a, x.rps))
+            .map(|(a, v)| (leak(format!("{a}_rps")), v)),
+    );
+    bench_line(
+        &format!("{name}_p99"),
+        r.p99_ms,
+        "ms",
+        anchor.map(|(a, x)| (leak(format!("{a}_p99")), x.p99_ms)),
+    );
 }
 
-impl WithDuration for Load {
-    fn with_duration(mut self, d: Duration) -> Self {
-        self.duration = d;
-        self
-    }
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 fn main() {
-    if let Err(e) = run() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    if let Err(e) = runtime.block_on(run()) {
         eprintln!("bench failed: {e}");
         std::process::exit(1);
     }
 }
 
-fn run() -> Result<(), String> {
-    let load = |url: String| Load::post(url, TOOL_CALL.to_string(), duration());
-    let base = measure(EnvoyBuilder::new(), load)?;
-    bench_line("envoy_no_filter_rps", base.rps, "req/s", None);
-    bench_line("envoy_no_filter_p99", base.p99_ms, "ms", None);
+async fn run() -> Result<(), String> {
+    let plain = |url: String| Load::post(url, TOOL_CALL.to_string(), duration());
+    let base = measure(EnvoyBuilder::new(), &plain)?;
+    report("envoy_no_filter", base, None);
     for filter in BODY_FILTERS {
-        let builder = EnvoyBuilder::new().filter(WasmFilter::new(filter, json!({})));
-        let r = measure(builder, load)?;
-        bench_line(
-            &format!("{filter}_passthrough_rps"),
-            r.rps,
-            "req/s",
-            Some(("envoy_no_filter_rps", base.rps)),
-        );
-        bench_line(
-            &format!("{filter}_passthrough_p99"),
-            r.p99_ms,
-            "ms",
-            Some(("envoy_no_filter_p99", base.p99_ms)),
+        let r = measure(
+            EnvoyBuilder::new().filter(WasmFilter::new(filter, json!({}))),
+            &plain,
+        )?;
+        report(
+            &format!("{filter}_passthrough"),
+            r,
+            Some(("envoy_no_filter", base)),
         );
     }
+    audience_check_vs_jwt_authn(base).await?;
+    token_exchange_mint_path(base).await
+}
+
+/// Native `jwt_authn` requiring a token of `issuer`/`audience` against an inline JWKS.
+fn jwt_authn(issuer: &str, audience: &str, jwks: &Value, cache: bool) -> Value {
+    let mut provider = json!({
+        "issuer": issuer, "audiences": [audience],
+        "local_jwks": {"inline_string": jwks.to_string()}, "forward": true
+    });
+    if cache {
+        provider["jwt_cache_config"] = json!({"jwt_cache_size": 1000});
+    }
+    json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        "providers": {"p": provider},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]
+    }})
+}
+
+/// Tool side: audience-check verifying a reused ES256 tool token vs jwt_authn.
+async fn audience_check_vs_jwt_authn(base: LoadResult) -> Result<(), String> {
+    let keys = GatewayKeys::generate();
+    let token = tool_token(&keys)?;
+    let jwks = gateway_jwks(&keys)?;
+    let with_token = |url: String| {
+        Load::post(url, TOOL_CALL.to_string(), duration())
+            .header("authorization", &format!("Bearer {token}"))
+    };
+    let native = measure(
+        EnvoyBuilder::new().native_filter(jwt_authn(GATEWAY_ISSUER, MCP_GITHUB.id, &jwks, false)),
+        &with_token,
+    )?;
+    report("jwt_authn_es256", native, Some(("envoy_no_filter", base)));
+    let cached = measure(
+        EnvoyBuilder::new().native_filter(jwt_authn(GATEWAY_ISSUER, MCP_GITHUB.id, &jwks, true)),
+        &with_token,
+    )?;
+    report(
+        "jwt_authn_es256_cached",
+        cached,
+        Some(("envoy_no_filter", base)),
+    );
+    let mut config = plugin::audience_check(&MCP_GITHUB);
+    config["tokens"]["jwks"] = json!({"inline": jwks});
+    let ours = measure(
+        EnvoyBuilder::new().filter(WasmFilter::new("audience_check", config)),
+        &with_token,
+    )?;
+    report(
+        "audience_check_es256",
+        ours,
+        Some(("jwt_authn_es256_cached", cached)),
+    );
+    bench_line(
+        "audience_check_vs_jwt_authn_plain_rps",
+        ours.rps,
+        "req/s",
+        Some(("jwt_authn_es256_rps", native.rps)),
+    );
     Ok(())
+}
+
+/// Gateway side: token-exchange verifying a reused RS256 user token and minting (cached)
+/// an agent token, vs jwt_authn verifying the same user token.
+async fn token_exchange_mint_path(base: LoadResult) -> Result<(), String> {
+    let idp = OidcIssuer::start().await;
+    let keys = GatewayKeys::generate();
+    let user_token = idp.token(
+        &UserClaims::new("alice", "sre", "operator", GATEWAY_AUDIENCE)
+            .ttl(Duration::from_secs(3600)),
+    );
+    let with_user = |url: String| {
+        Load::post(url, TOOL_CALL.to_string(), duration())
+            .header("authorization", &format!("Bearer {user_token}"))
+    };
+    let cached = measure(
+        EnvoyBuilder::new().native_filter(jwt_authn(
+            idp.issuer(),
+            GATEWAY_AUDIENCE,
+            &idp.jwks(),
+            true,
+        )),
+        &with_user,
+    )?;
+    report(
+        "jwt_authn_rs256_cached",
+        cached,
+        Some(("envoy_no_filter", base)),
+    );
+    let mut config = plugin::token_exchange(&idp);
+    config["user_tokens"]["jwks"] = json!({"inline": idp.jwks()});
+    let filter = WasmFilter::new("token_exchange", config)
+        .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
+        .env("MESHGUARD_SESSION_KEYS", &keys.session_env);
+    let envoy = EnvoyBuilder::new()
+        .filter(filter)
+        .direct_response(200, "application/json", TOOL_RESULT)
+        .start()
+        .map_err(|e| format!("gateway did not start:\n{}", e.log))?;
+    let session = session_id(&envoy, &user_token).await?;
+    let url = envoy.url("/agents/sre-agent/mcp");
+    let load = |url: String| with_user(url).header("x-chat-session", &session);
+    let mut warm = load(url.clone());
+    warm.duration = Duration::from_secs(1);
+    warm.run()?;
+    let ours = load(url).run()?;
+    report(
+        "token_exchange_mint_rs256",
+        ours,
+        Some(("jwt_authn_rs256_cached", cached)),
+    );
+    Ok(())
+}
+
+async fn session_id(envoy: &meshguard_e2e::Envoy, user_token: &str) -> Result<String, String> {
+    let reply = meshguard_e2e::McpClient::new(envoy.url("/meshguard/session"))
+        .with_header("authorization", &format!("Bearer {user_token}"))
+        .post(&json!({}))
+        .await;
+    reply.json()["session_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no session: {}", reply.text()))
+}
+
+/// A tool token as the gateway mints it (no workload binding: the bench has no mTLS).
+fn tool_token(keys: &GatewayKeys) -> Result<String, String> {
+    use jwt_simple::prelude::{
+        Claims, Duration as JwtDuration, ECDSAP256KeyPairLike, ES256KeyPair,
+    };
+    let key = ES256KeyPair::from_pem(&keys.signing_pem)
+        .map_err(|e| e.to_string())?
+        .with_key_id("gw-1");
+    let custom = json!({"team": "sre", "role": "operator", "sid": "s-1", "tool": "get_issue"});
+    let claims = Claims::with_custom_claims(custom, JwtDuration::from_secs(3600))
+        .with_issuer(GATEWAY_ISSUER)
+        .with_audience(MCP_GITHUB.id)
+        .with_subject("alice");
+    key.sign(claims).map_err(|e| e.to_string())
+}
+
+/// The gateway's public JWKS.
+fn gateway_jwks(keys: &GatewayKeys) -> Result<Value, String> {
+    use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256KeyPair};
+    let key = ES256KeyPair::from_pem(&keys.signing_pem).map_err(|e| e.to_string())?;
+    let pk = key.public_key();
+    let point = pk.public_key().to_bytes_uncompressed();
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    Ok(
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "gw-1", "use": "sig", "alg": "ES256",
+                        "x": b64(&point[1..33]), "y": b64(&point[33..65])}]}),
+    )
 }
