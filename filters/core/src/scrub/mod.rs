@@ -18,6 +18,7 @@ pub mod anchors;
 pub mod config;
 pub mod json;
 pub mod kind;
+pub mod log_line;
 pub mod overlap;
 pub mod pii;
 pub mod secrets;
@@ -26,6 +27,7 @@ pub mod validate;
 pub use config::{Action, CustomDetector, ScrubConfig};
 pub use json::Report;
 pub use kind::{Confidence, Finding, Kind, KindSet};
+pub use log_line::scrub_log_line;
 
 use crate::config::{ConfigError, Validate};
 use regex::Regex;
