@@ -6,6 +6,7 @@
 pub mod client;
 pub mod envoy;
 pub mod load;
+pub mod manifests;
 pub mod mesh;
 pub mod oidc;
 pub mod paths;

@@ -21,10 +21,10 @@ use crate::{McpClient, Reply, UserClaims, WasmFilter};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// Issuer (`iss`) of every token the gateway mints.
-pub const GATEWAY_ISSUER: &str = "meshguard-gateway";
-/// Audience user tokens must carry to be accepted by the gateway.
-pub const GATEWAY_AUDIENCE: &str = "meshguard-gateway";
+/// Issuer (`iss`) of every token the gateway mints (`minter.issuer` in istio/).
+pub const GATEWAY_ISSUER: &str = "https://mcp-gateway.mesh-gateway.svc.cluster.local";
+/// Audience user tokens must carry to be accepted by the gateway (`user_tokens.audiences`).
+pub const GATEWAY_AUDIENCE: &str = "meshguard";
 
 /// An agent workload of the reference deployment.
 #[derive(Debug, Clone, Copy)]
@@ -101,47 +101,45 @@ fn getrandom_fill(buf: &mut [u8]) {
     }
 }
 
-/// The plugin configuration of each filter in the mesh.
+/// The plugin configuration of each filter in the mesh: read from `istio/` (one source
+/// of truth), with only the deployment endpoints replaced by the local ones.
 pub mod plugin {
     use super::*;
+    use crate::manifests::{localize, plugin_config};
 
     /// token-exchange at the gateway.
     pub fn token_exchange(idp: &OidcIssuer) -> Value {
-        json!({
-            "user_tokens": {
-                "issuer": idp.issuer(), "audiences": [GATEWAY_AUDIENCE],
-                "algorithms": ["RS256", "ES256", "EdDSA"],
-                "jwks": {"remote": {"uri": idp.jwks_uri(), "cluster": "oidc-issuer",
-                                    "refresh_interval_seconds": 60, "min_refresh_interval_seconds": 1}},
-                "required_claims": ["team", "role"]
-            },
-            "minter": {"issuer": GATEWAY_ISSUER, "ttl_seconds": 120,
-                       "signing_keys_env": "MESHGUARD_SIGNING_KEYS", "session_keys_env": "MESHGUARD_SESSION_KEYS"},
-            "gateway_spiffe": ids::GATEWAY,
-            "agents": AGENTS.iter().map(|a| json!({
-                "id": a.id, "path_prefix": format!("/agents/{}/", a.id), "spiffe": a.spiffe, "teams": [a.team]
-            })).collect::<Vec<_>>(),
-            "tools": [
-                {"id": "mcp-github", "path_prefix": "/tools/mcp-github/",
-                 "allow": [{"teams": ["sre", "security"], "tools": ["echo", "count_with_progress"]}]},
-                {"id": "mcp-payroll", "path_prefix": "/tools/mcp-payroll/",
-                 "allow": [{"teams": ["security"], "roles": ["admin"], "tools": ["*"]}]}
-            ]
-        })
+        let overrides = [
+            ("/user_tokens/issuer", json!(idp.issuer())),
+            ("/user_tokens/jwks/remote/uri", json!(idp.jwks_uri())),
+            ("/user_tokens/jwks/remote/cluster", json!("oidc-issuer")),
+            (
+                "/user_tokens/jwks/remote/min_refresh_interval_seconds",
+                json!(1),
+            ),
+        ];
+        localize(plugin_config("token_exchange"), &overrides)
+            .unwrap_or_else(|e| panic!("token_exchange pluginConfig: {e}"))
     }
 
     /// audience-check at a tool's sidecar.
     pub fn audience_check(tool: &Tool) -> Value {
-        json!({
-            "tokens": {
-                "issuer": GATEWAY_ISSUER, "audiences": [tool.id], "algorithms": ["ES256"],
-                "jwks": {"remote": {"uri": "http://meshguard-gateway/.well-known/jwks.json",
-                                    "cluster": "meshguard-gateway-jwks",
-                                    "refresh_interval_seconds": 60, "min_refresh_interval_seconds": 1}},
-                "required_claims": ["team", "sid"]
-            },
-            "team_rules": [{"tool": "*", "argument": "repo", "pattern": "org-{team}/*"}]
-        })
+        let overrides = [
+            (
+                "/tokens/jwks/remote/uri",
+                json!("http://meshguard-gateway/.well-known/jwks.json"),
+            ),
+            (
+                "/tokens/jwks/remote/cluster",
+                json!("meshguard-gateway-jwks"),
+            ),
+            ("/tokens/jwks/remote/min_refresh_interval_seconds", json!(1)),
+        ];
+        localize(
+            plugin_config(&format!("audience_check@{}", tool.id)),
+            &overrides,
+        )
+        .unwrap_or_else(|e| panic!("audience_check pluginConfig: {e}"))
     }
 }
 

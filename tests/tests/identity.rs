@@ -17,7 +17,7 @@ fn alice() -> UserClaims {
 }
 
 fn bob() -> UserClaims {
-    UserClaims::new("bob", "security", "admin", GATEWAY_AUDIENCE)
+    UserClaims::new("bob", "security", "operator", GATEWAY_AUDIENCE)
 }
 
 async fn session(mesh: &LocalMesh, user_token: &str) -> String {
@@ -87,13 +87,16 @@ async fn honest_flow_through_both_hops() {
         &SRE_AGENT,
         "mcp-github",
         &agent_token,
-        &echo("status of org-sre/api", Some("org-sre/api")),
+        &echo(
+            "status of org-thousandeyes/sre-api",
+            Some("org-thousandeyes/sre-api"),
+        ),
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
         reply.response()["result"]["content"][0]["text"],
-        "status of org-sre/api"
+        "status of org-thousandeyes/sre-api"
     );
     let gw = &mesh.gateway;
     assert_eq!(
@@ -239,7 +242,7 @@ async fn team_isolation_and_tool_policy() {
         &SRE_AGENT,
         "mcp-github",
         &sre_token,
-        &echo("x", Some("org-security/vault")),
+        &echo("x", Some("org-thousandeyes/security-vault")),
     )
     .await;
     assert_denied(&reply, 403, "team_scope_violation");
@@ -261,7 +264,7 @@ async fn team_isolation_and_tool_policy() {
         .post(&echo("x", None))
         .await;
     assert_denied(&reply, 403, "session_mismatch");
-    // The security team's admin can use payroll.
+    // The security team's operator can use payroll.
     let (sec_token, _) = agent_token(&mesh, "security-agent", &bob()).await;
     let reply = call_tool(
         &mesh,
@@ -362,4 +365,15 @@ async fn jwks_rotation_without_restarting_envoy() {
     // The retired key is gone from the gateway's set: even its cached token is refused.
     let reply = flow1(&mesh, "sre-agent", &old_token, &sid).await;
     assert_eq!(reply.status, 401, "{}", reply.text());
+}
+
+#[test]
+fn mesh_constants_match_the_manifests() {
+    let te = meshguard_e2e::manifests::plugin_config("token_exchange");
+    assert_eq!(te["minter"]["issuer"], GATEWAY_ISSUER);
+    assert!(te["user_tokens"]["audiences"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(GATEWAY_AUDIENCE)));
+    assert_eq!(te["gateway_spiffe"], ids::GATEWAY);
 }

@@ -48,7 +48,7 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
             &SRE_AGENT,
             "mcp-github",
             &token,
-            &echo("open incidents", "org-sre/api"),
+            &echo("open incidents", "org-thousandeyes/sre-api"),
         )
         .await;
     rows.push(Row::checked(
@@ -65,7 +65,11 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
         MCP_PAYROLL.spiffe,
     )?;
     let reply = mesh
-        .post_as(&as_gateway, &stolen, &echo("salaries", "org-sre/api"))
+        .post_as(
+            &as_gateway,
+            &stolen,
+            &echo("salaries", "org-thousandeyes/sre-api"),
+        )
         .await;
     rows.push(Row::checked(
         "token for mcp-github replayed at mcp-payroll",
@@ -80,7 +84,7 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
         MCP_GITHUB.spiffe,
     )?;
     let reply = mesh
-        .post_as(&direct, &token, &echo("x", "org-sre/api"))
+        .post_as(&direct, &token, &echo("x", "org-thousandeyes/sre-api"))
         .await;
     rows.push(Row::checked(
         "agent pod calls tool directly (bypass)",
@@ -96,7 +100,7 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
     )?;
     let reply = meshguard_e2e::McpClient::new(rogue.url("/tools/mcp-github/mcp"))
         .with_header("authorization", &format!("Bearer {token}"))
-        .post(&echo("x", "org-sre/api"))
+        .post(&echo("x", "org-thousandeyes/sre-api"))
         .await;
     rows.push(Row::checked(
         "workload without a valid SVID",
@@ -110,7 +114,7 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
             &SECURITY_AGENT,
             "mcp-github",
             &token,
-            &echo("x", "org-sre/api"),
+            &echo("x", "org-thousandeyes/sre-api"),
         )
         .await;
     rows.push(Row::checked(
@@ -125,7 +129,7 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
             &SRE_AGENT,
             "mcp-github",
             &token,
-            &echo("x", "org-security/vault"),
+            &echo("x", "org-thousandeyes/security-vault"),
         )
         .await;
     rows.push(Row::checked(
@@ -136,7 +140,12 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
     ));
 
     let reply = mesh
-        .call_tool(&SRE_AGENT, "mcp-payroll", &token, &echo("x", "org-sre/api"))
+        .call_tool(
+            &SRE_AGENT,
+            "mcp-payroll",
+            &token,
+            &echo("x", "org-thousandeyes/sre-api"),
+        )
         .await;
     rows.push(Row::checked(
         "SRE agent calls payroll tool",

@@ -1,0 +1,1347 @@
+//! Offline validation of `istio/` (issue 6): no cluster here, so every check a cluster would
+//! make is made another way, and each check is shown to fail on a broken manifest.
+//!
+//! | step | catches |
+//! |---|---|
+//! | `kubectl kustomize` (pinned kubectl) | broken kustomizations, missing files, bad replacements |
+//! | kubernetes-validate `--strict`, K8s 1.33 | unknown fields, wrong types/enums in core kinds; unknown kinds |
+//! | kcr_* typed Istio CRDs + serde_ignored | unknown fields and wrong enums in Istio kinds |
+//! | CEL-like rules | what the API server's CRD rules would refuse (URL scheme, sha256, shapes) |
+//! | `envoy --mode validate` | EnvoyFilter patches Envoy would reject |
+//! | real Envoy start per pluginConfig | a plugin configuration the filter itself would refuse |
+//! | policy checker | mTLS not STRICT, missing default deny, agents reaching tools directly |
+//! | consistency | pluginConfig, principals, routes and the harness's ids agreeing |
+//! | checkov `--skip-download` | insecure workload settings (zero unexplained findings) |
+//! | shellcheck | the scripts |
+//!
+//! The external tools live in `.tools/` (istio/validate/setup.sh). Without it these tests
+//! skip with a message, unless `MESHGUARD_REQUIRE_TOOLS` is set (CI), where they fail.
+//! Envoy-based tests need the built filters (`CARGO_TARGET_DIR`, see `paths::wasm`).
+
+use meshguard_e2e::manifests::{
+    self, authorization_policies, check_mesh_policy, jwks_clusters, plugin_instances,
+    select_instance, wasm_config, Document, PluginInstance,
+};
+use meshguard_e2e::paths::{self, workspace_root};
+use meshguard_e2e::pki::ids;
+use meshguard_e2e::{EnvoyBuilder, WasmFilter};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Kubernetes minor the core kinds are validated against (EKS-supported, >= 1.30).
+const KUBERNETES_VERSION: &str = "1.33.0";
+
+/// The Protocol Gateway's identity; the only caller tools and agents accept.
+const GATEWAY: &str = ids::GATEWAY;
+
+// ---------------------------------------------------------------------------------------
+// Tools and rendering
+// ---------------------------------------------------------------------------------------
+
+/// `.tools/`, or `None` (with a message) when absent and not required.
+fn tools() -> Option<PathBuf> {
+    let dir = std::env::var_os("MESHGUARD_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".tools"));
+    if dir.join("kubectl/bin/kubectl").exists() {
+        return Some(dir);
+    }
+    if std::env::var_os("MESHGUARD_REQUIRE_TOOLS").is_some() {
+        panic!(
+            "{} is missing and MESHGUARD_REQUIRE_TOOLS is set: run istio/validate/setup.sh",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: {} is missing (run istio/validate/setup.sh; set MESHGUARD_REQUIRE_TOOLS to make this a failure)",
+        dir.display()
+    );
+    None
+}
+
+/// `kubectl kustomize <dir>`: the rendered YAML, or kubectl's error.
+fn kustomize(tools: &Path, dir: &Path) -> Result<String, String> {
+    let out = Command::new(tools.join("kubectl/bin/kubectl"))
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("cannot run kubectl: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+/// The rendered documents of `istio/` (rendered once per test binary).
+fn rendered(tools: &Path) -> &'static [Document] {
+    static RENDERED: OnceLock<Vec<Document>> = OnceLock::new();
+    RENDERED.get_or_init(|| {
+        let text = kustomize(tools, &manifests::istio_dir())
+            .unwrap_or_else(|e| panic!("kubectl kustomize istio/ failed:\n{e}"));
+        to_documents(&text, "rendered istio/")
+    })
+}
+
+fn to_documents(text: &str, origin: &str) -> Vec<Document> {
+    manifests::parse_documents(text)
+        .unwrap_or_else(|e| panic!("{origin}: {e}"))
+        .into_iter()
+        .map(|value| Document {
+            path: PathBuf::from(origin),
+            value,
+        })
+        .collect()
+}
+
+fn base() -> Vec<Document> {
+    manifests::base_documents().unwrap_or_else(|e| panic!("istio/mesh: {e}"))
+}
+
+fn group(doc: &Value) -> &str {
+    let api = doc["apiVersion"].as_str().unwrap_or_default();
+    api.rsplit_once('/').map_or("", |(g, _)| g)
+}
+
+fn is_istio(doc: &Value) -> bool {
+    group(doc).ends_with(".istio.io")
+}
+
+fn id(doc: &Value) -> String {
+    format!(
+        "{} {}/{}",
+        doc["kind"].as_str().unwrap_or("?"),
+        doc["metadata"]["namespace"].as_str().unwrap_or("-"),
+        doc["metadata"]["name"].as_str().unwrap_or("?")
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn kustomize_renders_every_entry_point() {
+    let Some(tools) = tools() else { return };
+    let istio = manifests::istio_dir();
+    for dir in [
+        istio.clone(),
+        istio.join("mesh"),
+        istio.join("overlays/signed-images"),
+    ] {
+        let text = kustomize(&tools, &dir)
+            .unwrap_or_else(|e| panic!("kubectl kustomize {} failed:\n{e}", dir.display()));
+        let docs = to_documents(&text, &dir.display().to_string());
+        assert!(
+            docs.len() > 50,
+            "{}: only {} objects",
+            dir.display(),
+            docs.len()
+        );
+        assert!(
+            docs.iter().all(|d| d.kind() != "ConfigMap"),
+            "the digests ConfigMap is local-config and must not be emitted"
+        );
+    }
+    let with_kyverno = kustomize(&tools, &istio.join("overlays/signed-images")).unwrap_or_default();
+    assert!(with_kyverno.contains("kind: ClusterPolicy"));
+}
+
+#[test]
+fn kustomize_failure_fails_the_build() {
+    let Some(tools) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [missing.yaml]\n",
+    )
+    .unwrap();
+    assert!(kustomize(&tools, dir.path()).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Core kinds: kubernetes-validate --strict
+// ---------------------------------------------------------------------------------------
+
+/// Validate core-kind documents strictly; `Err` carries every non-passing line.
+fn kubernetes_validate(tools: &Path, docs: &[&Value]) -> Result<usize, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("core.yaml");
+    let text: Vec<String> = docs
+        .iter()
+        .map(|d| serde_yaml::to_string(d).unwrap_or_default())
+        .collect();
+    std::fs::write(&file, text.join("---\n")).map_err(|e| e.to_string())?;
+    let out = Command::new(tools.join("kubernetes-validate/bin/kubernetes-validate"))
+        .args(["--strict", "-k", KUBERNETES_VERSION])
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("cannot run kubernetes-validate: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!("{stdout}{stderr}");
+    let passed = all
+        .lines()
+        .filter(|l| l.starts_with("INFO") && l.contains(" passed for resource "))
+        .count();
+    // Anything else, an unknown kind's "Couldn't find schema" warning included, fails.
+    let bad: Vec<&str> = all
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !(l.starts_with("INFO") && l.contains(" passed for resource ")))
+        .collect();
+    if !out.status.success() || !bad.is_empty() || passed != docs.len() {
+        return Err(format!(
+            "{passed}/{} passed; exit {:?}:\n{}",
+            docs.len(),
+            out.status.code(),
+            bad.join("\n")
+        ));
+    }
+    Ok(passed)
+}
+
+#[test]
+fn core_kinds_pass_strict_schema_validation() {
+    let Some(tools) = tools() else { return };
+    let core: Vec<&Value> = rendered(&tools)
+        .iter()
+        .map(|d| &d.value)
+        .filter(|d| !is_istio(d))
+        .collect();
+    let kinds: BTreeSet<&str> = core.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert!(
+        kinds.contains("Deployment") && kinds.contains("NetworkPolicy"),
+        "{kinds:?}"
+    );
+    let passed = kubernetes_validate(&tools, &core).unwrap_or_else(|e| {
+        panic!("core kinds fail strict validation ({KUBERNETES_VERSION}):\n{e}")
+    });
+    assert_eq!(passed, core.len());
+}
+
+#[test]
+fn core_validation_rejects_unknown_field_wrong_type_and_unknown_kind() {
+    let Some(tools) = tools() else { return };
+    let docs = rendered(&tools);
+    let deployment = docs
+        .iter()
+        .find(|d| d.kind() == "Deployment")
+        .map(|d| d.value.clone())
+        .unwrap();
+    let mut unknown = deployment.clone();
+    unknown["spec"]["replicaz"] = json!(3);
+    // Kubernetes' published schemas carry no enums for core fields (the API server checks
+    // those in code), so the wrong-enum case is proven on the Istio kinds below; here a
+    // wrong type stands in for it.
+    let mut wrong_type = deployment.clone();
+    wrong_type["spec"]["replicas"] = json!("two");
+    let unknown_kind =
+        json!({"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "x"}});
+    for (what, doc) in [
+        ("unknown field", unknown),
+        ("wrong type", wrong_type),
+        ("unknown kind", unknown_kind),
+    ] {
+        assert!(
+            kubernetes_validate(&tools, &[&doc]).is_err(),
+            "kubernetes-validate accepted a {what}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Istio kinds: typed CRD bindings, unknown fields refused
+// ---------------------------------------------------------------------------------------
+
+fn strict<T: DeserializeOwned>(value: &Value) -> Result<(), String> {
+    // apiVersion and kind select T (matched by the caller); kube's generated types read them
+    // through TypeMeta, which serde_ignored reports as unused, so they are removed first.
+    let mut body = value.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+    }
+    let mut unknown = Vec::new();
+    let parsed: Result<T, _> =
+        serde_ignored::deserialize(body, |path| unknown.push(path.to_string()));
+    match parsed {
+        Err(e) => Err(e.to_string()),
+        Ok(_) if !unknown.is_empty() => Err(format!("unknown fields: {unknown:?}")),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Deserialize an Istio object into its generated CRD type; unknown kinds are errors.
+fn istio_typed(doc: &Value) -> Result<(), String> {
+    use kcr_extensions_istio_io::v1alpha1::wasmplugins::WasmPlugin;
+    use kcr_networking_istio_io::v1::{
+        destinationrules::DestinationRule, gateways::Gateway, serviceentries::ServiceEntry,
+        sidecars::Sidecar, virtualservices::VirtualService,
+    };
+    use kcr_networking_istio_io::v1alpha3::envoyfilters::EnvoyFilter;
+    use kcr_security_istio_io::v1::{
+        authorizationpolicies::AuthorizationPolicy, peerauthentications::PeerAuthentication,
+        requestauthentications::RequestAuthentication,
+    };
+    let api = doc["apiVersion"].as_str().unwrap_or_default();
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    match (api, kind) {
+        ("networking.istio.io/v1", "Gateway") => strict::<Gateway>(doc),
+        ("networking.istio.io/v1", "VirtualService") => strict::<VirtualService>(doc),
+        ("networking.istio.io/v1", "DestinationRule") => strict::<DestinationRule>(doc),
+        ("networking.istio.io/v1", "ServiceEntry") => strict::<ServiceEntry>(doc),
+        ("networking.istio.io/v1", "Sidecar") => strict::<Sidecar>(doc),
+        ("networking.istio.io/v1alpha3", "EnvoyFilter") => strict::<EnvoyFilter>(doc),
+        ("security.istio.io/v1", "AuthorizationPolicy") => strict::<AuthorizationPolicy>(doc),
+        ("security.istio.io/v1", "PeerAuthentication") => strict::<PeerAuthentication>(doc),
+        ("security.istio.io/v1", "RequestAuthentication") => strict::<RequestAuthentication>(doc),
+        ("extensions.istio.io/v1alpha1", "WasmPlugin") => strict::<WasmPlugin>(doc),
+        _ => Err(format!("no typed validation for {api} {kind}")),
+    }
+}
+
+#[test]
+fn istio_kinds_deserialize_strictly_into_crd_types() {
+    let Some(tools) = tools() else { return };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for doc in rendered(&tools).iter().filter(|d| is_istio(&d.value)) {
+        checked += 1;
+        if let Err(e) = istio_typed(&doc.value) {
+            failures.push(format!("{}: {e}", id(&doc.value)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked > 30, "only {checked} Istio objects");
+}
+
+#[test]
+fn istio_typed_validation_rejects_unknown_field_and_wrong_enum() {
+    let docs = base();
+    let find = |kind: &str| {
+        docs.iter()
+            .find(|d| d.kind() == kind)
+            .map(|d| d.value.clone())
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    let mut unknown = find("WasmPlugin");
+    unknown["spec"]["pluginConfg"] = json!({});
+    let mut nested_unknown = find("AuthorizationPolicy");
+    nested_unknown["spec"] = json!({"rules": [{"from": [{"source": {"principal": ["x"]}}]}]});
+    let mut wrong_enum = find("PeerAuthentication");
+    wrong_enum["spec"]["mtls"]["mode"] = json!("STRICTEST");
+    let mut wrong_action = find("AuthorizationPolicy");
+    wrong_action["spec"]["action"] = json!("PERMIT");
+    let mut wrong_phase = find("WasmPlugin");
+    wrong_phase["spec"]["phase"] = json!("AUTHENTICATION");
+    let unknown_kind = json!({"apiVersion": "networking.istio.io/v1", "kind": "Gatway", "metadata": {"name": "x"}});
+    for (what, doc) in [
+        ("unknown field", &unknown),
+        ("nested unknown field", &nested_unknown),
+        ("wrong mTLS mode", &wrong_enum),
+        ("wrong action", &wrong_action),
+        ("wrong phase", &wrong_phase),
+        ("unknown kind", &unknown_kind),
+    ] {
+        let result = istio_typed(doc);
+        assert!(result.is_err(), "typed validation accepted a {what}");
+        eprintln!("{what}: {}", result.unwrap_err());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the API server's CRD rules (CEL, patterns, enums) would refuse
+// ---------------------------------------------------------------------------------------
+
+/// The CRD rules on the fields meshguard uses; every violation, by object.
+fn api_server_rules(docs: &[Document]) -> Vec<String> {
+    let mut v = Vec::new();
+    let hex64 = |s: &str| {
+        s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    for d in docs {
+        let spec = &d.value["spec"];
+        let who = id(&d.value);
+        match d.kind() {
+            "WasmPlugin" => {
+                let url = spec["url"].as_str().unwrap_or_default();
+                let scheme = url.split_once("://").map_or("", |(s, _)| s);
+                // CRD rule: url must have a scheme in [http, https, file, oci].
+                if !["oci", "https", "http", "file"].contains(&scheme) {
+                    v.push(format!(
+                        "{who}: url scheme `{scheme}` is not one Istio accepts"
+                    ));
+                }
+                if scheme != "oci" {
+                    v.push(format!(
+                        "{who}: meshguard publishes filters as oci:// images"
+                    ));
+                }
+                // CRD pattern: sha256 is empty or 64 lowercase hex digits; meshguard requires it.
+                if !spec["sha256"].as_str().is_some_and(hex64) {
+                    v.push(format!("{who}: sha256 must be 64 lowercase hex digits"));
+                }
+                if !spec["selector"].is_null() && !spec["targetRefs"].is_null() {
+                    v.push(format!(
+                        "{who}: only one of selector or targetRefs may be set"
+                    ));
+                }
+                if spec["phase"].is_null() || spec["priority"].is_null() {
+                    v.push(format!("{who}: phase and priority must be explicit"));
+                }
+                if spec["failStrategy"] != "FAIL_CLOSE" {
+                    v.push(format!("{who}: must fail closed"));
+                }
+                for env in spec["vmConfig"]["env"].as_array().into_iter().flatten() {
+                    // CRD rule: value is only allowed with valueFrom INLINE.
+                    if env["valueFrom"] == "HOST" && !env["value"].is_null() {
+                        v.push(format!(
+                            "{who}: env {} sets value with valueFrom HOST",
+                            env["name"]
+                        ));
+                    }
+                }
+            }
+            "EnvoyFilter" => {
+                for (i, p) in spec["configPatches"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let apply = p["applyTo"].as_str().unwrap_or_default();
+                    let op = p["patch"]["operation"].as_str().unwrap_or_default();
+                    if p["patch"]["value"].is_null() {
+                        v.push(format!("{who}: patch {i} has no value"));
+                    }
+                    if apply == "EXTENSION_CONFIG" && op != "ADD" {
+                        v.push(format!("{who}: EXTENSION_CONFIG supports only ADD"));
+                    }
+                    if apply == "HTTP_FILTER" && p["match"]["context"].is_null() {
+                        v.push(format!("{who}: patch {i} must match a context"));
+                    }
+                    if op == "INSERT_BEFORE" || op == "INSERT_AFTER" {
+                        let anchor =
+                            &p["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"];
+                        if anchor.is_null() && apply == "HTTP_FILTER" {
+                            v.push(format!("{who}: patch {i} {op} without a subFilter anchor"));
+                        }
+                    }
+                    if let Some(wasm) = wasm_config(&p["patch"]["value"]) {
+                        let remote = &wasm["vm_config"]["code"]["remote"];
+                        let url = remote["http_uri"]["uri"].as_str().unwrap_or_default();
+                        if !url.starts_with("oci://") {
+                            v.push(format!("{who}: Wasm module must come from an oci:// image"));
+                        }
+                        if !remote["sha256"].as_str().is_some_and(hex64) {
+                            v.push(format!(
+                                "{who}: Wasm module sha256 must be 64 lowercase hex digits"
+                            ));
+                        }
+                        if wasm["allow_on_headers_stop_iteration"] != true {
+                            v.push(format!("{who}: EnvoyFilter Wasm exists for allow_on_headers_stop_iteration: set it"));
+                        }
+                    }
+                }
+                if spec["workloadSelector"].is_null() {
+                    v.push(format!("{who}: an EnvoyFilter must select its workloads"));
+                }
+            }
+            "AuthorizationPolicy" => {
+                let action = spec["action"].as_str().unwrap_or("ALLOW");
+                if !["ALLOW", "DENY", "AUDIT", "CUSTOM"].contains(&action) {
+                    v.push(format!("{who}: action {action}"));
+                }
+                if action == "CUSTOM" && spec["provider"].is_null() {
+                    v.push(format!("{who}: CUSTOM needs a provider"));
+                }
+                if !spec["selector"].is_null() && !spec["targetRefs"].is_null() {
+                    v.push(format!(
+                        "{who}: only one of selector or targetRefs may be set"
+                    ));
+                }
+                for rule in spec["rules"].as_array().into_iter().flatten() {
+                    for from in rule["from"].as_array().into_iter().flatten() {
+                        let source = from["source"].as_object();
+                        // CRD rule: a source must set at least one field.
+                        if source.is_none_or(|s| s.is_empty()) {
+                            v.push(format!("{who}: empty source"));
+                        }
+                        for p in from["source"]["principals"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                        {
+                            let p = p.as_str().unwrap_or_default();
+                            let parts: Vec<&str> = p.split('/').collect();
+                            let ok = parts.len() == 5
+                                && parts[1] == "ns"
+                                && parts[3] == "sa"
+                                && !p.starts_with("spiffe://");
+                            if !ok {
+                                v.push(format!(
+                                    "{who}: principal `{p}` is not <trust-domain>/ns/<ns>/sa/<sa>"
+                                ));
+                            }
+                        }
+                    }
+                    for to in rule["to"].as_array().into_iter().flatten() {
+                        for path in to["operation"]["paths"].as_array().into_iter().flatten() {
+                            let path = path.as_str().unwrap_or_default();
+                            if !path.starts_with('/') && !path.starts_with('*') {
+                                v.push(format!("{who}: path `{path}`"));
+                            }
+                        }
+                    }
+                }
+            }
+            "PeerAuthentication" => {
+                let mode = spec["mtls"]["mode"].as_str().unwrap_or("UNSET");
+                if !["UNSET", "DISABLE", "PERMISSIVE", "STRICT"].contains(&mode) {
+                    v.push(format!("{who}: mode {mode}"));
+                }
+                // CRD rule: portLevelMtls requires a selector.
+                if !spec["portLevelMtls"].is_null() && spec["selector"].is_null() {
+                    v.push(format!("{who}: portLevelMtls requires a selector"));
+                }
+            }
+            "RequestAuthentication" => {
+                for rule in spec["jwtRules"].as_array().into_iter().flatten() {
+                    if rule["issuer"].as_str().is_none_or(str::is_empty) {
+                        v.push(format!("{who}: jwtRule without issuer"));
+                    }
+                    // CRD rule: only one of jwks or jwksUri.
+                    if !rule["jwks"].is_null() && !rule["jwksUri"].is_null() {
+                        v.push(format!("{who}: jwks and jwksUri both set"));
+                    }
+                    if rule["jwksUri"]
+                        .as_str()
+                        .is_some_and(|u| !u.starts_with("https://"))
+                    {
+                        v.push(format!("{who}: jwksUri must be https"));
+                    }
+                }
+            }
+            "Sidecar" if spec["outboundTrafficPolicy"]["mode"] != "REGISTRY_ONLY" => {
+                v.push(format!("{who}: outbound traffic must be REGISTRY_ONLY"));
+            }
+            "ServiceEntry" => {
+                if spec["hosts"].as_array().is_none_or(|h| h.is_empty()) {
+                    v.push(format!("{who}: hosts required"));
+                }
+                if spec["hosts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|h| h.as_str().is_some_and(|h| h.contains('*')))
+                {
+                    v.push(format!(
+                        "{who}: FQDN allow-list entries must not be wildcards"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+#[test]
+fn istio_objects_satisfy_the_api_server_rules() {
+    let Some(tools) = tools() else { return };
+    let violations = api_server_rules(rendered(&tools));
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn api_server_rules_catch_bad_url_sha_and_principal() {
+    let docs = base();
+    let mut plugin = docs
+        .iter()
+        .find(|d| d.kind() == "WasmPlugin")
+        .cloned()
+        .unwrap();
+    plugin.value["spec"]["url"] = json!("ftp://example.com/x.wasm");
+    plugin.value["spec"]["sha256"] = json!("ABC");
+    let mut policy = docs
+        .iter()
+        .find(|d| d.kind() == "AuthorizationPolicy" && !d.value["spec"]["rules"].is_null())
+        .cloned()
+        .unwrap();
+    policy.value["spec"]["rules"][0]["from"][0]["source"]["principals"] =
+        json!(["spiffe://cluster.local/ns/tools/sa/mcp-github"]);
+    let v = api_server_rules(&[plugin, policy]);
+    let text = v.join("\n");
+    assert!(text.contains("url scheme `ftp`"), "{text}");
+    assert!(text.contains("sha256 must be"), "{text}");
+    assert!(
+        text.contains("is not <trust-domain>/ns/<ns>/sa/<sa>"),
+        "{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Mesh policy: mTLS STRICT, default deny, only the gateway reaches tools and agents
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn mesh_policy_is_sound() {
+    let violations = check_mesh_policy(&base(), GATEWAY);
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn rendered_mesh_policy_is_sound() {
+    let Some(tools) = tools() else { return };
+    let violations = check_mesh_policy(rendered(&tools), GATEWAY);
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+fn with_doc(mut docs: Vec<Document>, yaml: &str) -> Vec<Document> {
+    docs.extend(to_documents(yaml, "negative test"));
+    docs
+}
+
+#[test]
+fn policy_checker_catches_permissive_mtls() {
+    let mut docs = base();
+    for d in docs
+        .iter_mut()
+        .filter(|d| d.kind() == "PeerAuthentication" && d.namespace() == "istio-system")
+    {
+        d.value["spec"]["mtls"]["mode"] = json!("PERMISSIVE");
+    }
+    let v = check_mesh_policy(&docs, GATEWAY).join("\n");
+    assert!(v.contains("no mesh-wide STRICT PeerAuthentication"), "{v}");
+    assert!(v.contains("is PERMISSIVE, not STRICT"), "{v}");
+
+    let docs = with_doc(
+        base(),
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: tools-9090, namespace: tools}\nspec:\n  selector: {matchLabels: {app: mcp-github}}\n  mtls: {mode: STRICT}\n  portLevelMtls:\n    9090: {mode: DISABLE}\n",
+    );
+    let v = check_mesh_policy(&docs, GATEWAY).join("\n");
+    assert!(v.contains("tools/tools-9090 is DISABLE"), "{v}");
+}
+
+#[test]
+fn policy_checker_catches_an_agent_reaching_a_tool_directly() {
+    let docs = with_doc(
+        base(),
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: shortcut, namespace: tools}\nspec:\n  selector: {matchLabels: {app: mcp-github}}\n  action: ALLOW\n  rules:\n    - from:\n        - source:\n            principals: [cluster.local/ns/agents-sre/sa/sre-agent]\n",
+    );
+    let v = check_mesh_policy(&docs, GATEWAY).join("\n");
+    assert!(
+        v.contains("tools/shortcut lets [\"spiffe://cluster.local/ns/agents-sre/sa/sre-agent\"] reach tools directly"),
+        "{v}"
+    );
+    // Namespace-wide sources and rules without `from` are as bad.
+    let docs = with_doc(
+        base(),
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: by-namespace, namespace: tools}\nspec:\n  rules:\n    - from:\n        - source: {namespaces: [agents-sre]}\n    - to:\n        - operation: {paths: [/mcp]}\n",
+    );
+    let v = check_mesh_policy(&docs, GATEWAY).join("\n");
+    assert!(
+        v.contains("by-namespace: a rule for tools must name the gateway"),
+        "{v}"
+    );
+    assert!(v.contains("without `from`"), "{v}");
+}
+
+#[test]
+fn policy_checker_catches_a_missing_default_deny_and_cross_team_access() {
+    let docs: Vec<Document> = base()
+        .into_iter()
+        .filter(|d| {
+            !(d.kind() == "AuthorizationPolicy"
+                && d.name() == "deny-all"
+                && d.namespace() == "agents-security")
+        })
+        .collect();
+    let v = check_mesh_policy(&docs, GATEWAY).join("\n");
+    assert!(
+        v.contains("namespace agents-security has no default-deny"),
+        "{v}"
+    );
+    let docs = with_doc(
+        base(),
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: peek, namespace: agents-security}\nspec:\n  rules:\n    - from:\n        - source: {principals: [cluster.local/ns/agents-sre/sa/sre-agent]}\n",
+    );
+    let v = check_mesh_policy(&docs, GATEWAY).join("\n");
+    assert!(v.contains("agents-security/peek lets"), "{v}");
+}
+
+// ---------------------------------------------------------------------------------------
+// One source of truth: pluginConfig, principals, routes and the harness agree
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn plugin_config_principals_and_routes_are_consistent() {
+    let docs = base();
+    let instances = plugin_instances(&docs).unwrap();
+    let filters: BTreeSet<&str> = instances.iter().map(|i| i.filter.as_str()).collect();
+    assert_eq!(
+        filters,
+        paths::FILTERS.iter().copied().collect(),
+        "every filter is configured"
+    );
+
+    let te = manifests::plugin_config("token_exchange");
+    assert_eq!(
+        te["gateway_spiffe"], GATEWAY,
+        "the harness and istio/ name the gateway alike"
+    );
+    let policies = authorization_policies(&docs);
+    let app = |a: &str| BTreeMap::from([("app".to_string(), a.to_string())]);
+
+    // Agents: the ids the gateway binds agent tokens to are the ones allowed on /tools/*.
+    let mut agent_ids: Vec<String> = te["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["spiffe"].as_str().unwrap().to_string())
+        .collect();
+    agent_ids.sort();
+    let mut expected_agents = vec![ids::SECURITY_AGENT.to_string(), ids::SRE_AGENT.to_string()];
+    expected_agents.sort();
+    assert_eq!(agent_ids, expected_agents);
+    let tool_callers = manifests::allowed_principals(
+        &policies,
+        "mesh-gateway",
+        &app("mcp-gateway"),
+        Some("/tools/mcp-github/mcp"),
+    );
+    assert_eq!(
+        tool_callers, agent_ids,
+        "/tools/* at the gateway admits exactly the agents of token_exchange"
+    );
+
+    // Tools: every tool route has an audience_check whose audience is the tool id, the tool
+    // accepts only the gateway, and the gateway routes the same prefix to it.
+    let routes = docs
+        .iter()
+        .find(|d| d.kind() == "VirtualService" && d.name() == "mcp-gateway-routes")
+        .unwrap();
+    let prefixes: Vec<&str> = routes.value["spec"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["match"].as_array().into_iter().flatten())
+        .filter_map(|m| m["uri"]["prefix"].as_str())
+        .collect();
+    for tool in te["tools"].as_array().unwrap() {
+        let tool_id = tool["id"].as_str().unwrap();
+        let ac = select_instance(&instances, &format!("audience_check@{tool_id}")).unwrap();
+        assert_eq!(ac.config["tokens"]["audiences"], json!([tool_id]));
+        assert_eq!(ac.config["tokens"]["issuer"], te["minter"]["issuer"]);
+        assert_eq!(ac.namespace, "tools");
+        let callers = manifests::allowed_principals(&policies, "tools", &app(tool_id), None);
+        assert_eq!(callers, vec![GATEWAY.to_string()], "{tool_id}");
+        assert!(
+            prefixes.contains(&tool["path_prefix"].as_str().unwrap()),
+            "{tool_id} has no route"
+        );
+    }
+    for agent in te["agents"].as_array().unwrap() {
+        assert!(prefixes.contains(&agent["path_prefix"].as_str().unwrap()));
+        let spiffe = agent["spiffe"].as_str().unwrap();
+        let ns = spiffe.split('/').nth(4).unwrap();
+        let callers =
+            manifests::allowed_principals(&policies, ns, &app(agent["id"].as_str().unwrap()), None);
+        assert_eq!(callers, vec![GATEWAY.to_string()], "{spiffe}");
+    }
+    // The tool ServiceAccounts are the tools' SPIFFE ids of the harness.
+    for (sa, spiffe) in [
+        ("mcp-github", ids::MCP_GITHUB),
+        ("mcp-payroll", ids::MCP_PAYROLL),
+    ] {
+        assert!(docs
+            .iter()
+            .any(|d| d.kind() == "ServiceAccount" && d.name() == sa && d.namespace() == "tools"));
+        assert_eq!(
+            manifests::principal_to_spiffe(&format!("cluster.local/ns/tools/sa/{sa}")),
+            spiffe
+        );
+    }
+}
+
+#[test]
+fn keys_come_from_the_proxy_environment_never_from_plugin_config() {
+    let docs = base();
+    for i in plugin_instances(&docs).unwrap() {
+        let text = i.config.to_string();
+        for needle in ["PRIVATE KEY", "\"pem\"", "\"d\":", "secret"] {
+            assert!(
+                !text.contains(needle),
+                "{}: pluginConfig contains {needle}",
+                i.name
+            );
+        }
+        if i.filter == "token_exchange" {
+            let mut keys = i.host_env_keys.clone();
+            keys.sort();
+            assert_eq!(keys, ["MESHGUARD_SESSION_KEYS", "MESHGUARD_SIGNING_KEYS"]);
+            assert_eq!(
+                i.config["minter"]["signing_keys_env"],
+                "MESHGUARD_SIGNING_KEYS"
+            );
+            assert_eq!(
+                i.config["minter"]["session_keys_env"],
+                "MESHGUARD_SESSION_KEYS"
+            );
+        }
+        let needs_stop =
+            ["token_exchange", "audience_check", "pii_scrubber"].contains(&i.filter.as_str());
+        assert_eq!(i.kind == "EnvoyFilter", needs_stop, "{}: mechanism", i.name);
+        assert_eq!(
+            i.stop_iteration, needs_stop,
+            "{}: allow_on_headers_stop_iteration",
+            i.name
+        );
+    }
+    // The gateway Deployment maps the Secret into exactly those variables.
+    let gw = docs
+        .iter()
+        .find(|d| d.kind() == "Deployment" && d.name() == "mcp-gateway")
+        .unwrap();
+    let env = gw.value["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+    assert!(env.contains("MESHGUARD_SIGNING_KEYS") && env.contains("secretKeyRef"));
+}
+
+#[test]
+fn localize_replaces_only_endpoint_fields() {
+    let te = manifests::plugin_config("token_exchange");
+    let local = manifests::localize(
+        te.clone(),
+        &[
+            ("/user_tokens/jwks/remote/cluster", json!("idp")),
+            ("/user_tokens/issuer", json!("http://127.0.0.1:1")),
+        ],
+    )
+    .unwrap();
+    assert_eq!(local["user_tokens"]["jwks"]["remote"]["cluster"], "idp");
+    assert_eq!(local["tools"], te["tools"]);
+    assert!(manifests::localize(te.clone(), &[("/tools", json!([]))]).is_err());
+    assert!(
+        manifests::localize(te, &[("/tokens/issuer", json!("x"))]).is_err(),
+        "absent field"
+    );
+    assert!(
+        manifests::try_plugin_config("audience_check").is_err(),
+        "ambiguous without @app"
+    );
+    assert!(manifests::try_plugin_config("audience_check@mcp-github").is_ok());
+}
+
+// ---------------------------------------------------------------------------------------
+// Real Envoy: every EnvoyFilter patch validates, every pluginConfig starts its filter
+// ---------------------------------------------------------------------------------------
+
+/// Dummy keys for the filters' environment: an ES256 key ring and a session key.
+fn dummy_env(key: &str) -> String {
+    use base64::Engine;
+    match key {
+        "MESHGUARD_SIGNING_KEYS" => {
+            let pem = jwt_simple::prelude::ES256KeyPair::generate()
+                .to_pem()
+                .expect("PEM of a fresh key");
+            json!({"active": "k1", "keys": [{"kid": "k1", "alg": "ES256", "pem": pem}]}).to_string()
+        }
+        "MESHGUARD_SESSION_KEYS" => {
+            format!(
+                "1:{}",
+                base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+            )
+        }
+        other => panic!("no dummy value for {other}"),
+    }
+}
+
+/// The Wasm filter exactly as the manifest configures it, made loadable here: the code
+/// source (an oci:// image istio-agent would fetch) becomes the locally built module, and
+/// host environment keys become VM key/values with dummy keys. Nothing else changes.
+fn local_wasm_filter(instance: &PluginInstance, manifest_value: Option<&Value>) -> Value {
+    let env: serde_json::Map<String, Value> = instance
+        .host_env_keys
+        .iter()
+        .map(|k| (k.clone(), Value::String(dummy_env(k))))
+        .collect();
+    let mut value = match manifest_value {
+        Some(v) => v.clone(),
+        // The WasmPlugin -> Envoy translation istiod makes (pluginConfig as a JSON string).
+        None => json!({
+            "name": format!("{}.{}", instance.namespace, instance.name),
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": format!("{}.{}", instance.namespace, instance.name),
+                    "root_id": instance.filter,
+                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                      "value": instance.config.to_string()},
+                    "vm_config": {"vm_id": instance.name, "runtime": "envoy.wasm.runtime.v8", "code": {}},
+                }
+            }
+        }),
+    };
+    let vm = &mut value["typed_config"]["config"]["vm_config"];
+    vm["code"] = json!({"local": {"filename": paths::wasm(&instance.filter)}});
+    vm["environment_variables"] = json!({"key_values": env});
+    value
+}
+
+/// A closed loopback port: JWKS clusters exist (names are Istio's) but fetches fail fast.
+fn nowhere() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9))
+}
+
+fn wasm_patch_values(docs: &[Document]) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for d in docs.iter().filter(|d| d.kind() == "EnvoyFilter") {
+        for p in d.value["spec"]["configPatches"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if wasm_config(&p["patch"]["value"]).is_some() {
+                out.insert(d.name().to_string(), p["patch"]["value"].clone());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_plugin_config_starts_its_filter_in_real_envoy() {
+    let docs = base();
+    let instances = plugin_instances(&docs).unwrap();
+    let patches = wasm_patch_values(&docs);
+    for i in &instances {
+        let exact = local_wasm_filter(i, patches.get(&i.name));
+        // Both the manifest's own Wasm filter and the harness's WasmFilter (what the local
+        // mesh runs) must start with this configuration.
+        let mut harness = WasmFilter::new(&i.filter, i.config.clone());
+        for k in &i.host_env_keys {
+            harness = harness.env(k, &dummy_env(k));
+        }
+        for (label, builder) in [
+            ("manifest filter", EnvoyBuilder::new().native_filter(exact)),
+            ("harness filter", EnvoyBuilder::new().filter(harness)),
+        ] {
+            let builder = jwks_clusters(&i.config)
+                .iter()
+                .fold(builder, |b, c| b.cluster(c, nowhere()));
+            let envoy = builder.start().unwrap_or_else(|e| {
+                panic!(
+                    "{} ({label}): Envoy refused the pluginConfig from istio/:\n{}",
+                    i.name, e.log
+                )
+            });
+            let log = envoy.log();
+            assert!(
+                log.contains(&format!("meshguard {}: configuration loaded", i.filter)),
+                "{} ({label}): no `configuration loaded` in the log:\n{log}",
+                i.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_plugin_config_the_filter_rejects_fails_the_load() {
+    let docs = base();
+    let instances = plugin_instances(&docs).unwrap();
+    let patches = wasm_patch_values(&docs);
+    for name in ["token_exchange", "prompt_guardrail"] {
+        let mut i = select_instance(&instances, name).unwrap().clone();
+        i.config["body"]["max_bytes"] = json!(0);
+        let mut patch = patches.get(&i.name).cloned();
+        if let Some(p) = patch.as_mut() {
+            p["typed_config"]["config"]["configuration"]["value"] = json!(i.config.to_string());
+        }
+        let builder = jwks_clusters(&i.config).iter().fold(
+            EnvoyBuilder::new().native_filter(local_wasm_filter(&i, patch.as_ref())),
+            |b, c| b.cluster(c, nowhere()),
+        );
+        match builder.start() {
+            Ok(_) => panic!("{name}: Envoy started with body.max_bytes 0"),
+            Err(e) => assert!(e.log.contains("body.max_bytes"), "{name}:\n{}", e.log),
+        }
+    }
+}
+
+/// A bootstrap embedding every patch of one EnvoyFilter where Istio would put it.
+fn validation_bootstrap(doc: &Document, instances: &[PluginInstance]) -> Value {
+    let mut network_first = Vec::new();
+    let mut http_filters = Vec::new();
+    let mut hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "validate",
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}]}]},
+    });
+    let mut clusters = vec![json!({
+        // Istio's bootstrap names its xDS cluster xds-grpc; ECDS filters are served over it.
+        "name": "xds-grpc", "type": "STATIC", "connect_timeout": "1s",
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}},
+        "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [{"endpoint": {"address":
+            {"socket_address": {"address": "127.0.0.1", "port_value": 15010}}}}]}]}
+    })];
+    for p in doc.value["spec"]["configPatches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let value = p["patch"]["value"].clone();
+        let op = p["patch"]["operation"].as_str().unwrap_or_default();
+        match (p["applyTo"].as_str().unwrap_or_default(), op) {
+            ("EXTENSION_CONFIG", _) => {
+                let instance = instances
+                    .iter()
+                    .find(|i| i.name == doc.name() && i.kind == "EnvoyFilter")
+                    .expect("instance of this EnvoyFilter");
+                // The ECDS resource as an inline filter, so Envoy validates the whole Wasm config.
+                http_filters.push(local_wasm_filter(instance, Some(&value)));
+                for c in jwks_clusters(&instance.config) {
+                    clusters.push(meshguard_e2e::envoy::static_cluster(&c, nowhere()));
+                }
+            }
+            ("HTTP_FILTER", _) => http_filters.push(value),
+            ("NETWORK_FILTER", "MERGE") => merge(&mut hcm, &value["typed_config"]),
+            ("NETWORK_FILTER", _) => network_first.push(value),
+            (other, _) => panic!("{}: no validation for applyTo {other}", doc.name()),
+        }
+    }
+    http_filters.push(json!({"name": "envoy.filters.http.router", "typed_config":
+        {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}));
+    hcm["http_filters"] = Value::Array(http_filters);
+    network_first.push(
+        json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}),
+    );
+    json!({
+        "node": {"id": "validate", "cluster": "validate"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "dynamic_resources": {"ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
+            "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]}},
+        "static_resources": {
+            "listeners": [{"name": "validate", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                           "filter_chains": [{"filters": network_first}]}],
+            "clusters": clusters,
+        }
+    })
+}
+
+fn merge(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+fn envoy_validate(bootstrap: &Value) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("bootstrap.json");
+    std::fs::write(&file, bootstrap.to_string()).map_err(|e| e.to_string())?;
+    let out = Command::new(paths::envoy_bin())
+        .args(["--mode", "validate", "--log-level", "warn", "-c"])
+        .arg(&file)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[test]
+fn every_envoy_filter_patch_passes_envoy_validate() {
+    let docs = base();
+    let instances = plugin_instances(&docs).unwrap();
+    let mut validated = 0;
+    for doc in docs.iter().filter(|d| d.kind() == "EnvoyFilter") {
+        let bootstrap = validation_bootstrap(doc, &instances);
+        envoy_validate(&bootstrap).unwrap_or_else(|e| {
+            panic!(
+                "EnvoyFilter {}: envoy --mode validate failed:\n{e}",
+                doc.name()
+            )
+        });
+        validated += 1;
+    }
+    assert!(validated >= 6, "{validated} EnvoyFilters");
+}
+
+#[test]
+fn envoy_validate_rejects_a_broken_patch() {
+    let docs = base();
+    let instances = plugin_instances(&docs).unwrap();
+    let mut doc = docs
+        .iter()
+        .find(|d| d.name() == "edge-local-ratelimit")
+        .cloned()
+        .unwrap();
+    doc.value["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["token_bucket"]
+        ["max_tokenz"] = json!(1);
+    let err = envoy_validate(&validation_bootstrap(&doc, &instances)).unwrap_err();
+    assert!(err.contains("max_tokenz"), "{err}");
+    let mut doc = docs
+        .iter()
+        .find(|d| d.name() == "edge-request-limits")
+        .cloned()
+        .unwrap();
+    doc.value["spec"]["configPatches"][1]["patch"]["value"]["typed_config"]
+        ["common_http_protocol_options"]["headers_with_underscores_action"] = json!("SHRUG");
+    assert!(envoy_validate(&validation_bootstrap(&doc, &instances)).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Security linter, scripts, IAM documents
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn checkov_finds_nothing_unexplained() {
+    let Some(tools) = tools() else { return };
+    // Rendered output, with the optional component, as files (checkov skips hidden
+    // directories such as tempdirs under `-d`).
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(tools.join("checkov/bin/checkov"));
+    command.args([
+        "--framework",
+        "kubernetes",
+        "--skip-download",
+        "--compact",
+        "-o",
+        "json",
+    ]);
+    for (name, src) in [
+        ("mesh.yaml", manifests::istio_dir()),
+        (
+            "signed.yaml",
+            manifests::istio_dir().join("overlays/signed-images"),
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, kustomize(&tools, &src).unwrap()).unwrap();
+        command.arg("-f").arg(file);
+    }
+    let out = command
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .output()
+        .expect("run checkov");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov output is not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let reports = match report {
+        Value::Array(a) => a,
+        one => vec![one],
+    };
+    let mut failed = Vec::new();
+    let mut passed = 0;
+    for r in &reports {
+        passed += r["summary"]["passed"].as_u64().unwrap_or(0);
+        for f in r["results"]["failed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            failed.push(format!(
+                "{} {} {}",
+                f["check_id"], f["check_name"], f["resource"]
+            ));
+        }
+        for s in r["results"]["skipped_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let reason = s["check_result"]["suppress_comment"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                reason.len() > 20,
+                "suppression without a written reason: {s}"
+            );
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "checkov findings:\n{}",
+        failed.join("\n")
+    );
+    assert!(passed > 100, "checkov passed only {passed} checks");
+}
+
+#[test]
+fn scripts_are_shellcheck_clean() {
+    let Some(tools) = tools() else { return };
+    let istio = manifests::istio_dir();
+    for script in ["kind-e2e.sh", "validate/setup.sh", "publish-filters.sh"] {
+        let path = istio.join(script);
+        assert!(path.exists(), "{} is missing", path.display());
+        let out = Command::new(tools.join("shellcheck/bin/shellcheck"))
+            .arg(&path)
+            .output()
+            .expect("run shellcheck");
+        assert!(
+            out.status.success(),
+            "{script}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn iam_policies_are_least_privilege_and_bound_to_one_service_account() {
+    let aws = manifests::istio_dir().join("aws");
+    let docs = base();
+    for tool in ["mcp-github", "mcp-payroll"] {
+        let read = |suffix: &str| -> Value {
+            let p = aws.join(format!("{tool}-{suffix}.json"));
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        let permissions = read("permissions");
+        for s in permissions["Statement"].as_array().unwrap() {
+            assert_eq!(s["Effect"], "Allow");
+            assert!(
+                s["NotAction"].is_null() && s["NotResource"].is_null(),
+                "{tool}: Not* widens"
+            );
+            let actions: Vec<&str> = match &s["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => panic!("{tool}: Action"),
+            };
+            for a in actions {
+                assert!(!a.contains('*'), "{tool}: wildcard action {a}");
+                assert!(
+                    !a.starts_with("iam:")
+                        && !a.starts_with("sts:")
+                        && !a.starts_with("organizations:"),
+                    "{tool}: admin action {a}"
+                );
+                if tool == "mcp-github" {
+                    assert!(!a.starts_with("s3:"), "mcp-github must not touch S3: {a}");
+                }
+            }
+            let resources = s["Resource"].to_string();
+            assert!(!resources.contains("\"*\""), "{tool}: Resource *");
+        }
+        if tool == "mcp-github" {
+            assert!(
+                permissions.to_string().contains("org-thousandeyes/*"),
+                "scoped to the org"
+            );
+        }
+        let trust = read("trust");
+        let text = trust.to_string();
+        assert!(
+            text.contains(&format!("system:serviceaccount:tools:{tool}")),
+            "{tool}: trust sub"
+        );
+        assert!(
+            text.contains("sts:AssumeRoleWithWebIdentity") && text.contains("sts.amazonaws.com")
+        );
+        let sa = docs
+            .iter()
+            .find(|d| d.kind() == "ServiceAccount" && d.name() == tool)
+            .unwrap();
+        let arn = sa.value["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+            .as_str()
+            .unwrap();
+        assert!(arn.ends_with(&format!("role/meshguard-{tool}")), "{arn}");
+        assert_eq!(sa.value["automountServiceAccountToken"], false);
+    }
+}
+
+#[test]
+fn workloads_are_hardened() {
+    let docs = base();
+    for ns in docs.iter().filter(|d| d.kind() == "Namespace") {
+        let labels = &ns.value["metadata"]["labels"];
+        assert_eq!(
+            labels["pod-security.kubernetes.io/enforce"],
+            "restricted",
+            "{}",
+            ns.name()
+        );
+        assert_eq!(labels["istio-injection"], "enabled", "{}", ns.name());
+        for kind in ["ResourceQuota", "LimitRange"] {
+            assert!(
+                docs.iter()
+                    .any(|d| d.kind() == kind && d.namespace() == ns.name()),
+                "{} has no {kind}",
+                ns.name()
+            );
+        }
+        let policies: Vec<&Document> = docs
+            .iter()
+            .filter(|d| d.kind() == "NetworkPolicy" && d.namespace() == ns.name())
+            .collect();
+        assert!(
+            policies.iter().any(|p| p.name() == "default-deny"),
+            "{}",
+            ns.name()
+        );
+    }
+    let metadata_blocked = docs
+        .iter()
+        .filter(|d| d.kind() == "NetworkPolicy")
+        .flat_map(|d| {
+            d.value["spec"]["egress"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|e| e["to"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.get("ipBlock").cloned())
+        .all(|b| {
+            let except = b["except"].to_string();
+            except.contains("169.254.169.254/32") || except.contains("fd00:ec2::254/128")
+        });
+    assert!(
+        metadata_blocked,
+        "every ipBlock egress excludes the cloud metadata address"
+    );
+    for d in docs.iter().filter(|d| d.kind() == "Deployment") {
+        let pod = &d.value["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{}", d.name());
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_eq!(pod["automountServiceAccountToken"], false, "{}", d.name());
+        for c in pod["containers"].as_array().unwrap() {
+            let sc = &c["securityContext"];
+            assert_eq!(sc["allowPrivilegeEscalation"], false, "{}", d.name());
+            assert_eq!(sc["readOnlyRootFilesystem"], true, "{}", d.name());
+            assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]), "{}", d.name());
+            assert!(
+                !c["resources"]["limits"]["memory"].is_null(),
+                "{}",
+                d.name()
+            );
+            assert!(!c["resources"]["requests"]["cpu"].is_null(), "{}", d.name());
+        }
+    }
+}
