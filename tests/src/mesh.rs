@@ -93,6 +93,45 @@ impl GatewayKeys {
     }
 }
 
+impl GatewayKeys {
+    /// A tool token as the gateway mints it, bound to `binding` if given, with `jti`.
+    pub fn sign_tool_token(
+        &self,
+        audience: &str,
+        tool: &str,
+        binding: Option<&str>,
+        jti: &str,
+    ) -> String {
+        use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike, ES256KeyPair};
+        let Ok(key) = ES256KeyPair::from_pem(&self.signing_pem) else {
+            return String::new();
+        };
+        let mut custom = json!({"team": "sre", "role": "operator", "sid": "s", "tool": tool});
+        if let Some(b) = binding {
+            custom["cnf"] = json!({"spiffe": b});
+        }
+        let claims = Claims::with_custom_claims(custom, Duration::from_secs(600))
+            .with_issuer(GATEWAY_ISSUER)
+            .with_audience(audience)
+            .with_subject("alice")
+            .with_jwt_id(jti);
+        key.with_key_id("gw-1").sign(claims).unwrap_or_default()
+    }
+
+    /// The gateway's public JWKS (what it serves on its JWKS path).
+    pub fn public_jwks(&self) -> Value {
+        use base64::Engine;
+        use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256KeyPair};
+        let Ok(key) = ES256KeyPair::from_pem(&self.signing_pem) else {
+            return json!({"keys": []});
+        };
+        let point = key.public_key().public_key().to_bytes_uncompressed();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "gw-1", "use": "sig", "alg": "ES256",
+                         "x": b64(&point[1..33]), "y": b64(&point[33..65])}]})
+    }
+}
+
 /// Fill `buf` from the kernel's CSPRNG (session keys for one test run).
 fn getrandom_fill(buf: &mut [u8]) {
     use std::io::Read;
@@ -374,16 +413,8 @@ impl LocalMesh {
     /// A tool token for `audience` and `tool` signed with the gateway's key: what an
     /// attacker who copied one off the wire between gateway and tool holds.
     pub fn stolen_tool_token(&self, audience: &str, tool: &str) -> String {
-        use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike, ES256KeyPair};
-        let Ok(key) = ES256KeyPair::from_pem(&self.keys.signing_pem) else {
-            return String::new();
-        };
-        let custom = json!({"team": "sre", "role": "operator", "sid": "s", "tool": tool, "cnf": {"spiffe": ids::GATEWAY}});
-        let claims = Claims::with_custom_claims(custom, Duration::from_secs(120))
-            .with_issuer(GATEWAY_ISSUER)
-            .with_audience(audience)
-            .with_subject("alice");
-        key.with_key_id("gw-1").sign(claims).unwrap_or_default()
+        self.keys
+            .sign_tool_token(audience, tool, Some(ids::GATEWAY), "stolen")
     }
 
     /// POST `call` with `token` through a client Envoy (see [`LocalMesh::client_as`]).

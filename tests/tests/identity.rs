@@ -377,3 +377,35 @@ fn mesh_constants_match_the_manifests() {
         .contains(&json!(GATEWAY_AUDIENCE)));
     assert_eq!(te["gateway_spiffe"], ids::GATEWAY);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_jti_is_refused_across_workers() {
+    use meshguard_e2e::mesh::GatewayKeys;
+    use meshguard_e2e::{EnvoyBuilder, WasmFilter};
+    let keys = GatewayKeys::generate();
+    let config = json!({
+        "tokens": {"issuer": GATEWAY_ISSUER, "audiences": ["mcp-github"], "algorithms": ["ES256"],
+                   "jwks": {"inline": keys.public_jwks()}},
+        "replay_protection": true
+    });
+    let upstream = meshguard_e2e::McpUpstream::start(meshguard_e2e::ResponseMode::Json).await;
+    let envoy = EnvoyBuilder::new()
+        .filter(WasmFilter::new("audience_check", config))
+        .upstream(upstream.addr)
+        .concurrency(2)
+        .start()
+        .unwrap_or_else(|e| panic!("{}", e.log));
+    let call = echo("once", None);
+    // Many fresh tokens, each used twice over new connections (spread over both workers):
+    // every first use passes, every second use is a replay.
+    for i in 0..6 {
+        let token = keys.sign_tool_token("mcp-github", "echo", None, &format!("jti-{i}"));
+        let client = McpClient::new(envoy.url("/mcp"))
+            .with_header("authorization", &format!("Bearer {token}"));
+        let first = client.post(&call).await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        let again = McpClient::new(envoy.url("/mcp"))
+            .with_header("authorization", &format!("Bearer {token}"));
+        assert_denied(&again.post(&call).await, 401, "token_replayed");
+    }
+}

@@ -105,8 +105,9 @@ fn jwt_authn(issuer: &str, audience: &str, jwks: &Value, cache: bool) -> Value {
 /// Tool side: audience-check verifying a reused ES256 tool token vs jwt_authn.
 async fn audience_check_vs_jwt_authn(base: LoadResult) -> Result<(), String> {
     let keys = GatewayKeys::generate();
-    let token = tool_token(&keys)?;
-    let jwks = gateway_jwks(&keys)?;
+    // No workload binding: the bench has no mTLS peer.
+    let token = keys.sign_tool_token(MCP_GITHUB.id, "get_issue", None, "bench");
+    let jwks = keys.public_jwks();
     let with_token = |url: String| {
         Load::post(url, TOOL_CALL.to_string(), duration())
             .header("authorization", &format!("Bearer {token}"))
@@ -206,34 +207,4 @@ async fn session_id(envoy: &meshguard_e2e::Envoy, user_token: &str) -> Result<St
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| format!("no session: {}", reply.text()))
-}
-
-/// A tool token as the gateway mints it (no workload binding: the bench has no mTLS).
-fn tool_token(keys: &GatewayKeys) -> Result<String, String> {
-    use jwt_simple::prelude::{
-        Claims, Duration as JwtDuration, ECDSAP256KeyPairLike, ES256KeyPair,
-    };
-    let key = ES256KeyPair::from_pem(&keys.signing_pem)
-        .map_err(|e| e.to_string())?
-        .with_key_id("gw-1");
-    let custom = json!({"team": "sre", "role": "operator", "sid": "s-1", "tool": "get_issue"});
-    let claims = Claims::with_custom_claims(custom, JwtDuration::from_secs(3600))
-        .with_issuer(GATEWAY_ISSUER)
-        .with_audience(MCP_GITHUB.id)
-        .with_subject("alice");
-    key.sign(claims).map_err(|e| e.to_string())
-}
-
-/// The gateway's public JWKS.
-fn gateway_jwks(keys: &GatewayKeys) -> Result<Value, String> {
-    use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256KeyPair};
-    let key = ES256KeyPair::from_pem(&keys.signing_pem).map_err(|e| e.to_string())?;
-    let pk = key.public_key();
-    let point = pk.public_key().to_bytes_uncompressed();
-    use base64::Engine;
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    Ok(
-        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "gw-1", "use": "sig", "alg": "ES256",
-                        "x": b64(&point[1..33]), "y": b64(&point[33..65])}]}),
-    )
 }
