@@ -64,9 +64,21 @@ async fn honest_flow_through_both_hops() {
     let mesh = LocalMesh::start().await.expect("mesh");
     let user_token = mesh.idp.token(&alice());
     let sid = session(&mesh, &user_token).await;
-    let reply = flow1(&mesh, "sre-agent", &user_token, &sid).await;
+    // The client also tries to pose as another team through the trusted headers.
+    let reply = McpClient::new(mesh.gateway_url("/agents/sre-agent/mcp"))
+        .with_header("authorization", &format!("Bearer {user_token}"))
+        .with_header("x-chat-session", &sid)
+        .with_header("x-meshguard-team", "security")
+        .with_header("x-meshguard-role", "admin")
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let seen = reply.json();
+    assert_eq!(
+        seen["headers"]["x-meshguard-team"], "sre",
+        "spoofed identity header survived"
+    );
+    assert_eq!(seen["headers"]["x-meshguard-role"], "operator");
     // The user's own token never reached the agent: it got an agent token instead.
     let auth = seen["headers"]["authorization"].as_str().unwrap();
     assert!(!auth.contains(&user_token));
