@@ -2,7 +2,7 @@
 #
 #   make demo    the local mesh demo (the main job)
 #   make test    unit + end-to-end tests in real Envoy
-#   make bench   load on loopback, BENCH lines
+#   make bench   load on loopback and detection quality, BENCH lines
 #   make lint    rustfmt + clippy -D warnings (native and wasm32-wasip1)
 #   make fuzz    cargo-fuzz on the JSON-RPC, SSE and JWT parsers
 #   make kind-e2e  kind + Istio end to end (needs Docker)
@@ -10,9 +10,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-SMALL_FILTERS := token_exchange audience_check
-FAST_FILTERS  := prompt_guardrail output_sanitizer pii_scrubber
-FILTERS    := $(SMALL_FILTERS) $(FAST_FILTERS)
+FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber
 WASM_TARGET := wasm32-wasip1
 ENVOY_VERSION := 1.40.0
 VENV       := .venv
@@ -22,7 +20,7 @@ PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
 
-.PHONY: help toolchain envoy istio-tools build test bench demo lint fuzz kind-e2e clean
+.PHONY: help toolchain envoy istio-tools build test bench eval eval-setup demo lint fuzz kind-e2e clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -45,17 +43,41 @@ $(TOOLS)/kubectl/bin/kubectl:
 
 istio-tools: $(TOOLS)/kubectl/bin/kubectl
 
-build: toolchain
-	$(CARGO) build --target $(WASM_TARGET) --profile release-small $(foreach f,$(SMALL_FILTERS),-p $(f))
-	$(CARGO) build --target $(WASM_TARGET) --release $(foreach f,$(FAST_FILTERS),-p $(f))
-	@ls -l target/$(WASM_TARGET)/release-small/*.wasm target/$(WASM_TARGET)/release/*.wasm | awk '{printf "%-60s %8d bytes\n", $$9, $$5}' 
+## binaryen's wasm-opt (npm): a size pass after rustc keeps the regex-carrying filters under 1 MiB.
+BINARYEN_VERSION := 132.0.0
+WASM_OPT   := $(TOOLS)/binaryen/node_modules/.bin/wasm-opt
+WASM_OUT   := target/meshguard
+WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals
+
+$(WASM_OPT):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/binaryen binaryen@$(BINARYEN_VERSION)
+
+$(WASM_OUT)/%.wasm: target/$(WASM_TARGET)/release/%.wasm | $(WASM_OPT)
+	@mkdir -p $(WASM_OUT)
+	$(WASM_OPT) -Oz $(WASM_FEATURES) $< -o $@
+
+build: toolchain $(WASM_OPT)
+	$(CARGO) build --target $(WASM_TARGET) --release $(PACKAGES)
+	@$(MAKE) --no-print-directory $(foreach f,$(FILTERS),$(WASM_OUT)/$(f).wasm)
+	@for f in $(FILTERS); do printf '%-20s %8d bytes\n' $$f.wasm $$(stat -c %s $(WASM_OUT)/$$f.wasm); done
 
 test: build envoy istio-tools
 	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test -p meshguard-core -p meshguard-e2e -p meshguard-local
 
-bench: build envoy
+## Anchors for the scrubber evaluation (Presidio, detect-secrets) in their own venvs.
+eval-setup:
+	bash tests/eval/scrubber/setup.sh
+
+## Detection quality on the labeled corpora (tests/eval/): guardrail vs garak, scrubber vs anchors.
+eval: eval-setup
+	$(CARGO) run --quiet -p meshguard-e2e --bin eval_guardrail
+	$(CARGO) run --quiet -p meshguard-e2e --bin eval_scrubber
+
+bench: build envoy eval
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
 	$(CARGO) run --quiet -p meshguard-e2e --bin meshguard-bench
+	$(CARGO) run --quiet -p meshguard-e2e --bin bench_guardrail
+	$(CARGO) run --quiet -p meshguard-e2e --bin bench_scrubber
 
 demo: build envoy
 	$(CARGO) run --quiet -p meshguard-local --bin meshguard-demo

@@ -35,11 +35,7 @@ echo '{}' >"${work}/config.json"
 } >"${work}/digests.env"
 
 for filter in prompt_guardrail output_sanitizer token_exchange audience_check pii_scrubber; do
-  case "${filter}" in
-    token_exchange | audience_check) profile=release-small ;;
-    *) profile=release ;;
-  esac
-  cp "${target}/wasm32-wasip1/${profile}/${filter}.wasm" "${work}/plugin.wasm"
+  cp "${target}/meshguard/${filter}.wasm" "${work}/plugin.wasm"
   ref="${registry}/${filter}:${version}"
   (cd "${work}" && oras push "${oras_flags[@]}" "${ref}" \
     --config config.json:application/vnd.module.wasm.config.v1+json \

@@ -180,6 +180,11 @@ pub mod plugin {
         )
         .unwrap_or_else(|e| panic!("audience_check pluginConfig: {e}"))
     }
+
+    /// Any other filter, exactly as istio/ configures it.
+    pub fn as_deployed(filter: &str) -> Value {
+        plugin_config(filter)
+    }
 }
 
 /// Socket paths and files of one mesh run.
@@ -436,6 +441,8 @@ fn start_tool_sidecar(
     let filters = vec![
         rbac_allow_principals(&[ids::GATEWAY]),
         WasmFilter::new("audience_check", plugin::audience_check(tool)).http_filter(),
+        WasmFilter::new("pii_scrubber", plugin::as_deployed("pii_scrubber")).http_filter(),
+        WasmFilter::new("output_sanitizer", plugin::as_deployed("output_sanitizer")).http_filter(),
     ];
     let inbound = listener(
         "inbound",
@@ -500,6 +507,8 @@ fn start_gateway(
         .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
         .env("MESHGUARD_SESSION_KEYS", &keys.session_env)
         .http_filter();
+    let guardrail =
+        WasmFilter::new("prompt_guardrail", plugin::as_deployed("prompt_guardrail")).http_filter();
     let mut ingress_routes: Vec<Value> = AGENTS
         .iter()
         .map(|a| {
@@ -535,7 +544,11 @@ fn start_gateway(
             "mesh",
             pipe(&layout.socket("gateway-mesh")),
             mesh_routes,
-            vec![rbac_allow_principals(&agent_ids), token_exchange.clone()],
+            vec![
+                rbac_allow_principals(&agent_ids),
+                token_exchange.clone(),
+                guardrail,
+            ],
             Some(downstream_mtls(&svid, pki.ca_file(), &[])),
         ),
         listener(

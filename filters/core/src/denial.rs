@@ -5,7 +5,7 @@
 //! request id and carries a stable control id (which seed control fired) and a
 //! machine-readable reason. Operators grep the same two fields in logs and stats.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 
 /// The seeds' control identifiers; the string form is what clients and dashboards see.
@@ -62,6 +62,9 @@ pub struct Denial {
     pub message: Cow<'static, str>,
     /// The JSON-RPC id to echo (null when unknown).
     pub id: Value,
+    /// Extra machine-readable members of `error.data` (e.g. the rule ids that fired), so
+    /// clients and dashboards see why without parsing the message. Never request content.
+    pub data: Map<String, Value>,
 }
 
 impl Denial {
@@ -78,7 +81,17 @@ impl Denial {
             reason: reason.into(),
             message: message.into(),
             id: Value::Null,
+            data: Map::new(),
         }
+    }
+
+    /// The same denial with one more member in `error.data` (`control` and `reason` are
+    /// reserved and cannot be overridden).
+    pub fn with_data(mut self, key: &str, value: Value) -> Self {
+        if key != "control" && key != "reason" {
+            self.data.insert(key.to_string(), value);
+        }
+        self
     }
 
     /// The same denial answering the given JSON-RPC id.
@@ -103,13 +116,16 @@ impl Denial {
 
     /// The JSON-RPC error object as a value (for embedding in SSE events or batches).
     pub fn to_jsonrpc(&self) -> Value {
+        let mut data = self.data.clone();
+        data.insert("control".into(), json!(self.control.as_str()));
+        data.insert("reason".into(), json!(self.reason));
         json!({
             "jsonrpc": "2.0",
             "id": self.id,
             "error": {
                 "code": self.jsonrpc_code(),
                 "message": self.message,
-                "data": { "control": self.control.as_str(), "reason": self.reason },
+                "data": data,
             }
         })
     }
@@ -159,6 +175,17 @@ mod tests {
         assert_eq!(v["error"]["code"], -32003);
         assert_eq!(v["error"]["data"]["control"], "MCP-02");
         assert_eq!(v["error"]["data"]["reason"], "audience_mismatch");
+    }
+
+    #[test]
+    fn extra_data_is_merged_but_cannot_override_control_or_reason() {
+        let d = Denial::new(403, Control::Mcp01, "prompt_injection", "blocked")
+            .with_data("rules", json!(["io.ignore_previous"]))
+            .with_data("reason", json!("spoofed"));
+        let v = d.to_jsonrpc();
+        assert_eq!(v["error"]["data"]["rules"][0], "io.ignore_previous");
+        assert_eq!(v["error"]["data"]["reason"], "prompt_injection");
+        assert_eq!(v["error"]["data"]["control"], "MCP-01");
     }
 
     #[test]

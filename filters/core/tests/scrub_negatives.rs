@@ -68,3 +68,9 @@ fn prose_and_code() {
     assert_clean("see https://docs.example.com/a/b?x=1#frag and user@");
     assert_clean("café ünïcödé text — with dashes – and ‘quotes’ 日本語 テキスト");
 }
+
+#[test]
+fn date_and_id_shapes_are_not_national_phones() {
+    assert_clean("due 01-02-2024 and 01 02 2024, ref 000-12-3456");
+    assert_clean("order ORD-0161-4960964 and v0.12.345678");
+}

@@ -155,3 +155,37 @@ fn several_kinds_in_one_text() {
         vec![Kind::Email, Kind::Phone, Kind::CreditCard, Kind::IpAddress]
     );
 }
+
+#[test]
+fn national_phone_formats_and_extensions() {
+    use meshguard_core::scrub::{default_scrubber, Kind};
+    for phone in [
+        "(0116) 496 0221",
+        "(069) 1587289",
+        "0161 4960964",
+        "02 49 00 89 99",
+        "043-7802706",
+        "571.217.5367x633",
+        "(889)792-5515x23746",
+        "001-292-946-7137x98099",
+    ] {
+        let text = format!("call {phone} today");
+        let found = default_scrubber().find(&text);
+        assert_eq!(found.len(), 1, "{text}: {found:?}");
+        assert_eq!(found[0].kind, Kind::Phone, "{text}");
+        assert_eq!(&text[found[0].span.clone()], phone);
+    }
+}
+
+#[test]
+fn spaced_ssns_and_twelve_digit_maestro() {
+    use meshguard_core::scrub::{default_scrubber, Kind};
+    let found = default_scrubber().find("id 212 31 8134 on file");
+    assert_eq!(found.first().map(|f| f.kind), Some(Kind::Ssn), "{found:?}");
+    let found = default_scrubber().find("card 501821453286 charged");
+    assert_eq!(
+        found.first().map(|f| f.kind),
+        Some(Kind::CreditCard),
+        "{found:?}"
+    );
+}

@@ -1,14 +1,17 @@
 //! Tool-output sanitizer on responses (MCP-13).
 //!
-//! Thin proxy-wasm adapter over [`meshguard_core::output_sanitizer`]: JSON responses are buffered within
-//! the configured limits and SSE responses streamed event by event through the shared
-//! [`ResponseBody`] glue; uninspectable bodies are refused. Rewriting lands with its issue.
+//! Thin proxy-wasm adapter over [`meshguard_core::output_sanitizer`]: JSON responses are
+//! buffered within the configured limits and SSE responses streamed event by event through
+//! the shared [`ResponseBody`] glue (uninspectable bodies are refused); each complete JSON
+//! body or `message` event goes to [`Sanitizer`], and what it rewrites replaces the
+//! original. Events that carry no result (progress, notifications) pass at once.
 
-use meshguard_core::mcp::SseEvent;
-use meshguard_core::output_sanitizer::Config;
-use meshguard_proxy::response::{BodyAction, ResponseBody, ResponseInspector};
+use meshguard_core::denial::{Control, Denial};
+use meshguard_core::mcp::{SseError, SseEvent};
+use meshguard_core::output_sanitizer::{Config, Outcome, Report, Sanitizer};
+use meshguard_proxy::response::{sse_error_event, BodyAction, ResponseBody, ResponseInspector};
 use meshguard_proxy::sse_stream::EventAction;
-use meshguard_proxy::{config, stats};
+use meshguard_proxy::{config, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
@@ -20,23 +23,33 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
 
-/// Per-plugin state: the validated configuration, shared with every stream.
+/// Per-plugin state: the compiled sanitizer, shared with every stream.
 #[derive(Default)]
 struct Root {
-    config: Option<Rc<Config>>,
+    sanitizer: Option<Rc<Sanitizer>>,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.config = config::load::<Config>(self, FILTER).map(Rc::new);
-        self.config.is_some()
+        let config = config::load::<Config>(self, FILTER);
+        self.sanitizer = config.and_then(|c| match Sanitizer::new(c) {
+            Ok(s) => Some(Rc::new(s)),
+            Err(e) => {
+                log::warn(FILTER, &e.to_string());
+                None
+            }
+        });
+        self.sanitizer.is_some()
     }
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Stream { config, body: None }))
+        let sanitizer = self.sanitizer.clone()?;
+        Some(Box::new(Stream {
+            inspector: Inspector(sanitizer),
+            body: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -46,26 +59,96 @@ impl RootContext for Root {
 
 /// Per-response state.
 struct Stream {
-    config: Rc<Config>,
+    inspector: Inspector,
     body: Option<ResponseBody>,
 }
 
 /// The decisions of this filter over a response body.
-struct Inspector;
+struct Inspector(Rc<Sanitizer>);
+
+impl Inspector {
+    /// Count and log what a sanitization did.
+    fn record(report: &Report) {
+        if report.rewritten > 0 {
+            stats::increment(FILTER, "rewritten");
+        }
+        if report.blocked > 0 {
+            stats::increment(FILTER, "blocked");
+        }
+        if report.annotated > 0 {
+            stats::increment(FILTER, "annotated");
+        }
+        if report.links_removed > 0 {
+            stats::increment(FILTER, "links_removed");
+        }
+        if report.cut > 0 {
+            stats::increment(FILTER, "truncated");
+        }
+        if report.blocked > 0 || report.redacted + report.enveloped > 0 {
+            log::warn(FILTER, &report.audit_line());
+        } else if report.eventful() {
+            log::at(LogLevel::Info, FILTER, &report.audit_line());
+        }
+    }
+}
 
 impl ResponseInspector for Inspector {
     fn may_rewrite(&self) -> bool {
-        false
+        true
     }
 
-    fn inspect_json(&mut self, _body: &[u8]) -> BodyAction {
+    fn inspect_json(&mut self, body: &[u8]) -> BodyAction {
         stats::increment(FILTER, "inspected.json");
-        BodyAction::Forward
+        match self.0.sanitize_body(body) {
+            Outcome::Unchanged(report) => {
+                Self::record(&report);
+                BodyAction::Forward
+            }
+            Outcome::Rewritten(bytes, report) => {
+                Self::record(&report);
+                BodyAction::Replace(bytes)
+            }
+            Outcome::Refused(denial) => BodyAction::Deny(denial),
+        }
     }
 
-    fn inspect_event(&mut self, _event: &SseEvent) -> EventAction {
+    fn inspect_event(&mut self, event: &SseEvent) -> EventAction {
         stats::increment(FILTER, "inspected.sse_event");
-        EventAction::Forward
+        let limit = self.0.config().body.max_bytes;
+        if event.raw.len() > limit {
+            // A whole oversize event can arrive in one chunk, past the parser's bound.
+            let denial = Denial::new(
+                502,
+                Control::Protocol,
+                SseError::EventTooLarge { limit }.reason(),
+                "unsafe event stream",
+            );
+            stats::increment(FILTER, &format!("denied.{}", denial.reason));
+            return EventAction::Replace(sse_error_event(&denial));
+        }
+        let is_message = event.event.as_deref().is_none_or(|t| t == "message");
+        let data = match event.data.as_deref() {
+            Some(d) if is_message && !d.trim().is_empty() => d,
+            _ => return EventAction::Forward,
+        };
+        match self.0.sanitize_event(data) {
+            Outcome::Unchanged(report) => {
+                Self::record(&report);
+                EventAction::Forward
+            }
+            Outcome::Rewritten(bytes, report) => {
+                Self::record(&report);
+                EventAction::Replace(event.with_data(&String::from_utf8_lossy(&bytes)))
+            }
+            Outcome::Refused(denial) => {
+                stats::increment(FILTER, &format!("denied.{}", denial.reason));
+                log::warn(
+                    FILTER,
+                    "event replaced: data is not JSON and cannot be inspected",
+                );
+                EventAction::Replace(sse_error_event(&denial))
+            }
+        }
     }
 }
 
@@ -77,8 +160,8 @@ impl HttpContext for Stream {
         self.body = Some(ResponseBody::on_headers(
             self,
             FILTER,
-            &self.config.body,
-            &Inspector,
+            &self.inspector.0.config().body,
+            &self.inspector,
         ));
         Action::Continue
     }
@@ -86,7 +169,8 @@ impl HttpContext for Stream {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         match self.body.take() {
             Some(mut body) => {
-                let action = body.on_body(self, &mut Inspector, body_size, end_of_stream);
+                let mut inspector = Inspector(self.inspector.0.clone());
+                let action = body.on_body(self, &mut inspector, body_size, end_of_stream);
                 self.body = Some(body);
                 action
             }

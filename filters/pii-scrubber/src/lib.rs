@@ -1,18 +1,30 @@
-//! PII and secret scrubber on responses (MCP-04, DLP).
+//! PII and secret scrubber (MCP-04, DLP): masks what must not leave, in response bodies and,
+//! for data-loss prevention, in request bodies.
 //!
-//! Thin proxy-wasm adapter over [`meshguard_core::pii_scrubber`]: JSON responses are buffered within
-//! the configured limits and SSE responses streamed event by event through the shared
-//! [`ResponseBody`] glue; uninspectable bodies are refused. Rewriting lands with its issue.
+//! Thin proxy-wasm adapter over [`meshguard_core::pii_scrubber`], which makes every decision:
+//! - responses ([`response_side`]): `application/json` bodies are buffered (bounded) and
+//!   rewritten whole, with the response headers held so `content-length` is set to the new
+//!   length; `text/event-stream` bodies are streamed event by event through the shared
+//!   [`meshguard_proxy::response::ResponseBody`] glue, so values split across chunks are
+//!   still seen whole and interactive streams are never held back;
+//! - requests ([`request_side`], off by default): buffered, then blocked or rewritten before
+//!   the upstream sees a byte, `content-length` fixed while the headers are held.
+//!
+//! Uninspectable bodies (oversize, compressed) are refused unless the configuration
+//! explicitly lets them pass. Counters: `meshguard.pii_scrubber.<action>.<kind>` with action
+//! `redacted`, `masked`, `hashed` or `blocked`; decision logs at debug, kinds only.
 
-use meshguard_core::mcp::SseEvent;
-use meshguard_core::pii_scrubber::Config;
-use meshguard_proxy::response::{BodyAction, ResponseBody, ResponseInspector};
-use meshguard_proxy::sse_stream::EventAction;
-use meshguard_proxy::{config, stats};
+mod request_side;
+mod response_side;
+
+use meshguard_core::pii_scrubber::{Config, Decision, Engine};
+use meshguard_proxy::response::ResponseBody;
+use meshguard_proxy::{config, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
 
+/// The filter name in logs, counters and the `.wasm` file.
 const FILTER: &str = "pii_scrubber";
 
 proxy_wasm::main! {{
@@ -20,23 +32,40 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
 
-/// Per-plugin state: the validated configuration, shared with every stream.
+/// Per-plugin state: the compiled scrubber, shared with every stream.
 #[derive(Default)]
 struct Root {
-    config: Option<Rc<Config>>,
+    engine: Option<Rc<Engine>>,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.config = config::load::<Config>(self, FILTER).map(Rc::new);
-        self.config.is_some()
+        let Some(config) = config::load::<Config>(self, FILTER) else {
+            return false;
+        };
+        match Engine::new(config, host::env) {
+            Ok(engine) => {
+                self.engine = Some(Rc::new(engine));
+                true
+            }
+            Err(e) => {
+                log::at(LogLevel::Critical, FILTER, &e.to_string());
+                false
+            }
+        }
     }
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Stream { config, body: None }))
+        let engine = self.engine.clone()?;
+        Some(Box::new(Stream {
+            inspector: response_side::Inspector::new(engine.clone()),
+            engine,
+            response: None,
+            headers_held: false,
+            request: request_side::RequestState::Off,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -44,53 +73,47 @@ impl RootContext for Root {
     }
 }
 
-/// Per-response state.
+/// Per-exchange state.
 struct Stream {
-    config: Rc<Config>,
-    body: Option<ResponseBody>,
-}
-
-/// The decisions of this filter over a response body.
-struct Inspector;
-
-impl ResponseInspector for Inspector {
-    fn may_rewrite(&self) -> bool {
-        false
-    }
-
-    fn inspect_json(&mut self, _body: &[u8]) -> BodyAction {
-        stats::increment(FILTER, "inspected.json");
-        BodyAction::Forward
-    }
-
-    fn inspect_event(&mut self, _event: &SseEvent) -> EventAction {
-        stats::increment(FILTER, "inspected.sse_event");
-        EventAction::Forward
-    }
+    engine: Rc<Engine>,
+    /// Response-body handling, once the response headers decided it.
+    response: Option<ResponseBody>,
+    inspector: response_side::Inspector,
+    /// The response headers are held until a JSON body is judged (to set its length).
+    headers_held: bool,
+    request: request_side::RequestState,
 }
 
 impl Context for Stream {}
 
 impl HttpContext for Stream {
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        stats::increment(FILTER, "responses");
-        self.body = Some(ResponseBody::on_headers(
-            self,
-            FILTER,
-            &self.config.body,
-            &Inspector,
-        ));
-        Action::Continue
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        self.request_headers(end_of_stream)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.request_body(body_size, end_of_stream)
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        self.response_headers(end_of_stream)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        match self.body.take() {
-            Some(mut body) => {
-                let action = body.on_body(self, &mut Inspector, body_size, end_of_stream);
-                self.body = Some(body);
-                action
-            }
-            None => Action::Continue,
+        self.response_body(body_size, end_of_stream)
+    }
+}
+
+/// Count and log one decision (kinds, actions and counts; never values).
+fn record(direction: &str, decision: &Decision) {
+    if decision.tally.is_empty() {
+        return;
+    }
+    for (kind, action, n) in &decision.tally {
+        let name = format!("{action}.{kind}");
+        for _ in 0..*n {
+            stats::increment(FILTER, &name);
         }
     }
+    log::debug(FILTER, &format!("{direction} {}", decision.summary()));
 }

@@ -1,14 +1,19 @@
 //! Prompt guardrail on requests at the gateway (MCP-01).
 //!
-//! Thin proxy-wasm adapter over [`meshguard_core::prompt_guardrail`]: buffers the JSON-RPC
-//! request body within the configured limits, refuses what cannot be inspected, and counts
-//! requests per MCP method. Detection lands with the guardrail issue.
+//! Thin proxy-wasm adapter over [`meshguard_core::prompt_guardrail`]: buffers the request
+//! body within the configured limits (refusing what cannot be inspected), hands it to
+//! [`Guardrail::inspect`], and enforces the decision: a JSON-RPC error for a block, the
+//! `x-meshguard-guardrail` request header plus an audit line for an annotation. Request
+//! headers are held until the body is judged, so a blocked request never reaches the
+//! upstream at all (adding the header after the body wants `allow_on_headers_stop_iteration`).
 
 use meshguard_core::body::BodyVerdict;
-use meshguard_core::mcp::{Message, Method};
-use meshguard_core::prompt_guardrail::Config;
-use meshguard_proxy::request::{self, RequestBody};
-use meshguard_proxy::{config, denial, stats};
+use meshguard_core::mcp::Method;
+use meshguard_core::prompt_guardrail::{
+    annotation_header, Config, Decision, Guardrail, ANNOTATION_HEADER,
+};
+use meshguard_proxy::request;
+use meshguard_proxy::{config, denial, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
@@ -20,24 +25,31 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
 
-/// Per-plugin state: the validated configuration, shared with every stream.
+/// Per-plugin state: the compiled guardrail, shared with every stream.
 #[derive(Default)]
 struct Root {
-    config: Option<Rc<Config>>,
+    guardrail: Option<Rc<Guardrail>>,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.config = config::load::<Config>(self, FILTER).map(Rc::new);
-        self.config.is_some()
+        let config = config::load::<Config>(self, FILTER);
+        self.guardrail = config.and_then(|c| match Guardrail::new(c) {
+            Ok(g) => Some(Rc::new(g)),
+            Err(e) => {
+                log::warn(FILTER, &e.to_string());
+                None
+            }
+        });
+        self.guardrail.is_some()
     }
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
+        let guardrail = self.guardrail.clone()?;
         Some(Box::new(Stream {
-            config,
+            guardrail,
             skip_body: false,
         }))
     }
@@ -49,7 +61,7 @@ impl RootContext for Root {
 
 /// Per-request state.
 struct Stream {
-    config: Rc<Config>,
+    guardrail: Rc<Guardrail>,
     skip_body: bool,
 }
 
@@ -58,7 +70,10 @@ impl Context for Stream {}
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         stats::increment(FILTER, "requests");
-        match request::check_headers(self, &self.config.body) {
+        // Only this filter may say what the guardrail decided.
+        self.set_http_request_header(ANNOTATION_HEADER, None);
+        let config = self.guardrail.config();
+        match request::check_headers(self, &config.body) {
             Some(BodyVerdict::Refuse(d)) if !end_of_stream => {
                 denial::send(self, FILTER, &d);
                 Action::Pause
@@ -67,6 +82,9 @@ impl HttpContext for Stream {
                 self.skip_body = true;
                 Action::Continue
             }
+            // Hold the headers too: the upstream must not even see the start of a request
+            // that may be blocked, and an annotation header is added after the body.
+            None if !end_of_stream => Action::Pause,
             None => Action::Continue,
         }
     }
@@ -75,24 +93,67 @@ impl HttpContext for Stream {
         if self.skip_body {
             return Action::Continue;
         }
-        match request::on_body(self, &self.config.body, body_size, end_of_stream) {
-            RequestBody::Buffering => Action::Pause,
-            RequestBody::Uninspected => {
+        let limits = &self.guardrail.config().body;
+        match limits.verdict_on_overflow(body_size) {
+            Some(BodyVerdict::Refuse(d)) => {
+                denial::send(self, FILTER, &d);
+                return Action::Pause;
+            }
+            Some(_) => {
                 stats::increment(FILTER, "uninspected");
                 self.skip_body = true;
+                return Action::Continue;
+            }
+            None => {}
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let outcome = self.guardrail.inspect(&body);
+        for method in &outcome.methods {
+            stats::increment(FILTER, method_stat(*method));
+        }
+        self.enforce(outcome.decision)
+    }
+}
+
+impl Stream {
+    fn enforce(&mut self, decision: Decision) -> Action {
+        match decision {
+            Decision::Pass => {
+                stats::increment(FILTER, "passed");
                 Action::Continue
             }
-            RequestBody::Refused(d) => {
-                denial::send(self, FILTER, &d);
-                Action::Pause
+            Decision::Annotate(reports) => {
+                stats::increment(FILTER, "annotated");
+                for r in &reports {
+                    log::at(LogLevel::Info, FILTER, &r.audit_line("annotate"));
+                }
+                self.set_http_request_header(ANNOTATION_HEADER, Some(&annotation_header(&reports)));
+                Action::Continue
             }
-            RequestBody::Complete { payload, .. } => {
-                for message in payload.messages() {
-                    if let Message::Request(r) = message {
-                        stats::increment(FILTER, method_stat(r.mcp_method()));
+            Decision::Block(reports) => {
+                let mut counted = Vec::new();
+                for r in &reports {
+                    log::warn(FILTER, &r.audit_line("block"));
+                    for f in &r.families {
+                        if !counted.contains(f) {
+                            counted.push(*f);
+                            stats::increment(FILTER, &format!("blocked.{}", f.as_str()));
+                        }
                     }
                 }
-                Action::Continue
+                stats::increment(FILTER, "blocked");
+                match reports.first() {
+                    Some(first) => denial::send(self, FILTER, &first.denial()),
+                    None => return Action::Continue,
+                }
+                Action::Pause
+            }
+            Decision::Refuse(d) => {
+                denial::send(self, FILTER, &d);
+                Action::Pause
             }
         }
     }

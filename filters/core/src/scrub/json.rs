@@ -127,13 +127,33 @@ impl Scrubber {
 
     /// Scrub one string value (with the hint its key gives), recording into `report`.
     fn scrub_string(&self, s: &mut String, hint: Hint, report: &mut Report) {
+        if let Some(text) = self.scrub_hinted(s, hint, report) {
+            *s = text;
+        }
+    }
+
+    /// Scrub one JSON string value found under object key `key` (for array items, the key
+    /// holding the array; `None` at top level), exactly as [`Scrubber::scrub_json`] treats
+    /// each string. For callers that walk JSON text themselves and splice masked values
+    /// back in, so everything else in the document stays byte for byte. Returns the masked
+    /// text when it differs from `s`.
+    pub fn scrub_json_str(
+        &self,
+        key: Option<&str>,
+        s: &str,
+        report: &mut Report,
+    ) -> Option<String> {
+        self.scrub_hinted(s, key.map_or(Hint::None, hint_for_key), report)
+    }
+
+    fn scrub_hinted(&self, s: &str, hint: Hint, report: &mut Report) -> Option<String> {
         let mut findings = self.find(s);
         if let Some(f) = hinted_finding(s, hint).filter(|f| self.is_enabled(f.kind)) {
             findings.push(f);
             findings = overlap::resolve(findings);
         }
         if findings.is_empty() {
-            return;
+            return None;
         }
         let out = self.apply(s, findings);
         for f in &out.findings {
@@ -143,7 +163,8 @@ impl Scrubber {
             report.blocked = out.blocked;
         }
         let text = out.text.into_owned();
-        report.changed |= text != *s;
-        *s = text;
+        let changed = text != s;
+        report.changed |= changed;
+        changed.then_some(text)
     }
 }

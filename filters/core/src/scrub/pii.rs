@@ -32,6 +32,7 @@ struct Patterns {
     iban: Regex,
     nanp: Regex,
     e164: Regex,
+    national: Regex,
     ipv4: Regex,
 }
 
@@ -41,7 +42,12 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         email_domain: re(r"^@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})"),
         iban: re(r"^[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)"),
         nanp: re(
-            r"(?:\+?1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}",
+            r"(?:\+?1[ .-]?|001[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}",
+        ),
+        // National formats with a trunk `0` (UK, DE, FR, NL, IT, ES ...): `(0116) 496 0221`,
+        // `(069) 1587289`, `0161 4960964`, `02 49 00 89 99`, `043-7802706`.
+        national: re(
+            r"\(0[0-9]{1,4}\)[ -]?[0-9]{3,8}(?:[ -][0-9]{2,6})?|0[0-9]{1,4}(?:[ -][0-9]{2,8}){1,4}",
         ),
         e164: re(r"\+[1-9][0-9]{0,2}(?:[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})){2,6}"),
         ipv4: re(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"),
@@ -159,7 +165,7 @@ fn region_around(b: &[u8], floor: usize, first: usize) -> Region {
 }
 
 fn scan_region(text: &str, r: &Region, kinds: PiiKinds, out: &mut Vec<Finding>) {
-    if kinds.card && r.digits >= 13 {
+    if kinds.card && r.digits >= 12 {
         cards(text, r, out);
     }
     if kinds.ssn && r.digits >= 9 {
@@ -182,7 +188,7 @@ fn matches_in<'a>(re: &'a Regex, text: &'a str, r: &Region) -> impl Iterator<Ite
 }
 
 /// Card numbers: chains of digit groups joined by single spaces or dashes; every window
-/// of 13..19 digits is tried, longest first, so a number glued to a card does not hide it.
+/// of 12..19 digits is tried, longest first, so a number glued to a card does not hide it.
 fn cards(text: &str, r: &Region, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
     let mut group = next_group(b, r.start, r.end);
@@ -220,7 +226,7 @@ fn longest_card_from(b: &[u8], first: Group, end: usize) -> Option<Finding> {
         if digits > 19 {
             break;
         }
-        if digits >= 13 && card_valid(b, first.0, g.1) {
+        if digits >= 12 && card_valid(b, first.0, g.1) {
             let conf = if g == first {
                 Confidence::Medium
             } else {
@@ -263,7 +269,7 @@ fn follows(b: &[u8], a: Group, g: Group, sep: u8) -> bool {
 }
 
 /// SSNs by digit groups (no regex: this runs on every long number): `ddd-dd-dddd` on its
-/// own, `ddd dd dddd` and bare `ddddddddd` only after words such as "SSN".
+/// or spaced (`ddd dd dddd`) on their own, bare `ddddddddd` only after words such as "SSN".
 fn ssns(text: &str, r: &Region, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
     let valid = |s: usize, e: usize| {
@@ -290,7 +296,7 @@ fn ssns(text: &str, r: &Region, out: &mut Vec<Finding>) {
             let spaced = shape && follows(b, a, m, b' ') && follows(b, m, g3, b' ');
             if dashed && valid(a.0, g3.1) {
                 out.push(Finding::new(Kind::Ssn, a.0..g3.1, Confidence::High));
-            } else if spaced && valid(a.0, g3.1) && has_context() {
+            } else if spaced && valid(a.0, g3.1) {
                 out.push(Finding::new(Kind::Ssn, a.0..g3.1, Confidence::Low));
             }
         }
@@ -344,11 +350,64 @@ fn phones(text: &str, r: &Region, out: &mut Vec<Finding>) {
     }
     let separators = r.dashes + r.dots;
     if r.digits >= 10 && (separators >= 2 || (r.paren && separators >= 1)) {
-        for (s, e) in matches_in(&p.nanp, text, r) {
+        for (s, e) in phone_matches(&p.nanp, text, r) {
             out.push(Finding::new(Kind::Phone, s..e, Confidence::Medium));
         }
     }
+    if r.digits >= 9 {
+        for (s, e) in phone_matches(&p.national, text, r) {
+            if (9..=12).contains(&digit_count(b, s, e)) && !other_shape(b, s, e) {
+                out.push(Finding::new(Kind::Phone, s..e, Confidence::Medium));
+            }
+        }
+    }
     context_phones(text, r, out);
+}
+
+/// Regex matches of a phone pattern in a region, extended over an extension (`x1234`,
+/// `ext. 12`) and then required to stand alone.
+fn phone_matches<'a>(re: &'a Regex, text: &'a str, r: &Region) -> impl Iterator<Item = Group> + 'a {
+    let b = text.as_bytes();
+    let base = r.start;
+    re.find_iter(&text[r.start..r.end]).filter_map(move |m| {
+        let (s, e) = (base + m.start(), base + m.end());
+        let e = e + extension_len(&b[e..]);
+        isolated(b, s, e).then_some((s, e))
+    })
+}
+
+/// Length of a phone extension at the start of `rest`: `x123`, `ext123`, ` ext. 123`.
+fn extension_len(rest: &[u8]) -> usize {
+    let lower = |i: usize| rest.get(i).map(u8::to_ascii_lowercase);
+    let mut i = usize::from(rest.first() == Some(&b' '));
+    if lower(i) == Some(b'x') {
+        i += 1;
+    } else if lower(i) == Some(b'e') && lower(i + 1) == Some(b'x') && lower(i + 2) == Some(b't') {
+        i += 3;
+        i += usize::from(rest.get(i) == Some(&b'.'));
+        i += usize::from(rest.get(i) == Some(&b' '));
+    } else {
+        return 0;
+    }
+    let digits = rest[i.min(rest.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if (1..=6).contains(&digits) {
+        i + digits
+    } else {
+        0
+    }
+}
+
+/// `dd-dd-dddd` is a date and `ddd-dd-dddd` an SSN shape (valid or not), not a phone number.
+fn other_shape(b: &[u8], s: usize, e: usize) -> bool {
+    let lens: Vec<usize> = b[s..e]
+        .split(|c| !c.is_ascii_digit())
+        .map(<[u8]>::len)
+        .filter(|n| *n > 0)
+        .collect();
+    lens == [2, 2, 4] || lens == [3, 2, 4]
 }
 
 fn ipv4s(text: &str, r: &Region, out: &mut Vec<Finding>) {

@@ -41,6 +41,14 @@ pub fn card_issuer(digits: &[u8]) -> bool {
         _ if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) => (16..=19).contains(&n),
         _ if (3528..=3589).contains(&p4) => (16..=19).contains(&n),
         _ if p2 == 36 || p2 == 38 || (300..=305).contains(&p3) => (14..=19).contains(&n),
+        // Maestro's registered ranges, the only issuer with 12-digit numbers.
+        _ if matches!(
+            p4,
+            5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
+        ) =>
+        {
+            (12..=19).contains(&n)
+        }
         _ => false,
     }
 }

@@ -1,0 +1,139 @@
+//! Request bodies (data-loss prevention): buffered with the headers held, then blocked or
+//! rewritten before the upstream sees any of it.
+
+use crate::{record, Stream, FILTER};
+use meshguard_core::body::BodyVerdict;
+use meshguard_core::denial::{Control, Denial};
+use meshguard_core::pii_scrubber::{Direction, Verdict};
+use meshguard_proxy::{denial, request, stats};
+use proxy_wasm::traits::HttpContext;
+use proxy_wasm::types::Action;
+
+/// How the request body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestState {
+    /// Not scrubbed (direction off, no body, passed uninspected, or already decided).
+    Off,
+    /// Buffering a body of this shape; the headers are held.
+    Buffering(Shape),
+}
+
+/// What the request headers said about the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    json: bool,
+    /// The client sent `content-length` (then it is set to the rewritten length).
+    had_length: bool,
+}
+
+/// `application/json` and `+json` types are scrubbed as JSON, text-like types as text;
+/// anything else (binary) cannot be rewritten safely. `None` = binary.
+fn classify(content_type: Option<&str>) -> Option<bool> {
+    let media = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media == "application/json" || media.ends_with("+json") {
+        return Some(true);
+    }
+    let texty = media.is_empty()
+        || media.starts_with("text/")
+        || media == "application/x-www-form-urlencoded"
+        || media == "application/x-ndjson"
+        || media.ends_with("+xml")
+        || media == "application/xml";
+    texty.then_some(false)
+}
+
+impl Stream {
+    /// Decide from the request headers whether the body is scrubbed, refused or passed.
+    pub(crate) fn request_headers(&mut self, end_of_stream: bool) -> Action {
+        if !self.engine.applies_to(Direction::Request) || end_of_stream {
+            return Action::Continue;
+        }
+        let limits = self.engine.config().body.clone();
+        let shape = classify(self.get_http_request_header("content-type").as_deref());
+        let verdict = match (request::check_headers(self, &limits), shape) {
+            (Some(v), _) => v,
+            (None, None) => binary_verdict(limits.allow_uninspectable),
+            (None, Some(_)) => BodyVerdict::Inspect,
+        };
+        match verdict {
+            BodyVerdict::Refuse(d) => self.refuse(&d),
+            BodyVerdict::PassUninspected(reason) => {
+                stats::increment(FILTER, &format!("uninspected.{reason}"));
+                Action::Continue
+            }
+            BodyVerdict::Inspect => {
+                self.request = RequestState::Buffering(Shape {
+                    json: shape == Some(true),
+                    had_length: self.get_http_request_header("content-length").is_some(),
+                });
+                Action::Pause
+            }
+        }
+    }
+
+    /// Buffer the body; once complete, block it or rewrite it (and its length).
+    pub(crate) fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let RequestState::Buffering(shape) = self.request else {
+            return Action::Continue;
+        };
+        let limits = &self.engine.config().body;
+        match limits.verdict_on_overflow(body_size) {
+            Some(BodyVerdict::Refuse(d)) => return self.refuse(&d),
+            Some(_) => {
+                stats::increment(FILTER, "uninspected.body_too_large");
+                self.request = RequestState::Off;
+                return Action::Continue;
+            }
+            None => {}
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.request = RequestState::Off;
+        stats::increment(FILTER, "inspected.request");
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let decision = if shape.json {
+            self.engine.json_body(&body, Direction::Request)
+        } else {
+            self.engine.text_body(&body, Direction::Request)
+        };
+        record("request", &decision);
+        match decision.verdict {
+            Verdict::Clean => Action::Continue,
+            Verdict::Rewrite(new) => {
+                self.set_http_request_body(0, body_size, &new);
+                if shape.had_length {
+                    self.set_http_request_header("content-length", Some(&new.len().to_string()));
+                }
+                Action::Continue
+            }
+            Verdict::Block(d) => self.refuse(&d),
+        }
+    }
+
+    fn refuse(&mut self, d: &Denial) -> Action {
+        self.request = RequestState::Off;
+        denial::send(self, FILTER, d);
+        Action::Pause
+    }
+}
+
+/// A binary request body cannot be scrubbed: refused unless uninspectable bodies may pass.
+fn binary_verdict(allow: bool) -> BodyVerdict {
+    if allow {
+        BodyVerdict::PassUninspected("binary_body")
+    } else {
+        BodyVerdict::Refuse(Denial::new(
+            415,
+            Control::Protocol,
+            "binary_body",
+            "binary request bodies cannot be inspected for sensitive data",
+        ))
+    }
+}
