@@ -77,8 +77,15 @@ impl Reply {
     /// `error.data.reason` of a meshguard denial (None for anything else, e.g. Envoy's own
     /// plain-text RBAC answer).
     pub fn denial_reason(&self) -> Option<String> {
-        let v: Value = serde_json::from_slice(&self.body).ok()?;
-        v["error"]["data"]["reason"].as_str().map(str::to_string)
+        let reason = |v: &Value| v["error"]["data"]["reason"].as_str().map(str::to_string);
+        if let Ok(v) = serde_json::from_slice::<Value>(&self.body) {
+            return reason(&v);
+        }
+        self.sse_events()
+            .iter()
+            .rev()
+            .filter_map(|e| serde_json::from_str::<Value>(e.data.as_deref()?).ok())
+            .find_map(|v| reason(&v))
     }
 }
 
