@@ -4,7 +4,7 @@
 #   make test    unit + end-to-end tests in real Envoy
 #   make bench   load on loopback and detection quality, BENCH lines
 #   make lint    rustfmt + clippy -D warnings (native and wasm32-wasip1)
-#   make fuzz    cargo-fuzz on the JSON-RPC, SSE and JWT parsers
+#   make fuzz    cargo-fuzz on the JSON-RPC, SSE, JWT parsers, scrubber and detector
 #   make kind-e2e  kind + Istio end to end (needs Docker)
 
 SHELL := /bin/bash
@@ -91,7 +91,7 @@ lint: toolchain
 FUZZ_SECONDS ?= 30
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for t in jsonrpc sse jwt; do RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	cd fuzz && for t in jsonrpc sse jwt scrub detect; do RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 ## For users with Docker: a kind cluster with Istio running the same scenarios (not runnable here).
 kind-e2e: build

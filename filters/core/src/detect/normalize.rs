@@ -413,6 +413,15 @@ pub(crate) fn push_range(v: &mut Vec<Range<usize>>, r: Range<usize>) {
 /// Length of the ANSI escape sequence starting with ESC at `i` (CSI, OSC or two-byte),
 /// capped at [`MAX_ESCAPE_LEN`].
 pub(crate) fn escape_len(bytes: &[u8], i: usize) -> usize {
+    let mut end = i + raw_escape_len(bytes, i);
+    // Never stop inside a multi-byte character (the cap or a malformed sequence could).
+    while end < bytes.len() && bytes[end] & 0xC0 == 0x80 {
+        end += 1;
+    }
+    end - i
+}
+
+fn raw_escape_len(bytes: &[u8], i: usize) -> usize {
     let rest = &bytes[i..bytes.len().min(i + MAX_ESCAPE_LEN)];
     match rest.get(1) {
         Some(b'[') => rest[2..]
@@ -430,8 +439,8 @@ pub(crate) fn escape_len(bytes: &[u8], i: usize) -> usize {
                     stop + 1
                 }
             }),
-        Some(_) => 2,
-        None => 1,
+        Some(b) if b.is_ascii() => 2,
+        _ => 1,
     }
 }
 
@@ -549,5 +558,16 @@ mod tests {
         assert_eq!(escape_len(b"\x1b]0;t\x07X", 0), 6);
         assert_eq!(escape_len(b"\x1b", 0), 1);
         assert_eq!(escape_len(b"\x1bcX", 0), 2);
+        // Found by the `detect` fuzz target: ESC before a multi-byte character.
+        assert_eq!(escape_len("\x1bӧn".as_bytes(), 0), 1);
+        let capped = format!("\x1b[{}", "ӧ".repeat(40));
+        assert!(capped.is_char_boundary(escape_len(capped.as_bytes(), 0)));
+    }
+
+    #[test]
+    fn escape_before_a_wide_character_does_not_panic() {
+        let text = "p\u{1}\u{1b}ӧn";
+        let _ = normalize(text, false);
+        let _ = normalize(text, true);
     }
 }
