@@ -52,7 +52,8 @@ impl Load {
             .output()
             .map_err(|e| format!("wrk not runnable ({e}): apt-get install wrk"))?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        parse_wrk(&text).ok_or_else(|| format!("unexpected wrk output:\n{text}"))
+        let errors = String::from_utf8_lossy(&out.stderr);
+        parse_wrk(&text).ok_or_else(|| format!("unexpected wrk output:\n{text}{errors}"))
     }
 
     fn lua(&self) -> String {

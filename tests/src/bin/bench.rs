@@ -128,6 +128,8 @@ async fn audience_check_vs_jwt_authn(base: LoadResult) -> Result<(), String> {
     );
     let mut config = plugin::audience_check(&MCP_GITHUB);
     config["tokens"]["jwks"] = json!({"inline": jwks});
+    // No mTLS on the bench listener, so no workload binding (`cnf`) to require.
+    config["tokens"]["required_claims"] = json!(["team", "sid"]);
     let ours = measure(
         EnvoyBuilder::new().filter(WasmFilter::new("audience_check", config)),
         &with_token,
