@@ -9,7 +9,7 @@ use meshguard_e2e::{EnvoyBuilder, OidcIssuer, UserClaims, WasmFilter};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const TOOL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-sre/api","number":42}}}"#;
+const TOOL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-thousandeyes/sre-api","number":42}}}"#;
 const TOOL_RESULT: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Issue 42: the deploy pipeline times out on the integration stage."}],"isError":false}}"#;
 
 /// The filters that pass an unauthenticated call (identity filters are measured with tokens).
