@@ -1,6 +1,7 @@
 # meshguard: build the filters, run them in real Envoy, measure them.
 #
 #   make demo    the local mesh demo (the main job)
+#   make up      keep the local mesh running (make down stops it)
 #   make test    unit + end-to-end tests in real Envoy
 #   make bench   load on loopback and detection quality, BENCH lines
 #   make lint    rustfmt + clippy -D warnings (native and wasm32-wasip1)
@@ -20,7 +21,7 @@ PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
 
-.PHONY: help toolchain envoy istio-tools build test bench eval eval-setup demo lint fuzz kind-e2e clean
+.PHONY: help toolchain envoy istio-tools build test bench eval eval-setup demo up down lint fuzz kind-e2e clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -81,6 +82,17 @@ bench: build envoy eval
 
 demo: build envoy
 	$(CARGO) run --quiet -p meshguard-local --bin meshguard-demo
+
+## Keep the local mesh running in the background (ports and tokens in .mesh/up.log).
+up: build envoy
+	@mkdir -p .mesh
+	$(CARGO) build --quiet -p meshguard-local --bin meshguard-up
+	@nohup target/debug/meshguard-up > .mesh/up.log 2> .mesh/envoy.log & echo $$! > .mesh/up.pid
+	@for i in $$(seq 120); do grep -q "is up" .mesh/up.log 2>/dev/null && break; sleep 1; done
+	@grep -v "^    eyJ" .mesh/up.log | head -20; echo "(tokens in .mesh/up.log)"
+
+down:
+	@[ -f .mesh/up.pid ] && kill $$(cat .mesh/up.pid) && rm -f .mesh/up.pid && echo "mesh stopped" || echo "no mesh running"
 
 lint: toolchain
 	$(CARGO) fmt --all -- --check
