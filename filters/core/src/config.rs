@@ -57,6 +57,25 @@ pub trait Validate {
     fn validate(&self) -> Result<(), ConfigError>;
 }
 
+/// Refuse an empty (or blank) string field.
+pub fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        return Err(ConfigError::invalid(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Refuse a number outside `min..=max`, saying the range.
+pub fn in_range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if !(min..=max).contains(&value) {
+        return Err(ConfigError::invalid(
+            field,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parse and validate a plugin configuration; an empty configuration is parsed as `{}`.
 pub fn parse<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ConfigError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -1,19 +1,9 @@
 //! PII detectors: positives with well-known test values, and the exact span found.
 
-use meshguard_core::scrub::{default_scrubber, Kind};
+mod common;
 
-/// `(kind, matched text)` for every finding in `text` under the default configuration.
-fn found(text: &str) -> Vec<(Kind, &str)> {
-    default_scrubber()
-        .find(text)
-        .into_iter()
-        .map(|f| (f.kind, &text[f.span]))
-        .collect()
-}
-
-fn only(text: &str, kind: Kind, value: &str) {
-    assert_eq!(found(text), vec![(kind, value)], "in {text:?}");
-}
+use common::{found, only};
+use meshguard_core::scrub::Kind;
 
 #[test]
 fn emails() {

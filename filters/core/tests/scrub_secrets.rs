@@ -1,18 +1,9 @@
 //! Secret detectors: well-formed fake credentials of every supported format.
 
-use meshguard_core::scrub::{default_scrubber, Kind};
+mod common;
 
-fn found(text: &str) -> Vec<(Kind, &str)> {
-    default_scrubber()
-        .find(text)
-        .into_iter()
-        .map(|f| (f.kind, &text[f.span]))
-        .collect()
-}
-
-fn only(text: &str, kind: Kind, value: &str) {
-    assert_eq!(found(text), vec![(kind, value)], "in {text:?}");
-}
+use common::{found, only};
+use meshguard_core::scrub::Kind;
 
 /// `n` characters cycling through upper case, lower case and digits.
 fn random_ish(n: usize) -> String {

@@ -11,7 +11,7 @@
 //! ```
 
 use super::team_rules::TeamRule;
-use crate::config::{ConfigError, Validate};
+use crate::config::{in_range, ConfigError, Validate};
 use crate::jwt::VerifierConfig;
 use serde::Deserialize;
 
@@ -49,12 +49,11 @@ impl Validate for Config {
                 .map_err(|e| e.within(&format!("team_rules[{i}]")))?;
         }
         self.body.validate()?;
-        if !(1..=100_000).contains(&self.token_cache_capacity) {
-            return Err(ConfigError::invalid(
-                "token_cache_capacity",
-                "must be between 1 and 100000",
-            ));
-        }
-        Ok(())
+        in_range(
+            "token_cache_capacity",
+            self.token_cache_capacity as u64,
+            1,
+            100_000,
+        )
     }
 }

@@ -33,7 +33,7 @@ use super::mint::MAX_TTL_SECONDS;
 use super::verify::{
     Policy, RequiredClaim, Verifier, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_BYTES,
 };
-use crate::config::{ConfigError, Validate};
+use crate::config::{in_range, non_empty, ConfigError, Validate};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -328,21 +328,4 @@ impl Validate for MinterConfig {
             100_000,
         )
     }
-}
-
-fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
-    if value.trim().is_empty() {
-        return Err(ConfigError::invalid(field, "must not be empty"));
-    }
-    Ok(())
-}
-
-fn in_range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
-    if !(min..=max).contains(&value) {
-        return Err(ConfigError::invalid(
-            field,
-            format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(())
 }

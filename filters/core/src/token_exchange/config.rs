@@ -15,7 +15,7 @@
 //! ```
 
 use super::policy::AllowRule;
-use crate::config::{ConfigError, Validate};
+use crate::config::{in_range, non_empty, ConfigError, Validate};
 use crate::jwt::{MinterConfig, VerifierConfig};
 use serde::Deserialize;
 
@@ -103,12 +103,12 @@ impl Validate for Config {
             .validate()
             .map_err(|e| e.within("user_tokens"))?;
         self.minter.validate().map_err(|e| e.within("minter"))?;
-        if !(1..=3600).contains(&self.agent_token_ttl_seconds) {
-            return Err(ConfigError::invalid(
-                "agent_token_ttl_seconds",
-                "must be between 1 and 3600",
-            ));
-        }
+        in_range(
+            "agent_token_ttl_seconds",
+            self.agent_token_ttl_seconds,
+            1,
+            3600,
+        )?;
         if self.agents.is_empty() && self.tools.is_empty() {
             return Err(ConfigError::invalid(
                 "agents",
@@ -133,13 +133,12 @@ impl Validate for Config {
             return Err(ConfigError::invalid("session_path", "must start with /"));
         }
         self.body.validate()?;
-        if !(1..=100_000).contains(&self.token_cache_capacity) {
-            return Err(ConfigError::invalid(
-                "token_cache_capacity",
-                "must be between 1 and 100000",
-            ));
-        }
-        Ok(())
+        in_range(
+            "token_cache_capacity",
+            self.token_cache_capacity as u64,
+            1,
+            100_000,
+        )
     }
 }
 
@@ -167,13 +166,6 @@ impl Validate for ToolRoute {
         }
         Ok(())
     }
-}
-
-fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
-    if value.trim().is_empty() {
-        return Err(ConfigError::invalid(field, "must not be empty"));
-    }
-    Ok(())
 }
 
 fn path_prefix(prefix: &str) -> Result<(), ConfigError> {
