@@ -42,6 +42,6 @@ for pin in "${pins[@]}"; do
   echo "${requirement}" >"${stamp}"
 done
 
-"${tools}/kubectl/bin/kubectl" version --client=true 2>/dev/null | head -1
+"${tools}/kubectl/bin/kubectl" version --client=true 2>/dev/null | sed -n 1p
 "${tools}/shellcheck/bin/shellcheck" --version | sed -n 2p
 echo "setup: tools ready in ${tools}"
