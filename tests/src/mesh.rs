@@ -3,7 +3,7 @@
 //! and the meshguard filters where Istio's WasmPlugins put them.
 //!
 //! ```text
-//! user --HTTP--> gateway[ingress] --mTLS--> agent sidecar[inbound] --> agent app
+//! user --HTTP--> gateway[ingress] --mTLS--> agent sidecar[inbound] --> agent app (rmcp, scripted)
 //! agent app --> agent sidecar[outbound] --mTLS(agent SVID)--> gateway[mesh]
 //!   --mTLS(gateway SVID)--> tool sidecar[inbound] --> MCP tool server (rmcp)
 //! ```
@@ -12,11 +12,12 @@
 //! known before any Envoy starts and nothing races for ports; only the two entry points a
 //! person uses (gateway ingress, each agent's outbound) are loopback TCP ports.
 
+use crate::agent::{Outbound, ScriptedAgent};
 use crate::envoy::{static_cluster, Envoy};
 use crate::oidc::OidcIssuer;
 use crate::pki::{ids, Pki, Svid};
 use crate::tls::{downstream_mtls, rbac_allow_principals, upstream_mtls};
-use crate::upstream::{start_echo, McpUpstream, ResponseMode};
+use crate::upstream::{McpUpstream, ResponseMode};
 use crate::{McpClient, Reply, UserClaims, WasmFilter};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -303,8 +304,10 @@ impl LocalMesh {
         }
         let mut agent_sidecars = Vec::new();
         for agent in AGENTS {
-            let app = start_echo().await;
+            let outbound = Outbound::default();
+            let app = ScriptedAgent::start(outbound.clone()).await;
             let envoy = start_agent_sidecar(&layout, &pki, &agent, app.addr)?;
+            let _ = outbound.set(format!("http://{}", envoy.listener("outbound")));
             apps.push(app);
             agent_sidecars.push((agent, envoy));
         }
@@ -375,7 +378,7 @@ impl LocalMesh {
     }
 
     /// Flow 1: a user talks to `agent` through the gateway; the reply is what the agent
-    /// app saw (method, path, headers, body), or the gateway's denial.
+    /// app saw (method, path, headers, body: its `/echo` endpoint), or the gateway's denial.
     pub async fn talk_to_agent(
         &self,
         agent: &str,
@@ -383,7 +386,26 @@ impl LocalMesh {
         sid: &str,
         body: &Value,
     ) -> Reply {
-        McpClient::new(self.gateway_url(&format!("/agents/{agent}/mcp")))
+        self.post_to_agent(agent, "echo", user_token, sid, body)
+            .await
+    }
+
+    /// Flows 1 and 2 end to end: the user sends `call` to `agent`'s MCP endpoint; the
+    /// scripted agent carries it out through the mesh (see [`crate::agent`]).
+    pub async fn ask_agent(&self, agent: &str, user_token: &str, sid: &str, call: &Value) -> Reply {
+        self.post_to_agent(agent, "mcp", user_token, sid, call)
+            .await
+    }
+
+    async fn post_to_agent(
+        &self,
+        agent: &str,
+        path: &str,
+        user_token: &str,
+        sid: &str,
+        body: &Value,
+    ) -> Reply {
+        McpClient::new(self.gateway_url(&format!("/agents/{agent}/{path}")))
             .with_header("authorization", &format!("Bearer {user_token}"))
             .with_header("x-chat-session", sid)
             .post(body)

@@ -167,7 +167,7 @@ impl McpUpstream {
     }
 }
 
-async fn serve(router: axum::Router, ct: CancellationToken) -> McpUpstream {
+pub(crate) async fn serve(router: axum::Router, ct: CancellationToken) -> McpUpstream {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -192,31 +192,36 @@ impl Drop for McpUpstream {
 /// forwarded (e.g. `x-forwarded-client-cert` carrying the caller's SPIFFE id, or a minted
 /// token header). Repeated headers are joined with `,`.
 pub async fn start_echo() -> McpUpstream {
-    use axum::body::Bytes;
-    use axum::http::{HeaderMap, Method, Uri};
-    let handler = |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
-        let mut seen = Map::new();
-        for name in headers.keys() {
-            let values: Vec<String> = headers
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            seen.insert(name.as_str().to_string(), Value::String(values.join(",")));
-        }
-        let echo = json!({
-            "method": method.as_str(),
-            "path": uri.to_string(),
-            "headers": seen,
-            "body": String::from_utf8_lossy(&body),
-        });
-        (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            echo.to_string(),
-        )
-    };
-    let router = axum::Router::new().fallback(handler);
+    let router = axum::Router::new().fallback(echo_handler);
     serve(router, CancellationToken::new()).await
+}
+
+/// Answers any request with what it saw: method, path, headers and body, as JSON.
+pub(crate) async fn echo_handler(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> impl axum::response::IntoResponse {
+    let mut seen = Map::new();
+    for name in headers.keys() {
+        let values: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        seen.insert(name.as_str().to_string(), Value::String(values.join(",")));
+    }
+    let echo = json!({
+        "method": method.as_str(),
+        "path": uri.to_string(),
+        "headers": seen,
+        "body": String::from_utf8_lossy(&body),
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        echo.to_string(),
+    )
 }
 
 /// An upstream that answers every request with exactly these body chunks, `gap` apart, so

@@ -65,7 +65,7 @@ async fn honest_flow_through_both_hops() {
     let user_token = mesh.idp.token(&alice());
     let sid = session(&mesh, &user_token).await;
     // The client also tries to pose as another team through the trusted headers.
-    let reply = McpClient::new(mesh.gateway_url("/agents/sre-agent/mcp"))
+    let reply = McpClient::new(mesh.gateway_url("/agents/sre-agent/echo"))
         .with_header("authorization", &format!("Bearer {user_token}"))
         .with_header("x-chat-session", &sid)
         .with_header("x-meshguard-team", "security")

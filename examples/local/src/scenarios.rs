@@ -3,6 +3,7 @@
 //! WasmPlugins put them. A scenario whose control is not built yet is `planned`.
 
 use crate::report::Row;
+use meshguard_e2e::agent::run_tool_call;
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::mesh::{
     LocalMesh, GATEWAY_AUDIENCE, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT, SRE_AGENT,
@@ -31,6 +32,17 @@ fn observed(reply: &Reply) -> String {
         200 => "allowed".into(),
         503 => "connection refused (mTLS)".into(),
         s => format!("HTTP {s}"),
+    }
+}
+
+/// `allowed` when the tool result arrived and reads `expected`.
+fn tool_result(reply: &Reply, expected: &str) -> String {
+    if reply.status != 200 || reply.denial_reason().is_some() {
+        return observed(reply);
+    }
+    match reply.response()["result"]["content"][0]["text"].as_str() {
+        Some(text) if text == expected => "allowed".into(),
+        _ => format!("unexpected: {}", reply.text()),
     }
 }
 
@@ -85,6 +97,35 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
         "-",
         "allowed",
         observed(&reply),
+    ));
+
+    let user_token = mesh.idp.token(&alice());
+    let ask = run_tool_call(
+        2,
+        "mcp-github",
+        "echo",
+        json!({"text": "open incidents", "repo": "org-thousandeyes/sre-api"}),
+    );
+    let reply = mesh.ask_agent("sre-agent", &user_token, &sid, &ask).await;
+    rows.push(Row::checked(
+        "honest flow through the agent's MCP client",
+        "-",
+        "allowed",
+        tool_result(&reply, "open incidents"),
+    ));
+
+    let ask = run_tool_call(
+        3,
+        "mcp-github",
+        "echo",
+        json!({"text": "x", "repo": "org-thousandeyes/security-vault"}),
+    );
+    let reply = mesh.ask_agent("sre-agent", &user_token, &sid, &ask).await;
+    rows.push(Row::checked(
+        "user steers the agent at another team's repo",
+        "MCP-09",
+        "denied team_scope_violation",
+        tool_result(&reply, "x"),
     ));
 
     let stolen = mesh.stolen_tool_token(MCP_GITHUB.id, "echo");
