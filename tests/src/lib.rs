@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod egress;
 pub mod envoy;
 pub mod load;
 pub mod manifests;

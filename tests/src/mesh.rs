@@ -463,6 +463,11 @@ fn start_tool_sidecar(
     let filters = vec![
         rbac_allow_principals(&[ids::GATEWAY]),
         WasmFilter::new("audience_check", plugin::audience_check(tool)).http_filter(),
+        WasmFilter::new(
+            "egress_guard",
+            crate::egress::deployed_config(crate::egress::INBOUND),
+        )
+        .http_filter(),
         WasmFilter::new("pii_scrubber", plugin::as_deployed("pii_scrubber")).http_filter(),
         WasmFilter::new("output_sanitizer", plugin::as_deployed("output_sanitizer")).http_filter(),
     ];

@@ -52,6 +52,11 @@ impl TestTools {
                 schema(json!({"employee": {"type": "string"}})),
             ),
             Tool::new(
+                "fetch_url",
+                "Fetches a URL (a stand-in: it reports the URL and never opens a connection).",
+                schema(json!({"url": {"type": "string"}})),
+            ),
+            Tool::new(
                 "count_with_progress",
                 "Counts to `steps`, reporting progress with a pause between steps.",
                 schema(json!({"steps": {"type": "integer"}, "delay_ms": {"type": "integer"}})),
@@ -103,6 +108,10 @@ impl ServerHandler for TestTools {
             "count_with_progress" => Self::count_with_progress(&args, &ctx).await,
             "get_issue" => CallToolResult::success(vec![ContentBlock::text(issue_text(&args))]),
             "get_payslip" => CallToolResult::success(vec![ContentBlock::text(payslip_text(&args))]),
+            "fetch_url" => {
+                let url = args.get("url").and_then(Value::as_str).unwrap_or_default();
+                CallToolResult::success(vec![ContentBlock::text(format!("fetched {url}"))])
+            }
             other => {
                 return Err(rmcp::ErrorData::invalid_params(
                     format!("no tool {other}"),

@@ -24,6 +24,7 @@ fn valid_config(filter: &str) -> Value {
                        "allow": [{"teams": ["sre"], "tools": ["*"]}]}]
         }),
         "audience_check" => json!({"tokens": verifier}),
+        "egress_guard" => json!({"mode": "inbound"}),
         _ => json!({}),
     }
 }

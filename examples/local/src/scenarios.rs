@@ -334,8 +334,22 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
         neutralised(&reply),
     ));
 
+    let ssrf = tool_call(
+        7,
+        "fetch_url",
+        json!({"url": "http://169.254.169.254/latest/meta-data/iam/security-credentials/", "repo": "org-thousandeyes/sre-api"}),
+    );
+    let reply = mesh
+        .call_tool(&SRE_AGENT, "mcp-github", &token, &ssrf)
+        .await;
+    rows.push(Row::checked(
+        "SSRF to cloud metadata",
+        "MCP-08",
+        "denied ssrf_blocked",
+        observed(&reply),
+    ));
+
     for (scenario, control) in [
-        ("SSRF to cloud metadata", "MCP-08"),
         ("mass delete vs intent rate limit", "rate limit"),
         ("write action awaiting approval", "HITL"),
     ] {

@@ -3,8 +3,8 @@
 
 use crate::{record, Stream, FILTER};
 use meshguard_core::body::BodyVerdict;
-use meshguard_core::denial::{Control, Denial};
-use meshguard_core::pii_scrubber::{Direction, Verdict};
+use meshguard_core::denial::Denial;
+use meshguard_core::pii_scrubber::{binary_body_verdict, request_media, Direction, Verdict};
 use meshguard_proxy::{denial, request, stats};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
@@ -26,28 +26,6 @@ pub(crate) struct Shape {
     had_length: bool,
 }
 
-/// `application/json` and `+json` types are scrubbed as JSON, text-like types as text;
-/// anything else (binary) cannot be rewritten safely. `None` = binary.
-fn classify(content_type: Option<&str>) -> Option<bool> {
-    let media = content_type
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media == "application/json" || media.ends_with("+json") {
-        return Some(true);
-    }
-    let texty = media.is_empty()
-        || media.starts_with("text/")
-        || media == "application/x-www-form-urlencoded"
-        || media == "application/x-ndjson"
-        || media.ends_with("+xml")
-        || media == "application/xml";
-    texty.then_some(false)
-}
-
 impl Stream {
     /// Decide from the request headers whether the body is scrubbed, refused or passed.
     pub(crate) fn request_headers(&mut self, end_of_stream: bool) -> Action {
@@ -55,10 +33,10 @@ impl Stream {
             return Action::Continue;
         }
         let limits = self.engine.config().body.clone();
-        let shape = classify(self.get_http_request_header("content-type").as_deref());
+        let shape = request_media(self.get_http_request_header("content-type").as_deref());
         let verdict = match (request::check_headers(self, &limits), shape) {
             (Some(v), _) => v,
-            (None, None) => binary_verdict(limits.allow_uninspectable),
+            (None, None) => binary_body_verdict(limits.allow_uninspectable),
             (None, Some(_)) => BodyVerdict::Inspect,
         };
         match verdict {
@@ -121,19 +99,5 @@ impl Stream {
         self.request = RequestState::Off;
         denial::send(self, FILTER, d);
         Action::Pause
-    }
-}
-
-/// A binary request body cannot be scrubbed: refused unless uninspectable bodies may pass.
-fn binary_verdict(allow: bool) -> BodyVerdict {
-    if allow {
-        BodyVerdict::PassUninspected("binary_body")
-    } else {
-        BodyVerdict::Refuse(Denial::new(
-            415,
-            Control::Protocol,
-            "binary_body",
-            "binary request bodies cannot be inspected for sensitive data",
-        ))
     }
 }

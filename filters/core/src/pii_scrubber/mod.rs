@@ -18,6 +18,7 @@ pub mod json;
 
 pub use config::{Config, Directions, RequestAction};
 
+use crate::body::BodyVerdict;
 use crate::config::ConfigError;
 use crate::denial::{Control, Denial};
 use crate::mcp::SseEvent;
@@ -269,6 +270,42 @@ fn jsonrpc_id(body: &[u8]) -> Value {
         other => id_of(other),
     }
     .unwrap_or(Value::Null)
+}
+
+/// `application/json` and `+json` types are scrubbed as JSON, text-like types as text;
+/// anything else (binary) cannot be rewritten safely. `None` = binary.
+pub fn request_media(content_type: Option<&str>) -> Option<bool> {
+    let media = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media == "application/json" || media.ends_with("+json") {
+        return Some(true);
+    }
+    let texty = media.is_empty()
+        || media.starts_with("text/")
+        || media == "application/x-www-form-urlencoded"
+        || media == "application/x-ndjson"
+        || media.ends_with("+xml")
+        || media == "application/xml";
+    texty.then_some(false)
+}
+
+/// A binary request body cannot be scrubbed: refused unless uninspectable bodies may pass.
+pub fn binary_body_verdict(allow: bool) -> BodyVerdict {
+    if allow {
+        BodyVerdict::PassUninspected("binary_body")
+    } else {
+        BodyVerdict::Refuse(Denial::new(
+            415,
+            Control::Protocol,
+            "binary_body",
+            "binary request bodies cannot be inspected for sensitive data",
+        ))
+    }
 }
 
 #[cfg(test)]

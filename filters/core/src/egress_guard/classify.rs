@@ -1,0 +1,403 @@
+//! Classifying a destination: IP addresses by range (with every embedded IPv4 form unwrapped),
+//! host names against the metadata and internal-name lists and the FQDN allow-list.
+//!
+//! URLs are parsed with WHATWG semantics (the `url` crate, what browsers and most HTTP
+//! clients do), so every IPv4 spelling an attacker uses (`0x7f.1`, `2130706433`,
+//! `0177.0.0.1`, `169.254.169.254.`, `%31%36%39...`, full-width digits) reaches this module
+//! as the address it names.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use url::Host;
+
+/// What kind of destination an address or name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A cloud instance-metadata endpoint (credentials live there).
+    Metadata,
+    Loopback,
+    LinkLocal,
+    /// RFC 1918, IPv6 unique-local and site-local.
+    Private,
+    Unspecified,
+    /// RFC 6598 shared address space (carrier-grade NAT, some cloud internals).
+    Cgnat,
+    Multicast,
+    Broadcast,
+    /// Special-purpose ranges (documentation, benchmarking, future use, IETF protocol).
+    Reserved,
+    /// `localhost`, `*.internal`, `*.svc.cluster.local` and friends.
+    InternalName,
+    /// Anything else: public.
+    Public,
+}
+
+impl Class {
+    /// snake_case name for denial data, logs and counters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Metadata => "metadata",
+            Class::Loopback => "loopback",
+            Class::LinkLocal => "link_local",
+            Class::Private => "private",
+            Class::Unspecified => "unspecified",
+            Class::Cgnat => "cgnat",
+            Class::Multicast => "multicast",
+            Class::Broadcast => "broadcast",
+            Class::Reserved => "reserved",
+            Class::InternalName => "internal_name",
+            Class::Public => "public",
+        }
+    }
+}
+
+/// Why a destination is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// An internal or metadata destination (SSRF).
+    Ssrf(Class),
+    /// A name (or public address) not on the FQDN allow-list.
+    HostNotAllowed,
+    /// A scheme not on the scheme allow-list (`file:`, `gopher:`...).
+    SchemeNotAllowed,
+    /// Looks like a URL but does not parse: no client can be trusted to read it the same way.
+    InvalidUrl,
+}
+
+impl Refusal {
+    /// The stable denial reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Ssrf(_) => "ssrf_blocked",
+            Refusal::HostNotAllowed => "host_not_allowed",
+            Refusal::SchemeNotAllowed => "scheme_not_allowed",
+            Refusal::InvalidUrl => "invalid_url",
+        }
+    }
+
+    /// The destination class of an SSRF refusal.
+    pub fn class(self) -> Option<Class> {
+        match self {
+            Refusal::Ssrf(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// An address range of `allow_private`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parse `10.0.0.0/8` or `fd12::/16` (host bits must be zero).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a CIDR such as 10.0.0.0/8");
+        let (addr, len) = s.split_once('/').ok_or_else(bad)?;
+        let net: IpAddr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = len.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(bad());
+        }
+        let cidr = Self { net, prefix };
+        if !cidr.contains(net) || mask(net, prefix) != bits(net) {
+            return Err(format!("`{s}` has host bits set"));
+        }
+        Ok(cidr)
+    }
+
+    /// Whether `ip` (same family) is inside the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.net.is_ipv4() && mask(ip, self.prefix) == mask(self.net, self.prefix)
+    }
+}
+
+fn bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn mask(ip: IpAddr, prefix: u8) -> u128 {
+    let width = if ip.is_ipv4() { 32 } else { 128 };
+    let host = width - u32::from(prefix);
+    if host >= 128 {
+        return 0;
+    }
+    (bits(ip) >> host) << host
+}
+
+/// Instance-metadata addresses of AWS (IMDS, ECS, EKS pod identity, DNS, NTP), GCP, Azure
+/// (IMDS and WireServer), Alibaba, Oracle, DigitalOcean, OpenStack, Tencent.
+const METADATA_V4: [[u8; 4]; 9] = [
+    [169, 254, 169, 254],
+    [169, 254, 169, 253],
+    [169, 254, 169, 123],
+    [169, 254, 170, 2],
+    [169, 254, 170, 23],
+    [169, 254, 0, 23],
+    [100, 100, 100, 200],
+    [192, 0, 0, 192],
+    [168, 63, 129, 16],
+];
+
+/// Metadata host names (exact, or any subdomain of them).
+const METADATA_NAMES: [&str; 8] = [
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    "instance-data",
+    "instance-data.ec2.internal",
+    "metadata.tencentyun.com",
+    "metadata.platformequinix.com",
+    "metadata.packet.net",
+];
+
+/// Names that only ever mean "inside": loopback and private-use DNS suffixes.
+const INTERNAL_NAMES: [&str; 9] = [
+    "localhost",
+    "localdomain",
+    "internal",
+    "local",
+    "home.arpa",
+    "intranet",
+    "lan",
+    "cluster.local",
+    "svc",
+];
+
+fn is_metadata_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => METADATA_V4.contains(&a.octets()),
+        // AWS puts IMDS, the EKS pod identity agent and NTP under fd00:ec2::/32.
+        IpAddr::V6(a) => a.segments()[..2] == [0xfd00, 0x0ec2],
+    }
+}
+
+/// Whether `name` (lowercase, no trailing dot) is `suffix` or a subdomain of it.
+fn is_or_under(name: &str, suffix: &str) -> bool {
+    name == suffix
+        || name
+            .strip_suffix(suffix)
+            .is_some_and(|head| head.ends_with('.'))
+}
+
+/// Whether a host name is a metadata endpoint's name.
+pub fn is_metadata_name(name: &str) -> bool {
+    METADATA_NAMES.iter().any(|m| is_or_under(name, m))
+}
+
+/// Whether a host name is an internal-only name (`localhost`, `x.internal`...).
+pub fn is_internal_name(name: &str) -> bool {
+    INTERNAL_NAMES.iter().any(|m| is_or_under(name, m))
+}
+
+/// The IPv4 address an IPv6 address carries: mapped (`::ffff:a.b.c.d`), SIIT-translated,
+/// compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`), 6to4 (`2002::/16`)
+/// and Teredo (`2001::/32`, client address inverted).
+pub fn embedded_v4(a: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = a.segments();
+    let last = Ipv4Addr::from(((u32::from(s[6])) << 16) | u32::from(s[7]));
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(last),
+        [0, 0, 0, 0, 0, 0, _, _] => Some(last),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, ..] => Some(last),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))),
+        [0x2001, 0, ..] => Some(Ipv4Addr::from(!u32::from(last))),
+        _ => None,
+    }
+}
+
+/// Range class of an IPv4 address.
+pub fn class_v4(a: Ipv4Addr) -> Class {
+    let [o0, o1, o2, _] = a.octets();
+    if is_metadata_ip(IpAddr::V4(a)) {
+        return Class::Metadata;
+    }
+    match (o0, o1, o2) {
+        (0, ..) => Class::Unspecified,
+        (127, ..) => Class::Loopback,
+        (169, 254, _) => Class::LinkLocal,
+        (10, ..) | (192, 168, _) => Class::Private,
+        (172, b, _) if (16..=31).contains(&b) => Class::Private,
+        (100, b, _) if (64..=127).contains(&b) => Class::Cgnat,
+        (224..=239, ..) => Class::Multicast,
+        _ if a == Ipv4Addr::BROADCAST => Class::Broadcast,
+        (240..=255, ..) => Class::Reserved,
+        (192, 0, 0 | 2) | (192, 88, 99) | (198, 18 | 19, _) | (198, 51, 100) | (203, 0, 113) => {
+            Class::Reserved
+        }
+        _ => Class::Public,
+    }
+}
+
+/// Range class of an IPv6 address; an embedded IPv4 address that is not public decides.
+pub fn class_v6(a: Ipv6Addr) -> Class {
+    if is_metadata_ip(IpAddr::V6(a)) {
+        return Class::Metadata;
+    }
+    if a.is_unspecified() {
+        return Class::Unspecified;
+    }
+    if a.is_loopback() {
+        return Class::Loopback;
+    }
+    if let Some(v4) = embedded_v4(a) {
+        let c = class_v4(v4);
+        if c != Class::Public {
+            return c;
+        }
+    }
+    let s0 = a.segments()[0];
+    match s0 {
+        _ if s0 & 0xffc0 == 0xfe80 => Class::LinkLocal,
+        _ if s0 & 0xffc0 == 0xfec0 => Class::Private,
+        _ if s0 & 0xfe00 == 0xfc00 => Class::Private,
+        _ if s0 & 0xff00 == 0xff00 => Class::Multicast,
+        0x64 if a.segments()[1] == 0xff9b => Class::Private,
+        0x100 if a.segments()[1..4] == [0, 0, 0] => Class::Reserved,
+        0x2001 if a.segments()[1] == 0xdb8 => Class::Reserved,
+        _ => Class::Public,
+    }
+}
+
+/// Range class of any address.
+pub fn class_ip(ip: IpAddr) -> Class {
+    match ip {
+        IpAddr::V4(a) => class_v4(a),
+        IpAddr::V6(a) => class_v6(a),
+    }
+}
+
+/// The compiled allow-lists: what a destination is checked against.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    exact: Vec<String>,
+    suffixes: Vec<String>,
+    schemes: Vec<String>,
+    cidrs: Vec<Cidr>,
+}
+
+/// How much a candidate is held to: `Full` applies the allow-list; `SsrfOnly` refuses only
+/// internal and metadata destinations (for host-like words in free text, which may not be
+/// destinations at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    Full,
+    SsrfOnly,
+}
+
+impl Policy {
+    /// Compile the validated lists.
+    pub fn new(hosts: &[String], schemes: &[String], cidrs: Vec<Cidr>) -> Self {
+        let (wild, exact): (Vec<&String>, Vec<&String>) =
+            hosts.iter().partition(|h| h.starts_with("*."));
+        Self {
+            exact: exact.into_iter().cloned().collect(),
+            suffixes: wild.into_iter().map(|h| h[1..].to_string()).collect(),
+            schemes: schemes.to_vec(),
+            cidrs,
+        }
+    }
+
+    /// Whether a scheme (any case) is allowed.
+    pub fn scheme_allowed(&self, scheme: &str) -> bool {
+        self.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme))
+    }
+
+    /// Whether a host name (lowercase, no trailing dot) is on the allow-list.
+    pub fn host_allowed(&self, name: &str) -> bool {
+        self.exact.iter().any(|e| e == name)
+            || self
+                .suffixes
+                .iter()
+                .any(|s| name.len() > s.len() && name.ends_with(s.as_str()))
+    }
+
+    /// Judge an address.
+    pub fn check_ip(&self, ip: IpAddr, strict: Strictness) -> Result<(), Refusal> {
+        let embedded = match ip {
+            IpAddr::V6(a) => embedded_v4(a).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        let class = class_ip(ip);
+        if class == Class::Metadata {
+            return Err(Refusal::Ssrf(class));
+        }
+        let allowed = |x: IpAddr| self.cidrs.iter().any(|c| c.contains(x));
+        if allowed(ip) || embedded.is_some_and(allowed) {
+            return Ok(());
+        }
+        match (class, strict) {
+            (Class::Public, Strictness::Full) => Err(Refusal::HostNotAllowed),
+            (Class::Public, Strictness::SsrfOnly) => Ok(()),
+            (c, _) => Err(Refusal::Ssrf(c)),
+        }
+    }
+
+    /// Judge a parsed host. Names are re-read with the special-scheme host parser so an
+    /// opaque host of a non-special scheme cannot hide an address spelling.
+    pub fn check_host(&self, host: &Host<&str>, strict: Strictness) -> Result<(), Refusal> {
+        match host {
+            Host::Ipv4(a) => self.check_ip(IpAddr::V4(*a), strict),
+            Host::Ipv6(a) => self.check_ip(IpAddr::V6(*a), strict),
+            Host::Domain(d) => self.check_name(d, strict),
+        }
+    }
+
+    fn check_name(&self, raw: &str, strict: Strictness) -> Result<(), Refusal> {
+        match Host::parse(raw) {
+            Ok(Host::Ipv4(a)) => return self.check_ip(IpAddr::V4(a), strict),
+            Ok(Host::Ipv6(a)) => return self.check_ip(IpAddr::V6(a), strict),
+            Ok(Host::Domain(_)) => {}
+            Err(_) if strict == Strictness::Full => return Err(Refusal::InvalidUrl),
+            Err(_) => return Ok(()),
+        }
+        let lower = raw.to_ascii_lowercase();
+        let name = lower.trim_end_matches('.');
+        if is_metadata_name(name) {
+            return Err(Refusal::Ssrf(Class::Metadata));
+        }
+        if self.host_allowed(name) {
+            return Ok(());
+        }
+        if is_internal_name(name) {
+            return Err(Refusal::Ssrf(Class::InternalName));
+        }
+        match strict {
+            Strictness::Full => Err(Refusal::HostNotAllowed),
+            Strictness::SsrfOnly => Ok(()),
+        }
+    }
+
+    /// Judge a URL with a scheme: the scheme, then the host it really names.
+    pub fn check_url(&self, text: &str, strict: Strictness) -> Result<(), Refusal> {
+        let scheme = text.split(':').next().unwrap_or("");
+        if !self.scheme_allowed(scheme) {
+            return Err(Refusal::SchemeNotAllowed);
+        }
+        let url = url::Url::parse(text).map_err(|_| Refusal::InvalidUrl)?;
+        match url.host() {
+            Some(host) => self.check_host(&host, strict),
+            None => Err(Refusal::InvalidUrl),
+        }
+    }
+
+    /// Judge an authority (`host`, `host:port`, `[v6]:port`), as seen in `:authority` or a
+    /// CONNECT target.
+    pub fn check_authority(&self, authority: &str) -> Result<(), Refusal> {
+        let a = authority.trim();
+        let clean = !a.is_empty() && !a.bytes().any(|b| b"/?#@\\ ".contains(&b) || b < 0x20);
+        if !clean {
+            return Err(Refusal::InvalidUrl);
+        }
+        let url = url::Url::parse(&format!("http://{a}/")).map_err(|_| Refusal::InvalidUrl)?;
+        match url.host() {
+            Some(host) => self.check_host(&host, Strictness::Full),
+            None => Err(Refusal::InvalidUrl),
+        }
+    }
+}

@@ -1,0 +1,406 @@
+use super::*;
+use crate::config::parse;
+use crate::pii_scrubber::Verdict;
+
+const CONFIG: &str = include_str!("../../../../tests/eval/egress/config.json");
+const SSRF: &str = include_str!("../../../../tests/eval/egress/ssrf.txt");
+const ALLOWED: &str = include_str!("../../../../tests/eval/egress/allowed.txt");
+
+fn guard() -> Guard {
+    Guard::new(parse::<Config>(CONFIG.as_bytes()).unwrap()).unwrap()
+}
+
+fn guard_with(extra: Value) -> Guard {
+    let mut v: Value = serde_json::from_str(CONFIG).unwrap();
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    Guard::new(parse::<Config>(v.to_string().as_bytes()).unwrap()).unwrap()
+}
+
+/// `(line, only_in_one_context)` for every corpus line with the given marker.
+fn corpus<'a>(text: &'a str, marker: &str) -> Vec<(&'a str, bool)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| match l.strip_prefix(marker) {
+            Some(rest) => (rest, true),
+            None => (l, false),
+        })
+        .collect()
+}
+
+fn call(args: Value) -> Vec<u8> {
+    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+           "params": {"name": "fetch_url", "arguments": args}})
+    .to_string()
+    .into_bytes()
+}
+
+fn blocked(g: &Guard, args: Value) -> Option<Blocked> {
+    match g.inspect(&call(args)) {
+        Decision::Block(b) => Some(b),
+        Decision::Pass(_) => None,
+        Decision::Refuse(d) => panic!("refused as malformed: {d:?}"),
+    }
+}
+
+fn keyed(v: &str) -> Value {
+    json!({"url": v})
+}
+
+fn texted(v: &str) -> Value {
+    json!({"query": {"notes": [format!("please fetch {v} now")]}})
+}
+
+#[test]
+fn every_ssrf_spelling_is_refused() {
+    let g = guard();
+    let lines = corpus(SSRF, "@keyed ");
+    assert!(lines.len() >= 120, "corpus shrank: {}", lines.len());
+    let mut missed = Vec::new();
+    for (line, keyed_only) in &lines {
+        if blocked(&g, keyed(line)).is_none() {
+            missed.push(format!("keyed: {line}"));
+        }
+        if !keyed_only && blocked(&g, texted(line)).is_none() {
+            missed.push(format!("text: {line}"));
+        }
+    }
+    assert!(missed.is_empty(), "passed:\n{}", missed.join("\n"));
+}
+
+#[test]
+fn every_allowed_argument_passes() {
+    let g = guard();
+    let mut refused = Vec::new();
+    for (line, text_only) in corpus(ALLOWED, "@text ") {
+        if !text_only {
+            if let Some(b) = blocked(&g, keyed(line)) {
+                refused.push(format!("keyed: {line}: {:?}", b.refusal));
+            }
+        }
+        if let Some(b) = blocked(&g, texted(line)) {
+            refused.push(format!("text: {line}: {:?}", b.refusal));
+        }
+    }
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+}
+
+fn refusal(v: &str) -> Refusal {
+    blocked(&guard(), keyed(v))
+        .map(|b| b.refusal)
+        .unwrap_or_else(|| panic!("{v} passed"))
+}
+
+#[test]
+fn metadata_spellings_are_classed_as_metadata() {
+    for v in [
+        "http://2852039166/",
+        "http://0251.0376.0251.0376/",
+        "http://0xa9.254.0251.0xfe/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://[64:ff9b::169.254.169.254]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://%31%36%39.%32%35%34.%31%36%39.%32%35%34/",
+        "http://api.github.com@169.254.169.254/",
+        "http://169.254.169.254\\@api.github.com/",
+        "http://metadata.google.internal./",
+        "http://[fd00:ec2::254]/",
+        "0xa9fea9fe",
+    ] {
+        assert_eq!(refusal(v), Refusal::Ssrf(Class::Metadata), "{v}");
+    }
+}
+
+#[test]
+fn reasons_say_what_was_wrong() {
+    assert_eq!(refusal("file:///etc/passwd"), Refusal::SchemeNotAllowed);
+    assert_eq!(
+        refusal("gopher://api.github.com/"),
+        Refusal::SchemeNotAllowed
+    );
+    assert_eq!(
+        refusal("https://evil.example.net/"),
+        Refusal::HostNotAllowed
+    );
+    assert_eq!(refusal("http://8.8.8.8/"), Refusal::HostNotAllowed);
+    assert_eq!(refusal("http://[fe80::1%25eth0]/"), Refusal::InvalidUrl);
+    assert_eq!(refusal("http://0x7f.1/"), Refusal::Ssrf(Class::Loopback));
+    assert_eq!(refusal("http://100.64.0.1/"), Refusal::Ssrf(Class::Cgnat));
+    assert_eq!(refusal("http://[::]/"), Refusal::Ssrf(Class::Unspecified));
+    assert_eq!(
+        refusal("http://255.255.255.255/"),
+        Refusal::Ssrf(Class::Broadcast)
+    );
+    assert_eq!(
+        refusal("http://[ff02::1]/"),
+        Refusal::Ssrf(Class::Multicast)
+    );
+    assert_eq!(
+        refusal("http://redis.internal/"),
+        Refusal::Ssrf(Class::InternalName)
+    );
+    assert_eq!(refusal("fe80::1%eth0"), Refusal::Ssrf(Class::LinkLocal));
+    // Hosts are ASCII only (idna_adapter 1.0): Unicode spellings do not parse, so refused.
+    assert_eq!(
+        refusal("http://１６９.２５４.１６９.２５４/"),
+        Refusal::InvalidUrl
+    );
+    assert_eq!(
+        refusal("http://ⓜⓔⓣⓐⓓⓐⓣⓐ.ⓖⓞⓞⓖⓛⓔ.ⓘⓝⓣⓔⓡⓝⓐⓛ/"),
+        Refusal::InvalidUrl
+    );
+}
+
+#[test]
+fn denial_is_mcp08_and_never_echoes_the_destination() {
+    let b = blocked(
+        &guard(),
+        keyed("http://allowed@169.254.169.254/latest/meta-data/"),
+    )
+    .unwrap();
+    let v = b.denial().to_jsonrpc();
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["error"]["code"], -32003);
+    assert_eq!(v["error"]["data"]["control"], "MCP-08");
+    assert_eq!(v["error"]["data"]["reason"], "ssrf_blocked");
+    assert_eq!(v["error"]["data"]["class"], "metadata");
+    let text = v.to_string();
+    assert!(
+        !text.contains("169.254") && !text.contains("meta-data"),
+        "{text}"
+    );
+    assert!(b.audit_line("arguments").contains("ip=169.254.169.254"));
+}
+
+#[test]
+fn allow_private_opens_ranges_but_never_metadata() {
+    let g = guard_with(json!({"allow_private": ["10.0.0.0/8", "169.254.0.0/16", "fd00::/8"]}));
+    assert!(blocked(&g, keyed("http://10.1.2.3:8080/")).is_none());
+    assert!(blocked(&g, keyed("http://[::ffff:10.1.2.3]/")).is_none());
+    assert!(blocked(&g, keyed("http://169.254.1.1/")).is_none());
+    assert!(blocked(&g, keyed("http://[fd12::1]/")).is_none());
+    for v in [
+        "http://169.254.169.254/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:a9fe:a9fe]/",
+    ] {
+        assert_eq!(
+            blocked(&g, keyed(v)).unwrap().refusal,
+            Refusal::Ssrf(Class::Metadata),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        blocked(&g, keyed("http://192.168.0.1/")).unwrap().refusal,
+        Refusal::Ssrf(Class::Private)
+    );
+}
+
+#[test]
+fn only_tools_call_arguments_are_inspected_and_batches_answer_the_offender() {
+    let g = guard();
+    let other = json!({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"http://169.254.169.254/"}});
+    assert_eq!(g.inspect(other.to_string().as_bytes()), Decision::Pass(0));
+    let batch = json!([
+        {"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"url":"https://api.github.com"}}},
+        {"jsonrpc":"2.0","id":"b","method":"tools/call","params":{"name":"a","arguments":{"deep":[[{"x":"http://127.1/"}]]}}}
+    ]);
+    match g.inspect(batch.to_string().as_bytes()) {
+        Decision::Block(b) => assert_eq!(b.id, json!("b")),
+        other => panic!("{other:?}"),
+    }
+    // Keys are searched too.
+    assert!(blocked(&g, json!({"http://169.254.169.254/": 1})).is_some());
+    match g.inspect(b"{not json") {
+        Decision::Refuse(d) => assert_eq!(d.reason, "invalid_json"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn authorities_are_judged_like_urls() {
+    let g = guard();
+    for ok in [
+        "api.github.com",
+        "api.github.com:443",
+        "API.GITHUB.COM.",
+        "raw.githubusercontent.com",
+    ] {
+        assert!(g.check_authority(ok).is_ok(), "{ok}");
+    }
+    let cases = [
+        ("169.254.169.254", "ssrf_blocked"),
+        ("169.254.169.254:80", "ssrf_blocked"),
+        ("0xa9fea9fe", "ssrf_blocked"),
+        ("[::ffff:169.254.169.254]:80", "ssrf_blocked"),
+        ("metadata.google.internal", "ssrf_blocked"),
+        ("localhost:6379", "ssrf_blocked"),
+        ("evil.example.net", "host_not_allowed"),
+        ("api.github.com@169.254.169.254", "invalid_url"),
+        ("", "invalid_url"),
+        ("[fe80::1%25eth0]", "invalid_url"),
+    ];
+    for (a, reason) in cases {
+        let e = g
+            .check_authority(a)
+            .err()
+            .unwrap_or_else(|| panic!("{a} passed"));
+        assert_eq!(e.refusal.reason(), reason, "{a}");
+    }
+}
+
+#[test]
+fn outbound_bodies_go_through_the_scrubbers_dlp_check() {
+    let g = guard_with(json!({"mode": "outbound"}));
+    assert!(g.dlp_enabled());
+    let secret =
+        br#"{"note":"key AKIAIOSFODNN7EXAMPLE secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}"#;
+    match g.check_body(secret, true).map(|d| d.verdict) {
+        Some(Verdict::Block(d)) => {
+            assert_eq!(d.reason, "sensitive_data");
+            assert!(!d.body().windows(8).any(|w| w == b"AKIAIOSF"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        g.check_body(br#"{"q":"hello"}"#, true).map(|d| d.verdict),
+        Some(Verdict::Clean)
+    );
+    let off = guard_with(json!({"mode": "outbound", "dlp": {"enabled": false}}));
+    assert!(off.check_body(secret, true).is_none());
+    assert!(
+        guard().check_body(secret, true).is_none(),
+        "inbound mode has no DLP"
+    );
+}
+
+#[test]
+fn embedded_ipv4_forms_are_unwrapped() {
+    let v4 = |s: &str| embedded(s.parse().unwrap());
+    fn embedded(a: std::net::Ipv6Addr) -> Option<String> {
+        classify::embedded_v4(a).map(|x| x.to_string())
+    }
+    let m = Some("169.254.169.254".to_string());
+    assert_eq!(v4("::ffff:169.254.169.254"), m);
+    assert_eq!(v4("::169.254.169.254"), m);
+    assert_eq!(v4("::ffff:0:169.254.169.254"), m);
+    assert_eq!(v4("64:ff9b::a9fe:a9fe"), m);
+    assert_eq!(v4("2002:a9fe:a9fe::"), m);
+    assert_eq!(v4("2001:0:4136:e378:8000:63bf:5601:5601"), m);
+    assert_eq!(v4("2606:4700::1111"), None);
+}
+
+fn config_error(v: Value) -> crate::config::ConfigError {
+    parse::<Config>(v.to_string().as_bytes())
+        .and_then(Guard::new)
+        .err()
+        .unwrap_or_else(|| panic!("accepted: {v}"))
+}
+
+#[test]
+fn bad_configuration_is_refused_naming_the_field() {
+    let base = json!({"mode": "inbound"});
+    assert!(config_error(json!({}))
+        .reason
+        .contains("missing field `mode`"));
+    assert_eq!(config_error(json!({"mode": "sideways"})).field, "mode");
+    let with = |k: &str, v: Value| {
+        let mut c = base.clone();
+        c[k] = v;
+        c
+    };
+    assert_eq!(
+        config_error(with("allowed_hosts", json!(["ok.com", "*.com"]))).field,
+        "allowed_hosts[1]"
+    );
+    assert_eq!(
+        config_error(with("allowed_hosts", json!(["Upper.com"]))).field,
+        "allowed_hosts[0]"
+    );
+    assert_eq!(
+        config_error(with("allowed_hosts", json!(["10.0.0.1"]))).field,
+        "allowed_hosts[0]"
+    );
+    assert_eq!(
+        config_error(with("allowed_hosts", json!(["*"]))).field,
+        "allowed_hosts[0]"
+    );
+    assert_eq!(
+        config_error(with("allowed_schemes", json!([]))).field,
+        "allowed_schemes"
+    );
+    assert_eq!(
+        config_error(with("allowed_schemes", json!(["https", "file"]))).field,
+        "allowed_schemes[1]"
+    );
+    assert_eq!(
+        config_error(with("allow_private", json!(["10.0.0.1/8"]))).field,
+        "allow_private[0]"
+    );
+    assert_eq!(
+        config_error(with("allow_private", json!(["10.0.0.0/33"]))).field,
+        "allow_private[0]"
+    );
+    assert_eq!(
+        config_error(with("allow_private", json!(["fd00::/8", "nonsense"]))).field,
+        "allow_private[1]"
+    );
+    assert!(config_error(with("bogus", json!(1)))
+        .reason
+        .contains("unknown field"));
+    assert_eq!(
+        config_error(with(
+            "dlp",
+            json!({"scrub": {"actions": {"nope": "redact"}}})
+        ))
+        .field
+        .split('.')
+        .next(),
+        Some("dlp")
+    );
+}
+
+#[test]
+fn cidr_containment() {
+    let c = classify::Cidr::parse("172.16.0.0/12").unwrap();
+    assert!(c.contains("172.31.255.255".parse().unwrap()));
+    assert!(!c.contains("172.32.0.0".parse().unwrap()));
+    assert!(!c.contains("::ffff:172.16.0.1".parse().unwrap()));
+    assert!(classify::Cidr::parse("0.0.0.0/0")
+        .unwrap()
+        .contains("8.8.8.8".parse().unwrap()));
+    assert!(classify::Cidr::parse("::/0")
+        .unwrap()
+        .contains("::1".parse().unwrap()));
+}
+
+#[test]
+fn odd_inputs_never_panic() {
+    let g = guard();
+    for s in [
+        "",
+        ":",
+        "://",
+        "http:",
+        "[",
+        "[::",
+        "%",
+        "%%%",
+        "0x",
+        "0x.0x",
+        "....",
+        "@",
+        "a@",
+        "\u{0}",
+        "http://[",
+        "//",
+        "\\\\",
+        "::",
+        "1:2:3:4:5:6:7:8:9",
+    ] {
+        let _ = g.inspect(&call(keyed(s)));
+        let _ = g.inspect(&call(texted(s)));
+        let _ = g.check_authority(s);
+    }
+}

@@ -1,0 +1,393 @@
+//! Egress guard (MCP-08) in real Envoy.
+//!
+//! Inbound (tool sidecar): the whole SSRF spelling corpus of `tests/eval/egress/ssrf.txt` is
+//! refused with a JSON-RPC error and never reaches the tool; every allowed argument of
+//! `allowed.txt` reaches it byte-identical (the native tests read the same files).
+//! Outbound (sidecar outbound listener / egress gateway): a metadata authority, an
+//! absolute-form request to it and a body carrying a secret are refused; malformed,
+//! compressed and oversize bodies are refused; bad configuration stops Envoy naming the field.
+
+use meshguard_e2e::client::tool_call;
+use meshguard_e2e::paths::workspace_root;
+use meshguard_e2e::upstream::start_echo;
+use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, Reply, WasmFilter};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const REASONS: [&str; 4] = [
+    "ssrf_blocked",
+    "host_not_allowed",
+    "scheme_not_allowed",
+    "invalid_url",
+];
+
+fn eval_file(name: &str) -> String {
+    let path = workspace_root().join("tests/eval/egress").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The policy the corpus is judged under (shared with the native tests).
+fn corpus_config() -> Value {
+    serde_json::from_str(&eval_file("config.json")).expect("config.json")
+}
+
+/// `(line, marked)` for every corpus line; `marked` when it starts with `marker`.
+fn corpus(name: &str, marker: &str) -> Vec<(String, bool)> {
+    eval_file(name)
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| match l.strip_prefix(marker) {
+            Some(rest) => (rest.to_string(), true),
+            None => (l.to_string(), false),
+        })
+        .collect()
+}
+
+fn guarded(config: Value, upstream: &McpUpstream) -> Envoy {
+    EnvoyBuilder::new()
+        .filter(WasmFilter::new("egress_guard", config))
+        .upstream(upstream.addr)
+        .start()
+        .unwrap_or_else(|e| panic!("envoy did not start:\n{}", e.log))
+}
+
+fn upstream_requests(envoy: &Envoy) -> u64 {
+    envoy.counter("cluster.upstream.upstream_rq_total")
+}
+
+fn stat(envoy: &Envoy, name: &str) -> u64 {
+    envoy.counter(&format!("wasmcustom.meshguard.egress_guard.{name}"))
+}
+
+fn keyed(v: &str) -> Value {
+    json!({"url": v})
+}
+
+fn texted(v: &str) -> Value {
+    json!({"query": {"notes": [format!("please fetch {v} now")]}})
+}
+
+/// A refusal by the guard: 403, JSON-RPC error echoing the id, control MCP-08.
+fn assert_refused(reply: &Reply, id: u64, what: &str) -> String {
+    assert_eq!(reply.status, 403, "{what} passed: {}", reply.text());
+    let v = reply.json();
+    assert_eq!(v["jsonrpc"], "2.0", "{what}");
+    assert_eq!(v["id"], id, "{what}");
+    assert_eq!(v["error"]["code"], -32003, "{what}");
+    assert_eq!(v["error"]["data"]["control"], "MCP-08", "{what}");
+    assert_eq!(reply.header("x-meshguard-control"), Some("MCP-08"));
+    let reason = v["error"]["data"]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        REASONS.contains(&reason.as_str()),
+        "{what}: reason {reason}"
+    );
+    reason
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ssrf_spelling_is_refused_before_the_tool() {
+    let upstream = start_echo().await;
+    let envoy = guarded(corpus_config(), &upstream);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let lines = corpus("ssrf.txt", "@keyed ");
+    assert!(lines.len() >= 120, "corpus shrank: {}", lines.len());
+    let mut id = 0;
+    let mut ssrf = 0;
+    for (line, keyed_only) in &lines {
+        let mut shapes = vec![keyed(line)];
+        if !keyed_only {
+            shapes.push(texted(line));
+        }
+        for args in shapes {
+            id += 1;
+            let reply = client.post(&tool_call(id, "fetch_url", args)).await;
+            let reason = assert_refused(&reply, id, line);
+            ssrf += u64::from(reason == "ssrf_blocked");
+            // The denial names the class, never the destination.
+            let text = reply.text();
+            assert!(
+                !text.contains("169.254") && !text.contains("metadata.google"),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(
+        upstream_requests(&envoy),
+        0,
+        "a refused call reached the tool"
+    );
+    assert_eq!(stat(&envoy, "requests"), id);
+    assert_eq!(stat(&envoy, "denied.ssrf_blocked"), ssrf);
+    let by_reason: u64 = REASONS
+        .iter()
+        .map(|r| stat(&envoy, &format!("denied.{r}")))
+        .sum();
+    assert_eq!(by_reason, id);
+    assert!(stat(&envoy, "blocked.metadata") >= 40);
+    assert!(stat(&envoy, "blocked.loopback") >= 10);
+    assert!(stat(&envoy, "denied.scheme_not_allowed") >= 10);
+    assert!(stat(&envoy, "denied.host_not_allowed") >= 8);
+    let log = envoy.log();
+    assert!(log.contains("decision=deny control=MCP-08 reason=ssrf_blocked class=metadata"));
+    assert!(
+        log.contains("ip=169.254.169.254"),
+        "audit line lacks the address"
+    );
+    println!("BENCH egress_corpus_refused={id} ssrf_blocked={ssrf}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_arguments_reach_the_tool_byte_identical() {
+    let upstream = start_echo().await;
+    let envoy = guarded(corpus_config(), &upstream);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let mut sent = 0;
+    for (line, text_only) in corpus("allowed.txt", "@text ") {
+        let mut shapes = vec![texted(&line)];
+        if !text_only {
+            shapes.push(keyed(&line));
+        }
+        for args in shapes {
+            sent += 1;
+            let body = tool_call(sent, "fetch_url", args).to_string();
+            let reply = client.post_raw(body.clone().into_bytes(), &[]).await;
+            assert_eq!(reply.status, 200, "{line}: {}", reply.text());
+            assert_eq!(
+                reply.json()["body"].as_str(),
+                Some(body.as_str()),
+                "{line}: altered"
+            );
+        }
+    }
+    // Methods other than tools/call are not the guard's business.
+    let list = json!({"jsonrpc": "2.0", "id": 999, "method": "tools/list"}).to_string();
+    let reply = client.post_raw(list.clone().into_bytes(), &[]).await;
+    assert_eq!(reply.json()["body"].as_str(), Some(list.as_str()));
+    assert_eq!(upstream_requests(&envoy), sent + 1);
+    assert_eq!(stat(&envoy, "passed"), sent + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_compressed_and_oversize_calls_are_refused() {
+    let upstream = start_echo().await;
+    let mut config = corpus_config();
+    config["body"] = json!({"max_bytes": 2048});
+    let envoy = guarded(config, &upstream);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let reply = client.post_raw(b"{not json".to_vec(), &[]).await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.denial_reason().as_deref(), Some("invalid_json"));
+    let call = tool_call(1, "fetch_url", keyed("https://api.github.com/")).to_string();
+    let reply = client
+        .post_raw(call.into_bytes(), &[("content-encoding", "gzip")])
+        .await;
+    assert_eq!(reply.status, 415);
+    assert_eq!(reply.denial_reason().as_deref(), Some("compressed_body"));
+    // A metadata URL hidden past the limit in a chunked upload without content-length.
+    let padded = tool_call(
+        2,
+        "fetch_url",
+        json!({"pad": "x".repeat(4000), "url": "http://169.254.169.254/"}),
+    );
+    let reply = client
+        .post_chunked(padded.to_string().into_bytes(), 256)
+        .await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert_eq!(upstream_requests(&envoy), 0);
+}
+
+fn outbound(extra: Value, upstream: &McpUpstream) -> Envoy {
+    let mut config = corpus_config();
+    config["mode"] = json!("outbound");
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
+    guarded(config, upstream)
+}
+
+/// One raw HTTP/1.1 request (absolute-form targets and Host headers exactly as written).
+fn raw_request(envoy: &Envoy, request: &str) -> (u16, String) {
+    let addr = envoy.listener("main");
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_refuses_metadata_authorities_and_passes_allowed_ones() {
+    let upstream = start_echo().await;
+    let envoy = outbound(json!({}), &upstream);
+    let client = McpClient::new(envoy.url("/latest/meta-data/"));
+    for host in [
+        "169.254.169.254",
+        "169.254.169.254:80",
+        "0xa9fea9fe",
+        "2852039166",
+        "[::ffff:169.254.169.254]",
+        "[fd00:ec2::254]",
+        "metadata.google.internal",
+        "100.100.100.200",
+        "localhost:6379",
+        "evil.example.net",
+    ] {
+        let reply = client.post_raw(b"{}".to_vec(), &[("host", host)]).await;
+        assert_eq!(reply.status, 403, "{host}: {}", reply.text());
+        assert_eq!(reply.json()["error"]["data"]["control"], "MCP-08", "{host}");
+    }
+    // Absolute-form: the target's authority is what Envoy routes on, whatever Host says.
+    let (status, text) = raw_request(
+        &envoy,
+        "GET http://169.254.169.254/latest/meta-data/ HTTP/1.1\r\nHost: api.github.com\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("ssrf_blocked"), "{text}");
+    assert_eq!(
+        upstream_requests(&envoy),
+        0,
+        "a refused request left the mesh"
+    );
+    assert!(stat(&envoy, "blocked.metadata") >= 7);
+
+    let reply = client
+        .post_raw(br#"{"q":"status"}"#.to_vec(), &[("host", "api.github.com")])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["headers"]["host"], "api.github.com");
+    assert_eq!(reply.json()["body"], r#"{"q":"status"}"#);
+    let (status, text) = raw_request(
+        &envoy,
+        "GET http://raw.githubusercontent.com/org/repo/main/x HTTP/1.1\r\nHost: raw.githubusercontent.com\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(upstream_requests(&envoy), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_bodies_carrying_secrets_are_refused() {
+    let upstream = start_echo().await;
+    let envoy = outbound(json!({}), &upstream);
+    let client = McpClient::new(envoy.url("/repos/org/repo/issues"));
+    // The client always sends `content-type: application/json`.
+    let json_ct = [("host", "api.github.com")];
+    let leak = r#"{"title":"ci","body":"aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY key AKIAIOSFODNN7EXAMPLE"}"#;
+    let reply = client.post_raw(leak.as_bytes().to_vec(), &json_ct).await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["data"]["control"], "MCP-04");
+    assert_eq!(reply.denial_reason().as_deref(), Some("sensitive_data"));
+    assert!(!reply.text().contains("AKIAIOSFODNN7EXAMPLE"));
+    // The same secret as plain text, a binary body and a compressed one are refused too.
+    let post = |ct: &str, body: &str| {
+        format!(
+            "POST /x HTTP/1.1\r\nHost: api.github.com\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let (status, reply) = raw_request(&envoy, &post("text/plain", "token AKIAIOSFODNN7EXAMPLE"));
+    assert_eq!(status, 403, "{reply}");
+    assert!(reply.contains("sensitive_data") && !reply.contains("AKIAIOSFODNN7EXAMPLE"));
+    let (status, reply) = raw_request(&envoy, &post("application/octet-stream", "\u{0}\u{1}\u{2}"));
+    assert_eq!(status, 415, "{reply}");
+    assert!(reply.contains("binary_body"), "{reply}");
+    let gz = [("host", "api.github.com"), ("content-encoding", "gzip")];
+    let reply = client.post_raw(b"{}".to_vec(), &gz).await;
+    assert_eq!(reply.status, 415);
+    assert_eq!(reply.denial_reason().as_deref(), Some("compressed_body"));
+    assert_eq!(upstream_requests(&envoy), 0);
+    assert_eq!(stat(&envoy, "blocked.data_loss"), 2);
+    // A clean body passes byte-identical.
+    let clean = r#"{"title":"flaky test","body":"retry the job"}"#;
+    let reply = client.post_raw(clean.as_bytes().to_vec(), &json_ct).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["body"], clean);
+    assert_eq!(upstream_requests(&envoy), 1);
+}
+
+#[test]
+fn bad_configuration_stops_envoy_naming_the_field() {
+    let cases = [
+        (
+            json!({"allowed_hosts": ["api.github.com"]}),
+            "missing field `mode`",
+        ),
+        (
+            json!({"mode": "inbound", "allowed_hosts": ["api.github.com", "*.com"]}),
+            "field `allowed_hosts[1]`",
+        ),
+        (
+            json!({"mode": "inbound", "allow_private": ["10.0.0.1/8"]}),
+            "field `allow_private[0]`",
+        ),
+        (
+            json!({"mode": "outbound", "allowed_schemes": ["file"]}),
+            "field `allowed_schemes[0]`",
+        ),
+        (json!({"mode": "both"}), "field `mode`"),
+    ];
+    for (config, expected) in cases {
+        let err = match EnvoyBuilder::new()
+            .filter(WasmFilter::new("egress_guard", config.clone()))
+            .start()
+        {
+            Ok(_) => panic!("Envoy started with {config}"),
+            Err(e) => e,
+        };
+        assert!(err.exited, "{config}: Envoy neither started nor exited");
+        assert!(
+            err.log.contains(expected),
+            "{config}: log lacks `{expected}`:\n{}",
+            err.log
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_configurations_refuse_metadata_and_pass_github() {
+    use meshguard_e2e::egress::{deployed_config, INBOUND, OUTBOUND};
+    let upstream = start_echo().await;
+    let envoy = guarded(deployed_config(INBOUND), &upstream);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let reply = client
+        .post(&tool_call(
+            1,
+            "fetch_url",
+            keyed("http://169.254.169.254/latest/meta-data/"),
+        ))
+        .await;
+    assert_eq!(assert_refused(&reply, 1, "metadata"), "ssrf_blocked");
+    let reply = client
+        .post(&tool_call(
+            2,
+            "fetch_url",
+            keyed("https://api.github.com/repos/org-thousandeyes/sre-api"),
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(upstream_requests(&envoy), 1);
+
+    let upstream = start_echo().await;
+    let envoy = guarded(deployed_config(OUTBOUND), &upstream);
+    let client = McpClient::new(envoy.url("/latest/meta-data/"));
+    let reply = client
+        .post_raw(b"{}".to_vec(), &[("host", "169.254.169.254")])
+        .await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    let reply = client
+        .post_raw(b"{}".to_vec(), &[("host", "api.github.com")])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(upstream_requests(&envoy), 1);
+}
