@@ -30,7 +30,8 @@ pub enum ResponseMode {
 pub struct TestTools;
 
 impl TestTools {
-    fn tools() -> Vec<Tool> {
+    /// The tools as the server lists them (tests pin their descriptions and schemas).
+    pub fn tools() -> Vec<Tool> {
         let schema = |props: Value| -> Arc<Map<String, Value>> {
             let obj = json!({"type": "object", "properties": props});
             Arc::new(obj.as_object().cloned().unwrap_or_default())
@@ -50,6 +51,11 @@ impl TestTools {
                 "get_payslip",
                 "Reads an employee's payslip.",
                 schema(json!({"employee": {"type": "string"}})),
+            ),
+            Tool::new(
+                "delete_branch",
+                "Deletes a branch of a repository.",
+                schema(json!({"repo": {"type": "string"}, "branch": {"type": "string"}})),
             ),
             Tool::new(
                 "count_with_progress",
@@ -103,6 +109,12 @@ impl ServerHandler for TestTools {
             "count_with_progress" => Self::count_with_progress(&args, &ctx).await,
             "get_issue" => CallToolResult::success(vec![ContentBlock::text(issue_text(&args))]),
             "get_payslip" => CallToolResult::success(vec![ContentBlock::text(payslip_text(&args))]),
+            "delete_branch" => {
+                let branch = args.get("branch").and_then(Value::as_str).unwrap_or("main");
+                CallToolResult::success(vec![ContentBlock::text(format!(
+                    "deleted branch {branch}"
+                ))])
+            }
             other => {
                 return Err(rmcp::ErrorData::invalid_params(
                     format!("no tool {other}"),
@@ -163,6 +175,13 @@ impl McpUpstream {
             config,
         );
         let router = axum::Router::new().nest_service("/mcp", service);
+        serve(router, ct).await
+    }
+}
+
+impl McpUpstream {
+    /// Serve any router on a loopback port until `ct` is cancelled (or the value dropped).
+    pub async fn serve_router(router: axum::Router, ct: CancellationToken) -> McpUpstream {
         serve(router, ct).await
     }
 }

@@ -24,6 +24,9 @@ fn valid_config(filter: &str) -> Value {
                        "allow": [{"teams": ["sre"], "tools": ["*"]}]}]
         }),
         "audience_check" => json!({"tokens": verifier}),
+        "tool_policy" => {
+            json!({"servers": [{"id": "mcp-github", "path_prefix": "/tools/mcp-github/", "tools": []}]})
+        }
         _ => json!({}),
     }
 }

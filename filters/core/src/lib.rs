@@ -23,3 +23,4 @@ pub mod output_sanitizer;
 pub mod pii_scrubber;
 pub mod prompt_guardrail;
 pub mod token_exchange;
+pub mod tool_policy;
