@@ -433,3 +433,20 @@ fn local_ratelimit() -> Value {
         }
     })
 }
+
+#[test]
+fn the_deployed_registry_pins_what_the_local_mesh_tool_servers_list() {
+    // The local mesh serves the test tools under istio/'s registry: the pins must match,
+    // or the demo would quarantine its own tools.
+    let deployed = meshguard_e2e::manifests::plugin_config("tool_policy");
+    let mut pinned = 0;
+    for server in deployed["servers"].as_array().unwrap() {
+        for e in server["tools"].as_array().unwrap() {
+            let name = e["name"].as_str().unwrap();
+            let expected = entry(name, "read", &["x"]);
+            assert_eq!(e["pin"], expected["pin"], "{}/{name}", server["id"]);
+            pinned += 1;
+        }
+    }
+    assert_eq!(pinned, 6);
+}
