@@ -450,3 +450,65 @@ fn the_deployed_registry_pins_what_the_local_mesh_tool_servers_list() {
     }
     assert_eq!(pinned, 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_gateway_chain_after_token_exchange() {
+    use meshguard_e2e::mesh::{LocalMesh, GATEWAY_AUDIENCE, SRE_AGENT};
+    use meshguard_e2e::UserClaims;
+    let mesh = LocalMesh::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let alice = UserClaims::new("alice", "sre", "operator", GATEWAY_AUDIENCE);
+    let (token, _) = mesh
+        .agent_token("sre-agent", &alice)
+        .await
+        .unwrap_or_else(|r| panic!("flow 1: {}", r.text()));
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let r = mesh
+        .call_tool(&SRE_AGENT, "mcp-github", &token, &list)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = r.response();
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        ["echo", "get_issue", "delete_branch", "count_with_progress"],
+        "get_payslip is not registered on mcp-github"
+    );
+    // token-exchange allows create_issue for sre operators; the registry does not know it.
+    let r = mesh
+        .call_tool(
+            &SRE_AGENT,
+            "mcp-github",
+            &token,
+            &tool_call(2, "create_issue", json!({})),
+        )
+        .await;
+    assert_denied(&r, 403, "unregistered_tool", 2);
+    // The deployed limits: one delete per 10 minutes per user.
+    let delete = |id: u64| {
+        tool_call(
+            id,
+            "delete_branch",
+            json!({"repo": "org-thousandeyes/sre-api", "branch": "x"}),
+        )
+    };
+    let r = mesh
+        .call_tool(&SRE_AGENT, "mcp-github", &token, &delete(3))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = mesh
+        .call_tool(&SRE_AGENT, "mcp-github", &token, &delete(4))
+        .await;
+    assert_denied(&r, 429, "rate_limited", 4);
+    let read = tool_call(
+        5,
+        "echo",
+        json!({"text": "hi", "repo": "org-thousandeyes/sre-api"}),
+    );
+    let r = mesh
+        .call_tool(&SRE_AGENT, "mcp-github", &token, &read)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
