@@ -368,6 +368,57 @@ async fn concurrent_requests_across_two_workers_never_exceed_the_limit() {
     );
 }
 
+#[test]
+fn a_flood_across_two_workers_never_exceeds_the_limit() {
+    // wrk drives both workers flat out (thousands of calls a second on 64 connections), so
+    // the two VMs really race on the same bucket; CAS must lose no update.
+    const LIMIT: u64 = 2000;
+    let limits =
+        json!([{"class": "read", "per": "team", "requests": LIMIT, "window_seconds": 86400}]);
+    let envoy = start(
+        EnvoyBuilder::new()
+            .filter(WasmFilter::new("tool_policy", config(limits)))
+            .direct_response(
+                200,
+                "application/json",
+                r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            )
+            .concurrency(2),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("flood.lua");
+    let body = tool_call(1, "echo", json!({"text": "x"}))
+        .to_string()
+        .replace('"', "\\\"");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = \"{body}\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.headers[\"x-meshguard-sub\"] = \"alice\"\nwrk.headers[\"x-meshguard-team\"] = \"sre\"\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("wrk")
+        .args(["-t2", "-c64", "-d3s", "-s"])
+        .arg(&script)
+        .arg(envoy.url("/mcp"))
+        .output()
+        .expect("wrk (apt-get install wrk)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let allowed = envoy.counter("wasmcustom.meshguard.tool_policy.allowed.read");
+    let limited = envoy.counter("wasmcustom.meshguard.tool_policy.rate_limited.read.team");
+    let workers = worker_connections(&envoy);
+    assert!(
+        limited > LIMIT,
+        "the flood must overrun the limit:\n{report}"
+    );
+    assert!(workers.iter().all(|&c| c > 0), "{workers:?}");
+    assert_eq!(
+        allowed, LIMIT,
+        "limited {limited}, workers {workers:?}\n{report}"
+    );
+    assert_eq!(envoy.counter("http.main.downstream_rq_2xx"), LIMIT);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn descriptor_headers_drive_envoys_native_rate_limit_filter() {
     let upstream = McpUpstream::start(ResponseMode::Json).await;
