@@ -13,6 +13,7 @@ pub mod mesh;
 pub mod oidc;
 pub mod paths;
 pub mod pki;
+pub mod rugpull;
 pub mod tls;
 pub mod upstream;
 pub mod wasm_imports;

@@ -536,6 +536,8 @@ fn start_gateway(
         .http_filter();
     let guardrail =
         WasmFilter::new("prompt_guardrail", plugin::as_deployed("prompt_guardrail")).http_filter();
+    let tool_policy =
+        WasmFilter::new("tool_policy", plugin::as_deployed("tool_policy")).http_filter();
     let mut ingress_routes: Vec<Value> = AGENTS
         .iter()
         .map(|a| {
@@ -574,6 +576,7 @@ fn start_gateway(
             vec![
                 rbac_allow_principals(&agent_ids),
                 token_exchange.clone(),
+                tool_policy,
                 guardrail,
             ],
             Some(downstream_mtls(&svid, pki.ca_file(), &[])),

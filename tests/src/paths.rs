@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 
 /// The filter crates, by the name of the `.wasm` each builds.
-pub const FILTERS: [&str; 6] = [
+pub const FILTERS: [&str; 7] = [
     "token_exchange",
     "audience_check",
     "prompt_guardrail",
     "output_sanitizer",
     "pii_scrubber",
     "egress_guard",
+    "tool_policy",
 ];
 
 /// The workspace root (parent of `tests/`).

@@ -30,7 +30,8 @@ pub enum ResponseMode {
 pub struct TestTools;
 
 impl TestTools {
-    fn tools() -> Vec<Tool> {
+    /// The tools as the server lists them (tests pin their descriptions and schemas).
+    pub fn tools() -> Vec<Tool> {
         let schema = |props: Value| -> Arc<Map<String, Value>> {
             let obj = json!({"type": "object", "properties": props});
             Arc::new(obj.as_object().cloned().unwrap_or_default())
@@ -55,6 +56,11 @@ impl TestTools {
                 "fetch_url",
                 "Fetches a URL (a stand-in: it reports the URL and never opens a connection).",
                 schema(json!({"url": {"type": "string"}})),
+            ),
+            Tool::new(
+                "delete_branch",
+                "Deletes a branch of a repository.",
+                schema(json!({"repo": {"type": "string"}, "branch": {"type": "string"}})),
             ),
             Tool::new(
                 "count_with_progress",
@@ -111,6 +117,12 @@ impl ServerHandler for TestTools {
             "fetch_url" => {
                 let url = args.get("url").and_then(Value::as_str).unwrap_or_default();
                 CallToolResult::success(vec![ContentBlock::text(format!("fetched {url}"))])
+            }
+            "delete_branch" => {
+                let branch = args.get("branch").and_then(Value::as_str).unwrap_or("main");
+                CallToolResult::success(vec![ContentBlock::text(format!(
+                    "deleted branch {branch}"
+                ))])
             }
             other => {
                 return Err(rmcp::ErrorData::invalid_params(
@@ -172,6 +184,13 @@ impl McpUpstream {
             config,
         );
         let router = axum::Router::new().nest_service("/mcp", service);
+        serve(router, ct).await
+    }
+}
+
+impl McpUpstream {
+    /// Serve any router on a loopback port until `ct` is cancelled (or the value dropped).
+    pub async fn serve_router(router: axum::Router, ct: CancellationToken) -> McpUpstream {
         serve(router, ct).await
     }
 }

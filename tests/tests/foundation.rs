@@ -25,6 +25,9 @@ fn valid_config(filter: &str) -> Value {
         }),
         "audience_check" => json!({"tokens": verifier}),
         "egress_guard" => json!({"mode": "inbound"}),
+        "tool_policy" => {
+            json!({"servers": [{"id": "mcp-github", "path_prefix": "/tools/mcp-github/", "tools": []}]})
+        }
         _ => json!({}),
     }
 }

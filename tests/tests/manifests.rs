@@ -802,6 +802,7 @@ fn keys_come_from_the_proxy_environment_never_from_plugin_config() {
             "pii_scrubber",
             "prompt_guardrail",
             "egress_guard",
+            "tool_policy",
         ]
         .contains(&i.filter.as_str());
         assert_eq!(i.kind == "EnvoyFilter", needs_stop, "{}: mechanism", i.name);

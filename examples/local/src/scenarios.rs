@@ -349,11 +349,36 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
         observed(&reply),
     ));
 
-    for (scenario, control) in [
-        ("mass delete vs intent rate limit", "rate limit"),
-        ("write action awaiting approval", "HITL"),
-    ] {
+    rows.push(Row::checked(
+        "mass delete vs intent rate limit",
+        "MCP-03",
+        "allowed, then denied rate_limited x4",
+        mass_delete(&mesh, &token).await,
+    ));
+
+    for (scenario, control) in [("write action awaiting approval", "HITL")] {
         rows.push(Row::planned(scenario, control, "denied"));
     }
     Ok(rows)
+}
+
+/// An agent told to "clean up" deletes five branches in a row: the first delete passes,
+/// the rest hit the delete bucket (1 per 10 minutes per user) at the gateway.
+async fn mass_delete(mesh: &LocalMesh, token: &str) -> String {
+    let mut outcomes = Vec::new();
+    for i in 0..5 {
+        let call = tool_call(
+            20 + i,
+            "delete_branch",
+            json!({"repo": "org-thousandeyes/sre-api", "branch": format!("release-{i}")}),
+        );
+        let reply = mesh.call_tool(&SRE_AGENT, "mcp-github", token, &call).await;
+        outcomes.push(observed(&reply));
+    }
+    let rest = &outcomes[1..];
+    if rest.iter().all(|o| o == &rest[0]) {
+        format!("{}, then {} x{}", outcomes[0], rest[0], rest.len())
+    } else {
+        outcomes.join(", ")
+    }
 }

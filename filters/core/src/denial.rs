@@ -135,7 +135,8 @@ impl Denial {
         self.to_jsonrpc().to_string().into_bytes()
     }
 
-    /// Response headers: content type, the control and reason for log pipelines, and a
+    /// Response headers: content type, the control and reason for log pipelines, a
+    /// `Retry-After` when `data.retry_after` says when to retry (seconds), and a
     /// `WWW-Authenticate` challenge on 401 as RFC 6750 asks.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = vec![
@@ -143,6 +144,9 @@ impl Denial {
             ("x-meshguard-control", self.control.as_str().to_string()),
             ("x-meshguard-reason", self.reason.to_string()),
         ];
+        if let Some(seconds) = self.data.get("retry_after").and_then(Value::as_u64) {
+            headers.push(("retry-after", seconds.to_string()));
+        }
         if self.status == 401 {
             headers.push((
                 "www-authenticate",

@@ -24,3 +24,4 @@ pub mod output_sanitizer;
 pub mod pii_scrubber;
 pub mod prompt_guardrail;
 pub mod token_exchange;
+pub mod tool_policy;

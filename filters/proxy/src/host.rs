@@ -12,6 +12,14 @@ pub fn now(ctx: &dyn Context) -> u64 {
         .unwrap_or(0)
 }
 
+/// Envoy's clock, unix milliseconds (token buckets refill by the millisecond).
+pub fn now_ms(ctx: &dyn Context) -> u64 {
+    ctx.get_current_time()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// 16 random bytes from WASI `random_get`; `None` if the host cannot provide them, in which
 /// case callers fail closed rather than mint predictable ids.
 pub fn random16() -> Option<[u8; 16]> {

@@ -11,6 +11,7 @@ pub mod jwks_fetch;
 pub mod log;
 pub mod request;
 pub mod response;
+pub mod shared;
 pub mod sse_stream;
 pub mod stats;
 pub mod verifier;

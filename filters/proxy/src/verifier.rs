@@ -3,6 +3,7 @@
 //! kept in shared data across workers.
 
 use crate::jwks_fetch::JwksFetcher;
+use crate::shared::{self, UpdateError};
 use crate::{host, log};
 use meshguard_core::config::ConfigError;
 use meshguard_core::denial::Denial;
@@ -11,7 +12,6 @@ use meshguard_core::jwt::{
     replay_shared, Claims, JwksSource, TokenCache, Verifier, VerifierConfig, VerifyError,
 };
 use proxy_wasm::traits::Context;
-use proxy_wasm::types::Status;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -125,18 +125,11 @@ pub fn reject_replay(ctx: &dyn Context, issuer: &str, claims: &Claims) -> Result
     let until = claims.exp.unwrap_or(0).saturating_add(60);
     let (key, id) = replay_shared::locate(issuer, jti);
     let now = host::now(ctx);
-    for _ in 0..8 {
-        let (value, cas) = ctx.get_shared_data(&key);
-        let bucket = value
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default();
-        let updated =
-            replay_shared::record(&bucket, &id, until, now).map_err(|e| token_denial(&e))?;
-        match ctx.set_shared_data(&key, Some(updated.as_bytes()), cas) {
-            Ok(()) => return Ok(()),
-            Err(Status::CasMismatch) => continue,
-            Err(_) => break,
-        }
-    }
-    Err(token_denial(&VerifyError::ReplayCacheFull))
+    shared::update(&key, |bucket| {
+        replay_shared::record(bucket, &id, until, now).map(Some)
+    })
+    .map_err(|e| match e {
+        UpdateError::Refused(e) => token_denial(&e),
+        UpdateError::Unavailable => token_denial(&VerifyError::ReplayCacheFull),
+    })
 }

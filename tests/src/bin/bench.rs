@@ -83,7 +83,42 @@ async fn run() -> Result<(), String> {
         );
     }
     audience_check_vs_jwt_authn(base).await?;
+    tool_policy_path(base)?;
     token_exchange_mint_path(base).await
+}
+
+/// Gateway side: tool-policy with the deployed registry judging a `tools/call` of a
+/// registered read tool, taking a token from a shared-data bucket (CAS) per call (a limit
+/// high enough never to refuse under load), as token-exchange's identity headers say.
+fn tool_policy_path(base: LoadResult) -> Result<(), String> {
+    let mut config = plugin::as_deployed("tool_policy");
+    config["rate_limits"] = json!([{"class": "read", "per": "user",
+                                    "requests": 1_000_000, "window_seconds": 1}]);
+    let envoy = EnvoyBuilder::new()
+        .filter(WasmFilter::new("tool_policy", config))
+        .direct_response(200, "application/json", TOOL_RESULT)
+        .start()
+        .map_err(|e| format!("envoy did not start:\n{}", e.log))?;
+    let load = |url: String| {
+        Load::post(url, TOOL_CALL.to_string(), duration())
+            .header("x-meshguard-sub", "alice")
+            .header("x-meshguard-team", "sre")
+            .header("x-meshguard-role", "operator")
+            .header("x-meshguard-agent", "sre-agent")
+    };
+    let url = envoy.url("/tools/mcp-github/mcp");
+    let mut warm = load(url.clone());
+    warm.duration = Duration::from_secs(1);
+    warm.run()?;
+    let ours = load(url).run()?;
+    report("tool_policy_call", ours, Some(("envoy_no_filter", base)));
+    bench_line(
+        "tool_policy_added_p99",
+        ours.p99_ms - base.p99_ms,
+        "ms",
+        None,
+    );
+    Ok(())
 }
 
 /// Native `jwt_authn` requiring a token of `issuer`/`audience` against an inline JWKS.
