@@ -11,7 +11,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber
+FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber approval_gate
 WASM_TARGET := wasm32-wasip1
 ENVOY_VERSION := 1.40.0
 VENV       := .venv

@@ -18,6 +18,7 @@ pub mod detect;
 pub mod jwt;
 pub mod scrub;
 
+pub mod approval;
 pub mod audience_check;
 pub mod output_sanitizer;
 pub mod pii_scrubber;

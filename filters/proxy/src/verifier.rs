@@ -123,6 +123,19 @@ pub fn reject_replay(ctx: &dyn Context, issuer: &str, claims: &Claims) -> Result
         .as_deref()
         .ok_or_else(|| token_denial(&VerifyError::MissingClaim("jti")))?;
     let until = claims.exp.unwrap_or(0).saturating_add(60);
+    record_jti(ctx, issuer, jti, until).map_err(|e| token_denial(&e))
+}
+
+/// Record `jti` of `issuer` in shared data (seen by every worker) until `until`, with a CAS
+/// write so two workers cannot both accept it: `TokenReplayed` if it was already recorded,
+/// `ReplayCacheFull` if it cannot be recorded (fail closed). Any single-use token kind
+/// (agent tokens, approval tokens) uses this one record.
+pub fn record_jti(
+    ctx: &dyn Context,
+    issuer: &str,
+    jti: &str,
+    until: u64,
+) -> Result<(), VerifyError> {
     let (key, id) = replay_shared::locate(issuer, jti);
     let now = host::now(ctx);
     for _ in 0..8 {
@@ -130,13 +143,12 @@ pub fn reject_replay(ctx: &dyn Context, issuer: &str, claims: &Claims) -> Result
         let bucket = value
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .unwrap_or_default();
-        let updated =
-            replay_shared::record(&bucket, &id, until, now).map_err(|e| token_denial(&e))?;
+        let updated = replay_shared::record(&bucket, &id, until, now)?;
         match ctx.set_shared_data(&key, Some(updated.as_bytes()), cas) {
             Ok(()) => return Ok(()),
             Err(Status::CasMismatch) => continue,
             Err(_) => break,
         }
     }
-    Err(token_denial(&VerifyError::ReplayCacheFull))
+    Err(VerifyError::ReplayCacheFull)
 }
