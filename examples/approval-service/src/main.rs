@@ -4,8 +4,8 @@
 //! derived from the bound address), `APPROVAL_ISSUER` (`meshguard-approval`),
 //! `APPROVAL_AUDIENCE` (`meshguard-gateway`), `APPROVAL_TOKEN_TTL_SECONDS` (120),
 //! `APPROVAL_PENDING_TTL_SECONDS` (900), `APPROVAL_SLACK_WEBHOOK_URL` (unset: message only
-//! logged), `MESHGUARD_APPROVAL_SIGNING_KEYS` (core signing-keys JSON; unset: a fresh ES256
-//! key, printed JWKS).
+//! logged), `MESHGUARD_APPROVAL_SIGNING_KEYS_FILE` or `MESHGUARD_APPROVAL_SIGNING_KEYS` (core
+//! signing-keys JSON, a file or the value; unset: a fresh ES256 key, its JWKS printed).
 
 use meshguard_approval::{minter, start, Settings};
 
@@ -28,7 +28,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         public_url: env("APPROVAL_PUBLIC_URL").unwrap_or_default(),
         slack_webhook_url: env("APPROVAL_SLACK_WEBHOOK_URL"),
     };
-    let keys = env("MESHGUARD_APPROVAL_SIGNING_KEYS");
+    let keys = match env("MESHGUARD_APPROVAL_SIGNING_KEYS_FILE") {
+        Some(path) => Some(std::fs::read_to_string(path)?),
+        None => env("MESHGUARD_APPROVAL_SIGNING_KEYS"),
+    };
     let minter = minter(&settings.issuer, keys.as_deref())?;
     let listen = env("APPROVAL_LISTEN").unwrap_or_else(|| "0.0.0.0:8080".into());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
