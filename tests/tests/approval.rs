@@ -5,7 +5,8 @@
 //! The test sets the trusted identity and class headers itself, standing in for
 //! token-exchange and tool-policy.
 
-use meshguard_approval::{minter, start, Running, Settings};
+use meshguard_approval::Running;
+use meshguard_e2e::approval;
 use meshguard_e2e::upstream::{start_chunked, start_echo};
 use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, Reply, WasmFilter};
 use serde_json::{json, Value};
@@ -15,15 +16,7 @@ use std::time::{Duration, Instant};
 const FILTER: &str = "approval_gate";
 
 async fn approval_service() -> Running {
-    let settings = Settings {
-        public_url: String::new(),
-        ..Settings::default()
-    };
-    let m = minter(&settings.issuer, None).expect("minter");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    start(settings, m, listener).await.expect("start")
+    approval::start_service().await
 }
 
 fn gate_config(jwks: &str, timeout_ms: u64) -> Value {
@@ -107,36 +100,17 @@ async fn ask(client: &McpClient, id: u64, args: Value) -> (String, String) {
 
 /// A person approves through the service's HTTP API; the agent polls for the token.
 async fn approve_and_poll(service: &Running, approval_id: &str, poll: &str) -> String {
-    let http = reqwest::Client::new();
-    let pending: Value = http
-        .get(poll)
-        .send()
+    let pending: Value = reqwest::get(poll)
         .await
         .expect("poll")
         .json()
         .await
         .expect("json");
     assert_eq!(pending["status"], "pending");
-    let r = http
-        .post(service.url(&format!("/v1/approvals/{approval_id}/approve")))
-        .json(&json!({"approver": "carol"}))
-        .send()
+    assert!(pending.get("approval_token").is_none());
+    approval::approve_and_poll(service, approval_id, poll, "carol")
         .await
-        .expect("approve");
-    assert_eq!(r.status().as_u16(), 200);
-    let approved: Value = http
-        .get(poll)
-        .send()
-        .await
-        .expect("poll")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(approved["status"], "approved");
-    approved["approval_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
+        .expect("approved and polled")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,4 +393,40 @@ async fn read_calls_pass_untouched_and_unclassified_calls_fail_closed() {
         service.app.store.lock().await.newest_first().is_empty(),
         "asked without identity"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_plugin_config_holds_and_admits_an_approved_call() {
+    let service = approval_service().await;
+    let upstream = start_echo().await;
+    // istio/'s pluginConfig, only the webhook endpoint and the service key replaced.
+    let envoy = gateway(approval::gate_config(&service), service.addr, upstream.addr);
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let args = json!({"repo": "org-thousandeyes/sre-api", "title": "rotate keys"});
+    let reply = client
+        .post_raw(
+            call(1, "create_issue", args.clone(), None),
+            &identity("alice", "sess-1", "write"),
+        )
+        .await;
+    let v = assert_denied(&reply, 403, "approval_pending");
+    let id = v["error"]["data"]["approval_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let poll = v["error"]["data"]["poll"]
+        .as_str()
+        .expect("poll")
+        .to_string();
+    assert_eq!(upstream_requests(&envoy), 0);
+    let token = approve_and_poll(&service, &id, &poll).await;
+    let reply = client
+        .post_raw(
+            call(2, "create_issue", args, Some(&token)),
+            &identity("alice", "sess-1", "write"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["headers"]["x-meshguard-approver"], "carol");
+    assert_eq!(upstream_requests(&envoy), 1);
 }
