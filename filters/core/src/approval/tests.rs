@@ -379,3 +379,43 @@ impl RequestInfo {
         self
     }
 }
+
+#[test]
+fn an_approval_is_single_use_and_extras_cannot_override_claims() {
+    use crate::jwt::{replay_shared, MintError, MintRequest};
+    let m = minter("ap1");
+    let g = gate(&m);
+    let req = ask(&g, json!({"repo": "org/api"}));
+    let t = approve(&m, &req, NOW, 120);
+    let approval = match g.judge(
+        &call(json!({"repo": "org/api"}), Some(&t)),
+        &info("delete"),
+        NOW,
+    ) {
+        Decision::Approved(a) => a.approval,
+        other => panic!("{other:?}"),
+    };
+    // The record the filter keeps in shared data: the second use is a replay.
+    let iss = approval.claims.iss.clone().unwrap_or_default();
+    let jti = approval.claims.jti.clone().unwrap_or_default();
+    let until = approval.claims.exp.unwrap_or(0) + 60;
+    let (_, id) = replay_shared::locate(&iss, &jti);
+    let bucket = replay_shared::record("", &id, until, NOW).expect("first use");
+    assert_eq!(
+        replay_shared::record(&bucket, &id, until, NOW + 1).map_err(|e| e.reason()),
+        Err("token_replayed")
+    );
+    // An extra claim may not replace sub (or any registered/meshguard claim).
+    let mut extra = Map::new();
+    extra.insert("sub".into(), json!("mallory"));
+    let base = MintRequest {
+        subject: "alice".into(),
+        audience: "meshguard-gateway".into(),
+        ttl_seconds: 60,
+        ..MintRequest::default()
+    };
+    assert_eq!(
+        m.mint_with(&base, &extra, NOW, "j").map(|_| ()),
+        Err(MintError::ReservedClaim("sub".into()))
+    );
+}
