@@ -11,7 +11,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber egress_guard tool_policy
+FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber egress_guard tool_policy approval_gate
 WASM_TARGET := wasm32-wasip1
 ENVOY_VERSION := 1.40.0
 VENV       := .venv
@@ -63,7 +63,7 @@ build: toolchain $(WASM_OPT)
 	@for f in $(FILTERS); do printf '%-20s %8d bytes\n' $$f.wasm $$(stat -c %s $(WASM_OUT)/$$f.wasm); done
 
 test: build envoy istio-tools
-	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test -p meshguard-core -p meshguard-e2e -p meshguard-local
+	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test -p meshguard-core -p meshguard-e2e -p meshguard-local -p meshguard-approval
 
 ## Anchors for the scrubber evaluation (Presidio, detect-secrets) in their own venvs.
 eval-setup:

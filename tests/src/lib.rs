@@ -4,6 +4,7 @@
 //! Every test that claims a filter does something proves it here, through Envoy, over HTTP.
 
 pub mod agent;
+pub mod approval;
 pub mod client;
 pub mod egress;
 pub mod envoy;

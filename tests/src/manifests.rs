@@ -35,7 +35,9 @@ use std::path::{Path, PathBuf};
 /// The two `min_refresh_interval_seconds` are timing, not endpoints: the local mesh lets an
 /// unknown `kid` trigger a refetch after 1 s instead of 30 s so a key rotation shows up in
 /// a demo and a test in seconds.
-pub const LOCAL_OVERRIDES: [&str; 8] = [
+/// The approval gate's webhook cluster and authority are endpoints too, and its inline JWKS
+/// is the deployment's approval-service public key (the local service makes a fresh one).
+pub const LOCAL_OVERRIDES: [&str; 11] = [
     "/user_tokens/issuer",
     "/user_tokens/jwks/remote/uri",
     "/user_tokens/jwks/remote/cluster",
@@ -44,6 +46,9 @@ pub const LOCAL_OVERRIDES: [&str; 8] = [
     "/tokens/jwks/remote/cluster",
     "/tokens/jwks/remote/min_refresh_interval_seconds",
     "/tokens/issuer",
+    "/webhook/cluster",
+    "/webhook/authority",
+    "/tokens/jwks/inline",
 ];
 
 /// Istio's trust domain in the reference deployment.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// The filter crates, by the name of the `.wasm` each builds.
-pub const FILTERS: [&str; 7] = [
+pub const FILTERS: [&str; 8] = [
     "token_exchange",
     "audience_check",
     "prompt_guardrail",
@@ -11,6 +11,7 @@ pub const FILTERS: [&str; 7] = [
     "pii_scrubber",
     "egress_guard",
     "tool_policy",
+    "approval_gate",
 ];
 
 /// The workspace root (parent of `tests/`).

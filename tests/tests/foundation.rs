@@ -28,6 +28,12 @@ fn valid_config(filter: &str) -> Value {
         "tool_policy" => {
             json!({"servers": [{"id": "mcp-github", "path_prefix": "/tools/mcp-github/", "tools": []}]})
         }
+        "approval_gate" => json!({
+            "webhook": {"cluster": "approval", "authority": "approval"},
+            "tokens": {"issuer": "meshguard-approval", "audiences": ["meshguard-gateway"], "algorithms": ["ES256"],
+                       "jwks": {"inline": meshguard_approval::minter("meshguard-approval", None)
+                           .map(|m| m.public_jwks()).unwrap_or_default()}}
+        }),
         _ => json!({}),
     }
 }

@@ -803,6 +803,7 @@ fn keys_come_from_the_proxy_environment_never_from_plugin_config() {
             "prompt_guardrail",
             "egress_guard",
             "tool_policy",
+            "approval_gate",
         ]
         .contains(&i.filter.as_str());
         assert_eq!(i.kind == "EnvoyFilter", needs_stop, "{}: mechanism", i.name);

@@ -29,6 +29,8 @@ pub enum Control {
     Mcp13,
     /// Session control.
     Mcp18,
+    /// Human in the loop: a write/delete/admin tool call waits for a person's approval.
+    Hitl,
     /// Malformed or uninspectable traffic: refused before any control can judge it.
     Protocol,
 }
@@ -46,6 +48,7 @@ impl Control {
             Control::Mcp11 => "MCP-11",
             Control::Mcp13 => "MCP-13",
             Control::Mcp18 => "MCP-18",
+            Control::Hitl => "HITL",
             Control::Protocol => "PROTOCOL",
         }
     }

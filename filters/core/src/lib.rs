@@ -18,6 +18,7 @@ pub mod detect;
 pub mod jwt;
 pub mod scrub;
 
+pub mod approval;
 pub mod audience_check;
 pub mod egress_guard;
 pub mod output_sanitizer;

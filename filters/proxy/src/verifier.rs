@@ -123,13 +123,26 @@ pub fn reject_replay(ctx: &dyn Context, issuer: &str, claims: &Claims) -> Result
         .as_deref()
         .ok_or_else(|| token_denial(&VerifyError::MissingClaim("jti")))?;
     let until = claims.exp.unwrap_or(0).saturating_add(60);
+    record_jti(ctx, issuer, jti, until).map_err(|e| token_denial(&e))
+}
+
+/// Record `jti` of `issuer` in shared data (seen by every worker) until `until`, with a CAS
+/// write so two workers cannot both accept it: `TokenReplayed` if it was already recorded,
+/// `ReplayCacheFull` if it cannot be recorded (fail closed). Any single-use token kind
+/// (agent tokens, approval tokens) uses this one record.
+pub fn record_jti(
+    ctx: &dyn Context,
+    issuer: &str,
+    jti: &str,
+    until: u64,
+) -> Result<(), VerifyError> {
     let (key, id) = replay_shared::locate(issuer, jti);
     let now = host::now(ctx);
     shared::update(&key, |bucket| {
         replay_shared::record(bucket, &id, until, now).map(Some)
     })
     .map_err(|e| match e {
-        UpdateError::Refused(e) => token_denial(&e),
-        UpdateError::Unavailable => token_denial(&VerifyError::ReplayCacheFull),
+        UpdateError::Refused(e) => e,
+        UpdateError::Unavailable => VerifyError::ReplayCacheFull,
     })
 }

@@ -16,6 +16,7 @@ use jwt_simple::prelude::{
     UnixTimeStamp,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// Longest lifetime a minted token may have: meshguard tokens live seconds to minutes.
@@ -38,6 +39,8 @@ pub enum MintError {
     MissingInput(&'static str),
     /// The signature library failed (should not happen with a loaded key).
     SigningFailed,
+    /// An extra claim reuses a registered or meshguard claim name.
+    ReservedClaim(String),
 }
 
 impl MintError {
@@ -51,6 +54,7 @@ impl MintError {
             MintError::BadTtl => "ttl_invalid",
             MintError::MissingInput(_) => "mint_input_missing",
             MintError::SigningFailed => "signing_failed",
+            MintError::ReservedClaim(_) => "reserved_claim",
         }
     }
 }
@@ -59,6 +63,7 @@ impl fmt::Display for MintError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MintError::MissingInput(what) => write!(f, "{}: {what}", self.reason()),
+            MintError::ReservedClaim(name) => write!(f, "{}: {name}", self.reason()),
             _ => f.write_str(self.reason()),
         }
     }
@@ -223,7 +228,15 @@ struct MeshguardClaims {
     cnf: Option<Confirmation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<Actor>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
 }
+
+/// Claim names [`Minter::mint_with`] extras may not use: registered and meshguard claims.
+const RESERVED_CLAIMS: [&str; 15] = [
+    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "nonce", "team", "role", "sid", "tool",
+    "agent", "cnf", "act",
+];
 
 /// Signs meshguard tokens for one issuer with a ring of keys, one of them active.
 #[derive(Debug)]
@@ -295,7 +308,23 @@ impl Minter {
 
     /// Mint a token for `req` at time `now` with token id `jti` (see [`jti_from_random`]).
     pub fn mint(&self, req: &MintRequest, now: u64, jti: &str) -> Result<Minted, MintError> {
+        self.mint_with(req, &Map::new(), now, jti)
+    }
+
+    /// Mint with extra claims beside meshguard's own (an approval's `args_sha256` and
+    /// `approver`); an extra claim may not reuse a registered or meshguard claim name, so it
+    /// can never override what the request says.
+    pub fn mint_with(
+        &self,
+        req: &MintRequest,
+        extra: &Map<String, Value>,
+        now: u64,
+        jti: &str,
+    ) -> Result<Minted, MintError> {
         check_request(req)?;
+        if let Some(name) = extra.keys().find(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
+            return Err(MintError::ReservedClaim(name.clone()));
+        }
         let key = self.keys.get(self.active).ok_or(MintError::NoActiveKey)?;
         let exp = now.saturating_add(req.ttl_seconds);
         let claims = JWTClaims {
@@ -307,7 +336,7 @@ impl Minter {
             audiences: Some(Audiences::AsString(req.audience.clone())),
             jwt_id: Some(jti.to_owned()),
             nonce: None,
-            custom: custom_claims(req),
+            custom: custom_claims(req, extra),
         };
         let token = key.sign(claims)?;
         Ok(Minted {
@@ -332,8 +361,9 @@ fn check_request(req: &MintRequest) -> Result<(), MintError> {
     Ok(())
 }
 
-fn custom_claims(req: &MintRequest) -> MeshguardClaims {
+fn custom_claims(req: &MintRequest, extra: &Map<String, Value>) -> MeshguardClaims {
     MeshguardClaims {
+        extra: extra.clone(),
         team: req.team.clone(),
         role: req.role.clone(),
         sid: req.sid.clone(),

@@ -182,6 +182,23 @@ impl Verifier {
         Ok(auth.claims)
     }
 
+    /// Fully verify a token and also read its payload as `T`: the typed extra claims of a
+    /// token kind the meshguard [`Claims`] layout does not cover (approval tokens). `T` is
+    /// read from the same signed payload, only after the signature and claims checks pass.
+    pub fn verify_with<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<(Claims, T), VerifyError> {
+        let claims = self.verify(token, now)?;
+        let (_, payload_b64) = split_token(token, self.policy.max_token_bytes)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| VerifyError::TokenMalformed)?;
+        let extra = serde_json::from_slice(&payload).map_err(|_| VerifyError::TokenMalformed)?;
+        Ok((claims, extra))
+    }
+
     /// Verify using `cache`: a hit skips only the signature (and only while the signing key
     /// is still trusted); issuer, audience, time and required claims are always re-checked.
     pub fn verify_cached(

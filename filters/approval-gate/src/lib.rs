@@ -1,0 +1,271 @@
+//! Approval gate at the gateway (HITL, human in the loop).
+//!
+//! Thin proxy-wasm adapter over [`meshguard_core::approval`]: holds the request headers,
+//! buffers the body, and lets [`Gate::judge`] decide. A gated `tools/call` without an
+//! approval is posted to the approval webhook (`dispatch_http_call`) and answered with a
+//! JSON-RPC error naming the approval id and poll URL; a failed, late or odd webhook answer
+//! denies. An approved retry has its token's `jti` recorded in shared data (single use,
+//! across workers), is logged with the approver for the audit trail, and is forwarded
+//! re-serialised without the token, with `x-meshguard-approver` set. Requires
+//! `allow_on_headers_stop_iteration: true` (the body is replaced after the headers).
+
+use meshguard_core::approval::{
+    pending, unavailable, ApprovalTicket, Approved, Ask, Decision, Gate, RequestInfo,
+    APPROVER_HEADER, CLASS_HEADER,
+};
+use meshguard_core::body::BodyVerdict;
+use meshguard_core::denial::{Control, Denial};
+use meshguard_core::jwt::VerifyError;
+use meshguard_proxy::verifier::record_jti;
+use meshguard_proxy::{config, denial, log, request, stats};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+use serde_json::Value;
+use std::rc::Rc;
+use std::time::Duration;
+
+const FILTER: &str = "approval_gate";
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Trace);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// Per-plugin state: the compiled gate, shared with every stream.
+#[derive(Default)]
+struct Root {
+    gate: Option<Rc<Gate>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let config = config::load::<meshguard_core::approval::Config>(self, FILTER);
+        self.gate = config.and_then(|c| match Gate::new(c) {
+            Ok(g) => Some(Rc::new(g)),
+            Err(e) => {
+                log::at(LogLevel::Critical, FILTER, &e.to_string());
+                None
+            }
+        });
+        self.gate.is_some()
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream {
+            gate: self.gate.clone()?,
+            info: RequestInfo::default(),
+            holding: false,
+            asked: None,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Per-request state.
+struct Stream {
+    gate: Rc<Gate>,
+    info: RequestInfo,
+    /// Headers are held and the body is being buffered.
+    holding: bool,
+    /// The JSON-RPC id of a call whose approval request is in flight.
+    asked: Option<Value>,
+}
+
+impl Context for Stream {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let id = self.asked.take().unwrap_or(Value::Null);
+        let status = self
+            .get_http_call_response_header(":status")
+            .unwrap_or_default();
+        let body = self
+            .get_http_call_response_body(0, body_size)
+            .unwrap_or_default();
+        let ticket = status
+            .starts_with('2')
+            .then(|| ApprovalTicket::parse(&body))
+            .flatten();
+        match ticket {
+            Some(ticket) => {
+                stats::increment(FILTER, "pending");
+                log::at(
+                    LogLevel::Info,
+                    FILTER,
+                    &format!(
+                        "decision=pending control=HITL approval_id={}",
+                        ticket.approval_id
+                    ),
+                );
+                denial::send(self, FILTER, &pending(&ticket, id));
+            }
+            None => {
+                let status = if status.is_empty() {
+                    "none (timeout or reset)"
+                } else {
+                    &status
+                };
+                log::warn(FILTER, &format!("approval webhook failed: status {status}"));
+                stats::increment(FILTER, "webhook_failed");
+                denial::send(self, FILTER, &unavailable(id));
+            }
+        }
+    }
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        stats::increment(FILTER, "requests");
+        // Only this filter may name an approver.
+        self.set_http_request_header(APPROVER_HEADER, None);
+        self.info = self.request_info();
+        let token_header = self.gate.config().token_header.clone();
+        self.set_http_request_header(&token_header, None);
+        if end_of_stream {
+            // No body: nothing to call, nothing to approve.
+            return Action::Continue;
+        }
+        if let Some(BodyVerdict::Refuse(d)) = request::check_headers(self, &self.gate.config().body)
+        {
+            return self.deny(&d);
+        }
+        self.holding = true;
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.holding {
+            return Action::Continue;
+        }
+        if let Some(verdict) = self.gate.config().body.verdict_on_overflow(body_size) {
+            let d = match verdict {
+                BodyVerdict::Refuse(d) => d,
+                _ => Denial::new(
+                    413,
+                    Control::Protocol,
+                    "body_too_large",
+                    "body too large to judge",
+                ),
+            };
+            return self.deny(&d);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.holding = false;
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let now = meshguard_proxy::host::now(self);
+        match self.gate.judge(&body, &self.info, now) {
+            Decision::Pass => {
+                stats::increment(FILTER, "passed");
+                Action::Continue
+            }
+            Decision::Deny(d) => self.deny(&d),
+            Decision::Approved(a) => self.forward_approved(&a, body_size),
+            Decision::Ask(ask) => self.ask(&ask),
+        }
+    }
+}
+
+impl Stream {
+    /// The trusted identity and class headers earlier gateway filters set.
+    fn request_info(&self) -> RequestInfo {
+        let header = |name: &str| self.get_http_request_header(name);
+        let path = header(":path").unwrap_or_default();
+        let server = path.split('?').next().unwrap_or_default().to_string();
+        RequestInfo {
+            class: header(CLASS_HEADER),
+            user: header("x-meshguard-sub"),
+            team: header("x-meshguard-team"),
+            session: header("x-meshguard-session"),
+            agent: header("x-meshguard-agent"),
+            tool: header("x-meshguard-tool"),
+            server,
+            header_token: header(&self.gate.config().token_header),
+        }
+    }
+
+    /// Single use, audit, then forward the re-serialised call without its token.
+    fn forward_approved(&mut self, a: &Approved, body_size: usize) -> Action {
+        let claims = &a.approval.claims;
+        let issuer = claims.iss.clone().unwrap_or_default();
+        let jti = claims.jti.clone().unwrap_or_default();
+        let until = claims.exp.unwrap_or(0).saturating_add(60);
+        if let Err(e) = record_jti(self, &issuer, &jti, until) {
+            let d = match e {
+                VerifyError::TokenReplayed => {
+                    meshguard_core::approval::ApprovalError::Replayed.denial()
+                }
+                other => Denial::new(
+                    503,
+                    Control::Hitl,
+                    other.reason(),
+                    "approval could not be recorded",
+                ),
+            };
+            return self.deny(&d.with_id(a.id.clone()));
+        }
+        let approver = &a.approval.extra.approver;
+        log::at(
+            LogLevel::Info,
+            FILTER,
+            &format!(
+                "decision=approved control=HITL tool={} class={} user={} session={} approver={} jti={} args_sha256={}..",
+                claims.tool.as_deref().unwrap_or_default(),
+                a.class.as_str(),
+                claims.sub.as_deref().unwrap_or_default(),
+                claims.sid.as_deref().unwrap_or_default(),
+                approver,
+                jti,
+                a.approval.extra.args_sha256.get(..16).unwrap_or_default(),
+            ),
+        );
+        stats::increment(FILTER, "approved");
+        self.set_http_request_body(0, body_size, &a.body);
+        if self.get_http_request_header("content-length").is_some() {
+            self.set_http_request_header("content-length", Some(&a.body.len().to_string()));
+        }
+        self.set_http_request_header(APPROVER_HEADER, Some(approver));
+        Action::Continue
+    }
+
+    /// Post the approval request to the webhook; the answer arrives in `on_http_call_response`.
+    fn ask(&mut self, ask: &Ask) -> Action {
+        let webhook = &self.gate.config().webhook;
+        let body = Gate::webhook_body(ask);
+        let headers = vec![
+            (":method", "POST"),
+            (":path", webhook.path.as_str()),
+            (":authority", webhook.authority.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let timeout = Duration::from_millis(webhook.timeout_ms);
+        match self.dispatch_http_call(&webhook.cluster, headers, Some(&body), vec![], timeout) {
+            Ok(_) => {
+                stats::increment(FILTER, "asked");
+                self.asked = Some(ask.id.clone());
+                Action::Pause
+            }
+            Err(e) => {
+                log::warn(FILTER, &format!("approval webhook dispatch failed: {e:?}"));
+                stats::increment(FILTER, "webhook_failed");
+                self.deny(&unavailable(ask.id.clone()))
+            }
+        }
+    }
+
+    fn deny(&mut self, d: &Denial) -> Action {
+        self.holding = false;
+        denial::send(self, FILTER, d);
+        Action::Pause
+    }
+}

@@ -1,0 +1,432 @@
+//! Approval gate (HITL) in real Envoy, with the real approval service
+//! (examples/approval-service) on loopback as the webhook: a delete is held until a person
+//! approves it, the approved call goes through once with exactly the approved arguments,
+//! and replays, changed arguments, other users, webhook timeouts and outages are refused.
+//! The test sets the trusted identity and class headers itself, standing in for
+//! token-exchange and tool-policy.
+
+use meshguard_approval::Running;
+use meshguard_e2e::approval;
+use meshguard_e2e::upstream::{start_chunked, start_echo};
+use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, Reply, WasmFilter};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const FILTER: &str = "approval_gate";
+
+async fn approval_service() -> Running {
+    approval::start_service().await
+}
+
+fn gate_config(jwks: &str, timeout_ms: u64) -> Value {
+    json!({
+        "classes": ["write", "delete", "admin"],
+        "webhook": {"cluster": "approval", "authority": "approval.local",
+                    "path": "/v1/approvals", "timeout_ms": timeout_ms},
+        "tokens": {"issuer": "meshguard-approval", "audiences": ["meshguard-gateway"],
+                   "algorithms": ["ES256"], "jwks": {"inline": jwks}},
+        "max_token_age_seconds": 120,
+    })
+}
+
+fn gateway(config: Value, webhook: SocketAddr, upstream: SocketAddr) -> Envoy {
+    EnvoyBuilder::new()
+        .filter(WasmFilter::new(FILTER, config))
+        .cluster("approval", webhook)
+        .upstream(upstream)
+        .concurrency(2)
+        .start()
+        .unwrap_or_else(|e| panic!("envoy did not start:\n{}", e.log))
+}
+
+fn upstream_requests(envoy: &Envoy) -> u64 {
+    envoy.counter("cluster.upstream.upstream_rq_total")
+}
+
+fn counter(envoy: &Envoy, name: &str) -> u64 {
+    envoy.counter(&format!("wasmcustom.meshguard.{FILTER}.{name}"))
+}
+
+/// Trusted headers as token-exchange and tool-policy would set them.
+fn identity(
+    user: &'static str,
+    session: &'static str,
+    class: &'static str,
+) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("x-meshguard-sub", user),
+        ("x-meshguard-team", "sre"),
+        ("x-meshguard-session", session),
+        ("x-meshguard-agent", "sre-agent"),
+        ("x-meshguard-tool-class", class),
+    ]
+}
+
+fn call(id: u64, tool: &str, args: Value, token: Option<&str>) -> Vec<u8> {
+    let mut params = json!({"name": tool, "arguments": args});
+    if let Some(t) = token {
+        params["_meta"] = json!({"meshguard/approval": t});
+    }
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+        .to_string()
+        .into_bytes()
+}
+
+fn assert_denied(reply: &Reply, status: u16, reason: &str) -> Value {
+    assert_eq!(reply.status, status, "{}", reply.text());
+    let v = reply.json();
+    assert_eq!(v["error"]["data"]["control"], "HITL", "{v}");
+    assert_eq!(v["error"]["data"]["reason"], reason, "{v}");
+    v
+}
+
+/// Ask for approval of a delete; returns the pending error's approval id and poll URL.
+async fn ask(client: &McpClient, id: u64, args: Value) -> (String, String) {
+    let reply = client
+        .post_raw(
+            call(id, "delete_repo", args, None),
+            &identity("alice", "sess-1", "delete"),
+        )
+        .await;
+    let v = assert_denied(&reply, 403, "approval_pending");
+    assert_eq!(v["id"], id);
+    let approval_id = v["error"]["data"]["approval_id"]
+        .as_str()
+        .expect("approval id");
+    let poll = v["error"]["data"]["poll"].as_str().expect("poll url");
+    (approval_id.to_string(), poll.to_string())
+}
+
+/// A person approves through the service's HTTP API; the agent polls for the token.
+async fn approve_and_poll(service: &Running, approval_id: &str, poll: &str) -> String {
+    let pending: Value = reqwest::get(poll)
+        .await
+        .expect("poll")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(pending["status"], "pending");
+    assert!(pending.get("approval_token").is_none());
+    approval::approve_and_poll(service, approval_id, poll, "carol")
+        .await
+        .expect("approved and polled")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_is_held_then_approved_arguments_go_through_once() {
+    let service = approval_service().await;
+    let upstream = start_echo().await;
+    let envoy = gateway(
+        gate_config(&service.jwks(), 2000),
+        service.addr,
+        upstream.addr,
+    );
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let args = json!({"repo": "org/api", "force": true});
+
+    let (approval_id, poll) = ask(&client, 7, args.clone()).await;
+    assert_eq!(upstream_requests(&envoy), 0, "a held call reached the tool");
+    assert!(poll.starts_with(&service.url("/v1/approvals/")), "{poll}");
+    // The service got the request with the hash and a preview, not a pass-through of headers.
+    let entry = service
+        .app
+        .store
+        .lock()
+        .await
+        .get(&approval_id)
+        .cloned()
+        .expect("stored");
+    assert_eq!(entry.request.user, "alice");
+    assert_eq!(entry.request.session, "sess-1");
+    assert_eq!(entry.request.server, "/tools/mcp-github/mcp");
+    assert_eq!(
+        entry.request.arguments_preview,
+        r#"{"force":true,"repo":"org/api"}"#
+    );
+
+    let token = approve_and_poll(&service, &approval_id, &poll).await;
+    // The retry, members reordered, carries the token in params._meta.
+    let reordered = json!({"force": true, "repo": "org/api"});
+    let reply = client
+        .post_raw(
+            call(8, "delete_repo", reordered, Some(&token)),
+            &identity("alice", "sess-1", "delete"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = reply.json();
+    assert_eq!(seen["headers"]["x-meshguard-approver"], "carol");
+    let forwarded: Value =
+        serde_json::from_str(seen["body"].as_str().unwrap_or("")).expect("body json");
+    assert_eq!(forwarded["params"]["arguments"], args);
+    assert_eq!(forwarded["id"], 8);
+    assert!(
+        forwarded["params"].get("_meta").is_none(),
+        "token forwarded: {forwarded}"
+    );
+    assert!(!seen["body"].as_str().unwrap_or("").contains(&token));
+    assert_eq!(upstream_requests(&envoy), 1);
+    assert_eq!(counter(&envoy, "approved"), 1);
+    assert!(envoy
+        .log()
+        .contains("decision=approved control=HITL tool=delete_repo class=delete user=alice"));
+    assert!(envoy.log().contains("approver=carol"));
+
+    // Replay of the used token: refused, the tool is not called again.
+    let reply = client
+        .post_raw(
+            call(9, "delete_repo", args.clone(), Some(&token)),
+            &identity("alice", "sess-1", "delete"),
+        )
+        .await;
+    assert_denied(&reply, 403, "approval_replayed");
+    assert_eq!(
+        upstream_requests(&envoy),
+        1,
+        "a replayed approval reached the tool"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_arguments_and_other_users_are_refused_without_using_up_the_approval() {
+    let service = approval_service().await;
+    let upstream = start_echo().await;
+    let envoy = gateway(
+        gate_config(&service.jwks(), 2000),
+        service.addr,
+        upstream.addr,
+    );
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let args = json!({"repo": "org/api"});
+    let (approval_id, poll) = ask(&client, 1, args.clone()).await;
+    let token = approve_and_poll(&service, &approval_id, &poll).await;
+
+    let changed = json!({"repo": "org/payroll"});
+    let reply = client
+        .post_raw(
+            call(2, "delete_repo", changed, Some(&token)),
+            &identity("alice", "sess-1", "delete"),
+        )
+        .await;
+    let v = assert_denied(&reply, 403, "approval_mismatch");
+    assert_eq!(v["error"]["data"]["mismatch"], "arguments");
+    let reply = client
+        .post_raw(
+            call(3, "delete_repo", args.clone(), Some(&token)),
+            &identity("mallory", "sess-1", "delete"),
+        )
+        .await;
+    assert_eq!(
+        assert_denied(&reply, 403, "approval_mismatch")["error"]["data"]["mismatch"],
+        "user"
+    );
+    let reply = client
+        .post_raw(
+            call(4, "delete_repo", args.clone(), Some(&token)),
+            &identity("alice", "sess-9", "delete"),
+        )
+        .await;
+    assert_eq!(
+        assert_denied(&reply, 403, "approval_mismatch")["error"]["data"]["mismatch"],
+        "session"
+    );
+    let reply = client
+        .post_raw(
+            call(
+                5,
+                "delete_repo",
+                args.clone(),
+                Some("eyJhbGciOiJub25lIn0.e30."),
+            ),
+            &identity("alice", "sess-1", "delete"),
+        )
+        .await;
+    assert_denied(&reply, 403, "approval_invalid");
+    assert_eq!(upstream_requests(&envoy), 0);
+
+    // The refused attempts did not consume it: the owner's call (token in the header) passes.
+    let mut headers = identity("alice", "sess-1", "delete");
+    headers.push(("meshguard-approval", token.as_str()));
+    let reply = client
+        .post_raw(call(6, "delete_repo", args, None), &headers)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(
+        reply.json()["headers"].get("meshguard-approval").is_none(),
+        "token header forwarded"
+    );
+    assert_eq!(upstream_requests(&envoy), 1);
+    assert!(counter(&envoy, "denied.approval_mismatch") >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_timeout_outage_or_nonsense_denies() {
+    let upstream = start_echo().await;
+    // A webhook that accepts the connection and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let _hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let service = approval_service().await;
+    let envoy = gateway(
+        gate_config(&service.jwks(), 400),
+        silent_addr,
+        upstream.addr,
+    );
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let started = Instant::now();
+    let reply = client
+        .post_raw(
+            call(1, "delete_repo", json!({"repo": "x"}), None),
+            &identity("alice", "s", "delete"),
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_denied(&reply, 503, "approval_unavailable");
+    assert!(
+        waited >= Duration::from_millis(350) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(counter(&envoy, "webhook_failed"), 1);
+    assert_eq!(upstream_requests(&envoy), 0);
+    drop(envoy);
+
+    // Nothing listening.
+    let down = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let down_addr = down.local_addr().expect("addr");
+    drop(down);
+    let envoy = gateway(gate_config(&service.jwks(), 2000), down_addr, upstream.addr);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let reply = client
+        .post_raw(
+            call(2, "delete_repo", json!({"repo": "x"}), None),
+            &identity("alice", "s", "admin"),
+        )
+        .await;
+    assert_denied(&reply, 503, "approval_unavailable");
+    assert_eq!(upstream_requests(&envoy), 0);
+    drop(envoy);
+
+    // A 200 that is not a ticket.
+    let odd = start_chunked(
+        "application/json",
+        vec![b"{\"ok\":true}".to_vec()],
+        Duration::ZERO,
+    )
+    .await;
+    let envoy = gateway(gate_config(&service.jwks(), 2000), odd.addr, upstream.addr);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let reply = client
+        .post_raw(
+            call(3, "delete_repo", json!({"repo": "x"}), None),
+            &identity("alice", "s", "write"),
+        )
+        .await;
+    assert_denied(&reply, 503, "approval_unavailable");
+    assert_eq!(upstream_requests(&envoy), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_calls_pass_untouched_and_unclassified_calls_fail_closed() {
+    let service = approval_service().await;
+    let upstream = start_echo().await;
+    let envoy = gateway(
+        gate_config(&service.jwks(), 2000),
+        service.addr,
+        upstream.addr,
+    );
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let body = r#"{ "jsonrpc":"2.0", "id":1, "method":"tools/call", "params":{"name":"get_issue","arguments":{"repo":"org/api","number":7}} }"#;
+    let reply = client
+        .post_raw(body.as_bytes().to_vec(), &identity("alice", "s", "read"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.json()["body"].as_str(),
+        Some(body),
+        "read call altered"
+    );
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let reply = client.post_raw(list.as_bytes().to_vec(), &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["body"].as_str(), Some(list));
+    assert_eq!(upstream_requests(&envoy), 2);
+    assert_eq!(counter(&envoy, "passed"), 2);
+
+    // A client cannot name its own approver.
+    let reply = client
+        .post_raw(
+            body.as_bytes().to_vec(),
+            &[
+                identity("alice", "s", "read"),
+                vec![("x-meshguard-approver", "root")],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(reply.json()["headers"]
+        .get("x-meshguard-approver")
+        .is_none());
+
+    let delete = call(3, "delete_repo", json!({"repo": "x"}), None);
+    let no_class = vec![("x-meshguard-sub", "alice"), ("x-meshguard-session", "s")];
+    assert_denied(
+        &client.post_raw(delete.clone(), &no_class).await,
+        403,
+        "missing_tool_class",
+    );
+    let no_user = vec![("x-meshguard-tool-class", "delete")];
+    assert_denied(
+        &client.post_raw(delete, &no_user).await,
+        401,
+        "missing_identity",
+    );
+    assert_eq!(upstream_requests(&envoy), 3);
+    assert!(
+        service.app.store.lock().await.newest_first().is_empty(),
+        "asked without identity"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_plugin_config_holds_and_admits_an_approved_call() {
+    let service = approval_service().await;
+    let upstream = start_echo().await;
+    // istio/'s pluginConfig, only the webhook endpoint and the service key replaced.
+    let envoy = gateway(approval::gate_config(&service), service.addr, upstream.addr);
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let args = json!({"repo": "org-thousandeyes/sre-api", "title": "rotate keys"});
+    let reply = client
+        .post_raw(
+            call(1, "create_issue", args.clone(), None),
+            &identity("alice", "sess-1", "write"),
+        )
+        .await;
+    let v = assert_denied(&reply, 403, "approval_pending");
+    let id = v["error"]["data"]["approval_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let poll = v["error"]["data"]["poll"]
+        .as_str()
+        .expect("poll")
+        .to_string();
+    assert_eq!(upstream_requests(&envoy), 0);
+    let token = approve_and_poll(&service, &id, &poll).await;
+    let reply = client
+        .post_raw(
+            call(2, "create_issue", args, Some(&token)),
+            &identity("alice", "sess-1", "write"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["headers"]["x-meshguard-approver"], "carol");
+    assert_eq!(upstream_requests(&envoy), 1);
+}
