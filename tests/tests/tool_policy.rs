@@ -94,7 +94,13 @@ async fn unregistered_and_other_teams_tools_are_refused_and_absent_from_tools_li
         let security = as_user(&envoy, "mallory", "security");
         assert_eq!(
             listed(&sre).await,
-            ["echo", "get_issue", "fetch_url", "delete_branch", "count_with_progress"],
+            [
+                "echo",
+                "get_issue",
+                "fetch_url",
+                "delete_branch",
+                "count_with_progress"
+            ],
             "{mode:?}"
         );
         assert_eq!(listed(&security).await, ["echo", "get_issue"], "{mode:?}");
@@ -524,7 +530,13 @@ async fn through_the_gateway_chain_after_token_exchange() {
         .unwrap_or_default();
     assert_eq!(
         names,
-        ["echo", "get_issue", "fetch_url", "delete_branch", "count_with_progress"],
+        [
+            "echo",
+            "get_issue",
+            "fetch_url",
+            "delete_branch",
+            "count_with_progress"
+        ],
         "get_payslip is not registered on mcp-github"
     );
     // token-exchange allows create_issue for sre operators; the registry does not know it.

@@ -9,10 +9,12 @@
 //! configuration schema and decisions.
 
 pub mod body;
+pub mod canonical;
 pub mod config;
 pub mod denial;
 pub mod identity;
 pub mod mcp;
+pub mod tool_class;
 
 pub mod detect;
 pub mod jwt;

@@ -24,7 +24,8 @@ pub mod webhook;
 #[cfg(test)]
 mod tests;
 
-pub use args::{args_sha256, canonical_json};
+pub use crate::canonical::canonical_json;
+pub use args::args_sha256;
 pub use config::{Config, WebhookConfig};
 pub use token::{Approval, ApprovalClaims, ApprovalError, Binding};
 pub use webhook::{ApprovalRequest, ApprovalState, ApprovalStatus, ApprovalTicket};
@@ -37,45 +38,11 @@ use crate::scrub::scrub_log_line;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-/// Trusted request header the tool-policy filter sets on `tools/call` requests.
-pub const CLASS_HEADER: &str = "x-meshguard-tool-class";
+pub use crate::tool_class::{ToolClass, CLASS_HEADER};
 /// Header the gate sets on an approved call, naming the approver for the tool's audit.
 pub const APPROVER_HEADER: &str = "x-meshguard-approver";
 /// Member of `params._meta` that carries the approval token on the retry.
 pub const META_KEY: &str = "meshguard/approval";
-
-/// A tool's class, as the tool policy assigns it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ToolClass {
-    Read,
-    Write,
-    Delete,
-    Admin,
-}
-
-impl ToolClass {
-    /// The class a header value names (exact, lowercase).
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "read" => Some(ToolClass::Read),
-            "write" => Some(ToolClass::Write),
-            "delete" => Some(ToolClass::Delete),
-            "admin" => Some(ToolClass::Admin),
-            _ => None,
-        }
-    }
-
-    /// The name as written in headers and configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolClass::Read => "read",
-            ToolClass::Write => "write",
-            ToolClass::Delete => "delete",
-            ToolClass::Admin => "admin",
-        }
-    }
-}
 
 /// What the request headers said (all trusted headers set by earlier gateway filters).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -18,27 +18,7 @@ use crate::body::BodyLimits;
 use crate::config::{in_range, non_empty, ConfigError, Validate};
 use serde::Deserialize;
 
-/// What a tool does, by intent; the registry's word, never the tool server's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolClass {
-    Read,
-    Write,
-    Delete,
-    Admin,
-}
-
-impl ToolClass {
-    /// The header / descriptor / stats form (`delete`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolClass::Read => "read",
-            ToolClass::Write => "write",
-            ToolClass::Delete => "delete",
-            ToolClass::Admin => "admin",
-        }
-    }
-}
+pub use crate::tool_class::ToolClass;
 
 /// Whose bucket a rate limit counts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]

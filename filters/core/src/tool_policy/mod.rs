@@ -28,7 +28,7 @@ use list::{detect_changes, filter_tools, ListReport};
 use serde_json::{json, Value};
 
 /// Request header carrying the class of the forwarded `tools/call` (set only by this filter).
-pub const CLASS_HEADER: &str = "x-meshguard-tool-class";
+pub use crate::tool_class::CLASS_HEADER;
 /// Request headers for Envoy rate limit descriptors (`request_headers` actions).
 pub const RL_CLASS_HEADER: &str = "x-meshguard-rl-class";
 pub const RL_USER_HEADER: &str = "x-meshguard-rl-user";

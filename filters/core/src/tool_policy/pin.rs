@@ -2,53 +2,13 @@
 //! (object keys sorted at every level, no insignificant whitespace), so a server that
 //! reorders keys or reformats does not trip a pin, and one that changes a word does.
 
+pub use crate::canonical::canonical_json;
+use crate::canonical::sha256_hex;
 use serde_json::Value;
-
-/// The canonical JSON text of a value.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(*k) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(']');
-        }
-        leaf => out.push_str(&leaf.to_string()),
-    }
-}
 
 /// `sha256:<hex>` of the canonical JSON of `value` (absent hashes as `null`).
 pub fn hash(value: Option<&Value>) -> String {
-    let text = canonical_json(value.unwrap_or(&Value::Null));
-    let digest = hmac_sha256::Hash::hash(text.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", sha256_hex(value.unwrap_or(&Value::Null)))
 }
 
 /// The two hashes of a tool as `tools/list` shows it: (description, inputSchema).
