@@ -59,6 +59,9 @@ impl RootContext for Root {
                 return false;
             }
         }
+        if config.replay_protection {
+            meshguard_proxy::verifier::prepare_replay_records();
+        }
         self.config = Some(Rc::new(config));
         self.set_tick_period(Duration::from_secs(1));
         true

@@ -116,6 +116,14 @@ impl TokenVerifier {
     }
 }
 
+/// Create every `jti` replay bucket before traffic (call from `on_configure`), so no two
+/// workers can both create one and lose a record (Envoy has no conditional create).
+pub fn prepare_replay_records() {
+    for bucket in 0..replay_shared::BUCKETS {
+        shared::ensure(&replay_shared::key(bucket));
+    }
+}
+
 /// Remember a token's `jti` in shared data until it expires; refuse it if already seen.
 pub fn reject_replay(ctx: &dyn Context, issuer: &str, claims: &Claims) -> Result<(), Denial> {
     let jti = claims

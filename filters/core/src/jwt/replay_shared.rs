@@ -18,7 +18,12 @@ pub fn locate(issuer: &str, jti: &str) -> (String, String) {
     let digest = hmac_sha256::Hash::hash(format!("{issuer}\0{jti}").as_bytes());
     let bucket = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % BUCKETS;
     let id: String = digest[4..20].iter().map(|b| format!("{b:02x}")).collect();
-    (format!("meshguard.jti.{bucket}"), id)
+    (key(bucket), id)
+}
+
+/// Shared-data key of replay bucket `bucket`.
+pub fn key(bucket: u32) -> String {
+    format!("meshguard.jti.{bucket}")
 }
 
 /// The bucket's new value with `id` remembered until `until`, or why the token is refused.
