@@ -3,6 +3,7 @@
 //!
 //! Every test that claims a filter does something proves it here, through Envoy, over HTTP.
 
+pub mod chroma;
 pub mod client;
 pub mod envoy;
 pub mod load;

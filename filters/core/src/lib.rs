@@ -19,6 +19,7 @@ pub mod jwt;
 pub mod scrub;
 
 pub mod audience_check;
+pub mod memory_guard;
 pub mod output_sanitizer;
 pub mod pii_scrubber;
 pub mod prompt_guardrail;
