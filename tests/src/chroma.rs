@@ -58,7 +58,10 @@ impl Chroma {
         let log = std::fs::File::create(data.path().join("chroma.log"))
             .unwrap_or_else(|e| panic!("chroma log: {e}"));
         let child = Command::new(python)
-            .args(["-c", "import sys, chromadb_rust_bindings as c; c.cli(sys.argv)"])
+            .args([
+                "-c",
+                "import sys, chromadb_rust_bindings as c; c.cli(sys.argv[1:])",
+            ])
             .args(["chroma", "run", "--host", "127.0.0.1", "--port"])
             .arg(port.to_string())
             .arg("--path")
@@ -69,19 +72,15 @@ impl Chroma {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("chroma did not start: {e}"));
-        let chroma = Chroma {
-            port,
-            child,
-            data,
-        };
+        let mut chroma = Chroma { port, child, data };
         chroma.wait_ready().await;
         Some(chroma)
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = reqwest::Client::new();
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && self.child.try_wait().is_ok_and(|s| s.is_none()) {
             let beat = client.get(self.url("/api/v2/heartbeat")).send().await;
             if beat.is_ok_and(|r| r.status().is_success()) {
                 return;
@@ -89,7 +88,7 @@ impl Chroma {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let log = std::fs::read_to_string(self.data.path().join("chroma.log")).unwrap_or_default();
-        panic!("chroma did not answer its heartbeat within 60 s:\n{log}");
+        panic!("chroma did not answer its heartbeat (exited, or 60 s passed):\n{log}");
     }
 
     /// `http://127.0.0.1:<port><path>`.
@@ -137,7 +136,10 @@ impl Chroma {
             .unwrap_or_else(|e| panic!("chroma {path}: {e}"));
         let status = reply.status().as_u16();
         let bytes = reply.bytes().await.unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 

@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 
 /// The filter crates, by the name of the `.wasm` each builds.
-pub const FILTERS: [&str; 5] = [
+pub const FILTERS: [&str; 6] = [
     "token_exchange",
     "audience_check",
     "prompt_guardrail",
     "output_sanitizer",
     "pii_scrubber",
+    "memory_guard",
 ];
 
 /// The workspace root (parent of `tests/`).
