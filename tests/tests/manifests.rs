@@ -801,6 +801,7 @@ fn keys_come_from_the_proxy_environment_never_from_plugin_config() {
             "audience_check",
             "pii_scrubber",
             "prompt_guardrail",
+            "memory_guard",
         ]
         .contains(&i.filter.as_str());
         assert_eq!(i.kind == "EnvoyFilter", needs_stop, "{}: mechanism", i.name);
