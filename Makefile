@@ -94,7 +94,7 @@ bench: build envoy eval
 	$(CARGO) run --quiet -p meshguard-e2e --bin bench_guardrail
 	$(CARGO) run --quiet -p meshguard-e2e --bin bench_scrubber
 
-demo: build envoy
+demo: build envoy chroma
 	$(CARGO) run --quiet -p meshguard-local --bin meshguard-demo
 
 ## Keep the local mesh running in the background (ports and tokens in .mesh/up.log).

@@ -9,6 +9,7 @@ pub mod envoy;
 pub mod load;
 pub mod manifests;
 pub mod mesh;
+pub mod mesh_memory;
 pub mod oidc;
 pub mod paths;
 pub mod pki;

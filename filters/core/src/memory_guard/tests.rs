@@ -457,10 +457,7 @@ fn routes_are_known_allowed_and_plain() {
         refused(&c, "DELETE", &format!("{COLL}/mem")),
         "operation_not_allowed"
     );
-    assert_eq!(
-        refused(&c, "POST", COLL),
-        "operation_not_allowed"
-    );
+    assert_eq!(refused(&c, "POST", COLL), "operation_not_allowed");
     assert_eq!(
         refused(&c, "GET", &format!("{COLL}/x/count")),
         "operation_not_allowed"
