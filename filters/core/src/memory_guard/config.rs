@@ -53,8 +53,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetadataKeys {
+    /// Key holding the team (confines every read and delete).
     #[serde(default = "default_team_key")]
     pub team: String,
+    /// Key holding the session (confines reads when `confine_to_session` is set).
     #[serde(default = "default_session_key")]
     pub session: String,
     /// Provenance only: stamped on writes, not used to confine reads.
@@ -76,8 +78,10 @@ impl Default for MetadataKeys {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChromaDatabase {
+    /// Chroma's tenant (a Chroma namespace, unrelated to the caller's team).
     #[serde(default = "default_tenant")]
     pub tenant: String,
+    /// Chroma's database within that tenant.
     #[serde(default = "default_database")]
     pub database: String,
 }

@@ -32,8 +32,11 @@ use std::borrow::Cow;
 /// The caller as audience-check verified it (header values, absent when not set).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Caller {
+    /// `x-meshguard-team`: the token's team.
     pub team: Option<String>,
+    /// `x-meshguard-session`: the token's `sid`.
     pub session: Option<String>,
+    /// `x-meshguard-sub`: the token's subject (the user), stamped as provenance.
     pub user: Option<String>,
 }
 
