@@ -607,7 +607,9 @@ async fn malformed_oversize_and_admin_requests_are_refused() {
         )
         .await;
     assert_refused(&r, 400, "unknown_field");
-    let big = json!({"query_embeddings": [[0.5, 0.5, 0.5]], "where_document": {"$contains": "x".repeat(1_100_000)}});
+    // Over the guard's limit (768 KiB) but under Envoy's 1 MiB buffer, so the agent's own
+    // sidecar (which buffers while it connects upstream) forwards it and the guard decides.
+    let big = json!({"query_embeddings": [[0.5, 0.5, 0.5]], "where_document": {"$contains": "x".repeat(900_000)}});
     let r = m.post(&SRE, &sre, "query", &big).await;
     assert_eq!(
         (r.status, r.reason()),
