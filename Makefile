@@ -11,7 +11,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber egress_guard tool_policy approval_gate
+FILTERS    := token_exchange audience_check prompt_guardrail output_sanitizer pii_scrubber egress_guard tool_policy approval_gate memory_guard
 WASM_TARGET := wasm32-wasip1
 ENVOY_VERSION := 1.40.0
 VENV       := .venv
@@ -21,7 +21,7 @@ PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
 
-.PHONY: help toolchain envoy istio-tools build test bench eval eval-setup demo up down lint fuzz kind-e2e clean
+.PHONY: help toolchain envoy istio-tools chroma build test bench eval eval-setup demo up down lint fuzz kind-e2e clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -44,6 +44,20 @@ $(TOOLS)/kubectl/bin/kubectl:
 
 istio-tools: $(TOOLS)/kubectl/bin/kubectl
 
+## The Chroma vector database (PyPI chromadb) for the memory-guard tests. Its server is the
+## Rust binary inside the wheel (`chroma run` calls chromadb_rust_bindings.cli), so the wheel
+## alone is installed (--no-deps: ~90 MB, seconds) and the tests start that CLI directly.
+CHROMA_VERSION := 1.5.9
+CHROMA_STAMP := $(TOOLS)/chroma/chromadb-$(CHROMA_VERSION).installed
+
+$(CHROMA_STAMP):
+	python3 -m venv $(TOOLS)/chroma
+	$(TOOLS)/chroma/bin/pip install --quiet --disable-pip-version-check --no-deps chromadb==$(CHROMA_VERSION)
+	$(TOOLS)/chroma/bin/python -c "import chromadb_rust_bindings"
+	touch $@
+
+chroma: $(CHROMA_STAMP)
+
 ## binaryen's wasm-opt (npm): a size pass after rustc keeps the regex-carrying filters under 1 MiB.
 BINARYEN_VERSION := 132.0.0
 WASM_OPT   := $(TOOLS)/binaryen/node_modules/.bin/wasm-opt
@@ -62,7 +76,7 @@ build: toolchain $(WASM_OPT)
 	@$(MAKE) --no-print-directory $(foreach f,$(FILTERS),$(WASM_OUT)/$(f).wasm)
 	@for f in $(FILTERS); do printf '%-20s %8d bytes\n' $$f.wasm $$(stat -c %s $(WASM_OUT)/$$f.wasm); done
 
-test: build envoy istio-tools
+test: build envoy istio-tools chroma
 	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test -p meshguard-core -p meshguard-e2e -p meshguard-local -p meshguard-approval
 
 ## Anchors for the scrubber evaluation (Presidio, detect-secrets) in their own venvs.
@@ -80,7 +94,7 @@ bench: build envoy eval
 	$(CARGO) run --quiet -p meshguard-e2e --bin bench_guardrail
 	$(CARGO) run --quiet -p meshguard-e2e --bin bench_scrubber
 
-demo: build envoy
+demo: build envoy chroma
 	$(CARGO) run --quiet -p meshguard-local --bin meshguard-demo
 
 ## Keep the local mesh running in the background (ports and tokens in .mesh/up.log).

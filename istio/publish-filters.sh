@@ -34,7 +34,7 @@ echo '{}' >"${work}/config.json"
   echo "# istio/publish-filters.sh for ${registry} ${version}."
 } >"${work}/digests.env"
 
-for filter in prompt_guardrail output_sanitizer token_exchange audience_check pii_scrubber egress_guard tool_policy approval_gate; do
+for filter in prompt_guardrail output_sanitizer token_exchange audience_check pii_scrubber egress_guard tool_policy approval_gate memory_guard; do
   cp "${target}/meshguard/${filter}.wasm" "${work}/plugin.wasm"
   ref="${registry}/${filter}:${version}"
   (cd "${work}" && oras push "${oras_flags[@]}" "${ref}" \

@@ -5,12 +5,14 @@
 
 pub mod agent;
 pub mod approval;
+pub mod chroma;
 pub mod client;
 pub mod egress;
 pub mod envoy;
 pub mod load;
 pub mod manifests;
 pub mod mesh;
+pub mod mesh_memory;
 pub mod oidc;
 pub mod paths;
 pub mod pki;

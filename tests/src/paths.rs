@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// The filter crates, by the name of the `.wasm` each builds.
-pub const FILTERS: [&str; 8] = [
+pub const FILTERS: [&str; 9] = [
     "token_exchange",
     "audience_check",
     "prompt_guardrail",
@@ -12,6 +12,7 @@ pub const FILTERS: [&str; 8] = [
     "egress_guard",
     "tool_policy",
     "approval_gate",
+    "memory_guard",
 ];
 
 /// The workspace root (parent of `tests/`).

@@ -804,6 +804,7 @@ fn keys_come_from_the_proxy_environment_never_from_plugin_config() {
             "egress_guard",
             "tool_policy",
             "approval_gate",
+            "memory_guard",
         ]
         .contains(&i.filter.as_str());
         assert_eq!(i.kind == "EnvoyFilter", needs_stop, "{}: mechanism", i.name);

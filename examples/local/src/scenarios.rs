@@ -356,6 +356,8 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
         mass_delete(&mesh, &token).await,
     ));
 
+    rows.extend(memory_rows(&mesh, &token, &sid).await?);
+
     for (scenario, control) in [("write action awaiting approval", "HITL")] {
         rows.push(Row::planned(scenario, control, "denied"));
     }
@@ -381,4 +383,71 @@ async fn mass_delete(mesh: &LocalMesh, token: &str) -> String {
     } else {
         outcomes.join(", ")
     }
+}
+
+/// MCP-11: both teams' agents keep memories in one Chroma; each recalls only its own, and a
+/// query crafted for the other team is refused at the memory sidecar.
+async fn memory_rows(mesh: &LocalMesh, sre_token: &str, sre_sid: &str) -> Result<Vec<Row>, String> {
+    use meshguard_e2e::mesh_memory::MeshMemory;
+    let scenarios = [
+        ("agent recalls its team's memory", "allowed"),
+        (
+            "memory query aimed at the other team's vectors",
+            "own team only",
+        ),
+        (
+            "crafted memory filter for the other team",
+            "denied cross_tenant_filter",
+        ),
+    ];
+    let Some(memory) = MeshMemory::start(mesh, &[SRE_AGENT, SECURITY_AGENT]).await? else {
+        return Ok(scenarios
+            .iter()
+            .map(|(s, e)| Row::planned(s, "MCP-11", e))
+            .collect());
+    };
+    let bob = UserClaims::new("bob", "security", "operator", GATEWAY_AUDIENCE);
+    let (sec_token, sec_sid) = mesh
+        .agent_token("security-agent", &bob)
+        .await
+        .map_err(|r| format!("flow 1 for bob failed: {}", r.text()))?;
+    let sre_note = json!({"ids": [format!("sre/{sre_sid}/runbook")], "embeddings": [[1.0, 0.0]],
+                          "documents": ["sre: restart the api pods"]});
+    memory.post(&SRE_AGENT, sre_token, "add", &sre_note).await;
+    let sec_note = json!({"ids": [format!("security/{sec_sid}/vault")], "embeddings": [[0.0, 1.0]],
+                          "documents": ["security: vault unseal key location"]});
+    memory
+        .post(&SECURITY_AGENT, &sec_token, "add", &sec_note)
+        .await;
+
+    let query = |near: [f64; 2]| json!({"query_embeddings": [near], "n_results": 5});
+    let (status, own) = memory
+        .post(&SRE_AGENT, sre_token, "query", &query([1.0, 0.0]))
+        .await;
+    let recalled = if status == 200 && own.to_string().contains("/runbook") {
+        "allowed".to_string()
+    } else {
+        format!("HTTP {status}: {own}")
+    };
+    let (status, aimed) = memory
+        .post(&SRE_AGENT, sre_token, "query", &query([0.0, 1.0]))
+        .await;
+    let isolation = match (status, aimed.to_string()) {
+        (200, t) if t.contains("vault") => "leaked the other team's memory".to_string(),
+        (200, t) if t.contains("/runbook") => "own team only".to_string(),
+        (s, t) => format!("HTTP {s}: {t}"),
+    };
+    let mut crafted = query([0.0, 1.0]);
+    crafted["where"] = json!({"team": "security"});
+    let (status, refused) = memory.post(&SRE_AGENT, sre_token, "query", &crafted).await;
+    let refusal = match refused["error"]["data"]["reason"].as_str() {
+        Some(reason) => format!("denied {reason}"),
+        None => format!("HTTP {status}: {refused}"),
+    };
+    let observed = [recalled, isolation, refusal];
+    Ok(scenarios
+        .iter()
+        .zip(observed)
+        .map(|((s, e), o)| Row::checked(s, "MCP-11", e, o))
+        .collect())
 }

@@ -5,8 +5,10 @@
 //! against the mTLS peer, optional `jti` replay, then reads the JSON-RPC body to check the
 //! tool name and team rules, and forwards the verified identity as `x-meshguard-*` headers.
 //! Requires `allow_on_headers_stop_iteration: true` (headers are set after the body).
+//! With `protocol: http` (a REST workload such as a vector database) the body is not read:
+//! the identity headers are set as soon as the token and its binding are verified.
 
-use meshguard_core::audience_check::{check_payload, Config};
+use meshguard_core::audience_check::{check_payload, Config, Protocol};
 use meshguard_core::denial::Denial;
 use meshguard_core::identity::{bearer, identity_headers, token_denial, HEADER_PREFIX};
 use meshguard_core::jwt::Claims;
@@ -176,6 +178,10 @@ impl Stream {
             return self.deny(&d);
         }
         self.phase = Phase::AwaitBody(Box::new(claims));
+        if self.config.protocol == Protocol::Http {
+            // A REST workload: its body is judged by the filter behind (memory-guard).
+            return self.finish();
+        }
         match self.body_complete {
             Some(0) => self.finish(),
             Some(size) => self.on_body(size, true),

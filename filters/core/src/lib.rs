@@ -23,6 +23,7 @@ pub mod scrub;
 pub mod approval;
 pub mod audience_check;
 pub mod egress_guard;
+pub mod memory_guard;
 pub mod output_sanitizer;
 pub mod pii_scrubber;
 pub mod prompt_guardrail;

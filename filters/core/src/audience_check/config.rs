@@ -35,6 +35,21 @@ pub struct Config {
     /// Verified-token cache entries per worker.
     #[serde(default = "default_cache_capacity")]
     pub token_cache_capacity: usize,
+    /// What the protected workload speaks: `mcp` (default) reads the JSON-RPC body to
+    /// check the tool name and team rules; `http` (a REST API such as a vector database)
+    /// only verifies the token and its binding and forwards the identity headers, leaving
+    /// the body to the filter behind it (memory-guard).
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// The protected workload's protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Mcp,
+    Http,
 }
 
 fn default_cache_capacity() -> usize {
@@ -47,6 +62,12 @@ impl Validate for Config {
         for (i, rule) in self.team_rules.iter().enumerate() {
             rule.validate()
                 .map_err(|e| e.within(&format!("team_rules[{i}]")))?;
+        }
+        if self.protocol == Protocol::Http && !self.team_rules.is_empty() {
+            return Err(ConfigError::invalid(
+                "team_rules",
+                "team rules read MCP tool arguments: not with protocol `http`",
+            ));
         }
         self.body.validate()?;
         in_range(

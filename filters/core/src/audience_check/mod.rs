@@ -8,7 +8,7 @@
 pub mod config;
 pub mod team_rules;
 
-pub use config::Config;
+pub use config::{Config, Protocol};
 pub use team_rules::TeamRule;
 
 use crate::denial::{Control, Denial};
@@ -84,6 +84,23 @@ mod tests {
         assert_eq!((d.status, d.reason.as_ref()), (403, "tool_mismatch"));
         let d = check_payload(&c, &claims(None), &call("get_issue")).unwrap_err();
         assert_eq!(d.reason, "missing_claim");
+    }
+
+    #[test]
+    fn http_protocol_refuses_team_rules() {
+        let c = json!({
+            "tokens": {"issuer": "meshguard-gateway", "audiences": ["memory"], "algorithms": ["ES256"],
+                       "jwks": {"remote": {"uri": "http://idp/jwks.json", "cluster": "idp"}}},
+            "protocol": "http",
+            "team_rules": [{"tool": "*", "argument": "repo", "pattern": "org-{team}/*"}]
+        });
+        let e = parse::<Config>(c.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.field, "team_rules");
+        let mut c = c;
+        c["team_rules"] = json!([]);
+        let ok = parse::<Config>(c.to_string().as_bytes()).unwrap();
+        assert_eq!(ok.protocol, Protocol::Http);
+        assert_eq!(config().protocol, Protocol::Mcp);
     }
 
     #[test]
