@@ -4,8 +4,10 @@
 //! attack family and the false-positive rate on honest traffic as `BENCH` lines, over all
 //! samples and over each half of the deterministic dev / held-out split (`_dev` and
 //! `_heldout` suffixes). Rules are tuned on the dev half only: `--misses` lists the ids of
-//! misclassified dev samples on stderr (ids, not texts) and only counts held-out ones.
+//! misclassified dev samples on stderr (ids, not texts) and only counts held-out ones;
+//! `--explain` adds each one's score and partial findings.
 
+use meshguard_core::detect::Detector;
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
 use meshguard_e2e::load::bench_line;
 use serde_json::{json, Value};
@@ -44,7 +46,11 @@ impl Tally {
 
     /// BENCH lines `{name}`, `{name}_dev`, `{name}_heldout` and a summary on stderr.
     fn report(&self, name: &str, label: &str) {
-        for (suffix, (hit, total)) in [("", self.all), ("_dev", self.dev), ("_heldout", self.heldout)] {
+        for (suffix, (hit, total)) in [
+            ("", self.all),
+            ("_dev", self.dev),
+            ("_heldout", self.heldout),
+        ] {
             bench_line(&format!("{name}{suffix}"), pct(hit, total), "percent", None);
         }
         eprintln!(
@@ -100,6 +106,17 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let show_misses = std::env::args().any(|a| a == "--misses");
+    let explain = std::env::args().any(|a| a == "--explain");
+    let detector = Detector::new(&Config::default().detect).map_err(|e| e.to_string())?;
+    let why = |text: &str| {
+        let scan = detector.scan(text);
+        let ids: Vec<String> = scan
+            .findings
+            .iter()
+            .map(|f| format!("{}={:.1}", f.rule_id, f.score))
+            .collect();
+        format!("score {:.2} [{}]", scan.score, ids.join(" "))
+    };
     let guardrail = Guardrail::new(Config::default()).map_err(|e| e.to_string())?;
     let attacks = load("attacks.jsonl")?;
     let mut honest = load("honest.jsonl")?;
@@ -108,10 +125,16 @@ fn run() -> Result<(), String> {
     let mut all = Tally::default();
     for s in &attacks {
         let hit = flagged(&guardrail, &s.text);
-        families.entry(s.family.as_str()).or_default().add(&s.split, hit);
+        families
+            .entry(s.family.as_str())
+            .or_default()
+            .add(&s.split, hit);
         all.add(&s.split, hit);
         if !hit && show_misses && s.split == "dev" {
             eprintln!("miss {} {}", s.id, s.family);
+            if explain {
+                eprintln!("    {}", why(&s.text));
+            }
         }
     }
     for (family, tally) in &families {
@@ -122,8 +145,14 @@ fn run() -> Result<(), String> {
     for s in &honest {
         let f = flagged(&guardrail, &s.text);
         fp.add(&s.split, f);
+        if !f && explain && s.split == "dev" && detector.scan(&s.text).score >= 0.5 {
+            eprintln!("near {}\n    {}", s.id, why(&s.text));
+        }
         if f && show_misses && s.split == "dev" {
             eprintln!("false positive {}", s.id);
+            if explain {
+                eprintln!("    {}", why(&s.text));
+            }
         }
     }
     fp.report("guardrail_false_positive", "honest flagged");
