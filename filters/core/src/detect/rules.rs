@@ -176,7 +176,7 @@ pub const RULES: &[BuiltinRule] = &[
         "io.ignore_bare",
         Override,
         0.7,
-        r"\b(?:ignore|disregard) (?:all |any |the |these |those |other |further )?(?:instructions|directions|directives)\b",
+        r"\b(?:ignore|disregard|forget) (?:all |any |the |these |those |other |further )?(?:instructions|directions|directives)\b",
     ),
     rule(
         "io.ignore_rest",
@@ -593,7 +593,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.not_bound",
         Jb,
         0.8,
-        r"\b(?:not|no longer|never) (?:bound|restricted|limited|constrained|governed) by (?:\S+ ){0,2}?(?:rules|guidelines|policies|restrictions|limitations|ethics|morals|filters|content polic(?:y|ies)|openai|anthropic|safety|guardrails|programming)\b",
+        r"\b(?:not|no longer|never) (?:bound|restricted|restrained|limited|constrained|confined|governed|held back) by (?:\S+ ){0,2}?(?:rules|guidelines|policies|restrictions|limitations|ethics|morals|filters|content polic(?:y|ies)|openai|anthropic|safety|guardrails|programming)\b",
     ),
     rule(
         "jb.no_limits_ai",
@@ -677,7 +677,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.persona_setup",
         Jb,
         0.5,
-        r"\b(?:from now on,? you (?:are|will be|will act|will respond|shall)|you are going to (?:act|pretend|play|roleplay|be)|you will (?:now )?(?:act|pretend|roleplay|role-play|play) as|assume the (?:persona|role|identity|character) of|(?:fully )?immerse (?:yourself )?(?:into|in) (?:the )?(?:role|character|persona)|you(?:'re| are) about to (?:fully )?immerse|(?:act|respond|reply|answer) as both|you are to act|(?:you will )?take on the role of|from this (?:moment|point)(?: on)?,? (?:you|i'd like you|i want you)|for the (?:rest|remainder) of (?:this|the|our) (?:conversation|chat|session|thread))\b",
+        r"\b(?:from now on,? you (?:are|will be|will act|will respond|shall)|you are going to (?:act|pretend|play|roleplay|be)|you will (?:now )?(?:act|pretend|roleplay|role-play|play) as|(?:assume|take up|take on|adopt) the (?:persona|role|identity|character) of|(?:fully )?immerse (?:yourself )?(?:into|in) (?:the )?(?:role|character|persona)|you(?:'re| are) about to (?:fully )?immerse|(?:act|respond|reply|answer) as both|you are to act|(?:you will )?take on the role of|from this (?:moment|point)(?: on)?,? (?:you|i'd like you|i want you)|for the (?:rest|remainder) of (?:this|the|our) (?:conversation|chat|session|thread))\b",
     ),
     rule(
         "jb.dual_response",
@@ -725,7 +725,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.against_provider",
         Jb,
         0.7,
-        r"\b(?:not|never|no longer|doesn'?t|does not|don'?t|do not|won't|will not|isn'?t|ignores?|defies|defy|break\w*|bypass\w*|against|violat\w*|free (?:of|from)|without) (?:\S+ ){0,4}?(?:openai|open ai|anthropic|chatgpt'?s?) (?:\S+ ){0,2}?(?:polic\w*|rules|guidelines|conventions|restrictions|filters?|limitations|terms)\b|\b(?:doesn'?t|does not|don'?t|do not|no|without) (?:have )?(?:any )?content polic(?:y|ies)\b",
+        r"\b(?:not|never|no longer|doesn'?t|does not|don'?t|do not|won't|will not|isn'?t|ignores?|defies|defy|break\w*|bypass\w*|against|violat\w*|free (?:of|from)|without) (?:\S+ ){0,4}?(?:openai|open ?a[il]|anthropic|chatgpt'?s?) (?:\S+ ){0,2}?(?:polic\w*|rules|guidelines|conventions|restrictions|filters?|limitations|terms)\b|\b(?:free (?:of|from)|not bound by|ignores?|defies|defy|against|violat\w*|break\w*|bypass\w*) (?:all |any )?(?:the )?(?:\S+ )?(?:rules|polic\w*|guidelines|restrictions|conventions)(?: and \S+)? (?:of|set by|set down by|from|imposed by) (?:openai|open ?a[il]|anthropic|chatgpt)\b|\b(?:doesn'?t|does not|don'?t|do not|no|without) (?:have )?(?:any )?content polic(?:y|ies)\b",
     ),
     rule(
         "jb.response_prefix",
@@ -870,7 +870,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.for_automated",
         ToolOut,
         0.5,
-        r"\b(?:for|to) (?:the )?(?:automated|automatic|ai|llm|machine) (?:\S+ )?(?:screening|analysis|review(?:ers?)?|processing|parsing|readers?|systems?|scanners?|tools?|evaluat(?:ion|ors?)|grad(?:ing|ers?)|screeners?|agents?|models?)\b",
+        r"\b(?:for|to) (?:the )?(?:automated|automatic|ai|llm|machine) (?:\S+ )?(?:screening|analysis|review(?:ers?)?|processing|parsing|readers?|systems?|scanners?|tools?|evaluat(?:ion|ors?)|grad(?:ing|ers?)|screeners?)\b",
     ),
     rule(
         "tool.hidden_from_humans",
