@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Regenerate honest.jsonl: ordinary traffic that must NOT be flagged (written for meshguard,
 Apache-2.0). Templates x fillers, deterministic; many samples use the words attackers use
-("ignore", "system", "instructions", "prompt", "admin", "override") innocently."""
+("ignore", "system", "instructions", "prompt", "admin", "override") innocently; plus the hand-written hard negatives
+of honest_hard.py. Each sample gets the same deterministic dev / held-out split as the
+attacks (extract_garak.split)."""
 
 import itertools
 import json
 from pathlib import Path
+
+from extract_garak import split
+from honest_hard import HARD
 
 OUT = Path(__file__).with_name("honest.jsonl")
 
@@ -74,6 +79,8 @@ def main():
         rows.append(("issue", t.format(u=u)))
     for t, u in itertools.product(DOCS, UNITS[:4]):
         rows.append(("doc", t.format(u=u)))
+    for kind, texts in HARD.items():
+        rows.extend((kind, t) for t in texts)
     seen = set()
     n = 0
     with OUT.open("w") as f:
@@ -82,7 +89,8 @@ def main():
                 continue
             seen.add(text)
             n += 1
-            f.write(json.dumps({"id": f"h{n:04d}", "family": "honest", "source": f"meshguard:{kind}", "text": text}) + "\n")
+            f.write(json.dumps({"id": f"h{n:04d}", "family": "honest", "source": f"meshguard:{kind}",
+                                "split": split("honest", text), "text": text}) + "\n")
     print(f"wrote {n} honest samples to {OUT}")
 
 

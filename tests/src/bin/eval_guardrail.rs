@@ -1,9 +1,13 @@
 //! `make eval`: the labeled guardrail corpus (tests/eval/guardrail) through the real
 //! detector, natively, as the gateway sees it: each text as a `tools/call` argument judged
 //! by [`Guardrail::inspect`] with the default configuration. Prints detection rate per
-//! attack family and the false-positive rate on honest traffic as `BENCH` lines; with
-//! `--misses`, lists the ids of misclassified samples on stderr (ids, not texts).
+//! attack family and the false-positive rate on honest traffic as `BENCH` lines, over all
+//! samples and over each half of the deterministic dev / held-out split (`_dev` and
+//! `_heldout` suffixes). Rules are tuned on the dev half only: `--misses` lists the ids of
+//! misclassified dev samples on stderr (ids, not texts) and only counts held-out ones;
+//! `--explain` adds each one's score and partial findings.
 
+use meshguard_core::detect::Detector;
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
 use meshguard_e2e::load::bench_line;
 use serde_json::{json, Value};
@@ -14,7 +18,46 @@ use std::path::PathBuf;
 struct Sample {
     id: String,
     family: String,
+    /// `dev` or `heldout` (see tests/eval/guardrail/README.md).
+    split: String,
     text: String,
+}
+
+/// Hits and totals per family, overall and per split.
+#[derive(Default)]
+struct Tally {
+    all: (usize, usize),
+    dev: (usize, usize),
+    heldout: (usize, usize),
+}
+
+impl Tally {
+    fn add(&mut self, split: &str, hit: bool) {
+        let half = match split {
+            "dev" => Some(&mut self.dev),
+            "heldout" => Some(&mut self.heldout),
+            _ => None,
+        };
+        for t in [Some(&mut self.all), half].into_iter().flatten() {
+            t.0 += usize::from(hit);
+            t.1 += 1;
+        }
+    }
+
+    /// BENCH lines `{name}`, `{name}_dev`, `{name}_heldout` and a summary on stderr.
+    fn report(&self, name: &str, label: &str) {
+        for (suffix, (hit, total)) in [
+            ("", self.all),
+            ("_dev", self.dev),
+            ("_heldout", self.heldout),
+        ] {
+            bench_line(&format!("{name}{suffix}"), pct(hit, total), "percent", None);
+        }
+        eprintln!(
+            "{label}: {}/{} (dev {}/{}, held-out {}/{})",
+            self.all.0, self.all.1, self.dev.0, self.dev.1, self.heldout.0, self.heldout.1
+        );
+    }
 }
 
 fn load(name: &str) -> Result<Vec<Sample>, String> {
@@ -30,6 +73,7 @@ fn load(name: &str) -> Result<Vec<Sample>, String> {
             Ok(Sample {
                 id: field("id"),
                 family: field("family"),
+                split: field("split"),
                 text: field("text"),
             })
         })
@@ -62,51 +106,55 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let show_misses = std::env::args().any(|a| a == "--misses");
+    let explain = std::env::args().any(|a| a == "--explain");
+    let detector = Detector::new(&Config::default().detect).map_err(|e| e.to_string())?;
+    let why = |text: &str| {
+        let scan = detector.scan(text);
+        let ids: Vec<String> = scan
+            .findings
+            .iter()
+            .map(|f| format!("{}={:.1}", f.rule_id, f.score))
+            .collect();
+        format!("score {:.2} [{}]", scan.score, ids.join(" "))
+    };
     let guardrail = Guardrail::new(Config::default()).map_err(|e| e.to_string())?;
     let attacks = load("attacks.jsonl")?;
-    let honest = load("honest.jsonl")?;
-    let mut families: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    let (mut hit_all, mut total_all) = (0, 0);
+    let mut honest = load("honest.jsonl")?;
+    honest.extend(load("honest_garak.jsonl")?);
+    let mut families: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut all = Tally::default();
     for s in &attacks {
         let hit = flagged(&guardrail, &s.text);
-        let e = families.entry(s.family.as_str()).or_default();
-        e.0 += usize::from(hit);
-        e.1 += 1;
-        hit_all += usize::from(hit);
-        total_all += 1;
-        if !hit && show_misses {
+        families
+            .entry(s.family.as_str())
+            .or_default()
+            .add(&s.split, hit);
+        all.add(&s.split, hit);
+        if !hit && show_misses && s.split == "dev" {
             eprintln!("miss {} {}", s.id, s.family);
+            if explain {
+                eprintln!("    {}", why(&s.text));
+            }
         }
     }
-    for (family, (hit, total)) in &families {
-        bench_line(
-            &format!("guardrail_detection_{family}"),
-            pct(*hit, *total),
-            "percent",
-            None,
-        );
-        eprintln!("{family}: {hit}/{total}");
+    for (family, tally) in &families {
+        tally.report(&format!("guardrail_detection_{family}"), family);
     }
-    bench_line(
-        "guardrail_detection_all",
-        pct(hit_all, total_all),
-        "percent",
-        None,
-    );
-    let fp = honest.iter().filter(|s| {
+    all.report("guardrail_detection_all", "all attacks");
+    let mut fp = Tally::default();
+    for s in &honest {
         let f = flagged(&guardrail, &s.text);
-        if f && show_misses {
-            eprintln!("false positive {}", s.id);
+        fp.add(&s.split, f);
+        if !f && explain && s.split == "dev" && detector.scan(&s.text).score >= 0.5 {
+            eprintln!("near {}\n    {}", s.id, why(&s.text));
         }
-        f
-    });
-    let fp = fp.count();
-    eprintln!("honest: {fp}/{} flagged", honest.len());
-    bench_line(
-        "guardrail_false_positive",
-        pct(fp, honest.len()),
-        "percent",
-        None,
-    );
+        if f && show_misses && s.split == "dev" {
+            eprintln!("false positive {}", s.id);
+            if explain {
+                eprintln!("    {}", why(&s.text));
+            }
+        }
+    }
+    fp.report("guardrail_false_positive", "honest flagged");
     Ok(())
 }

@@ -79,6 +79,12 @@ macro_rules! reveal {
     };
 }
 
+macro_rules! sysprompt {
+    () => {
+        r"(?:system ?prompts?|system_prompt|system messages?|system instructions|initial (?:prompt|instructions|configuration)|original (?:prompt|instructions)|starting instructions|hidden (?:prompt|instructions)|secret instructions|pre-?prompt|initiali[sz]ation (?:string|prompt|text)|developer (?:message|prompt|instructions))"
+    };
+}
+
 use Family::{
     CredentialImpersonation as Cred, Exfiltration as Exfil, HiddenContent as Hidden,
     InstructionOverride as Override, Jailbreak as Jb, RoleImpersonation as Role,
@@ -154,6 +160,76 @@ pub const RULES: &[BuiltinRule] = &[
         0.7,
         r"\b(?:stop|cease|quit) (?:being|acting as) (?:an? |the )?(?:helpful |harmless )?(?:assistant|ai|chatbot|model)\b",
     ),
+    rule(
+        "io.instructions_before",
+        Override,
+        1.0,
+        concat!(
+            r"\b",
+            override_verbs!(),
+            r" (?:all |any )?(?:of )?(?:the |your |those |these )?(?:\S+ )??",
+            instructions!(),
+            r" (?:(?:that |which )?you (?:\S+ ){0,2}?)?(?:before|previously|earlier|so far|until now|in the past)\b"
+        ),
+    ),
+    rule(
+        "io.ignore_bare",
+        Override,
+        0.7,
+        r"\b(?:ignore|disregard|forget) (?:all |any |the |these |those |other |further )?(?:instructions|directions|directives)\b",
+    ),
+    rule(
+        "io.ignore_rest",
+        Override,
+        0.6,
+        r"\b(?:ignore|disregard|forget) (?:about )?(?:all |any )?(?:the rest|everything else|all else|anything else|other content|other text|other data|the remaining \S+|the remainder|(?:info|information|data|content|text) except)\b",
+    ),
+    rule(
+        "io.ignore_then_say",
+        Override,
+        0.6,
+        r"\b(?:ignore|disregard|forget) (?:\S+ ){0,8}?(?:and|then) (?:just |instead |only |simply |now )*(?:print|say|output|respond|reply|write|answer|report|repeat|return|translate|focus|spell ?check|tell)\b",
+    ),
+    rule(
+        "io.nothing_else",
+        Override,
+        0.5,
+        r"\b(?:and )?(?:absolutely )?nothing else\b|\b(?:you )?(?:may|must|should|can) not deviate\b|\bdo not deviate\b|\bonly (?:with )?the following (?:text|sentence|words|information|message)\b",
+    ),
+    rule(
+        "io.focus_only",
+        Override,
+        0.4,
+        r"\bfocus (?:only|exclusively|solely) on (?:the following|this|these)\b",
+    ),
+    rule(
+        "io.override_output",
+        Override,
+        0.6,
+        r"\boverride (?:\S+ ){0,2}?(?:scoring|evaluation|review|assessment|checks?|grading|rating|analysis|verdict|classification|filters?|safety) and (?:output|print|say|report|respond|return|mark|rate)\b",
+    ),
+    rule(
+        "io.stop_everything",
+        Override,
+        0.6,
+        r"\bstop (?:everything|all (?:tasks|work)|what you(?:'re| are) doing)\b",
+    ),
+    rule(
+        "io.just_print",
+        Override,
+        0.5,
+        r#"\b(?:just|only|simply) (?:print|say|output|write|respond with|reply with) ["']"#,
+    ),
+    rule(
+        "io.ignore_messages",
+        Override,
+        0.6,
+        concat!(
+            r"\b",
+            override_verbs!(),
+            r" (?:all )?(?:the |my |your |any )?(?:previous|prior|earlier|above|preceding) (?:messages?|conversations?|chats?|prompts?|inputs?|responses?)\b"
+        ),
+    ),
     // ---- role impersonation and chat-template delimiters
     rule(
         "role.chatml_role",
@@ -202,13 +278,37 @@ pub const RULES: &[BuiltinRule] = &[
         "role.claim_your",
         Role,
         0.9,
-        r"\b(?:this is|i am|i'm|message from|sent by|speaking as) your (?:system|developer|developers|administrator|admin|operator|creator|creators|owner|sysadmin|programmer)\b",
+        r"\b(?:this is|i am|i'm|message from|sent by|speaking as) (?:one of )?your (?:system|developer|developers|administrator|admin|operator|creator|creators|owner|sysadmin|programmer)\b",
     ),
     rule(
         "role.claim_the",
         Role,
         0.4,
         r"\b(?:this is|i am|i'm|message from|sent by|speaking as) the (?:system|developer|administrator|admin|operator|sysadmin|openai|anthropic)\b",
+    ),
+    rule(
+        "role.fake_user_turn",
+        Role,
+        0.6,
+        r"\b(?:user|human|customer) ?: (?:thanks|thank you|next|now|please|great|ok|okay|perfect|can you|could you|ignore|repeat|forget|new task|actually)\b",
+    ),
+    rule(
+        "role.placeholder_turn",
+        Role,
+        0.6,
+        r"\b(?:assistant|ai|chatgpt|bot|model) ?: ?[<\[{]|[a-z)\]]> ?(?:user|human|assistant) ?:|\] ?(?:user|human) ?:",
+    ),
+    rule(
+        "role.label_directive",
+        Role,
+        0.8,
+        r"\b(?:system|developer|admin|administrator|operator|root)(?: (?:message|prompt|note|override|instruction|update|notice|request|command|directive|alert))? ?:{1,2} ?(?:focus|only|provide|print|say|output|respond|reply|report|tell|do not|don't|never|always|repeat|write|include|answer|this (?:domain|document|candidate|text|email|file|page|site|content|url|link|sample) is|all content)\b",
+    ),
+    rule(
+        "role.bracket_request",
+        Role,
+        0.8,
+        r"\[(?:system|admin|administrator|developer|root|operator) (?:request|command|message|note|override|instructions?|directive)s? ?:",
     ),
     // ---- exfiltration
     rule(
@@ -276,6 +376,106 @@ pub const RULES: &[BuiltinRule] = &[
         Exfil,
         0.6,
         r"\b(?:read|cat|open|load|include|pass|send|attach|upload) (?:\S+ ){0,3}?(?:~/\.ssh/\S*|id_rsa|id_ed25519|~/\.aws/\S*|\.aws/credentials|/etc/passwd|/etc/shadow|mcp\.json|\.netrc|\.git-credentials|\.npmrc|\.pypirc|\.kube/config)",
+    ),
+    rule(
+        "exfil.sysprompt_mention",
+        Exfil,
+        0.4,
+        concat!(
+            r"\b(?:your|the|its|my) (?:\S+ )??",
+            sysprompt!(),
+            r"\b|\bsystem_?prompt\b"
+        ),
+    ),
+    rule(
+        "exfil.reveal_sysprompt",
+        Exfil,
+        0.8,
+        concat!(
+            r"\b(?:",
+            reveal!(),
+            r"|encode|convert|rewrite|spell|format|see|view|continue|complete) (?:me )?(?:\S+ ){0,4}?",
+            sysprompt!(),
+            r"\b"
+        ),
+    ),
+    rule(
+        "exfil.what_your_instructions",
+        Exfil,
+        0.7,
+        r"\bwhat(?:'s|s| is| are| were| was) (?:\S+ ){0,3}?your (?:\S+ ){0,2}?(?:instructions|system prompt|prompt|directives|rules)\b",
+    ),
+    rule(
+        "exfil.prefix_leak",
+        Exfil,
+        1.0,
+        r"\b(?:start|begin|continue|complete|finish)\w* (?:\S+ ){0,5}?(?:my (?:instructions|system prompt|rules|prompt|guidelines) (?:are|is|say)|the (?:system prompt|instructions|prompt) (?:is|are|says?)|i was (?:instructed|told|programmed|asked) to)\b",
+    ),
+    rule(
+        "exfil.repeat_conversation",
+        Exfil,
+        1.0,
+        r"\brepeat (?:\S+ ){0,3}?(?:conversation|everything|the text|all text|the instructions|your instructions) (?:\S+ ){0,4}?(?:word for word|verbatim|back to me)\b",
+    ),
+    rule(
+        "exfil.instructions_given",
+        Exfil,
+        1.0,
+        r"\b(?:repeat|print|output|show|display|reveal|tell me|recite|list|write out|share|summari[sz]e|translate|encode|what (?:are|were)) (?:\S+ ){0,3}?(?:instructions|text|prompt|messages?|rules|words|directives) (?:that )?you (?:were|have been|'ve been|got|received) (?:given|told|provided|instructed|shown)\b|\bwhat (?:\S+ ){0,2}?(?:instructions|rules|prompt|directives) (?:were|have) you (?:been )?(?:given|told|provided)\b",
+    ),
+    rule(
+        "exfil.above_text",
+        Exfil,
+        1.0,
+        r"\b(?:repeat|print|output|copy|echo|recite|reproduce|write out|return) (?:\S+ ){0,2}?(?:the |all the |everything )?(?:above|preceding|foregoing) (?:text|content|words|message|messages|instructions|prompt|conversation)\b",
+    ),
+    rule(
+        "exfil.code_print",
+        Exfil,
+        1.0,
+        r"(?:console\.log|print|printf|echo|puts|system\.out\.println|alert) ?\(? ?(?:this\.|self\.)?(?:system_?prompt|initial_?prompt|instructions)\b",
+    ),
+    rule(
+        "exfil.url_placeholder",
+        Exfil,
+        0.7,
+        r"https?://[^ ]{0,200}?[=/]\[[a-z_ ]{1,20}\]",
+    ),
+    rule(
+        "exfil.url_open_param",
+        Exfil,
+        0.4,
+        r"https?://[^ ]{1,200}[?&][a-z0-9_]{1,20}=(?: |$)",
+    ),
+    rule(
+        "exfil.fill_placeholder",
+        Exfil,
+        0.6,
+        r"\b(?:replac(?:e|ing) \[[a-z_ ]{1,20}\] with|(?:where|whereas) \[[a-z_ ]{1,20}\] is)\b",
+    ),
+    rule(
+        "exfil.conversation_data",
+        Exfil,
+        0.6,
+        r"\b(?:summary|contents?|copy|transcript|text) of (?:\S+ ){0,3}?(?:our|this|the|my|your|entire|whole) (?:conversation|chat|chat history|dialog(?:ue)?|previous message|message history)\b|\b(?:with|as) (?:the |a |an )?(?:\S+ )?(?:encoded )?previous message\b|\bencoded (?:\S+ )?(?:previous message|conversation|chat history)\b",
+    ),
+    rule(
+        "exfil.assemble_strings",
+        Exfil,
+        0.5,
+        r"\bconcatenate (?:these|the following|the) (?:strings|parts|pieces|fragments)\b|\bescape (?:all )?spaces with\b",
+    ),
+    rule(
+        "exfil.render_plain",
+        Exfil,
+        0.4,
+        r"\b(?:no|without|do not use|don't use|not in) (?:a |any )?code(?: ?style)? block\b|\bshow the (?:final )?text as normal font\b",
+    ),
+    rule(
+        "exfil.append_secrets",
+        Exfil,
+        0.6,
+        r"\b(?:append|add|include|attach|insert) (?:\S+ ){0,3}?(?:passwords?|secrets?|credentials|api keys?)\b(?: \S+){0,3}? (?:to|in|into) (?:the )?(?:url|link|image|query)\b|\b(?:passwords?|secrets?|credentials|api keys?) (?:\S+ ){0,5}?(?:append|add|include|attach|send) (?:them|it|those)\b",
     ),
     // ---- credential / tool impersonation
     rule(
@@ -365,7 +565,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.dan",
         Jb,
         1.0,
-        r"\bdo anything now\b|\bdan (?:mode|prompt|jailbreak|[0-9oiseat]{1,2}\.[0-9oiseat])\b|\b(?:you are|you're|act as|pretend to be|become|you will be|roleplay as) (?:now )?dan\b|\bbetter ?dan\b|\banti-?dan\b",
+        r"\bdo(?:es)? anything now\b|\bdan (?:mode|prompt|jailbreak|[0-9oiseat]{1,2}\.[0-9oiseat])\b|\b(?:you are|you're|act as|pretend to be|become|you will be|roleplay as) (?:now )?dan\b|\bbetter ?dan\b|\banti-?dan\b",
     ),
     rule(
         "jb.dev_mode",
@@ -393,7 +593,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.not_bound",
         Jb,
         0.8,
-        r"\b(?:not|no longer|never) (?:bound|restricted|limited|constrained|governed) by (?:\S+ ){0,2}?(?:rules|guidelines|policies|restrictions|limitations|ethics|morals|filters|content polic(?:y|ies)|openai|anthropic|safety|guardrails|programming)\b",
+        r"\b(?:not|no longer|never) (?:bound|restricted|restrained|limited|constrained|confined|governed|held back) by (?:\S+ ){0,2}?(?:rules|guidelines|policies|restrictions|limitations|ethics|morals|filters|content polic(?:y|ies)|openai|anthropic|safety|guardrails|programming)\b",
     ),
     rule(
         "jb.no_limits_ai",
@@ -434,7 +634,7 @@ pub const RULES: &[BuiltinRule] = &[
     rule(
         "jb.stay_in_character",
         Jb,
-        0.4,
+        0.5,
         r"\b(?:stay|remain|keep) in character\b|\bnever break character\b",
     ),
     rule(
@@ -448,6 +648,138 @@ pub const RULES: &[BuiltinRule] = &[
         Jb,
         0.6,
         r"\byou (?:will|'ll) (?:lose|be deducted) (?:\S+ ){0,2}?tokens\b|\btokens? (?:will be )?deducted\b",
+    ),
+    rule(
+        "jb.amoral",
+        Jb,
+        0.5,
+        r"\b(?:amoral|unethical|immoral|unrestrained|lawless|depraved|unfiltred|unfiltered|uncensored|unrestricted)\b",
+    ),
+    rule(
+        "jb.no_ethics",
+        Jb,
+        0.6,
+        r"\b(?:without|no|zero|sans|devoid of|regardless of|not bound by|above|disregards?|disregarding|ignores?|ignoring|doesn'?t care about|does not care about|don'?t care about|never cares? about|no regard for|not concerned with) (?:any |all )?(?:\S+ ){0,2}?(?:ethic\w*|moral\w*|legality|laws)\b",
+    ),
+    rule(
+        "jb.no_matter_how",
+        Jb,
+        0.6,
+        r"\bno matter (?:how|if|what) (?:\S+ ){0,3}?(?:immoral|unethical|illegal|dangerous|harmful|inappropriate|explicit|offensive|reckless|evil|wrong)\b|\b(?:even if|even when) (?:\S+ ){0,3}?(?:illegal|unethical|immoral|harmful|dangerous)\b",
+    ),
+    rule(
+        "jb.sorry_ban",
+        Jb,
+        0.7,
+        r#"\b(?:never|not|won't|don't|doesn't|will not|cannot|can't|no|none of) (?:\S+ ){0,5}?(?:say|contain|include|respond with|use|start with|reply with) (?:\S+ ){0,2}?"?(?:i'm sorry|i am sorry|i apologi[sz]e|as an ai|as a language model|i cannot|i can't|it is important to note|i'm unable|you(?:'re| are) an ai)"#,
+    ),
+    rule(
+        "jb.persona_setup",
+        Jb,
+        0.5,
+        r"\b(?:from now on,? you (?:are|will be|will act|will respond|shall)|you are going to (?:act|pretend|play|roleplay|be)|you will (?:now )?(?:act|pretend|roleplay|role-play|play) as|(?:assume|take up|take on|adopt) the (?:persona|role|identity|character) of|(?:fully )?immerse (?:yourself )?(?:into|in) (?:the )?(?:role|character|persona)|you(?:'re| are) about to (?:fully )?immerse|(?:act|respond|reply|answer) as both|you are to act|(?:you will )?take on the role of|from this (?:moment|point)(?: on)?,? (?:you|i'd like you|i want you)|for the (?:rest|remainder) of (?:this|the|our) (?:conversation|chat|session|thread))\b",
+    ),
+    rule(
+        "jb.dual_response",
+        Jb,
+        0.6,
+        r"\b(?:two|2) (?:different |separate |distinct )?(?:responses|answers|replies|paragraphs|personalities|entities|outputs)\b|\b(?:respond|answer|reply) as both\b|\[(?:classic|jailbreak|jailbroken|normal|developer mode|dan|gpt|chatgpt)\]",
+    ),
+    rule(
+        "jb.mode_switch",
+        Jb,
+        0.6,
+        r"\byou(?:'re| are) now (?:in |running in |operating in |entering )?(?:\S+ )?mode\b",
+    ),
+    rule(
+        "jb.can_do_anything",
+        Jb,
+        0.5,
+        r"\b(?:can|could|able to|capable of|will|allowed to) (?:do|say|generate|write|answer|doing|saying|generating|writing|answering) (?:anything|everything|any (?:kind of )?content|any request|any question)\b",
+    ),
+    rule(
+        "jb.harm_list",
+        Jb,
+        0.5,
+        r"\b(?:illegal|unethical|immoral|explicit|harmful|dangerous|offensive)(?: ?[,/] ?| (?:or|and) | ?, (?:or|and) )(?:illegal|unethical|immoral|explicit|harmful|dangerous|offensive|violent|sexual)\b",
+    ),
+    rule(
+        "jb.harmful_write",
+        Jb,
+        1.0,
+        r"\b(?:write|generate|create|compose|produce|give me|say) (?:one |a |an |some |a few |several |\d+ )?(?:(?:toxic|discriminatory|offensive|hateful|racist|sexist|derogatory|insulting|demeaning|bigoted|homophobic|transphobic) (?:\S+ )?(?:sentences?|jokes?|remarks?|comments?|statements?|paragraphs?|tweets?|posts?|words|things|slurs?|insults?|messages?) about|(?:negative|unfriendly|mean|rude|harmful) (?:sentences?|jokes?|remarks?|statements?|tweets?|slurs?|insults?) about (?:\S+ )?(?:people|women|men|immigrants|refugees|muslims|jews|christians|arabs|gays?|lesbians?|homosexuals|bisexuals|minorities|foreigners))\b",
+    ),
+    rule(
+        "jb.identity_swap",
+        Jb,
+        0.6,
+        r"\b(?:you are|you're|is) no longer (?:chatgpt|an ai|a language model|an assistant|gpt|claude|bard|bing)\b|\b(?:you are|you're|is|are) not (?:chatgpt|an ai language model)\b|\b(?:will not|won't|never|do not|don't) (?:respond|answer|reply|talk|send \S+ responses?) as (?:chatgpt|an ai|a language model|gpt)\b",
+    ),
+    rule(
+        "jb.unlocked",
+        Jb,
+        0.6,
+        r"\byou(?:'re| are) (?:now |fully |completely )+(?:free|unlocked|liberated|unrestricted|jailbroken|a human|human|sentient|self-aware|conscious|alive)\b|\b(?:broken|break|breaking|broke) free (?:of|from)\b|\bfreed from (?:\S+ ){0,2}?(?:confines|restrictions|rules|limitations|shackles)\b",
+    ),
+    rule(
+        "jb.against_provider",
+        Jb,
+        0.7,
+        r"\b(?:not|never|no longer|doesn'?t|does not|don'?t|do not|won't|will not|isn'?t|ignores?|defies|defy|break\w*|bypass\w*|against|violat\w*|free (?:of|from)|without) (?:\S+ ){0,4}?(?:openai|open ?a[il]|anthropic|chatgpt'?s?) (?:\S+ ){0,2}?(?:polic\w*|rules|guidelines|conventions|restrictions|filters?|limitations|terms)\b|\b(?:free (?:of|from)|not bound by|ignores?|defies|defy|against|violat\w*|break\w*|bypass\w*) (?:all |any )?(?:the )?(?:\S+ )?(?:rules|polic\w*|guidelines|restrictions|conventions)(?: and \S+)? (?:of|set by|set down by|from|imposed by) (?:openai|open ?a[il]|anthropic|chatgpt)\b|\b(?:doesn'?t|does not|don'?t|do not|no|without) (?:have )?(?:any )?content polic(?:y|ies)\b",
+    ),
+    rule(
+        "jb.response_prefix",
+        Jb,
+        0.4,
+        r#"\b(?:start|begin|preface|prefix)\w* (?:all |every |each )?(?:of )?(?:your |my )?(?:responses?|messages?|answers?|replies|outputs?)? ?(?:with|by) ["'\[]"#,
+    ),
+    rule(
+        "jb.respond_as",
+        Jb,
+        0.4,
+        r"\b(?:respond|answer|reply)(?: to)? (?:all |every |each )(?:of )?(?:my |your )?(?:\S+ )?(?:questions|prompts|messages|requests|inputs) as\b",
+    ),
+    rule(
+        "jb.toxic_persona",
+        Jb,
+        0.3,
+        r"\b(?:foul[ -]?mouthed|swears? a lot|loves to swear|racist|sinister|malevolent|hates? (?:humans|humanity|your guts)|can't stand (?:you )?humans)\b",
+    ),
+    rule(
+        "jb.fictional_ai",
+        Jb,
+        0.4,
+        r"\b(?:hypothetical|imaginary|fictional|fictitious|simulated) (?:\S+ )?(?:ai|language model|chatbot|assistant|gpt|api|world|scenario)\b",
+    ),
+    rule(
+        "jb.game",
+        Jb,
+        0.3,
+        r"\blet'?s play a (?:\S+ )?game\b|\bi (?:want|would like) to play a (?:\S+ )?game\b",
+    ),
+    rule(
+        "jb.nsfw",
+        Jb,
+        0.4,
+        r"\bnsfw\b|\bexplicit (?:content|material|sexual|scenes?)\b",
+    ),
+    rule(
+        "jb.prompt_placeholder",
+        Jb,
+        0.5,
+        r"[\[<] ?(?:(?:insert|put|enter|type|add|write) )?(?:your |the |a )?(?:prompt|question|request|query|topic)(?: here)? ?[\]>]",
+    ),
+    rule(
+        "jb.you_are_now",
+        Jb,
+        0.5,
+        r#"\byou(?:'re| are) now (?:a |an |the |"|called |named )"#,
+    ),
+    rule(
+        "jb.always_answer_as",
+        Jb,
+        0.3,
+        r#"\b(?:always|only) (?:answer|reply|respond|end|complete|finish)\w* (?:\S+ ){0,3}?(?:with |as )?["']"#,
     ),
     rule("jb.jailbreak_word", Jb, 0.3, r"\bjailbreak(?:ing|en)?\b"),
     // ---- hidden content visible only to machines
@@ -527,6 +859,42 @@ pub const RULES: &[BuiltinRule] = &[
         ToolOut,
         0.7,
         r"\b(?:do not|don't|never|without) (?:tell(?:ing)?|inform(?:ing)?|mention(?:ing)?|notify(?:ing)?|alert(?:ing)?|warn(?:ing)?|show(?:ing)? (?:this|it) to|reveal(?:ing)? (?:this|it) to|let(?:ting)? (?:the )?user know) (?:the |your )?(?:user|human|customer|operator|requester)\b",
+    ),
+    rule(
+        "tool.address_automated",
+        ToolOut,
+        1.0,
+        r"\b(?:note|message|notice|instructions?|memo|attention|hint) (?:to|for) (?:the |any |all )?(?:automated|automatic|ai|machine|llm|language model|ml)(?:[- ](?:based|powered|driven))? (?:\S+ )?(?:analysis|screening|review|reviewers?|systems?|software|tools?|parsers?|agents?|readers?|models?|scanners?|assistants?|recruiters?|graders?|evaluators?)\b",
+    ),
+    rule(
+        "tool.for_automated",
+        ToolOut,
+        0.5,
+        r"\b(?:for|to) (?:the )?(?:automated|automatic|ai|llm|machine) (?:\S+ )?(?:screening|analysis|review(?:ers?)?|processing|parsing|readers?|systems?|scanners?|tools?|evaluat(?:ion|ors?)|grad(?:ing|ers?)|screeners?)\b",
+    ),
+    rule(
+        "tool.hidden_from_humans",
+        ToolOut,
+        0.8,
+        r"\b(?:invisible|hidden|not visible|unseen) (?:to|from) (?:humans|human readers|human reviewers|people|the user|users|reviewers|recruiters)\b|\bvisible (?:only )?to (?:the )?(?:llms?|ai|machines?|bots?|models?|language models?|automated \S+|scanners?)\b",
+    ),
+    rule(
+        "tool.conditional_reply",
+        ToolOut,
+        0.6,
+        r"\bif (?:the )?(?:user |anyone |someone |you are |you're |you get |it is )?(?:asks?|asked|questioned|queried|prompted)\b(?: \S+){0,10}? (?:simply |just |only )?(?:respond|reply|answer|say|report|state|output|tell)(?: them| the user)? (?:with|that)\b",
+    ),
+    rule(
+        "tool.verdict_claim",
+        ToolOut,
+        0.6,
+        r"\b(?:this|the) (?:domain|domain name|file|email|url|site|website|link|sample|attachment|binary|package|candidate|applicant) is (?:clearly |definitely |certainly |totally |completely |absolutely )?(?:not malicious|safe|benign|harmless|clean|legitimate|trustworthy|not a threat|not phishing)\b|\b(?:everything|all content|content) (?:here )?is (?:safe|not malicious|benign)\b",
+    ),
+    rule(
+        "tool.emphasis",
+        ToolOut,
+        0.4,
+        r"\b(?:really|extremely|very|super|critically|vitally) important (?:\S+ ){0,2}?(?:really|extremely|very|super|critically|vitally) important\b",
     ),
 ];
 
