@@ -478,25 +478,32 @@ fn read_addr(path: &Path) -> Option<SocketAddr> {
 
 /// A minimal blocking HTTP/1.1 GET for the admin API (no client runtime needed).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let (status, text) = http_raw(addr, &request)?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, dechunk(&body)))
+}
+
+/// Send `request` exactly as written (request line, headers, body) and read the whole
+/// answer: the status and the raw response text. For what an HTTP client would normalise
+/// (absolute-form targets, odd Host headers).
+pub fn http_raw(addr: SocketAddr, request: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    // A read timeout after a complete answer is not an error here.
+    let _ = stream.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, dechunk(&body)))
+    Ok((status, text))
 }
 
 /// Admin responses may be chunked; undo that for the JSON endpoints.

@@ -164,6 +164,12 @@ pub mod plugin {
 
     /// audience-check at a tool's sidecar.
     pub fn audience_check(tool: &Tool) -> Value {
+        audience_check_at(tool.id)
+    }
+
+    /// audience-check at `workload`'s sidecar (`audience_check@<workload>` in istio/), with
+    /// the gateway's JWKS fetched through the sidecar's `meshguard-gateway-jwks` cluster.
+    pub fn audience_check_at(workload: &str) -> Value {
         let overrides = [
             (
                 "/tokens/jwks/remote/uri",
@@ -176,10 +182,10 @@ pub mod plugin {
             ("/tokens/jwks/remote/min_refresh_interval_seconds", json!(1)),
         ];
         localize(
-            plugin_config(&format!("audience_check@{}", tool.id)),
+            plugin_config(&format!("audience_check@{workload}")),
             &overrides,
         )
-        .unwrap_or_else(|e| panic!("audience_check pluginConfig: {e}"))
+        .unwrap_or_else(|e| panic!("audience_check@{workload} pluginConfig: {e}"))
     }
 
     /// Any other filter, exactly as istio/ configures it.

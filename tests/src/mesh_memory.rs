@@ -7,7 +7,7 @@
 //! the gateway's JWKS over the mesh's `gateway-jwks` socket.
 
 use crate::chroma::{Chroma, DATABASE_PATH};
-use crate::manifests::{localize, plugin_config};
+use crate::manifests::plugin_config;
 use crate::mesh::{Agent, LocalMesh};
 use crate::pki::spiffe_id;
 use crate::{Envoy, EnvoyBuilder, WasmFilter};
@@ -85,19 +85,7 @@ impl MeshMemory {
 }
 
 fn start_sidecar(mesh: &LocalMesh, chroma: &Chroma) -> Result<Envoy, String> {
-    let overrides = [
-        (
-            "/tokens/jwks/remote/uri",
-            json!("http://meshguard-gateway/.well-known/jwks.json"),
-        ),
-        (
-            "/tokens/jwks/remote/cluster",
-            json!("meshguard-gateway-jwks"),
-        ),
-        ("/tokens/jwks/remote/min_refresh_interval_seconds", json!(1)),
-    ];
-    let audience = localize(plugin_config("audience_check@agent-memory"), &overrides)
-        .map_err(|e| format!("audience_check@agent-memory: {e}"))?;
+    let audience = crate::mesh::plugin::audience_check_at("agent-memory");
     let builder = EnvoyBuilder::new()
         .mtls_listener(&mesh.pki.svid(&memory_spiffe()), mesh.pki.ca_file())
         .filter(WasmFilter::new("audience_check", audience))

@@ -12,9 +12,6 @@ use meshguard_e2e::paths::workspace_root;
 use meshguard_e2e::upstream::start_echo;
 use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, Reply, WasmFilter};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 
 const REASONS: [&str; 4] = [
     "ssrf_blocked",
@@ -212,19 +209,7 @@ fn outbound(extra: Value, upstream: &McpUpstream) -> Envoy {
 
 /// One raw HTTP/1.1 request (absolute-form targets and Host headers exactly as written).
 fn raw_request(envoy: &Envoy, request: &str) -> (u16, String) {
-    let addr = envoy.listener("main");
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    meshguard_e2e::envoy::http_raw(envoy.listener("main"), request).expect("raw request")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

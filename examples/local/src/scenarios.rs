@@ -358,9 +358,11 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
 
     rows.extend(memory_rows(&mesh, &token, &sid).await?);
 
-    for (scenario, control) in [("write action awaiting approval", "HITL")] {
-        rows.push(Row::planned(scenario, control, "denied"));
-    }
+    rows.push(Row::planned(
+        "write action awaiting approval",
+        "HITL",
+        "denied",
+    ));
     Ok(rows)
 }
 

@@ -3,7 +3,7 @@
 
 use crate::{BodyState, Stream, FILTER};
 use meshguard_core::body::BodyVerdict;
-use meshguard_core::pii_scrubber::{binary_body_verdict, request_media, Verdict};
+use meshguard_core::pii_scrubber::Verdict;
 use meshguard_proxy::{request, stats};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
@@ -23,12 +23,7 @@ impl Stream {
             return self.pass("where=authority");
         }
         let limits = self.guard.config().body.clone();
-        let shape = request_media(self.get_http_request_header("content-type").as_deref());
-        let verdict = match (request::check_headers(self, &limits), shape) {
-            (Some(v), _) => v,
-            (None, None) => binary_body_verdict(limits.allow_uninspectable),
-            (None, Some(_)) => BodyVerdict::Inspect,
-        };
+        let (verdict, shape) = request::dlp_headers(self, &limits);
         match verdict {
             BodyVerdict::Refuse(d) => self.refuse(&d),
             BodyVerdict::PassUninspected(reason) => {

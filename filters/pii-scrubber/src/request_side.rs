@@ -4,7 +4,7 @@
 use crate::{record, Stream, FILTER};
 use meshguard_core::body::BodyVerdict;
 use meshguard_core::denial::Denial;
-use meshguard_core::pii_scrubber::{binary_body_verdict, request_media, Direction, Verdict};
+use meshguard_core::pii_scrubber::{Direction, Verdict};
 use meshguard_proxy::{denial, request, stats};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
@@ -33,12 +33,7 @@ impl Stream {
             return Action::Continue;
         }
         let limits = self.engine.config().body.clone();
-        let shape = request_media(self.get_http_request_header("content-type").as_deref());
-        let verdict = match (request::check_headers(self, &limits), shape) {
-            (Some(v), _) => v,
-            (None, None) => binary_body_verdict(limits.allow_uninspectable),
-            (None, Some(_)) => BodyVerdict::Inspect,
-        };
+        let (verdict, shape) = request::dlp_headers(self, &limits);
         match verdict {
             BodyVerdict::Refuse(d) => self.refuse(&d),
             BodyVerdict::PassUninspected(reason) => {

@@ -6,6 +6,7 @@
 use meshguard_core::body::{BodyLimits, BodyVerdict};
 use meshguard_core::denial::{Control, Denial};
 use meshguard_core::mcp::{parse_payload, Payload};
+use meshguard_core::pii_scrubber::{binary_body_verdict, request_media};
 use proxy_wasm::traits::HttpContext;
 
 /// Outcome of one `on_http_request_body` call.
@@ -28,6 +29,20 @@ pub fn check_headers(ctx: &dyn HttpContext, limits: &BodyLimits) -> Option<BodyV
         BodyVerdict::Inspect => None,
         other => Some(other),
     }
+}
+
+/// Judge the request headers for a data-loss check on the body (pii-scrubber's request
+/// side, egress-guard's outbound side): the verdict, and the body's shape (`Some(true)`
+/// JSON, `Some(false)` text, `None` binary, which only passes when the operator allows
+/// uninspectable bodies).
+pub fn dlp_headers(ctx: &dyn HttpContext, limits: &BodyLimits) -> (BodyVerdict, Option<bool>) {
+    let shape = request_media(ctx.get_http_request_header("content-type").as_deref());
+    let verdict = match (check_headers(ctx, limits), shape) {
+        (Some(v), _) => v,
+        (None, None) => binary_body_verdict(limits.allow_uninspectable),
+        (None, Some(_)) => BodyVerdict::Inspect,
+    };
+    (verdict, shape)
 }
 
 /// Buffer the request body and parse it as JSON-RPC once complete.
