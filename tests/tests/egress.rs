@@ -376,3 +376,38 @@ async fn the_deployed_configurations_refuse_metadata_and_pass_github() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(upstream_requests(&envoy), 1);
 }
+
+/// Throughput of the inbound check on loopback (wrk; `--ignored`, prints BENCH lines).
+#[test]
+#[ignore = "load measurement, run with --ignored"]
+fn bench_inbound_tools_call() {
+    use meshguard_e2e::load::{bench_line, Load};
+    let body = tool_call(
+        1,
+        "fetch_url",
+        json!({"url": "https://api.github.com/repos/org-thousandeyes/sre-api/issues/42",
+               "note": "compare with 1.2.3 and see README.md"}),
+    )
+    .to_string();
+    let run = |builder: EnvoyBuilder| {
+        let envoy = builder
+            .direct_response(200, "application/json", "{}")
+            .start()
+            .unwrap_or_else(|e| panic!("envoy did not start:\n{}", e.log));
+        let load = Load::post(envoy.url("/mcp"), body.clone(), Duration::from_secs(5));
+        load.run().expect("wrk")
+    };
+    let base = run(EnvoyBuilder::new());
+    let guarded = run(EnvoyBuilder::new().filter(WasmFilter::new(
+        "egress_guard",
+        meshguard_e2e::egress::deployed_config(meshguard_e2e::egress::INBOUND),
+    )));
+    bench_line("envoy_no_filter", base.rps, "req/s", None);
+    bench_line(
+        "egress_guard_inbound",
+        guarded.rps,
+        "req/s",
+        Some(("envoy_no_filter", base.rps)),
+    );
+    println!("BENCH egress_guard_inbound_p99_ms {:.2}", guarded.p99_ms);
+}

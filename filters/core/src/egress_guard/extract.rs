@@ -13,7 +13,7 @@
 use serde_json::Value;
 
 /// How a candidate was found, which decides how strictly it is judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `scheme:` + rest.
     Url,
@@ -24,7 +24,7 @@ pub enum Kind {
 }
 
 /// One destination-looking piece of an argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Candidate {
     pub kind: Kind,
     pub text: String,
@@ -55,10 +55,13 @@ const HOST_KEYS: [&str; 5] = ["ip", "addr", "ipaddr", "server", "proxy"];
 /// Most percent-decoding rounds (double encoding is common; more is noise).
 const DECODE_ROUNDS: usize = 2;
 
-/// Every candidate in a JSON value, strings and keys, at any depth.
+/// Every candidate in a JSON value, strings and keys, at any depth, each once (in order of
+/// discovery). Work and memory are linear in the size of the value.
 pub fn candidates(value: &Value) -> Vec<Candidate> {
     let mut out = Vec::new();
     walk(value, None, &mut out);
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|c| seen.insert(c.clone()));
     out
 }
 
@@ -110,9 +113,12 @@ fn scan(text: &str, keyed: bool, out: &mut Vec<Candidate>) {
         push(out, Kind::KeyedHost, whole);
     }
     for token in whole.split(is_separator).filter(|t| !t.is_empty()) {
+        // Each URL ends where the next (nested) one starts, so a token packed with
+        // `x://` costs linear work, not one copy of its tail per scheme.
         let starts = url_starts(token);
-        for start in &starts {
-            push(out, Kind::Url, &token[*start..]);
+        for (i, start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(token.len());
+            push(out, Kind::Url, &token[*start..end]);
         }
         if starts.is_empty() {
             word(token, out);
@@ -121,13 +127,10 @@ fn scan(text: &str, keyed: bool, out: &mut Vec<Candidate>) {
 }
 
 fn push(out: &mut Vec<Candidate>, kind: Kind, text: &str) {
-    let c = Candidate {
+    out.push(Candidate {
         kind,
         text: text.to_string(),
-    };
-    if !out.contains(&c) {
-        out.push(c);
-    }
+    });
 }
 
 fn is_separator(c: char) -> bool {

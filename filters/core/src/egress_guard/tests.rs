@@ -404,3 +404,20 @@ fn odd_inputs_never_panic() {
         let _ = g.check_authority(s);
     }
 }
+
+#[test]
+fn hostile_bodies_cost_linear_work() {
+    let g = guard();
+    let packed = "http://".repeat(100_000);
+    let many = "1.2.3.4 ".repeat(100_000);
+    let started = std::time::Instant::now();
+    assert!(blocked(&g, json!({"a": packed})).is_some());
+    assert!(blocked(&g, json!({"b": many})).is_none());
+    let nested = "https://api.github.com/?u=".repeat(20_000) + "http://169.254.169.254/";
+    assert!(blocked(&g, json!({"c": nested})).is_some());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
