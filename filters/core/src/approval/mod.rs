@@ -35,7 +35,6 @@ use crate::denial::{Control, Denial};
 use crate::jwt::Verifier;
 use crate::mcp::{parse_payload, Message, Method, Payload, Request};
 use crate::scrub::scrub_log_line;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 pub use crate::tool_class::{ToolClass, CLASS_HEADER};
