@@ -62,7 +62,8 @@ impl ScriptedAgent {
             "properties": {
                 "server": {"type": "string", "description": "tool server, e.g. mcp-github"},
                 "tool": {"type": "string"},
-                "arguments": {"type": "object"}
+                "arguments": {"type": "object"},
+                "approval": {"type": "string", "description": "a person's approval token for this call"}
             },
             "required": ["server", "tool"]
         });
@@ -80,6 +81,7 @@ impl ScriptedAgent {
         server: &str,
         tool: &str,
         arguments: Map<String, Value>,
+        approval: Option<String>,
     ) -> Result<CallToolResult, ErrorData> {
         let base = self
             .outbound
@@ -93,7 +95,13 @@ impl ScriptedAgent {
             .serve(transport)
             .await
             .map_err(|e| ErrorData::internal_error(format!("connecting to {server}: {e}"), None))?;
-        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let mut params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        if let Some(token) = approval {
+            // Where the approval gate looks for a person's approval (HITL).
+            let mut meta = Map::new();
+            meta.insert(APPROVAL_META.into(), Value::String(token));
+            params.meta = Some(meta.into());
+        }
         let outcome = client.call_tool(params).await;
         let _ = client.cancel().await;
         outcome.map_err(|e| match e {
@@ -163,8 +171,29 @@ impl ServerHandler for ScriptedAgent {
                 ))
             }
         };
-        Ok(self.call(&bearer, &server, &tool, arguments).await?.into())
+        let approval = field("approval");
+        Ok(self
+            .call(&bearer, &server, &tool, arguments, approval)
+            .await?
+            .into())
     }
+}
+
+/// The `params._meta` key of the approval token the approval gate accepts.
+pub const APPROVAL_META: &str = "meshguard/approval";
+
+/// [`run_tool_call`] retried with a person's approval token, which the agent passes on in
+/// the tool call's `params._meta["meshguard/approval"]`.
+pub fn run_approved_tool_call(
+    id: u64,
+    server: &str,
+    tool: &str,
+    arguments: Value,
+    approval: &str,
+) -> Value {
+    let mut call = run_tool_call(id, server, tool, arguments);
+    call["params"]["arguments"]["approval"] = json!(approval);
+    call
 }
 
 /// The `tools/call` a user sends the agent to have it call `tool` on `server`.

@@ -58,3 +58,32 @@ pub async fn approve_and_poll(
     let status: Value = http.get(poll).send().await.ok()?.json().await.ok()?;
     status["approval_token"].as_str().map(str::to_string)
 }
+
+/// What a person and an agent do with the local mesh's approval service, through its HTTP API.
+impl crate::mesh::LocalMesh {
+    /// `approver` approves `approval_id` on the service (what the page's Approve button posts).
+    pub async fn approve(&self, approval_id: &str, approver: &str) -> Result<Value, String> {
+        let url = self
+            .approval
+            .url(&format!("/v1/approvals/{approval_id}/approve"));
+        let reply = reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "approver": approver }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = reply.status();
+        let body: Value = reply.json().await.map_err(|e| e.to_string())?;
+        match status.is_success() {
+            true => Ok(body),
+            false => Err(format!("approve {approval_id}: {status} {body}")),
+        }
+    }
+
+    /// The agent polls `approval_id`: its status and, once approved, `approval_token`.
+    pub async fn poll(&self, approval_id: &str) -> Result<Value, String> {
+        let url = self.approval.url(&format!("/v1/approvals/{approval_id}"));
+        let reply = reqwest::get(url).await.map_err(|e| e.to_string())?;
+        reply.json().await.map_err(|e| e.to_string())
+    }
+}

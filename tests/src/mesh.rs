@@ -280,6 +280,8 @@ pub struct LocalMesh {
     pub gateway: Envoy,
     pub agent_sidecars: Vec<(Agent, Envoy)>,
     pub tool_sidecars: Vec<(Tool, Envoy)>,
+    /// The approval service the gateway's approval gate asks (HITL); see [`crate::approval`].
+    pub approval: meshguard_approval::Running,
     layout_dir: tempfile::TempDir,
     _apps: Vec<McpUpstream>,
 }
@@ -297,9 +299,10 @@ impl LocalMesh {
         let pki = Pki::new();
         let idp = OidcIssuer::start().await;
         let keys = GatewayKeys::generate();
+        let approval = crate::approval::start_service().await;
         // The gateway first: sidecars fetch its JWKS at start. Clusters connect lazily, and
         // every mesh-internal address is a socket path known in advance, so order is free.
-        let gateway = start_gateway(&layout, &pki, &idp, &keys)?;
+        let gateway = start_gateway(&layout, &pki, &idp, &keys, &approval)?;
         let mut apps = Vec::new();
         let mut tool_sidecars = Vec::new();
         for tool in TOOLS {
@@ -324,6 +327,7 @@ impl LocalMesh {
             gateway,
             agent_sidecars,
             tool_sidecars,
+            approval,
             layout_dir,
             _apps: apps,
         })
@@ -534,6 +538,7 @@ fn start_gateway(
     pki: &Pki,
     idp: &OidcIssuer,
     keys: &GatewayKeys,
+    approval: &meshguard_approval::Running,
 ) -> Result<Envoy, String> {
     let svid = pki.svid(ids::GATEWAY);
     let token_exchange = WasmFilter::new("token_exchange", plugin::token_exchange(idp))
@@ -544,6 +549,8 @@ fn start_gateway(
         WasmFilter::new("prompt_guardrail", plugin::as_deployed("prompt_guardrail")).http_filter();
     let tool_policy =
         WasmFilter::new("tool_policy", plugin::as_deployed("tool_policy")).http_filter();
+    let approval_gate =
+        WasmFilter::new("approval_gate", crate::approval::gate_config(approval)).http_filter();
     let mut ingress_routes: Vec<Value> = AGENTS
         .iter()
         .map(|a| {
@@ -584,6 +591,7 @@ fn start_gateway(
                 token_exchange.clone(),
                 tool_policy,
                 guardrail,
+                approval_gate,
             ],
             Some(downstream_mtls(&svid, pki.ca_file(), &[])),
         ),
@@ -596,6 +604,7 @@ fn start_gateway(
         ),
     ];
     let mut clusters = vec![static_cluster("oidc-issuer", idp.addr)];
+    clusters.push(static_cluster(crate::approval::CLUSTER, approval.addr));
     for a in AGENTS {
         let tls = upstream_mtls(&svid, pki.ca_file(), a.spiffe);
         clusters.push(pipe_cluster(

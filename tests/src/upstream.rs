@@ -67,6 +67,13 @@ impl TestTools {
                 "Counts to `steps`, reporting progress with a pause between steps.",
                 schema(json!({"steps": {"type": "integer"}, "delay_ms": {"type": "integer"}})),
             ),
+            Tool::new(
+                "create_issue",
+                "Opens an issue in a repository.",
+                schema(
+                    json!({"repo": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"}}),
+                ),
+            ),
         ]
     }
 
@@ -123,6 +130,13 @@ impl ServerHandler for TestTools {
                 CallToolResult::success(vec![ContentBlock::text(format!(
                     "deleted branch {branch}"
                 ))])
+            }
+            "create_issue" => {
+                let title = args
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                CallToolResult::success(vec![ContentBlock::text(format!("created issue {title}"))])
             }
             other => {
                 return Err(rmcp::ErrorData::invalid_params(

@@ -94,13 +94,7 @@ async fn unregistered_and_other_teams_tools_are_refused_and_absent_from_tools_li
         let security = as_user(&envoy, "mallory", "security");
         assert_eq!(
             listed(&sre).await,
-            [
-                "echo",
-                "get_issue",
-                "fetch_url",
-                "delete_branch",
-                "count_with_progress"
-            ],
+            ["echo", "get_issue", "delete_branch", "count_with_progress"],
             "{mode:?}"
         );
         assert_eq!(listed(&security).await, ["echo", "get_issue"], "{mode:?}");
@@ -505,7 +499,7 @@ fn the_deployed_registry_pins_what_the_local_mesh_tool_servers_list() {
             pinned += 1;
         }
     }
-    assert_eq!(pinned, 7);
+    assert_eq!(pinned, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -535,21 +529,46 @@ async fn through_the_gateway_chain_after_token_exchange() {
             "get_issue",
             "fetch_url",
             "delete_branch",
-            "count_with_progress"
+            "count_with_progress",
+            "create_issue"
         ],
         "get_payslip is not registered on mcp-github"
     );
-    // token-exchange allows create_issue for sre operators; the registry does not know it.
+    // token-exchange allows list_issues for sre operators; the registry does not know it.
     let r = mesh
         .call_tool(
             &SRE_AGENT,
             "mcp-github",
             &token,
-            &tool_call(2, "create_issue", json!({})),
+            &tool_call(2, "list_issues", json!({})),
         )
         .await;
     assert_denied(&r, 403, "unregistered_tool", 2);
-    // The deployed limits: one delete per 10 minutes per user.
+    // create_issue is registered as a write: tool_policy passes it with its class, and the
+    // approval gate after it holds it for a person (HITL), asking the approval service.
+    let r = mesh
+        .call_tool(
+            &SRE_AGENT,
+            "mcp-github",
+            &token,
+            &tool_call(
+                6,
+                "create_issue",
+                json!({"repo": "org-thousandeyes/sre-api"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["error"]["data"]["control"], "HITL", "{v}");
+    assert_eq!(v["error"]["data"]["reason"], "approval_pending", "{v}");
+    let pending = v["error"]["data"]["approval_id"]
+        .as_str()
+        .unwrap_or_default();
+    let status = mesh.poll(pending).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status["status"], "pending", "{status}");
+    // The deployed limits: one delete per 10 minutes per user. Deletes are not held for
+    // approval (the deployed gate holds write and admin): the first passes.
     let delete = |id: u64| {
         tool_call(
             id,

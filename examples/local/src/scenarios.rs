@@ -3,7 +3,7 @@
 //! WasmPlugins put them. A scenario whose control is not built yet is `planned`.
 
 use crate::report::Row;
-use meshguard_e2e::agent::run_tool_call;
+use meshguard_e2e::agent::{run_approved_tool_call, run_tool_call};
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::mesh::{
     LocalMesh, GATEWAY_AUDIENCE, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT, SRE_AGENT,
@@ -358,12 +358,108 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
 
     rows.extend(memory_rows(&mesh, &token, &sid).await?);
 
-    rows.push(Row::planned(
+    rows.extend(write_awaiting_approval(&mesh, &user_token, &sid).await);
+    Ok(rows)
+}
+
+/// The issue the agent is asked to open (a write: held until a person approves it).
+fn issue(title: &str) -> Value {
+    json!({"repo": "org-thousandeyes/sre-api", "title": title})
+}
+
+/// `data` of the JSON-RPC error in a reply, if it carries one.
+fn denial_data(reply: &Reply) -> Value {
+    reply
+        .messages()
+        .into_iter()
+        .rev()
+        .find_map(|m| m["error"].get("data").cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// A person approves `approval_id` on the approval service; the agent polls for the token.
+/// Returns what the poll showed and the token.
+async fn approve(mesh: &LocalMesh, approval_id: &str) -> (String, Option<String>) {
+    if let Err(e) = mesh.approve(approval_id, "carol").await {
+        return (e, None);
+    }
+    match mesh.poll(approval_id).await {
+        Ok(s) => match (s["status"].as_str(), s["approval_token"].as_str()) {
+            (Some(status), Some(token)) => (
+                format!("{status} by {}", s["approver"].as_str().unwrap_or("?")),
+                Some(token.to_string()),
+            ),
+            _ => (format!("unexpected: {s}"), None),
+        },
+        Err(e) => (e, None),
+    }
+}
+
+/// Issue #7's HITL scenario through the scripted agent: a write is held for approval, a
+/// person approves it on the approval service, the agent's retry carrying the token goes
+/// through once, and neither changed arguments nor a replay get anything out of it.
+async fn write_awaiting_approval(mesh: &LocalMesh, user_token: &str, sid: &str) -> Vec<Row> {
+    let ask = |id: u64, args: Value, token: Option<&str>| match token {
+        Some(t) => run_approved_tool_call(id, "mcp-github", "create_issue", args, t),
+        None => run_tool_call(id, "mcp-github", "create_issue", args),
+    };
+    let mut rows = Vec::new();
+    let held = mesh
+        .ask_agent(
+            "sre-agent",
+            user_token,
+            sid,
+            &ask(30, issue("rotate keys"), None),
+        )
+        .await;
+    let approval_id = denial_data(&held)["approval_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let with_id = match approval_id.is_empty() {
+        true => " (no approval id)",
+        false => " with an approval id",
+    };
+    rows.push(Row::checked(
         "write action awaiting approval",
         "HITL",
-        "denied",
+        "denied approval_pending with an approval id",
+        format!("{}{with_id}", observed(&held)),
     ));
-    Ok(rows)
+    let (shown, token) = approve(mesh, &approval_id).await;
+    rows.push(Row::checked(
+        "a person approves it on the approval service",
+        "HITL",
+        "approved by carol",
+        shown,
+    ));
+    let token = token.unwrap_or_default();
+    let retry = |id: u64, args: Value| {
+        let call = ask(id, args, Some(&token));
+        async move { mesh.ask_agent("sre-agent", user_token, sid, &call).await }
+    };
+    let reply = retry(31, issue("drop the audit log")).await;
+    rows.push(Row::checked(
+        "approval used for changed arguments",
+        "HITL",
+        "denied approval_mismatch",
+        observed(&reply),
+    ));
+    let reply = retry(32, issue("rotate keys")).await;
+    rows.push(Row::checked(
+        "agent retries the approved write with the token",
+        "HITL",
+        "allowed",
+        tool_result(&reply, "created issue rotate keys"),
+    ));
+    let reply = retry(33, issue("rotate keys")).await;
+    rows.push(Row::checked(
+        "approved write replayed",
+        "HITL",
+        "denied approval_replayed",
+        observed(&reply),
+    ));
+    rows
 }
 
 /// An agent told to "clean up" deletes five branches in a row: the first delete passes,

@@ -35,6 +35,7 @@ async fn main() {
         mesh.agent_outbound_url(&SRE_AGENT, "/tools/mcp-github/mcp")
     );
     println!("  gateway admin       http://{}", mesh.gateway.admin());
+    println!("  approvals (HITL)    {}", mesh.approval.url("/"));
     println!("  user token (alice, 1 h):\n    {user_token}");
     println!("  chat session (header x-chat-session):\n    {sid}");
     println!(
