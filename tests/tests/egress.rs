@@ -12,6 +12,7 @@ use meshguard_e2e::paths::workspace_root;
 use meshguard_e2e::upstream::start_echo;
 use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, Reply, WasmFilter};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const REASONS: [&str; 4] = [
     "ssrf_blocked",
