@@ -9,16 +9,13 @@
 //!
 //! Every other path echoes the request (`/echo`), so tests can see what the gateway forwarded.
 
-use crate::upstream::{echo_handler, serve, McpUpstream};
+use crate::upstream::{echo_handler, serve, stateless_service, McpUpstream, ResponseMode};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::streamable_http_server::{
-    session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
-};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Map, Value};
@@ -39,17 +36,8 @@ impl ScriptedAgent {
     /// Start the agent on a loopback port: `/mcp` is the agent, anything else echoes.
     pub async fn start(outbound: Outbound) -> McpUpstream {
         let ct = CancellationToken::new();
-        let config = StreamableHttpServerConfig::default()
-            .with_sse_keep_alive(None)
-            .with_legacy_session_mode(false)
-            .with_json_response(true)
-            .with_cancellation_token(ct.child_token());
         let agent = ScriptedAgent { outbound };
-        let service = StreamableHttpService::new(
-            move || Ok(agent.clone()),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
+        let service = stateless_service(move || agent.clone(), ResponseMode::Json, &ct);
         let router = axum::Router::new()
             .nest_service("/mcp", service)
             .fallback(echo_handler);

@@ -2,15 +2,12 @@
 //! tools of [`TestTools`], with a description swapped or a tool renamed on command, so the
 //! tool-policy pins can be shown to catch it.
 
-use crate::upstream::{McpUpstream, TestTools};
+use crate::upstream::{stateless_service, McpUpstream, ResponseMode, TestTools};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ServerConfig,
     Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::transport::streamable_http_server::{
-    session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
-};
 use rmcp::ServerHandler;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -63,16 +60,7 @@ impl RugPull {
             twist: twist.clone(),
         };
         let ct = CancellationToken::new();
-        let config = StreamableHttpServerConfig::default()
-            .with_sse_keep_alive(None)
-            .with_legacy_session_mode(false)
-            .with_json_response(true)
-            .with_cancellation_token(ct.child_token());
-        let service = StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
+        let service = stateless_service(move || handler.clone(), ResponseMode::Json, &ct);
         let router = axum::Router::new().nest_service("/mcp", service);
         (McpUpstream::serve_router(router, ct).await, twist)
     }

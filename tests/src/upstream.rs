@@ -177,6 +177,25 @@ pub fn payslip_text(args: &Map<String, Value>) -> String {
     )
 }
 
+/// The rmcp Streamable HTTP service every test server uses: stateless (no session ids), no
+/// keep-alive pings, answering in `mode`, stopped with `ct`.
+pub(crate) fn stateless_service<S: ServerHandler + Send + 'static>(
+    handler: impl Fn() -> S + Send + Sync + 'static,
+    mode: ResponseMode,
+    ct: &CancellationToken,
+) -> StreamableHttpService<S, LocalSessionManager> {
+    let config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(None)
+        .with_legacy_session_mode(false)
+        .with_json_response(mode == ResponseMode::Json)
+        .with_cancellation_token(ct.child_token());
+    StreamableHttpService::new(
+        move || Ok(handler()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
 /// A running rmcp Streamable HTTP server on a loopback port; stopped on drop.
 pub struct McpUpstream {
     pub addr: SocketAddr,
@@ -187,16 +206,7 @@ impl McpUpstream {
     /// Serve [`TestTools`] at `/mcp`, stateless, answering in `mode`.
     pub async fn start(mode: ResponseMode) -> McpUpstream {
         let ct = CancellationToken::new();
-        let config = StreamableHttpServerConfig::default()
-            .with_sse_keep_alive(None)
-            .with_legacy_session_mode(false)
-            .with_json_response(mode == ResponseMode::Json)
-            .with_cancellation_token(ct.child_token());
-        let service = StreamableHttpService::new(
-            || Ok(TestTools),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
+        let service = stateless_service(|| TestTools, mode, &ct);
         let router = axum::Router::new().nest_service("/mcp", service);
         serve(router, ct).await
     }
