@@ -211,26 +211,22 @@ async fn changed_arguments_and_other_users_are_refused_without_using_up_the_appr
         .await;
     let v = assert_denied(&reply, 403, "approval_mismatch");
     assert_eq!(v["error"]["data"]["mismatch"], "arguments");
-    let reply = client
-        .post_raw(
-            call(3, "delete_repo", args.clone(), Some(&token)),
-            &identity("mallory", "sess-1", "delete"),
-        )
-        .await;
-    assert_eq!(
-        assert_denied(&reply, 403, "approval_mismatch")["error"]["data"]["mismatch"],
-        "user"
-    );
-    let reply = client
-        .post_raw(
-            call(4, "delete_repo", args.clone(), Some(&token)),
-            &identity("alice", "sess-9", "delete"),
-        )
-        .await;
-    assert_eq!(
-        assert_denied(&reply, 403, "approval_mismatch")["error"]["data"]["mismatch"],
-        "session"
-    );
+    // The same approval presented by another user, then in another session.
+    for (id, user, session, mismatch) in [
+        (3, "mallory", "sess-1", "user"),
+        (4, "alice", "sess-9", "session"),
+    ] {
+        let reply = client
+            .post_raw(
+                call(id, "delete_repo", args.clone(), Some(&token)),
+                &identity(user, session, "delete"),
+            )
+            .await;
+        assert_eq!(
+            assert_denied(&reply, 403, "approval_mismatch")["error"]["data"]["mismatch"],
+            mismatch
+        );
+    }
     let reply = client
         .post_raw(
             call(

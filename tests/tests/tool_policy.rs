@@ -311,12 +311,10 @@ fn worker_connections(envoy: &Envoy) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_requests_across_two_workers_never_exceed_the_limit() {
-    const LIMIT: u64 = 25;
-    let limits =
-        json!([{"class": "read", "per": "team", "requests": LIMIT, "window_seconds": 3600}]);
-    let envoy = start(
+/// tool-policy with `limits` on two Envoy workers in front of a fixed JSON-RPC answer, so
+/// only the bucket decides what passes.
+fn two_workers_with(limits: Value) -> Envoy {
+    start(
         EnvoyBuilder::new()
             .filter(WasmFilter::new("tool_policy", config(limits)))
             .direct_response(
@@ -325,7 +323,15 @@ async fn concurrent_requests_across_two_workers_never_exceed_the_limit() {
                 r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
             )
             .concurrency(2),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_across_two_workers_never_exceed_the_limit() {
+    const LIMIT: u64 = 25;
+    let limits =
+        json!([{"class": "read", "per": "team", "requests": LIMIT, "window_seconds": 3600}]);
+    let envoy = two_workers_with(limits);
     // Forty callers of one team, each on its own connection, five calls each, all at once.
     let mut tasks = Vec::new();
     for caller in 0..40 {
@@ -375,16 +381,7 @@ fn a_flood_across_two_workers_never_exceeds_the_limit() {
     const LIMIT: u64 = 2000;
     let limits =
         json!([{"class": "read", "per": "team", "requests": LIMIT, "window_seconds": 86400}]);
-    let envoy = start(
-        EnvoyBuilder::new()
-            .filter(WasmFilter::new("tool_policy", config(limits)))
-            .direct_response(
-                200,
-                "application/json",
-                r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-            )
-            .concurrency(2),
-    );
+    let envoy = two_workers_with(limits);
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("flood.lua");
     let body = tool_call(1, "echo", json!({"text": "x"}))
