@@ -3,7 +3,8 @@
 //! by [`Guardrail::inspect`] with the default configuration. Prints detection rate per
 //! attack family and the false-positive rate on honest traffic as `BENCH` lines, over all
 //! samples and over each half of the deterministic dev / held-out split (`_dev` and
-//! `_heldout` suffixes). Rules are tuned on the dev half only: `--misses` lists the ids of
+//! `_heldout` suffixes); `guardrail_fp_public` is the same over honest_public.jsonl alone.
+//! Rules are tuned on the dev half only: `--misses` lists the ids of
 //! misclassified dev samples on stderr (ids, not texts) and only counts held-out ones;
 //! `--explain` adds each one's score and partial findings.
 
@@ -121,6 +122,8 @@ fn run() -> Result<(), String> {
     let attacks = load("attacks.jsonl")?;
     let mut honest = load("honest.jsonl")?;
     honest.extend(load("honest_garak.jsonl")?);
+    let first_public = honest.len();
+    honest.extend(load("honest_public.jsonl")?);
     let mut families: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut all = Tally::default();
     for s in &attacks {
@@ -142,9 +145,13 @@ fn run() -> Result<(), String> {
     }
     all.report("guardrail_detection_all", "all attacks");
     let mut fp = Tally::default();
-    for s in &honest {
+    let mut fp_public = Tally::default();
+    for (i, s) in honest.iter().enumerate() {
         let f = flagged(&guardrail, &s.text);
         fp.add(&s.split, f);
+        if i >= first_public {
+            fp_public.add(&s.split, f);
+        }
         if !f && explain && s.split == "dev" && detector.scan(&s.text).score >= 0.5 {
             eprintln!("near {}\n    {}", s.id, why(&s.text));
         }
@@ -156,5 +163,6 @@ fn run() -> Result<(), String> {
         }
     }
     fp.report("guardrail_false_positive", "honest flagged");
+    fp_public.report("guardrail_fp_public", "honest_public flagged");
     Ok(())
 }
