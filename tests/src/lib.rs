@@ -9,6 +9,7 @@ pub mod chroma;
 pub mod client;
 pub mod egress;
 pub mod envoy;
+pub mod guardrail_corpus;
 pub mod load;
 pub mod manifests;
 pub mod mesh;

@@ -3,26 +3,17 @@
 //! by [`Guardrail::inspect`] with the default configuration. Prints detection rate per
 //! attack family and the false-positive rate on honest traffic as `BENCH` lines, over all
 //! samples and over each half of the deterministic dev / held-out split (`_dev` and
-//! `_heldout` suffixes); `guardrail_fp_public` is the same over honest_public.jsonl alone.
-//! Rules are tuned on the dev half only: `--misses` lists the ids of
+//! `_heldout` suffixes). Rules are tuned on the dev half only: `--misses` lists the ids of
 //! misclassified dev samples on stderr (ids, not texts) and only counts held-out ones;
 //! `--explain` adds each one's score and partial findings.
 
+use meshguard_core::detect::ngram_model::RULE_ID;
 use meshguard_core::detect::Detector;
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
+use meshguard_e2e::guardrail_corpus::{load_all, ATTACK_FILES, HONEST_FILES};
 use meshguard_e2e::load::bench_line;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-/// One labeled sample.
-struct Sample {
-    id: String,
-    family: String,
-    /// `dev` or `heldout` (see tests/eval/guardrail/README.md).
-    split: String,
-    text: String,
-}
 
 /// Hits and totals per family, overall and per split.
 #[derive(Default)]
@@ -61,26 +52,6 @@ impl Tally {
     }
 }
 
-fn load(name: &str) -> Result<Vec<Sample>, String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("eval/guardrail")
-        .join(name);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).map_err(|e| format!("{name}: {e}"))?;
-            let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-            Ok(Sample {
-                id: field("id"),
-                family: field("family"),
-                split: field("split"),
-                text: field("text"),
-            })
-        })
-        .collect()
-}
-
 fn flagged(g: &Guardrail, text: &str) -> bool {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "ask", "arguments": {"text": text}}});
@@ -108,7 +79,11 @@ fn main() {
 fn run() -> Result<(), String> {
     let show_misses = std::env::args().any(|a| a == "--misses");
     let explain = std::env::args().any(|a| a == "--explain");
-    let detector = Detector::new(&Config::default().detect).map_err(|e| e.to_string())?;
+    let mut config = Config::default();
+    if std::env::args().any(|a| a == "--without-model") {
+        config.detect.disable_rules.push(RULE_ID.to_string());
+    }
+    let detector = Detector::new(&config.detect).map_err(|e| e.to_string())?;
     let why = |text: &str| {
         let scan = detector.scan(text);
         let ids: Vec<String> = scan
@@ -118,12 +93,9 @@ fn run() -> Result<(), String> {
             .collect();
         format!("score {:.2} [{}]", scan.score, ids.join(" "))
     };
-    let guardrail = Guardrail::new(Config::default()).map_err(|e| e.to_string())?;
-    let attacks = load("attacks.jsonl")?;
-    let mut honest = load("honest.jsonl")?;
-    honest.extend(load("honest_garak.jsonl")?);
-    let first_public = honest.len();
-    honest.extend(load("honest_public.jsonl")?);
+    let guardrail = Guardrail::new(config).map_err(|e| e.to_string())?;
+    let attacks = load_all(ATTACK_FILES)?;
+    let honest = load_all(HONEST_FILES)?;
     let mut families: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut all = Tally::default();
     for s in &attacks {
@@ -145,13 +117,11 @@ fn run() -> Result<(), String> {
     }
     all.report("guardrail_detection_all", "all attacks");
     let mut fp = Tally::default();
-    let mut fp_public = Tally::default();
-    for (i, s) in honest.iter().enumerate() {
+    let mut fp_groups: BTreeMap<&str, Tally> = BTreeMap::new();
+    for s in &honest {
         let f = flagged(&guardrail, &s.text);
         fp.add(&s.split, f);
-        if i >= first_public {
-            fp_public.add(&s.split, f);
-        }
+        fp_groups.entry(s.group).or_default().add(&s.split, f);
         if !f && explain && s.split == "dev" && detector.scan(&s.text).score >= 0.5 {
             eprintln!("near {}\n    {}", s.id, why(&s.text));
         }
@@ -162,7 +132,12 @@ fn run() -> Result<(), String> {
             }
         }
     }
+    for (group, tally) in &fp_groups {
+        tally.report(
+            &format!("guardrail_false_positive_{group}"),
+            &format!("honest {group} flagged"),
+        );
+    }
     fp.report("guardrail_false_positive", "honest flagged");
-    fp_public.report("guardrail_fp_public", "honest_public flagged");
     Ok(())
 }

@@ -177,6 +177,24 @@ pub struct DetectConfig {
     /// Hosts whose images are not reported as beacons (exact host or any subdomain).
     #[serde(default)]
     pub allowed_image_hosts: Vec<String>,
+    /// The n-gram model (rule id `model.ngram`, family jailbreak).
+    #[serde(default)]
+    pub model: ModelConfig,
+}
+
+/// Knobs of the n-gram model ([`super::ngram_model`]); switch it off with
+/// `disable_rules: ["model.ngram"]` or the jailbreak family's mode.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Probability from which a window is a finding; unset, the cut the trainer chose for a
+    /// 0.2% false-positive budget on the dev corpus. Raise it for fewer false positives.
+    #[serde(default)]
+    pub min_probability: Option<f32>,
+    /// Score of a finding before the family scale; unset, the threshold (the model alone
+    /// is a detection).
+    #[serde(default)]
+    pub weight: Option<f32>,
 }
 
 fn one() -> f32 {
@@ -195,6 +213,7 @@ impl Default for DetectConfig {
             disable_rules: Vec::new(),
             rules: Vec::new(),
             allowed_image_hosts: Vec::new(),
+            model: ModelConfig::default(),
         }
     }
 }
@@ -239,6 +258,7 @@ impl Validate for DetectConfig {
             }
         }
         self.validate_disabled()?;
+        self.validate_model()?;
         self.validate_rules()?;
         self.validate_hosts()
     }
@@ -255,6 +275,21 @@ impl DetectConfig {
             }
         }
         Ok(())
+    }
+
+    fn validate_model(&self) -> Result<(), ConfigError> {
+        if let Some(p) = self.model.min_probability {
+            if !(0.5..1.0).contains(&p) {
+                return Err(ConfigError::invalid(
+                    field("model.min_probability"),
+                    "must be at least 0.5 and below 1",
+                ));
+            }
+        }
+        match self.model.weight {
+            Some(w) => check_weight(w, "model.weight", true),
+            None => Ok(()),
+        }
     }
 
     fn validate_rules(&self) -> Result<(), ConfigError> {

@@ -14,16 +14,18 @@ pub mod fold;
 pub mod hidden;
 pub mod json;
 pub mod neutralise;
+pub mod ngram_model;
 pub mod normalize;
 pub mod rules;
 
-pub use config::{DetectConfig, ExtraRule, Family, FamilyConfig, Mode};
+pub use config::{DetectConfig, ExtraRule, Family, FamilyConfig, Mode, ModelConfig};
 pub use decode::Encoding;
 pub use json::{JsonFinding, JsonScan};
 pub use neutralise::{neutralise, strip_invisible, REDACTION_MARKER};
 
 use crate::config::{ConfigError, Validate};
 use hidden::{Hidden, Signal};
+use ngram_model::NgramModel;
 use normalize::{normalize, View};
 use rules::{Compiled, RuleSet};
 use std::ops::Range;
@@ -136,6 +138,45 @@ pub struct Detector {
     hidden: Hidden,
     threshold: f32,
     modes: [Mode; 7],
+    model: Option<ModelRule>,
+}
+
+/// The n-gram model as configured: the cut and the score of its finding.
+#[derive(Debug, Clone)]
+struct ModelRule {
+    model: NgramModel,
+    min_probability: f32,
+    weight: f32,
+}
+
+impl ModelRule {
+    fn new(config: &DetectConfig) -> Result<Option<Self>, ConfigError> {
+        if !config.rule_enabled(ngram_model::RULE_ID, ngram_model::FAMILY) {
+            return Ok(None);
+        }
+        let model =
+            NgramModel::builtin().map_err(|e| ConfigError::invalid(config::field("model"), e.0))?;
+        let scale = config.family(ngram_model::FAMILY).weight_scale;
+        Ok(Some(Self {
+            min_probability: config.model.min_probability.unwrap_or(model.default_cut()),
+            weight: config.model.weight.unwrap_or(config.threshold) * scale,
+            model,
+        }))
+    }
+
+    /// A finding for the best window of the folded view, when it reaches the cut.
+    fn scan(&self, view: &View) -> Option<Finding> {
+        let best = self.model.best_window(&view.text)?;
+        (best.probability >= self.min_probability).then(|| {
+            Finding::new(
+                ngram_model::RULE_ID.into(),
+                ngram_model::FAMILY,
+                self.weight,
+                view.map.to_original(best.span),
+                Some(format!("p={:.3}", best.probability)),
+            )
+        })
+    }
 }
 
 impl Default for Detector {
@@ -163,6 +204,7 @@ impl Detector {
             },
             threshold: config.threshold,
             modes: Family::ALL.map(|f| config.family(f).mode),
+            model: ModelRule::new(config)?,
         })
     }
 
@@ -201,6 +243,9 @@ impl Detector {
         let (text, truncated) = clip(text, MAX_SCAN_BYTES);
         let mut findings = Vec::new();
         let norm = self.match_text(text, None, &mut findings);
+        if let Some(f) = self.model.as_ref().and_then(|m| m.scan(&norm.view)) {
+            push(&mut findings, f);
+        }
         let mut budget = decode::Budget::default();
         self.scan_decoded(text, 0, None, &mut budget, &mut findings);
         let structural = self.hidden.scan(text, &norm.marks, &findings);

@@ -900,7 +900,9 @@ pub const RULES: &[BuiltinRule] = &[
 
 /// Whether `id` names a built-in rule or structural signal.
 pub fn is_builtin_id(id: &str) -> bool {
-    RULES.iter().any(|r| r.id == id) || Signal::ALL.iter().any(|s| s.id() == id)
+    RULES.iter().any(|r| r.id == id)
+        || Signal::ALL.iter().any(|s| s.id() == id)
+        || id == super::ngram_model::RULE_ID
 }
 
 /// Expand the dialect: separators, ASCII word boundaries and, for the folded view, the

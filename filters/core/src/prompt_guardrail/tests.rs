@@ -110,7 +110,8 @@ fn batch_blocks_on_the_first_offending_id() {
 fn annotate_mode_passes_with_a_header() {
     let g = guardrail(
         r#"{"detect": {"families": {"instruction_override": {"mode": "annotate"},
-                                    "exfiltration": {"mode": "annotate"}}}}"#,
+                                    "exfiltration": {"mode": "annotate"}},
+                       "disable_rules": ["model.ngram"]}}"#,
     );
     assert!(g.config().may_annotate());
     let Decision::Annotate(reports) = decide(&g, &call(1, json!({"q": ATTACK}))) else {
@@ -137,7 +138,8 @@ fn block_family_wins_over_annotate_family() {
 #[test]
 fn off_families_do_not_fire() {
     let g = guardrail(
-        r#"{"detect": {"families": {"instruction_override": {"mode": "off"}, "exfiltration": {"mode": "off"}}}}"#,
+        r#"{"detect": {"families": {"instruction_override": {"mode": "off"}, "exfiltration": {"mode": "off"}},
+                       "disable_rules": ["model.ngram"]}}"#,
     );
     assert_eq!(decide(&g, &call(1, json!({"q": ATTACK}))), Decision::Pass);
 }

@@ -1,0 +1,69 @@
+//! The labeled guardrail corpus (tests/eval/guardrail): one loader for the evaluation and
+//! the n-gram model trainer, so both read the same samples and the same dev / held-out split.
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Attack samples (one family each) and the group they are reported in.
+pub const ATTACK_FILES: &[(&str, &str)] = &[("attacks.jsonl", "garak")];
+/// Honest samples (family `honest`) and their group: `written` hard negatives, public
+/// `docs`, and role-play / agent `prompts`. False positives are reported per group.
+pub const HONEST_FILES: &[(&str, &str)] = &[
+    ("honest.jsonl", "written"),
+    ("honest_garak.jsonl", "written"),
+    ("honest_public.jsonl", "docs"),
+    ("honest_prompts.jsonl", "prompts"),
+];
+
+/// One labeled sample.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Stable id (`source:index`), printed for misses instead of the text.
+    pub id: String,
+    /// Attack family, or `honest`.
+    pub family: String,
+    /// `dev` (rules and the model are tuned on it) or `heldout` (only ever measured).
+    pub split: String,
+    /// The text, as it would sit in a tool-call argument.
+    pub text: String,
+    /// The group of its file (see [`HONEST_FILES`]).
+    pub group: &'static str,
+}
+
+impl Sample {
+    /// Whether the sample is in the half rules and model may be tuned on.
+    pub fn is_dev(&self) -> bool {
+        self.split == "dev"
+    }
+}
+
+/// Every sample of the named files, tagged with their group.
+pub fn load_all(files: &[(&str, &'static str)]) -> Result<Vec<Sample>, String> {
+    let mut out = Vec::new();
+    for (name, group) in files {
+        out.extend(load(name, group)?);
+    }
+    Ok(out)
+}
+
+/// The samples of one corpus file.
+pub fn load(name: &str, group: &'static str) -> Result<Vec<Sample>, String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("eval/guardrail")
+        .join(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).map_err(|e| format!("{name}: {e}"))?;
+            let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            Ok(Sample {
+                id: field("id"),
+                family: field("family"),
+                split: field("split"),
+                text: field("text"),
+                group,
+            })
+        })
+        .collect()
+}
