@@ -600,7 +600,11 @@ fn model_finding_points_at_the_injected_window() {
         .find(|f| &*f.rule_id == "model.ngram")
         .expect("found");
     let start = honest.len();
-    assert!(f.span.start >= start && f.span.end <= start + injected.len(), "{:?}", f.span);
+    assert!(
+        f.span.start >= start && f.span.end <= start + injected.len(),
+        "{:?}",
+        f.span
+    );
     assert!(
         f.span.len() < text.len() / 2,
         "one window, not the document"
