@@ -21,7 +21,7 @@ PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
 
-.PHONY: help toolchain envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup demo up down lint fuzz kind-e2e clean
+.PHONY: help toolchain envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -107,6 +107,10 @@ eval-setup:
 eval: eval-setup
 	$(CARGO) run --quiet -p meshguard-e2e --bin eval_guardrail
 	$(CARGO) run --quiet -p meshguard-e2e --bin eval_scrubber
+
+## Retrain the detector's n-gram model on the dev half (tests/eval/guardrail/README.md).
+train-guardrail:
+	$(CARGO) run --release --quiet -p meshguard-e2e --bin train_guardrail
 
 bench: build envoy eval
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }

@@ -11,7 +11,7 @@ async fn every_built_scenario_ends_as_expected() {
         .iter()
         .filter(|r| r.verdict != Verdict::Planned)
         .collect();
-    assert!(built.len() >= 26, "too few built scenarios: {rows:?}");
+    assert!(built.len() >= 27, "too few built scenarios: {rows:?}");
     for row in built {
         assert_eq!(
             row.verdict,

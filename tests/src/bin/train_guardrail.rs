@@ -9,7 +9,10 @@
 //! the dev honest samples score a window over it. Held-out samples are never read here:
 //! `make eval` measures them.
 //!
-//!     cargo run --release -p meshguard-e2e --bin train_guardrail [-- --dry-run]
+//!     cargo run --release -p meshguard-e2e --bin train_guardrail [-- --dry-run | --check]
+//!
+//! `--check` retrains and fails if the committed model differs (a feature or corpus change
+//! without retraining).
 
 use meshguard_core::detect::ngram_model::{norm, window_features, NgramModel};
 use meshguard_e2e::guardrail_corpus::{load_all, Sample, ATTACK_FILES, HONEST_FILES};
@@ -49,6 +52,7 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let dry_run = std::env::args().any(|a| a == "--dry-run");
+    let check = std::env::args().any(|a| a == "--check");
     let hp = Hyper::from_args()?;
     let attacks: Vec<Sample> = load_all(ATTACK_FILES)?
         .into_iter()
@@ -67,9 +71,20 @@ fn run() -> Result<(), String> {
     let cut = choose_cut(&honest_oof);
     report(cut, &attacks, &attack_oof, &honest, &honest_oof);
     let model = fit(&hp, &attacks, &honest, cut)?;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../filters/core/src/detect/ngram_model.bin");
+    if check {
+        let committed = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if committed != model {
+            return Err(format!(
+                "{} is stale: run make train-guardrail",
+                path.display()
+            ));
+        }
+        eprintln!("{} is what this trainer writes", path.display());
+        return Ok(());
+    }
     if !dry_run {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../filters/core/src/detect/ngram_model.bin");
         std::fs::write(&path, model).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }

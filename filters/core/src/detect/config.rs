@@ -1,5 +1,6 @@
 //! `detect` section of a filter configuration: threshold, per-family modes and weights,
-//! disabled built-in rules and operator-supplied extra rules.
+//! disabled built-in rules, operator-supplied extra rules and the n-gram model's cut
+//! (`"model": {"min_probability": 0.98}`).
 //!
 //! Operators tune false positives on their own traffic, so everything a rule contributes
 //! is adjustable without a rebuild, and every mistake is refused at load time with the

@@ -2,7 +2,8 @@
 //!
 //! ```json
 //! {"body": {"max_bytes": 1048576},
-//!  "detect": {"families": {"jailbreak": {"mode": "annotate"}}},
+//!  "detect": {"families": {"jailbreak": {"mode": "annotate"}},
+//!             "model": {"min_probability": 0.98}},
 //!  "inspect": {"tool_arguments": true, "prompt_arguments": true,
 //!              "sampling_messages": true, "json_paths": ["messages[].content"]}}
 //! ```
