@@ -144,7 +144,7 @@ impl NgramModel {
             };
             n += 1;
             prev = Some(h);
-            if n >= w && (n - w) % stride == 0 {
+            if n >= w && (n - w).is_multiple_of(stride) {
                 best.consider(&ring[n % w], sum, w, &ring[(n - 1) % w]);
             }
         });
@@ -152,7 +152,9 @@ impl NgramModel {
             0 => return None,
             // A short text is one window; a long one also ends flush with its last word.
             _ if n < w => best.consider(&ring[0], sum, n, &ring[n - 1]),
-            _ if (n - w) % stride != 0 => best.consider(&ring[n % w], sum, w, &ring[(n - 1) % w]),
+            _ if !(n - w).is_multiple_of(stride) => {
+                best.consider(&ring[n % w], sum, w, &ring[(n - 1) % w])
+            }
             _ => {}
         }
         let (raw, span) = best.0?;
@@ -199,7 +201,8 @@ pub fn words(text: &str) -> Vec<Range<usize>> {
 }
 
 /// Call `f` with the hash and span of each word, in one pass: ASCII bytes are classified
-/// without decoding, and only the first [`MAX_WORD_BYTES`] of a word are hashed. This runs
+/// without decoding, and only the characters starting in the first [`MAX_WORD_BYTES`] of
+/// a word are hashed (FNV-1a). This runs
 /// over every byte the filter inspects.
 fn for_each_word(text: &str, mut f: impl FnMut(u32, Range<usize>)) {
     let bytes = text.as_bytes();
@@ -257,34 +260,27 @@ pub struct WordFeatures {
     pub bigram: Option<u32>,
 }
 
-/// Features of each word of `text` (`words` are spans of `text`) for a table of
-/// `1 << dims_log2` weights.
-pub fn features(text: &str, words: &[Range<usize>], dims_log2: u8) -> Vec<WordFeatures> {
+/// Features of each word of `text` for a table of `1 << dims_log2` weights.
+pub fn features(text: &str, dims_log2: u8) -> Vec<WordFeatures> {
+    let mut out = Vec::new();
     let mut prev: Option<u32> = None;
-    words
-        .iter()
-        .map(|w| {
-            let end = w.end.min(w.start + MAX_WORD_BYTES);
-            let h = fnv1a(&text.as_bytes()[w.start..end]);
-            let bigram =
-                prev.map(|p| index(p.wrapping_mul(0x85eb_ca6b) ^ h ^ 0x5bd1_e995, dims_log2));
-            prev = Some(h);
-            WordFeatures {
-                unigram: index(h, dims_log2),
-                bigram,
-            }
-        })
-        .collect()
+    for_each_word(text, |h, _| {
+        out.push(WordFeatures {
+            unigram: index(h, dims_log2),
+            bigram: prev.map(|p| bigram_index(p, h, dims_log2)),
+        });
+        prev = Some(h);
+    });
+    out
 }
 
 /// The feature indices of every scored window of `text`, as the model sums them: what the
 /// trainer learns from, so training and serving share one definition.
 pub fn window_features(text: &str, dims_log2: u8, window: usize) -> Vec<Vec<u32>> {
-    let words = words(text);
-    let feats = features(text, &words, dims_log2);
-    window_starts(words.len(), window)
+    let feats = features(text, dims_log2);
+    window_starts(feats.len(), window)
         .map(|start| {
-            let end = (start + window).min(words.len());
+            let end = (start + window).min(feats.len());
             let inner = feats[start + 1..end].iter().filter_map(|f| f.bigram);
             feats[start..end]
                 .iter()
@@ -295,22 +291,12 @@ pub fn window_features(text: &str, dims_log2: u8, window: usize) -> Vec<Vec<u32>
         .collect()
 }
 
-/// FNV-1a of the word's first [`MAX_WORD_BYTES`] bytes.
-fn word_hash(text: &str, w: &Range<usize>) -> u32 {
-    let end = w.end.min(w.start + MAX_WORD_BYTES);
-    fnv1a(&text.as_bytes()[w.start..end])
-}
-
 fn bigram_index(prev: u32, h: u32, dims_log2: u8) -> u32 {
     index(prev.wrapping_mul(0x85eb_ca6b) ^ h ^ 0x5bd1_e995, dims_log2)
 }
 
 const FNV_OFFSET: u32 = 0x811c_9dc5;
 const FNV_PRIME: u32 = 0x0100_0193;
-
-fn fnv1a(bytes: &[u8]) -> u32 {
-    hash_bytes(FNV_OFFSET, bytes)
-}
 
 /// The top bits of a multiplicative mix: low FNV bits alone cluster on short words.
 fn index(h: u32, dims_log2: u8) -> u32 {
