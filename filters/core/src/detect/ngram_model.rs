@@ -206,34 +206,43 @@ pub fn words(text: &str) -> Vec<Range<usize>> {
 /// over every byte the filter inspects.
 fn for_each_word(text: &str, mut f: impl FnMut(u32, Range<usize>)) {
     let bytes = text.as_bytes();
-    let (mut i, mut start, mut h) = (0, None::<usize>, FNV_OFFSET);
+    let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        let (word, len) = if b < 0x80 {
-            (b.is_ascii_alphanumeric(), 1)
-        } else {
-            word_char_at(text, i)
-        };
-        match (word, start) {
-            (true, Some(s)) => {
-                if i - s < MAX_WORD_BYTES {
-                    h = hash_bytes(h, &bytes[i..i + len]);
-                }
-            }
-            (true, None) => {
-                start = Some(i);
-                h = hash_bytes(FNV_OFFSET, &bytes[i..i + len]);
-            }
-            (false, Some(s)) => {
-                f(h, s..i);
-                start = None;
-            }
-            (false, None) => {}
+        let (word, len) = char_at(text, i);
+        if !word {
+            i += len;
+            continue;
         }
-        i += len;
+        let (start, mut h) = (i, FNV_OFFSET);
+        loop {
+            // The common case, a run of ASCII letters and digits, without decoding.
+            while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                if i - start < MAX_WORD_BYTES {
+                    h = (h ^ u32::from(bytes[i])).wrapping_mul(FNV_PRIME);
+                }
+                i += 1;
+            }
+            if i >= bytes.len() || bytes[i] < 0x80 {
+                break;
+            }
+            let (word, len) = word_char_at(text, i);
+            if !word {
+                break;
+            }
+            if i - start < MAX_WORD_BYTES {
+                h = hash_bytes(h, &bytes[i..i + len]);
+            }
+            i += len;
+        }
+        f(h, start..i);
     }
-    if let Some(s) = start {
-        f(h, s..bytes.len());
+}
+
+/// Whether the character at byte `i` is alphanumeric, and its length.
+fn char_at(text: &str, i: usize) -> (bool, usize) {
+    match text.as_bytes()[i] {
+        b if b < 0x80 => (b.is_ascii_alphanumeric(), 1),
+        _ => word_char_at(text, i),
     }
 }
 
