@@ -21,7 +21,7 @@ PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
 
-.PHONY: help toolchain envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e clean
+.PHONY: help toolchain wrk envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -95,8 +95,13 @@ demo-host: | wasm
 test-host: | wasm
 	$(CARGO) test --no-run --quiet $(HOST_TESTS)
 
+## wrk (Debian) drives the cross-worker rate-limit flood test and `make bench`.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+wrk:
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+
 test:
-	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma test-host
+	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma test-host wrk
 	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test $(HOST_TESTS)
 
 ## Anchors for the scrubber evaluation (Presidio, detect-secrets) in their own venvs.
@@ -112,8 +117,7 @@ eval: eval-setup
 train-guardrail:
 	$(CARGO) run --release --quiet -p meshguard-e2e --bin train_guardrail
 
-bench: build envoy eval
-	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+bench: build envoy eval wrk
 	$(CARGO) run --quiet -p meshguard-e2e --bin meshguard-bench
 	$(CARGO) run --quiet -p meshguard-e2e --bin bench_guardrail
 	$(CARGO) run --quiet -p meshguard-e2e --bin bench_scrubber

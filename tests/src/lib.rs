@@ -26,4 +26,4 @@ pub use client::{McpClient, Reply};
 pub use envoy::{Envoy, EnvoyBuilder, WasmFilter};
 pub use oidc::{Alg, OidcIssuer, UserClaims};
 pub use pki::{Pki, Svid};
-pub use upstream::{McpUpstream, ResponseMode};
+pub use upstream::{tool_registry_entry, McpUpstream, ResponseMode};

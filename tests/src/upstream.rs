@@ -25,6 +25,18 @@ pub enum ResponseMode {
     Sse,
 }
 
+/// The tool-policy registry entry of a test tool, pinned to what the test servers list.
+pub fn tool_registry_entry(name: &str, class: &str, teams: &[&str]) -> Value {
+    let tool = TestTools::tools()
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no test tool {name}"));
+    let tool = serde_json::to_value(&tool).unwrap_or_default();
+    let (description, input_schema) = meshguard_core::tool_policy::pin::tool_hashes(&tool);
+    json!({"name": name, "class": class, "allow": [{"teams": teams}],
+           "pin": {"description": description, "input_schema": input_schema}})
+}
+
 /// The tools every test server offers.
 #[derive(Clone, Default)]
 pub struct TestTools;

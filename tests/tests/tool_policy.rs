@@ -4,23 +4,13 @@
 //! hold exactly across two Envoy workers; the descriptor headers drive Envoy's native
 //! rate limit filter. The test sets the identity headers token-exchange would set.
 
-use meshguard_core::tool_policy::pin::tool_hashes;
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::rugpull::{RugPull, Twist};
-use meshguard_e2e::upstream::{start_echo, TestTools};
+use meshguard_e2e::upstream::start_echo;
 use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, Reply, ResponseMode, WasmFilter};
 use serde_json::{json, Value};
 
-/// The registry entry of a test tool, pinned to what the server lists today.
-fn entry(name: &str, class: &str, teams: &[&str]) -> Value {
-    let tool = TestTools::tools()
-        .into_iter()
-        .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("no test tool {name}"));
-    let (description, input_schema) = tool_hashes(&serde_json::to_value(&tool).unwrap());
-    json!({"name": name, "class": class, "allow": [{"teams": teams}],
-           "pin": {"description": description, "input_schema": input_schema}})
-}
+use meshguard_e2e::tool_registry_entry as entry;
 
 /// mcp-github's registry (get_payslip is deliberately not registered).
 fn config(rate_limits: Value) -> Value {

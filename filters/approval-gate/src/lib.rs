@@ -49,6 +49,10 @@ impl RootContext for Root {
                 None
             }
         });
+        if self.gate.is_some() {
+            // Approval ids are single-use records: create their buckets before traffic.
+            meshguard_proxy::verifier::prepare_replay_records();
+        }
         self.gate.is_some()
     }
 
@@ -173,6 +177,12 @@ impl HttpContext for Stream {
             Decision::Approved(a) => self.forward_approved(&a, body_size),
             Decision::Ask(ask) => self.ask(&ask),
         }
+    }
+
+    /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.gate.config().body.max_bytes);
+        self.on_http_request_body(size, true)
     }
 }
 

@@ -13,24 +13,29 @@ use meshguard_core::denial::Denial;
 use meshguard_core::identity::{bearer, identity_headers, token_denial, HEADER_PREFIX};
 use meshguard_core::jwt::Claims;
 use meshguard_proxy::request::{self, RequestBody};
-use meshguard_proxy::verifier::{reject_replay, SharedVerifier, TokenVerifier, Verified};
+use meshguard_proxy::verifier::{
+    self, reject_replay, AwaitsKeys, SharedStream, SharedVerifier, TokenVerifier, Verified,
+};
 use meshguard_proxy::{config, denial, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 const FILTER: &str = "audience_check";
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> {
+        Box::new(Root { id, ..Root::default() })
+    });
 }}
 
 /// Per-plugin state: configuration and the verifier shared with every stream.
 #[derive(Default)]
 struct Root {
+    id: u32,
     config: Option<Rc<Config>>,
     verifier: Option<SharedVerifier>,
 }
@@ -44,7 +49,7 @@ impl Context for Root {
         _trailers: usize,
     ) {
         if let Some(v) = &self.verifier {
-            v.borrow_mut().on_fetch_response(self, body_size);
+            verifier::on_fetch_response(v, self, self.id, body_size);
         }
     }
 }
@@ -65,25 +70,34 @@ impl RootContext for Root {
             meshguard_proxy::verifier::prepare_replay_records();
         }
         self.config = Some(Rc::new(config));
-        self.set_tick_period(Duration::from_secs(1));
+        self.set_tick_period(Duration::from_millis(100));
         true
     }
 
     fn on_tick(&mut self) {
         if let Some(v) = self.verifier.clone() {
-            v.borrow_mut().refresh_if_due(self);
+            verifier::on_tick(&v, self, self.id);
         }
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream {
-            config: self.config.clone()?,
-            verifier: self.verifier.clone()?,
-            phase: Phase::Start,
-            token: String::new(),
-            peer: None,
-            body_complete: None,
-        }))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let config = self.config.clone()?;
+        let verifier = self.verifier.clone()?;
+        let stream = Rc::new_cyclic(|me: &Weak<RefCell<Stream>>| {
+            let me: Weak<RefCell<dyn AwaitsKeys>> = me.clone();
+            RefCell::new(Stream {
+                config,
+                verifier,
+                phase: Phase::Start,
+                token: String::new(),
+                peer: None,
+                body_complete: None,
+                context_id,
+                me,
+                first_parked_ms: None,
+            })
+        });
+        Some(Box::new(SharedStream(stream)))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -110,21 +124,25 @@ struct Stream {
     peer: Option<String>,
     /// Body size once the body ended while keys were still being fetched.
     body_complete: Option<usize>,
+    /// This request's context, and a handle the root wakes it through.
+    context_id: u32,
+    me: Weak<RefCell<dyn AwaitsKeys>>,
+    /// When this request first waited for keys (its wait is bounded from then).
+    first_parked_ms: Option<u64>,
 }
 
-impl Context for Stream {
-    fn on_http_call_response(
-        &mut self,
-        _token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
-        self.verifier
-            .borrow_mut()
-            .on_fetch_response(self, body_size);
-        if matches!(self.authenticate(), Action::Continue) {
+impl Context for Stream {}
+
+impl AwaitsKeys for Stream {
+    fn keys_settled(&mut self) {
+        if matches!(self.phase, Phase::AwaitKeys) && self.authenticate() == Action::Continue {
             self.resume_http_request();
+        }
+    }
+
+    fn keys_timed_out(&mut self) {
+        if matches!(self.phase, Phase::AwaitKeys) {
+            self.deny(&verifier::keys_unavailable());
         }
     }
 }
@@ -158,6 +176,12 @@ impl HttpContext for Stream {
             Phase::Done => Action::Continue,
         }
     }
+
+    /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.config.body.max_bytes);
+        self.on_http_request_body(size, true)
+    }
 }
 
 impl Stream {
@@ -168,7 +192,14 @@ impl Stream {
         self.token = token;
         let claims = match verified {
             Verified::Valid(c) => *c,
-            Verified::Fetching(_) => {
+            Verified::Fetching => {
+                let now_ms = host::now_ms(self);
+                self.verifier.borrow_mut().park(
+                    self.context_id,
+                    &mut self.first_parked_ms,
+                    now_ms,
+                    self.me.clone(),
+                );
                 self.phase = Phase::AwaitKeys;
                 return Action::Pause;
             }

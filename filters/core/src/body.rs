@@ -22,6 +22,11 @@ pub struct BodyLimits {
     /// Defaults to false: fail closed.
     #[serde(default)]
     pub allow_uninspectable: bool,
+    /// Media types (`type/subtype`, compared ignoring case and parameters) of response
+    /// bodies that pass uninspected. Any other type that is neither JSON nor SSE is refused
+    /// when it carries a body, since MCP clients read JSON and SSE by substring match.
+    #[serde(default)]
+    pub allow_media_types: Vec<String>,
 }
 
 fn default_max_bytes() -> usize {
@@ -33,6 +38,7 @@ impl Default for BodyLimits {
         Self {
             max_bytes: DEFAULT_MAX_BODY_BYTES,
             allow_uninspectable: false,
+            allow_media_types: Vec::new(),
         }
     }
 }
@@ -45,7 +51,74 @@ impl Validate for BodyLimits {
                 "must be between 1 and 67108864",
             ));
         }
+        for (i, media) in self.allow_media_types.iter().enumerate() {
+            let essence = media_essence(media);
+            let ok = essence
+                .split_once('/')
+                .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty());
+            if !ok || classify_media(Some(media)) != Media::Other(essence) {
+                return Err(ConfigError::invalid(
+                    format!("body.allow_media_types[{i}]"),
+                    "must be a type/subtype that is neither JSON nor text/event-stream",
+                ));
+            }
+        }
         Ok(())
+    }
+}
+
+/// How a body's `content-type` is read, as loosely as MCP clients read it: the TypeScript
+/// SDK takes any type containing `text/event-stream` as SSE and any containing
+/// `application/json` as JSON, the Python SDK compares prefixes. A filter therefore treats
+/// every type that mentions `json` as JSON and refuses a type that mentions both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Media {
+    /// Inspected as one JSON document (any `json`: `+json`, `json-rpc`, `x-ndjson`, ...).
+    Json,
+    /// Inspected event by event.
+    EventStream,
+    /// Mentions both JSON and SSE: clients disagree on how to read it.
+    Ambiguous,
+    /// No content type at all.
+    Missing,
+    /// Anything else, by its lower-case essence (`text/html`).
+    Other(String),
+}
+
+/// The lower-case `type/subtype` of a content type, parameters dropped.
+pub fn media_essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Classify a `content-type` header value (see [`Media`]).
+pub fn classify_media(content_type: Option<&str>) -> Media {
+    let Some(value) = content_type.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Media::Missing;
+    };
+    let lower = value.to_ascii_lowercase();
+    match (lower.contains("text/event-stream"), lower.contains("json")) {
+        (true, true) => Media::Ambiguous,
+        (true, false) => Media::EventStream,
+        (false, true) => Media::Json,
+        (false, false) => Media::Other(media_essence(value)),
+    }
+}
+
+impl BodyLimits {
+    /// Whether the operator lets bodies of this media type pass uninspected.
+    pub fn allows_media(&self, media: &Media) -> bool {
+        match media {
+            Media::Other(essence) => self
+                .allow_media_types
+                .iter()
+                .any(|m| media_essence(m) == *essence),
+            _ => false,
+        }
     }
 }
 
@@ -132,7 +205,7 @@ mod tests {
     fn compressed_and_oversize_bodies_fail_closed() {
         let l = BodyLimits {
             max_bytes: 10,
-            allow_uninspectable: false,
+            ..BodyLimits::default()
         };
         assert_eq!(
             refused_reason(l.verdict(Some("gzip"), None)),
@@ -162,6 +235,7 @@ mod tests {
         let l = BodyLimits {
             max_bytes: 10,
             allow_uninspectable: true,
+            ..BodyLimits::default()
         };
         assert_eq!(
             l.verdict(Some("br"), None),
@@ -170,10 +244,58 @@ mod tests {
     }
 
     #[test]
+    fn media_types_are_read_as_loosely_as_clients_read_them() {
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/json-rpc",
+            "application/foo+json",
+            "text/plain; profile=application/json",
+            "application/x-ndjson",
+        ] {
+            assert_eq!(classify_media(Some(json)), Media::Json, "{json}");
+        }
+        assert_eq!(
+            classify_media(Some("text/event-stream; charset=utf-8")),
+            Media::EventStream
+        );
+        assert_eq!(
+            classify_media(Some("text/event-stream; x=application/json")),
+            Media::Ambiguous
+        );
+        assert_eq!(classify_media(None), Media::Missing);
+        assert_eq!(classify_media(Some("  ")), Media::Missing);
+        assert_eq!(
+            classify_media(Some("Text/HTML; charset=utf-8")),
+            Media::Other("text/html".into())
+        );
+    }
+
+    #[test]
+    fn only_listed_other_types_pass() {
+        let l = BodyLimits {
+            allow_media_types: vec!["Image/PNG".into()],
+            ..BodyLimits::default()
+        };
+        assert!(l.validate().is_ok());
+        assert!(l.allows_media(&classify_media(Some("image/png"))));
+        assert!(!l.allows_media(&classify_media(Some("text/html"))));
+        assert!(!l.allows_media(&Media::Missing));
+        let json = BodyLimits {
+            allow_media_types: vec!["application/json".into()],
+            ..BodyLimits::default()
+        };
+        assert_eq!(
+            json.validate().unwrap_err().field,
+            "body.allow_media_types[0]"
+        );
+    }
+
+    #[test]
     fn zero_limit_is_refused() {
         let l = BodyLimits {
             max_bytes: 0,
-            allow_uninspectable: false,
+            ..BodyLimits::default()
         };
         assert_eq!(l.validate().unwrap_err().field, "body.max_bytes");
     }

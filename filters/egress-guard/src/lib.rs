@@ -15,7 +15,7 @@ mod inbound;
 mod outbound;
 
 use meshguard_core::egress_guard::{Blocked, Config, Guard, Mode};
-use meshguard_proxy::{config, denial, log, stats};
+use meshguard_proxy::{config, denial, log, request, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
@@ -96,6 +96,12 @@ impl HttpContext for Stream {
             Mode::Inbound => self.inbound_body(body_size, end_of_stream),
             Mode::Outbound => self.outbound_body(json, body_size, end_of_stream),
         }
+    }
+
+    /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.guard.config().body.max_bytes);
+        self.on_http_request_body(size, true)
     }
 }
 

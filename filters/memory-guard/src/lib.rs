@@ -98,6 +98,12 @@ impl HttpContext for Stream {
             Err(d) => self.deny(&d),
         }
     }
+
+    /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.config.body.max_bytes);
+        self.on_http_request_body(size, true)
+    }
 }
 
 impl Stream {

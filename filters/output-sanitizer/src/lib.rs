@@ -9,6 +9,7 @@
 use meshguard_core::denial::{Control, Denial};
 use meshguard_core::mcp::{SseError, SseEvent};
 use meshguard_core::output_sanitizer::{Config, Outcome, Report, Sanitizer};
+use meshguard_proxy::request::RequestIdTap;
 use meshguard_proxy::response::{sse_error_event, BodyAction, ResponseBody, ResponseInspector};
 use meshguard_proxy::sse_stream::EventAction;
 use meshguard_proxy::{config, log, stats};
@@ -49,6 +50,7 @@ impl RootContext for Root {
         Some(Box::new(Stream {
             inspector: Inspector(sanitizer),
             body: None,
+            request_id: RequestIdTap::default(),
         }))
     }
 
@@ -61,6 +63,8 @@ impl RootContext for Root {
 struct Stream {
     inspector: Inspector,
     body: Option<ResponseBody>,
+    /// The request's JSON-RPC id, echoed when the response is replaced by a denial.
+    request_id: RequestIdTap,
 }
 
 /// The decisions of this filter over a response body.
@@ -93,10 +97,6 @@ impl Inspector {
 }
 
 impl ResponseInspector for Inspector {
-    fn may_rewrite(&self) -> bool {
-        true
-    }
-
     fn inspect_json(&mut self, body: &[u8]) -> BodyAction {
         stats::increment(FILTER, "inspected.json");
         match self.0.sanitize_body(body) {
@@ -155,26 +155,43 @@ impl ResponseInspector for Inspector {
 impl Context for Stream {}
 
 impl HttpContext for Stream {
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        stats::increment(FILTER, "responses");
-        self.body = Some(ResponseBody::on_headers(
-            self,
-            FILTER,
-            &self.inspector.0.config().body,
-            &self.inspector,
-        ));
+    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        let limit = self.inspector.0.config().body.max_bytes;
+        let chunk = self.get_http_request_body(0, body_size);
+        self.request_id.push(chunk.as_deref(), limit);
         Action::Continue
     }
 
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        stats::increment(FILTER, "responses");
+        let (body, action) = ResponseBody::on_headers(
+            self,
+            FILTER,
+            &self.inspector.0.config().body,
+            self.request_id.id(),
+            end_of_stream,
+        );
+        self.body = Some(body);
+        action
+    }
+
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        match self.body.take() {
-            Some(mut body) => {
-                let mut inspector = Inspector(self.inspector.0.clone());
-                let action = body.on_body(self, &mut inspector, body_size, end_of_stream);
-                self.body = Some(body);
-                action
-            }
-            None => Action::Continue,
-        }
+        let Some(mut body) = self.body.take() else {
+            return Action::Continue;
+        };
+        let mut inspector = Inspector(self.inspector.0.clone());
+        let action = body.on_body(self, &mut inspector, body_size, end_of_stream);
+        self.body = Some(body);
+        action
+    }
+
+    fn on_http_response_trailers(&mut self, _trailers: usize) -> Action {
+        let Some(mut body) = self.body.take() else {
+            return Action::Continue;
+        };
+        let mut inspector = Inspector(self.inspector.0.clone());
+        let action = body.on_trailers(self, &mut inspector);
+        self.body = Some(body);
+        action
     }
 }

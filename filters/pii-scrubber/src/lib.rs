@@ -18,6 +18,7 @@ mod request_side;
 mod response_side;
 
 use meshguard_core::pii_scrubber::{Config, Decision, Engine};
+use meshguard_proxy::request::{self, RequestIdTap};
 use meshguard_proxy::response::ResponseBody;
 use meshguard_proxy::{config, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -60,11 +61,10 @@ impl RootContext for Root {
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         let engine = self.engine.clone()?;
         Some(Box::new(Stream {
-            inspector: response_side::Inspector::new(engine.clone()),
             engine,
             response: None,
-            headers_held: false,
             request: request_side::RequestState::Off,
+            request_id: RequestIdTap::default(),
         }))
     }
 
@@ -78,10 +78,9 @@ struct Stream {
     engine: Rc<Engine>,
     /// Response-body handling, once the response headers decided it.
     response: Option<ResponseBody>,
-    inspector: response_side::Inspector,
-    /// The response headers are held until a JSON body is judged (to set its length).
-    headers_held: bool,
     request: request_side::RequestState,
+    /// The request's JSON-RPC id, echoed when the response is replaced by a denial.
+    request_id: RequestIdTap,
 }
 
 impl Context for Stream {}
@@ -95,12 +94,21 @@ impl HttpContext for Stream {
         self.request_body(body_size, end_of_stream)
     }
 
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.engine.config().body.max_bytes);
+        self.request_body(size, true)
+    }
+
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         self.response_headers(end_of_stream)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.response_body(body_size, end_of_stream)
+    }
+
+    fn on_http_response_trailers(&mut self, _trailers: usize) -> Action {
+        self.response_trailers()
     }
 }
 

@@ -53,6 +53,9 @@ impl Stream {
     /// Buffer the body; once complete, block it or rewrite it (and its length).
     pub(crate) fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let RequestState::Buffering(shape) = self.request else {
+            let limit = self.engine.config().body.max_bytes;
+            let chunk = self.get_http_request_body(0, body_size);
+            self.request_id.push(chunk.as_deref(), limit);
             return Action::Continue;
         };
         let limits = &self.engine.config().body;
@@ -71,6 +74,7 @@ impl Stream {
         self.request = RequestState::Off;
         stats::increment(FILTER, "inspected.request");
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        self.request_id.whole(&body);
         let decision = if shape.json {
             self.engine.json_body(&body, Direction::Request)
         } else {

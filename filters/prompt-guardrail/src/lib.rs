@@ -116,6 +116,12 @@ impl HttpContext for Stream {
         }
         self.enforce(outcome.decision)
     }
+
+    /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.guardrail.config().body.max_bytes);
+        self.on_http_request_body(size, true)
+    }
 }
 
 impl Stream {

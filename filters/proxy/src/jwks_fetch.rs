@@ -1,7 +1,9 @@
 //! Fetching a remote JWKS through an Envoy cluster with `dispatch_http_call`: on a timer
 //! (rotation) and on demand when a token names an unknown `kid`, never more often than the
-//! configured minimum interval (so junk `kid`s cannot flood the issuer). A failed or
-//! malformed fetch keeps the last good key set.
+//! configured minimum interval (so junk `kid`s cannot flood the issuer), and never two
+//! fetches at once. Fetches are dispatched by the root context (its tick), so a fetch
+//! outlives the request that wanted it. A failed or malformed fetch keeps the last good
+//! key set.
 
 use meshguard_core::jwt::{KeySet, RemoteJwks};
 use proxy_wasm::traits::Context;
@@ -18,7 +20,15 @@ pub struct JwksFetcher {
     path: String,
     last_attempt: Option<u64>,
     last_success: Option<u64>,
+    /// A fetch is in flight until this instant (ms): its timeout plus a grace period.
+    in_flight_until_ms: Option<u64>,
+    /// A request needs keys: fetch at the next tick the rate limit allows.
+    wanted: bool,
 }
+
+/// Grace after a fetch's timeout before it is considered lost (Envoy answers a timed-out
+/// call itself; this only covers a response that never comes).
+const LOST_FETCH_GRACE_MS: u64 = 1000;
 
 /// Why a JWKS response was not used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +51,39 @@ impl JwksFetcher {
             path: path.to_string(),
             last_attempt: None,
             last_success: None,
+            in_flight_until_ms: None,
+            wanted: false,
         }
+    }
+
+    /// A request needs (new) keys.
+    pub fn want(&mut self) {
+        self.wanted = true;
+    }
+
+    /// A fetch is in flight.
+    pub fn fetching(&self) -> bool {
+        self.in_flight_until_ms.is_some()
+    }
+
+    /// Some key set was fetched once.
+    pub fn has_keys(&self) -> bool {
+        self.last_success.is_some()
+    }
+
+    /// Whether a request that needs keys should wait for a fetch: one is in flight or may
+    /// start now, or there are no keys at all yet (the next allowed attempt will come).
+    pub fn worth_waiting(&self, now: u64) -> bool {
+        self.fetching() || self.may_fetch(now) || !self.has_keys()
+    }
+
+    /// Whether the root should dispatch a fetch now (`now` seconds, `now_ms` milliseconds):
+    /// none in flight (a lost one is forgotten), and one is wanted or the refresh is due.
+    pub fn dispatch_due(&mut self, now: u64, now_ms: u64) -> bool {
+        if self.in_flight_until_ms.is_some_and(|until| now_ms > until) {
+            self.in_flight_until_ms = None;
+        }
+        !self.fetching() && ((self.wanted && self.may_fetch(now)) || self.refresh_due(now))
     }
 
     /// Whether the periodic refresh is due.
@@ -65,8 +107,10 @@ impl JwksFetcher {
 
     /// Dispatch the GET from `ctx` (whose `on_http_call_response` receives it); returns
     /// the call token.
-    pub fn dispatch(&mut self, ctx: &dyn Context, now: u64) -> Option<u32> {
+    pub fn dispatch(&mut self, ctx: &dyn Context, now: u64, now_ms: u64) -> Option<u32> {
         self.last_attempt = Some(now);
+        self.wanted = false;
+        self.in_flight_until_ms = Some(now_ms + self.remote.timeout_ms + LOST_FETCH_GRACE_MS);
         let headers = vec![
             (":method", "GET"),
             (":path", self.path.as_str()),
@@ -74,8 +118,13 @@ impl JwksFetcher {
             ("accept", "application/json"),
         ];
         let timeout = Duration::from_millis(self.remote.timeout_ms);
-        ctx.dispatch_http_call(&self.remote.cluster, headers, None, vec![], timeout)
-            .ok()
+        let call = ctx
+            .dispatch_http_call(&self.remote.cluster, headers, None, vec![], timeout)
+            .ok();
+        if call.is_none() {
+            self.in_flight_until_ms = None;
+        }
+        call
     }
 
     /// Interpret the response of a dispatched fetch.
@@ -85,6 +134,7 @@ impl JwksFetcher {
         body_size: usize,
         now: u64,
     ) -> Result<KeySet, FetchError> {
+        self.in_flight_until_ms = None;
         let status = ctx
             .get_http_call_response_header(":status")
             .unwrap_or_default();
@@ -97,5 +147,64 @@ impl JwksFetcher {
         let parsed = KeySet::parse(&body).map_err(|e| FetchError(format!("JWKS refused: {e}")))?;
         self.last_success = Some(now);
         Ok(parsed.keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetcher() -> JwksFetcher {
+        JwksFetcher::new(&RemoteJwks {
+            uri: "http://idp.test/jwks".into(),
+            cluster: "idp".into(),
+            refresh_interval_seconds: 300,
+            min_refresh_interval_seconds: 30,
+            timeout_ms: 2000,
+            max_wait_ms: None,
+        })
+    }
+
+    /// What `dispatch` records, without a host to dispatch through.
+    fn dispatched(f: &mut JwksFetcher, now: u64, now_ms: u64) {
+        f.last_attempt = Some(now);
+        f.wanted = false;
+        f.in_flight_until_ms = Some(now_ms + f.remote.timeout_ms + LOST_FETCH_GRACE_MS);
+    }
+
+    #[test]
+    fn one_fetch_in_flight_however_many_want_keys() {
+        let mut f = fetcher();
+        f.want();
+        assert!(f.dispatch_due(100, 100_000));
+        dispatched(&mut f, 100, 100_000);
+        for _ in 0..50 {
+            f.want();
+            assert!(
+                !f.dispatch_due(100, 100_050),
+                "a second fetch while one is in flight"
+            );
+            assert!(f.worth_waiting(100));
+        }
+    }
+
+    #[test]
+    fn a_lost_fetch_is_forgotten_after_its_timeout() {
+        let mut f = fetcher();
+        f.want();
+        dispatched(&mut f, 100, 100_000);
+        f.want();
+        assert!(!f.dispatch_due(102, 102_000));
+        // Timeout (2 s) plus grace passed: no keys yet, so a retry is allowed each second.
+        assert!(f.dispatch_due(104, 104_000));
+    }
+
+    #[test]
+    fn with_keys_an_unknown_kid_waits_only_when_a_fetch_may_start() {
+        let mut f = fetcher();
+        f.last_success = Some(100);
+        f.last_attempt = Some(100);
+        assert!(!f.worth_waiting(110), "rate limited: refuse at once");
+        assert!(f.worth_waiting(131));
     }
 }

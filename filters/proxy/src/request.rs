@@ -1,7 +1,12 @@
-//! Request-body buffering shared by the filters that judge a request by its JSON-RPC body.
+//! The request half of the body pipeline, shared by the filters that judge a request by its
+//! body.
 //!
-//! The body is held (bounded by [`BodyLimits`]) until it is complete, then parsed once;
-//! compressed or oversize bodies are refused before they are buffered.
+//! The body is held (bounded by [`BodyLimits`]) with the headers until it is complete, then
+//! parsed once with the strict reader; compressed or oversize bodies are refused before they
+//! are buffered. A body ends with `end_of_stream` or with trailers: every body-reading
+//! filter answers `on_http_request_trailers` with [`trailers_end`], so an HTTP/2 request
+//! whose body is followed by a trailers frame is judged like any other (the proxy-wasm
+//! SDK's default would continue the stream, and Envoy would forward the held body).
 
 use meshguard_core::body::{BodyLimits, BodyVerdict};
 use meshguard_core::denial::{Control, Denial};
@@ -43,6 +48,48 @@ pub fn dlp_headers(ctx: &dyn HttpContext, limits: &BodyLimits) -> (BodyVerdict, 
         (None, Some(_)) => BodyVerdict::Inspect,
     };
     (verdict, shape)
+}
+
+/// The body size to judge when trailers end a request: every byte Envoy holds for this
+/// filter (at most one byte past `limit`, enough to see that it is oversize).
+pub fn trailers_end(ctx: &dyn HttpContext, limit: usize) -> usize {
+    ctx.get_http_request_body(0, limit.saturating_add(1))
+        .map_or(0, |b| b.len())
+}
+
+/// The JSON-RPC id of a request, copied from its body as it passes (never holding it), so a
+/// response filter can echo it when it replaces the response with a denial.
+#[derive(Debug, Default)]
+pub struct RequestIdTap {
+    bytes: Vec<u8>,
+    /// The body outgrew the tap; its id is not known.
+    overflow: bool,
+}
+
+impl RequestIdTap {
+    /// Copy one `on_http_request_body` chunk (the filter continues the body itself).
+    pub fn push(&mut self, chunk: Option<&[u8]>, limit: usize) {
+        let Some(chunk) = chunk.filter(|c| !c.is_empty() && !self.overflow) else {
+            return;
+        };
+        if self.bytes.len() + chunk.len() > limit {
+            self.overflow = true;
+            self.bytes = Vec::new();
+            return;
+        }
+        self.bytes.extend_from_slice(chunk);
+    }
+
+    /// Take the whole body at once (a filter that buffered it anyway).
+    pub fn whole(&mut self, body: &[u8]) {
+        self.bytes = body.to_vec();
+        self.overflow = false;
+    }
+
+    /// The request's id (the first request's in a batch), or null when unknown.
+    pub fn id(&self) -> serde_json::Value {
+        parse_payload(&self.bytes).map_or(serde_json::Value::Null, |p| p.reply_id())
+    }
 }
 
 /// Buffer the request body and parse it as JSON-RPC once complete.

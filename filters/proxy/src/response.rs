@@ -1,17 +1,29 @@
-//! Response-body inspection shared by the response filters (output sanitizer, scrubber).
+//! The response half of the body pipeline, shared by every filter that judges responses
+//! (output-sanitizer, pii-scrubber, tool-policy's `tools/list`).
 //!
-//! JSON bodies are buffered whole (bounded) and handed to the inspector once complete; SSE
-//! bodies are streamed event by event through [`SseStream`]; anything else passes. Headers
-//! are never held: a JSON body that must be replaced after the headers left is replaced by
-//! a body of its own (a JSON-RPC error for a denial), and `content-length` is dropped up
-//! front whenever the inspector may change the length, so it is never stale.
+//! Nothing reaches the client before the filter has decided:
+//! - the media type is read as loosely as MCP clients read it ([`classify_media`]); JSON
+//!   bodies are held whole (bounded) with their headers, then forwarded, rewritten (with a
+//!   correct `content-length`) or replaced by a denial whose status and headers are set
+//!   while the headers are still held;
+//! - SSE bodies stream event by event through [`SseStream`] (interactive progress is never
+//!   held back); a broken or oversize stream ends with an SSE error event;
+//! - anything the filter cannot inspect (a compressed body, one announced or found to be
+//!   over the limit, a body of a media type that is neither JSON nor SSE, or that mentions
+//!   both) is replaced by a JSON-RPC error: 502 for a 2xx answer (the upstream's status is
+//!   kept for an error answer, so a client still sees its 404 or 405), `content-type:
+//!   application/json`, no stale `content-encoding`, the length of the error, and the id
+//!   of the request it answers;
+//! - trailers end the body like `end_of_stream` does (Envoy would otherwise forward a held
+//!   body when the trailers arrive).
 
 use crate::sse_stream::{EventAction, SseStream};
-use meshguard_core::body::{BodyLimits, BodyVerdict};
-use meshguard_core::denial::Denial;
+use meshguard_core::body::{classify_media, BodyLimits, BodyVerdict, Media};
+use meshguard_core::denial::{Control, Denial};
 use meshguard_core::mcp::SseEvent;
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
+use serde_json::Value;
 
 /// What an inspector decides for a whole JSON body.
 pub enum BodyAction {
@@ -22,18 +34,22 @@ pub enum BodyAction {
 
 /// The decisions a response filter makes; the glue does the buffering and streaming.
 pub trait ResponseInspector {
-    /// Whether bodies may be rewritten (then `content-length` is removed up front).
-    fn may_rewrite(&self) -> bool;
-    /// Judge a complete `application/json` body.
+    /// Judge a complete JSON body.
     fn inspect_json(&mut self, body: &[u8]) -> BodyAction;
     /// Judge one complete SSE event.
     fn inspect_event(&mut self, event: &SseEvent) -> EventAction;
 }
 
 enum Mode {
+    /// Headers and body held until the body is complete.
     Json,
+    /// A body of a type nobody inspects: held until it is known to be empty or not.
+    Unknown(Denial),
     Sse(SseStream),
+    /// Nothing to inspect (no body, or allowed through uninspected).
     Pass,
+    /// The headers already announce a denial: its body replaces the first chunk.
+    Refusing(Vec<u8>),
     /// A denial already replaced the body: whatever else arrives is dropped.
     Discard,
 }
@@ -41,53 +57,80 @@ enum Mode {
 /// Per-response state of a response filter.
 pub struct ResponseBody {
     mode: Mode,
-    /// What the headers alone decided (compressed or declared oversize); headers cannot be
-    /// read again once the body flows.
-    header_verdict: BodyVerdict,
     limits: BodyLimits,
     filter: &'static str,
+    /// The JSON-RPC id of the request this response answers (echoed in denials).
+    request_id: Value,
+    /// The upstream's status, kept in a denial when it is not a success.
+    status: u16,
 }
 
 impl ResponseBody {
-    /// Decide from the response headers how the body will be handled.
+    /// Decide from the response headers how the body will be handled; returns the state and
+    /// what to answer from `on_http_response_headers`.
     pub fn on_headers(
         ctx: &dyn HttpContext,
         filter: &'static str,
         limits: &BodyLimits,
-        inspector: &dyn ResponseInspector,
-    ) -> Self {
-        let content_type = ctx
-            .get_http_response_header("content-type")
-            .unwrap_or_default();
-        let media = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let mut mode = match media.as_str() {
-            "application/json" => Mode::Json,
-            "text/event-stream" => Mode::Sse(SseStream::new(limits.max_bytes)),
-            _ => Mode::Pass,
-        };
-        let encoding = ctx.get_http_response_header("content-encoding");
-        let length = ctx.get_http_response_header("content-length");
-        let header_verdict = limits.verdict(encoding.as_deref(), length.as_deref());
-        let uninspectable = header_verdict != BodyVerdict::Inspect;
-        if !matches!(mode, Mode::Pass) {
-            if uninspectable {
-                // Replaced by a denial (or passed, if allowed) once the body starts.
-                mode = Mode::Json;
-            }
-            if inspector.may_rewrite() || uninspectable {
-                ctx.set_http_response_header("content-length", None);
-            }
-        }
-        Self {
-            mode,
-            header_verdict,
+        request_id: Value,
+        end_of_stream: bool,
+    ) -> (Self, Action) {
+        let status = ctx
+            .get_http_response_header(":status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200);
+        let mut body = Self {
+            mode: Mode::Pass,
             limits: limits.clone(),
             filter,
+            request_id,
+            status,
+        };
+        if end_of_stream {
+            return (body, Action::Continue);
+        }
+        let action = body.decide_from_headers(ctx);
+        (body, action)
+    }
+
+    fn decide_from_headers(&mut self, ctx: &dyn HttpContext) -> Action {
+        let media = classify_media(ctx.get_http_response_header("content-type").as_deref());
+        let encoding = ctx.get_http_response_header("content-encoding");
+        let length = ctx.get_http_response_header("content-length");
+        if length.as_deref().map(str::trim) == Some("0") {
+            return Action::Continue;
+        }
+        match self.limits.verdict(encoding.as_deref(), length.as_deref()) {
+            BodyVerdict::Inspect => {}
+            BodyVerdict::PassUninspected(reason) => {
+                crate::stats::increment(self.filter, &format!("uninspected.{reason}"));
+                return Action::Continue;
+            }
+            BodyVerdict::Refuse(denial) => {
+                let body = self.announce_denial(ctx, denial);
+                self.mode = Mode::Refusing(body);
+                return Action::Continue;
+            }
+        }
+        match media {
+            Media::Json => {
+                self.mode = Mode::Json;
+                Action::Pause
+            }
+            Media::EventStream => {
+                // Events may be rewritten: a length announced up front would be stale.
+                ctx.set_http_response_header("content-length", None);
+                self.mode = Mode::Sse(SseStream::new(self.limits.max_bytes));
+                Action::Continue
+            }
+            other if self.limits.allows_media(&other) => {
+                crate::stats::increment(self.filter, "uninspected.allowed_media_type");
+                Action::Continue
+            }
+            other => {
+                self.mode = Mode::Unknown(media_denial(&other));
+                Action::Pause
+            }
         }
     }
 
@@ -105,22 +148,52 @@ impl ResponseBody {
                 ctx.set_http_response_body(0, body_size, b"");
                 Action::Continue
             }
+            Mode::Refusing(body) => {
+                let body = std::mem::take(body);
+                ctx.set_http_response_body(0, body_size, &body);
+                self.mode = Mode::Discard;
+                Action::Continue
+            }
             Mode::Sse(stream) => {
                 let result = stream.on_body(ctx, body_size, |e| inspector.inspect_event(e));
                 if let Err(e) = result {
-                    let denial = Denial::new(
-                        502,
-                        meshguard_core::denial::Control::Protocol,
-                        e.reason(),
-                        "unsafe event stream",
-                    );
-                    crate::stats::increment(self.filter, &format!("denied.{}", e.reason()));
+                    let denial =
+                        Denial::new(502, Control::Protocol, e.reason(), "unsafe event stream")
+                            .with_id(self.request_id.clone());
+                    self.count(&denial);
                     ctx.set_http_response_body(0, body_size, &sse_error_event(&denial));
                     self.mode = Mode::Discard;
                 }
                 Action::Continue
             }
+            Mode::Unknown(denial) => {
+                if body_size == 0 && end_of_stream {
+                    self.mode = Mode::Pass;
+                    return Action::Continue;
+                }
+                if body_size == 0 {
+                    return Action::Pause;
+                }
+                let denial = denial.clone();
+                self.replace_held(ctx, body_size, denial);
+                Action::Continue
+            }
             Mode::Json => self.on_json_body(ctx, inspector, body_size, end_of_stream),
+        }
+    }
+
+    /// Handle `on_http_response_trailers`: the body has ended; judge what is held.
+    pub fn on_trailers(
+        &mut self,
+        ctx: &dyn HttpContext,
+        inspector: &mut dyn ResponseInspector,
+    ) -> Action {
+        match self.mode {
+            Mode::Json | Mode::Unknown(_) => {
+                let size = buffered_response_size(ctx, self.limits.max_bytes);
+                self.on_body(ctx, inspector, size, true)
+            }
+            _ => Action::Continue,
         }
     }
 
@@ -131,18 +204,14 @@ impl ResponseBody {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
-        let verdict = match &self.header_verdict {
-            BodyVerdict::Inspect => self.limits.verdict_on_overflow(body_size),
-            other => Some(other.clone()),
-        };
-        match verdict {
+        match self.limits.verdict_on_overflow(body_size) {
             Some(BodyVerdict::PassUninspected(reason)) => {
                 crate::stats::increment(self.filter, &format!("uninspected.{reason}"));
                 self.mode = Mode::Pass;
                 return Action::Continue;
             }
             Some(BodyVerdict::Refuse(denial)) => {
-                self.replace_with_denial(ctx, body_size, &denial);
+                self.replace_held(ctx, body_size, denial);
                 return Action::Continue;
             }
             _ => {}
@@ -150,28 +219,92 @@ impl ResponseBody {
         if !end_of_stream {
             return Action::Pause;
         }
+        self.mode = Mode::Pass;
         let body = ctx.get_http_response_body(0, body_size).unwrap_or_default();
         match inspector.inspect_json(&body) {
             BodyAction::Forward => {}
-            BodyAction::Replace(new) => ctx.set_http_response_body(0, body_size, &new),
-            BodyAction::Deny(denial) => self.replace_with_denial(ctx, body_size, &denial),
+            BodyAction::Replace(new) => {
+                ctx.set_http_response_body(0, body_size, &new);
+                ctx.set_http_response_header("content-length", Some(&new.len().to_string()));
+            }
+            BodyAction::Deny(denial) => self.replace_held(ctx, body_size, denial),
         }
         Action::Continue
     }
 
-    fn replace_with_denial(&mut self, ctx: &dyn HttpContext, body_size: usize, denial: &Denial) {
+    /// Replace a held body (headers still held) by the denial.
+    fn replace_held(&mut self, ctx: &dyn HttpContext, body_size: usize, denial: Denial) {
+        let body = self.announce_denial(ctx, denial);
+        ctx.set_http_response_body(0, body_size, &body);
+        self.mode = Mode::Discard;
+    }
+
+    /// Rewrite the (not yet sent) response headers to describe `denial`; returns its body.
+    fn announce_denial(&self, ctx: &dyn HttpContext, denial: Denial) -> Vec<u8> {
+        let mut denial = as_response_denial(denial);
+        if denial.id.is_null() {
+            denial.id = self.request_id.clone();
+        }
+        if !(200..300).contains(&self.status) {
+            denial.status = self.status;
+        }
+        self.count(&denial);
+        let body = denial.body();
+        ctx.set_http_response_header(":status", Some(&denial.status.to_string()));
+        ctx.set_http_response_header("content-encoding", None);
+        ctx.set_http_response_header("content-length", Some(&body.len().to_string()));
+        for (name, value) in denial.headers() {
+            ctx.set_http_response_header(name, Some(&value));
+        }
+        body
+    }
+
+    fn count(&self, denial: &Denial) {
         crate::stats::increment(self.filter, &format!("denied.{}", denial.reason));
         crate::log::warn(
             self.filter,
             &format!(
-                "response replaced control={} reason={}",
+                "response replaced control={} reason={} status={}",
                 denial.control.as_str(),
-                denial.reason
+                denial.reason,
+                denial.status
             ),
         );
-        ctx.set_http_response_body(0, body_size, &denial.body());
-        self.mode = Mode::Discard;
     }
+}
+
+/// The limits' request-side statuses (413 too large, 415 compressed) describe a client
+/// error; for a response the upstream answered something the filter cannot inspect: 502.
+fn as_response_denial(mut denial: Denial) -> Denial {
+    if matches!(denial.status, 413 | 415) {
+        denial.status = 502;
+    }
+    denial
+}
+
+/// The denial for a response body of a media type that is neither JSON nor SSE.
+fn media_denial(media: &Media) -> Denial {
+    let (reason, message) = match media {
+        Media::Ambiguous => (
+            "ambiguous_media_type",
+            "the response's content type reads as both JSON and an event stream",
+        ),
+        Media::Missing => (
+            "missing_media_type",
+            "the response carries a body without a content type",
+        ),
+        _ => (
+            "uninspectable_media_type",
+            "the response's content type is neither JSON nor an event stream",
+        ),
+    };
+    Denial::new(502, Control::Protocol, reason, message)
+}
+
+/// Bytes of the response body Envoy holds for this filter (read when trailers end it).
+fn buffered_response_size(ctx: &dyn HttpContext, limit: usize) -> usize {
+    ctx.get_http_response_body(0, limit.saturating_add(1))
+        .map_or(0, |b| b.len())
 }
 
 /// A denial as an SSE `message` event carrying the JSON-RPC error.

@@ -35,11 +35,20 @@ pub fn ensure(key: &str) {
     }
 }
 
-/// The current text of `key` (empty when missing or unreadable).
-pub fn read(key: &str) -> String {
+/// The host could not read a shared-data key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable;
+
+/// The current text of `key` (empty when missing); `Err` when the host cannot read it, so
+/// the caller fails closed instead of judging against a table it never saw.
+pub fn read(key: &str) -> Result<String, Unreadable> {
     match hostcalls::get_shared_data(key) {
-        Ok((Some(bytes), _)) => String::from_utf8_lossy(&bytes).into_owned(),
-        _ => String::new(),
+        Ok((Some(bytes), _)) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok((None, _)) => Ok(String::new()),
+        Err(e) => {
+            crate::log::warn("shared", &format!("get {key}: {e:?}"));
+            Err(Unreadable)
+        }
     }
 }
 

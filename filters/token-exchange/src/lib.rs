@@ -23,24 +23,27 @@ use meshguard_core::token_exchange::{
     agent_mint_request, session_matches, single_tool, tool_mint_request, Config, Target,
 };
 use meshguard_proxy::request::{self, RequestBody};
-use meshguard_proxy::verifier::Verified;
+use meshguard_proxy::verifier::{self, AwaitsKeys, SharedStream, Verified};
 use meshguard_proxy::{config, denial, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 const FILTER: &str = "token_exchange";
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> {
+        Box::new(Root { id, ..Root::default() })
+    });
 }}
 
 /// Per-plugin state: configuration and the gateway state shared with every stream.
 #[derive(Default)]
 struct Root {
+    id: u32,
     config: Option<Rc<Config>>,
     gateway: Option<Rc<RefCell<Gateway>>>,
 }
@@ -54,10 +57,8 @@ impl Context for Root {
         _trailers: usize,
     ) {
         if let Some(g) = &self.gateway {
-            g.borrow()
-                .users
-                .borrow_mut()
-                .on_fetch_response(self, body_size);
+            let users = g.borrow().users.clone();
+            verifier::on_fetch_response(&users, self, self.id, body_size);
         }
     }
 }
@@ -75,24 +76,33 @@ impl RootContext for Root {
             }
         }
         self.config = Some(Rc::new(config));
-        self.set_tick_period(Duration::from_secs(1));
+        self.set_tick_period(Duration::from_millis(100));
         true
     }
 
     fn on_tick(&mut self) {
         if let Some(g) = self.gateway.clone() {
             let users = g.borrow().users.clone();
-            users.borrow_mut().refresh_if_due(self);
+            verifier::on_tick(&users, self, self.id);
         }
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream {
-            config: self.config.clone()?,
-            gateway: self.gateway.clone()?,
-            phase: Phase::Start,
-            request: Request::default(),
-        }))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let config = self.config.clone()?;
+        let gateway = self.gateway.clone()?;
+        let stream = Rc::new_cyclic(|me: &Weak<RefCell<Stream>>| {
+            let me: Weak<RefCell<dyn AwaitsKeys>> = me.clone();
+            RefCell::new(Stream {
+                config,
+                gateway,
+                phase: Phase::Start,
+                request: Request::default(),
+                context_id,
+                me,
+                first_parked_ms: None,
+            })
+        });
+        Some(Box::new(SharedStream(stream)))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -127,20 +137,25 @@ struct Stream {
     gateway: Rc<RefCell<Gateway>>,
     phase: Phase,
     request: Request,
+    /// This request's context, and a handle the root wakes it through.
+    context_id: u32,
+    me: Weak<RefCell<dyn AwaitsKeys>>,
+    /// When this request first waited for keys (its wait is bounded from then).
+    first_parked_ms: Option<u64>,
 }
 
-impl Context for Stream {
-    fn on_http_call_response(
-        &mut self,
-        _token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
-        let users = self.gateway.borrow().users.clone();
-        users.borrow_mut().on_fetch_response(self, body_size);
-        if matches!(self.authenticate(), Action::Continue) {
+impl Context for Stream {}
+
+impl AwaitsKeys for Stream {
+    fn keys_settled(&mut self) {
+        if matches!(self.phase, Phase::AwaitKeys) && self.authenticate() == Action::Continue {
             self.resume_http_request();
+        }
+    }
+
+    fn keys_timed_out(&mut self) {
+        if matches!(self.phase, Phase::AwaitKeys) {
+            self.deny(&verifier::keys_unavailable());
         }
     }
 }
@@ -178,6 +193,12 @@ impl HttpContext for Stream {
             Phase::Done => Action::Continue,
         }
     }
+
+    /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.config.body.max_bytes);
+        self.on_http_request_body(size, true)
+    }
 }
 
 impl Stream {
@@ -202,7 +223,14 @@ impl Stream {
         self.request.token = token;
         match verified {
             Verified::Valid(claims) => self.after_authentication(target, *claims),
-            Verified::Fetching(_) => {
+            Verified::Fetching => {
+                let now_ms = host::now_ms(self);
+                verifier.borrow_mut().park(
+                    self.context_id,
+                    &mut self.first_parked_ms,
+                    now_ms,
+                    self.me.clone(),
+                );
                 self.phase = Phase::AwaitKeys;
                 Action::Pause
             }

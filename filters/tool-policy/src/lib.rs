@@ -29,6 +29,7 @@ use meshguard_proxy::sse_stream::EventAction;
 use meshguard_proxy::{config, denial, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use serde_json::Value;
 use std::rc::Rc;
 
 const FILTER: &str = "tool_policy";
@@ -68,6 +69,7 @@ impl RootContext for Root {
             server: None,
             caller: None,
             lists: false,
+            request_id: Value::Null,
             response: None,
         }))
     }
@@ -85,6 +87,8 @@ struct Stream {
     caller: Option<Caller>,
     /// The request holds a `tools/list`: its response is filtered.
     lists: bool,
+    /// The request's JSON-RPC id, echoed when the response is replaced by a denial.
+    request_id: Value,
     response: Option<ResponseBody>,
 }
 
@@ -144,17 +148,31 @@ impl HttpContext for Stream {
             RequestBody::Buffering => Action::Pause,
             RequestBody::Refused(d) => self.deny(&d),
             RequestBody::Uninspected => self.deny(&unreadable()),
-            RequestBody::Complete { payload, .. } => self.judge(&payload),
+            RequestBody::Complete { payload, .. } => {
+                self.request_id = payload.reply_id();
+                self.judge(&payload)
+            }
         }
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if self.lists {
-            let inspector = self.inspector();
-            self.response = inspector
-                .map(|i| ResponseBody::on_headers(self, FILTER, &self.policy.config().body, &i));
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let size = request::trailers_end(self, self.policy.config().body.max_bytes);
+        self.on_http_request_body(size, true)
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        if !self.lists {
+            return Action::Continue;
         }
-        Action::Continue
+        let (body, action) = ResponseBody::on_headers(
+            self,
+            FILTER,
+            &self.policy.config().body,
+            self.request_id.clone(),
+            end_of_stream,
+        );
+        self.response = Some(body);
+        action
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -162,6 +180,15 @@ impl HttpContext for Stream {
             return Action::Continue;
         };
         let action = body.on_body(self, &mut inspector, body_size, end_of_stream);
+        self.response = Some(body);
+        action
+    }
+
+    fn on_http_response_trailers(&mut self, _trailers: usize) -> Action {
+        let (Some(mut body), Some(mut inspector)) = (self.response.take(), self.inspector()) else {
+            return Action::Continue;
+        };
+        let action = body.on_trailers(self, &mut inspector);
         self.response = Some(body);
         action
     }
@@ -216,7 +243,10 @@ impl Stream {
         if plan.calls.is_empty() {
             return Ok(());
         }
-        let table = shared::read(&quarantine::key(server));
+        let table = shared::read(&quarantine::key(server)).map_err(|_| {
+            let id = plan.calls.first().map(|c| c.0.clone()).unwrap_or_default();
+            policy_state_unavailable().with_id(id)
+        })?;
         for (id, name, _) in &plan.calls {
             if quarantine::contains(&table, name) {
                 return Err(quarantined_denial(server).with_id(id.clone()));
@@ -276,6 +306,16 @@ fn unreadable() -> Denial {
     )
 }
 
+/// The quarantine table could not be read: no call or listing is judged without it.
+fn policy_state_unavailable() -> Denial {
+    Denial::new(
+        503,
+        Control::Mcp03,
+        "policy_state_unavailable",
+        "the tool quarantine cannot be read",
+    )
+}
+
 /// Filters `tools/list` results for one caller.
 struct ListInspector {
     policy: Rc<Policy>,
@@ -290,7 +330,7 @@ impl ListInspector {
             return Ok(None);
         };
         let key = quarantine::key(&server.id);
-        let table = shared::read(&key);
+        let table = shared::read(&key).map_err(|_| policy_state_unavailable())?;
         let (new, report) = self
             .policy
             .filter_list_body(server, &self.caller, body, &table)?;
@@ -335,10 +375,6 @@ fn record(server: &str, key: &str, report: &ListReport) {
 }
 
 impl ResponseInspector for ListInspector {
-    fn may_rewrite(&self) -> bool {
-        true
-    }
-
     fn inspect_json(&mut self, body: &[u8]) -> BodyAction {
         match self.filter(body) {
             Ok(None) => BodyAction::Forward,

@@ -94,6 +94,7 @@ impl Signal {
     }
 }
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static IMAGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"(?i)!\[[^\]]{0,256}\]\(\s*<?(https?://[^\s)>]{1,2048})>?\)?|<img(?-u:\b)[^>]{0,512}?(?-u:\b)src\s*=\s*["']?(https?://[^"'\s>]{1,2048})[^>]{0,512}>?"#,
@@ -102,6 +103,7 @@ static IMAGE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Cheap pre-check: the image regex only runs on texts that can contain an image.
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static IMAGE_START: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
@@ -109,6 +111,7 @@ static IMAGE_START: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .expect("constant automaton")
 });
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static COMMENT_CUES: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)

@@ -181,6 +181,7 @@ impl ModelRule {
 
 impl Default for Detector {
     /// The built-in rules with the default configuration.
+    #[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
     fn default() -> Self {
         // The built-in table is covered by tests; a failure here is a programming error.
         Self::new(&DetectConfig::default()).expect("built-in rules compile")

@@ -132,8 +132,11 @@ impl Claims {
     /// Parse a verified payload, mapping team/role per `mapping`. Wrong member types are
     /// `token_malformed`: a signed token with a numeric `sub` is still not one we understand.
     pub fn from_payload(payload: &[u8], mapping: &ClaimMapping) -> Result<Self, VerifyError> {
-        let map: Map<String, Value> =
-            serde_json::from_slice(payload).map_err(|_| VerifyError::TokenMalformed)?;
+        // Strict: a claim given twice (`"team"` and `"team"` or `"Team"`) is refused, not
+        // read last-wins as another verifier might read it first-wins.
+        let Ok(Value::Object(map)) = crate::json::parse(payload) else {
+            return Err(VerifyError::TokenMalformed);
+        };
         let act = optional_actor(&map)?;
         Ok(Self {
             iss: string(&map, "iss")?,

@@ -98,6 +98,17 @@ pub struct RemoteJwks {
     /// Fetch timeout, milliseconds (100 to 60000).
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Longest a request waits for keys being fetched before it is refused with 503,
+    /// milliseconds (100 to 60000; defaults to `timeout_ms`).
+    #[serde(default)]
+    pub max_wait_ms: Option<u64>,
+}
+
+impl RemoteJwks {
+    /// The bound on a parked request's wait, milliseconds.
+    pub fn max_wait_ms(&self) -> u64 {
+        self.max_wait_ms.unwrap_or(self.timeout_ms)
+    }
 }
 
 fn default_refresh() -> u64 {
@@ -233,7 +244,8 @@ impl Validate for RemoteJwks {
             1,
             self.refresh_interval_seconds,
         )?;
-        in_range("jwks.remote.timeout_ms", self.timeout_ms, 100, 60000)
+        in_range("jwks.remote.timeout_ms", self.timeout_ms, 100, 60000)?;
+        in_range("jwks.remote.max_wait_ms", self.max_wait_ms(), 100, 60000)
     }
 }
 

@@ -350,6 +350,7 @@ fn parse_header(header_b64: &str) -> Result<Header, VerifyError> {
     if bytes.first() != Some(&b'{') {
         return Err(VerifyError::TokenMalformed);
     }
+    crate::json::reject_duplicates(&bytes).map_err(|_| VerifyError::TokenMalformed)?;
     let header: Header = serde_json::from_slice(&bytes).map_err(|_| VerifyError::TokenMalformed)?;
     if header.crit {
         return Err(VerifyError::UnsupportedHeader);

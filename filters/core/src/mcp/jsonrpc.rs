@@ -42,6 +42,8 @@ pub enum Payload {
 pub enum ParseError {
     /// Not JSON at all (JSON-RPC -32700).
     InvalidJson(String),
+    /// JSON that readers read differently: duplicate or case-variant keys (-32600).
+    Ambiguous(crate::json::StrictError),
     /// JSON, but not a JSON-RPC 2.0 message (JSON-RPC -32600).
     InvalidMessage(&'static str),
 }
@@ -51,6 +53,7 @@ impl ParseError {
     pub fn reason(&self) -> &'static str {
         match self {
             ParseError::InvalidJson(_) => "invalid_json",
+            ParseError::Ambiguous(e) => e.reason(),
             ParseError::InvalidMessage(r) => r,
         }
     }
@@ -60,6 +63,7 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParseError::InvalidJson(e) => write!(f, "body is not valid JSON: {e}"),
+            ParseError::Ambiguous(e) => write!(f, "body is ambiguous JSON: {e}"),
             ParseError::InvalidMessage(r) => write!(f, "body is not a JSON-RPC 2.0 message: {r}"),
         }
     }
@@ -67,10 +71,13 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parse an HTTP body as a JSON-RPC payload.
+/// Parse an HTTP body as a JSON-RPC payload with the strict reader ([`crate::json`]):
+/// duplicate and case-variant keys are refused, so every hop reads what the tool will read.
 pub fn parse_payload(body: &[u8]) -> Result<Payload, ParseError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
+    let value = crate::json::parse_message(body).map_err(|e| match e {
+        crate::json::StrictError::Syntax(s) => ParseError::InvalidJson(s),
+        ambiguous => ParseError::Ambiguous(ambiguous),
+    })?;
     match value {
         Value::Array(items) => {
             if items.is_empty() {

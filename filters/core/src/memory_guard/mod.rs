@@ -21,7 +21,6 @@ pub mod config;
 pub mod filter;
 pub mod records;
 pub mod route;
-pub mod strict_json;
 
 pub use config::Config;
 pub use route::Operation;
@@ -157,14 +156,7 @@ pub fn rewrite_body(
     body: &[u8],
 ) -> Result<Vec<u8>, Denial> {
     let tenant = Tenant::new(config, caller)?;
-    let value = strict_json::parse(body).map_err(|e| {
-        let reason = if e.to_string().contains("duplicate key") {
-            "duplicate_key"
-        } else {
-            "invalid_json"
-        };
-        Denial::new(400, Control::Protocol, reason, "the body is not valid JSON")
-    })?;
+    let value = crate::json::parse(body).map_err(|e| crate::json::denial(&e))?;
     let value = records::rewrite(op, &tenant, value)?;
     Ok(value.to_string().into_bytes())
 }

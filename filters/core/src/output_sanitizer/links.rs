@@ -15,6 +15,7 @@ pub const IMAGE_MARKER: &str = "[meshguard: image removed]";
 /// What follows the kept text of a removed link.
 pub const LINK_MARKER: &str = "[meshguard: link removed]";
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static INLINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))*)>?(?:\s+(?:"[^"\n]*"|'[^'\n]*'))?\s*\)"#,
@@ -22,14 +23,17 @@ static INLINE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("constant regex")
 });
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?m)^[ ]{0,3}\[[^\]\n]{1,256}\]:[ \t]*<?([^\s>]{1,2048})>?[^\n]{0,300}"#)
         .expect("constant regex")
 });
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static HTML_IMG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?i)<img(?-u:\b)[^>]{0,1024}>?"#).expect("constant regex"));
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static HTML_SRC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)src\s*=\s*["']?([^"'\s>]{0,2048})"#).expect("constant regex")
 });

@@ -144,9 +144,10 @@ impl Sanitizer {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Unchanged(Report::default());
         }
-        match serde_json::from_slice::<Value>(body) {
+        match crate::json::parse_message(body) {
             Ok(v) => self.sanitize_value(v),
-            Err(_) => Outcome::Refused(not_json()),
+            Err(crate::json::StrictError::Syntax(_)) => Outcome::Refused(not_json()),
+            Err(e) => Outcome::Refused(crate::json::response_denial(&e)),
         }
     }
 

@@ -175,9 +175,10 @@ impl Guardrail {
 
     /// Judge a complete request body.
     pub fn inspect(&self, body: &[u8]) -> Outcome {
-        let value: Value = match serde_json::from_slice(body) {
+        let value: Value = match crate::json::parse_message(body) {
             Ok(v) => v,
-            Err(e) => return refuse(ParseError::InvalidJson(e.to_string())),
+            Err(crate::json::StrictError::Syntax(e)) => return refuse(ParseError::InvalidJson(e)),
+            Err(e) => return refuse(ParseError::Ambiguous(e)),
         };
         if !looks_like_jsonrpc(&value) && !self.paths.is_empty() {
             return self.inspect_chat(&value);

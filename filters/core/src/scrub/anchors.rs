@@ -62,6 +62,7 @@ const ANCHORS: &[(&str, Anchor)] = &[
     ("bearer", Anchor::Bearer),
 ];
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)

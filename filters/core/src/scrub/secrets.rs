@@ -33,6 +33,7 @@ struct Patterns {
     bearer: Regex,
 }
 
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |p: &str| Regex::new(p).expect("constant pattern");
     Patterns {

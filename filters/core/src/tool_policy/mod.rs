@@ -238,7 +238,10 @@ impl Policy {
         body: &[u8],
         quarantine_table: &str,
     ) -> Result<(Option<Vec<u8>>, ListReport), Denial> {
-        let mut value: Value = serde_json::from_slice(body).map_err(|_| not_json())?;
+        let mut value: Value = crate::json::parse_message(body).map_err(|e| match e {
+            crate::json::StrictError::Syntax(_) => not_json(),
+            ambiguous => crate::json::response_denial(&ambiguous),
+        })?;
         let mut report = ListReport::default();
         let changed = match &mut value {
             Value::Array(items) => items.iter_mut().fold(false, |any, m| {
