@@ -7,6 +7,8 @@
 #   make lint    rustfmt + clippy -D warnings (native and wasm32-wasip1)
 #   make fuzz    cargo-fuzz on the JSON-RPC, SSE, JWT parsers, scrubber and detector
 #   make kind-e2e  kind + Istio end to end (needs Docker)
+#   make render REGISTRY=127.0.0.1:5000/meshguard VERSION=0.1.0 [OUT=dir]  push the filters, render istio/ with real digests
+#   make istio-version-check  refuse a cluster whose Istio is older than istio/versions.env
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -21,7 +23,7 @@ PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
 
-.PHONY: help toolchain envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e clean
+.PHONY: help toolchain envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render istio-version-check clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -150,6 +152,15 @@ fuzz:
 ## For users with Docker: a kind cluster with Istio running the same scenarios (not runnable here).
 kind-e2e: build
 	bash istio/kind-e2e.sh
+
+## Publish the filters to REGISTRY and render istio/ with their digests and pinned images
+## (istio/render.sh; OUT defaults to target/istio-rendered).
+render: build istio-tools
+	SKIP_BUILD=1 bash istio/render.sh "$(REGISTRY)" "$(VERSION)" $(OUT)
+
+## The running cluster's Istio against the documented minimum (istio/versions.env).
+istio-version-check:
+	bash istio/validate/check-istio-version.sh
 
 clean:
 	$(CARGO) clean

@@ -914,8 +914,9 @@ fn same_family(a: &str, b: &str) -> bool {
 ///   REGISTRY_ONLY Sidecar;
 /// - every NetworkPolicy `ipBlock` egress excludes every range of [`PRIVATE_RANGES`] it
 ///   would otherwise cover;
-/// - every Wasm remote code source is complete (`uri`, `cluster`, `timeout`, `sha256`), as
-///   Envoy's HttpUri requires;
+/// - every Wasm remote code source is complete (`uri`, `cluster`, `timeout`), as Envoy's
+///   HttpUri requires (`sha256` is kustomize's to fill: the API-server rules check it on the
+///   rendered output);
 /// - every Envoy field with a minimum version ([`ENVOY_FIELD_MINIMUMS`]) is covered by the
 ///   documented minimum;
 /// - every workload that loads a module can reach its source: an in-cluster registry
@@ -1042,13 +1043,6 @@ fn check_remote_sources(docs: &[Document], versions: MinVersions, v: &mut Vec<St
                     d.name()
                 ));
             }
-        }
-        if remote["sha256"].as_str().is_none_or(str::is_empty) {
-            v.push(format!(
-                "EnvoyFilter {}/{}: remote code source without sha256",
-                d.namespace(),
-                d.name()
-            ));
         }
     }
     for d in docs.iter().filter(|d| d.kind() == "EnvoyFilter") {

@@ -992,7 +992,11 @@ fn validation_bootstrap(doc: &Document, instances: &[PluginInstance]) -> Value {
 /// [`validation_bootstrap`]; with `as_served`, each EXTENSION_CONFIG resource keeps its
 /// remote code source exactly as istiod serves it over ECDS (before istio-agent swaps in the
 /// local file), so Envoy's proto rules on the remote source apply too.
-fn validation_bootstrap_with(doc: &Document, instances: &[PluginInstance], as_served: bool) -> Value {
+fn validation_bootstrap_with(
+    doc: &Document,
+    instances: &[PluginInstance],
+    as_served: bool,
+) -> Value {
     let mut network_first = Vec::new();
     let mut http_filters = Vec::new();
     let mut hcm = json!({
@@ -1215,7 +1219,13 @@ fn checkov_finds_nothing_unexplained() {
 fn scripts_are_shellcheck_clean() {
     let Some(tools) = tools() else { return };
     let istio = manifests::istio_dir();
-    for script in ["kind-e2e.sh", "validate/setup.sh", "publish-filters.sh"] {
+    for script in [
+        "kind-e2e.sh",
+        "validate/setup.sh",
+        "publish-filters.sh",
+        "render.sh",
+        "validate/check-istio-version.sh",
+    ] {
         let path = istio.join(script);
         assert!(path.exists(), "{} is missing", path.display());
         let out = Command::new(tools.join("shellcheck/bin/shellcheck"))
@@ -1416,7 +1426,8 @@ fn rendered_deployment_semantics_hold() {
     let Some(tools) = tools() else { return };
     let docs = rendered(&tools);
     assert!(
-        docs.iter().any(|d| d.kind() == "Namespace" && d.name() == "meshguard-modules"),
+        docs.iter()
+            .any(|d| d.kind() == "Namespace" && d.name() == "meshguard-modules"),
         "istio/ applies the module registry"
     );
     let violations = check_deployment(docs, versions());
@@ -1426,14 +1437,29 @@ fn rendered_deployment_semantics_hold() {
 #[test]
 fn semantic_check_catches_a_module_pull_the_network_blocks() {
     // The pods' egress to the registry removed (the state issue 20 found).
-    let docs = without(deployment(), "NetworkPolicy", "tools", "module-registry-egress");
+    let docs = without(
+        deployment(),
+        "NetworkPolicy",
+        "tools",
+        "module-registry-egress",
+    );
     let v = semantic(&docs);
-    assert!(v.contains("do not let tools/mcp-github pull its module"), "{v}");
-    assert!(v.contains("do not let tools/mcp-payroll pull its module"), "{v}");
+    assert!(
+        v.contains("do not let tools/mcp-github pull its module"),
+        "{v}"
+    );
+    assert!(
+        v.contains("do not let tools/mcp-payroll pull its module"),
+        "{v}"
+    );
     // The registry's ingress no longer admitting the memory pod.
     let mut docs = deployment();
-    find_mut(&mut docs, "NetworkPolicy", "meshguard-modules", "module-registry-ingress")["spec"]
-        ["ingress"][0]["from"]
+    find_mut(
+        &mut docs,
+        "NetworkPolicy",
+        "meshguard-modules",
+        "module-registry-ingress",
+    )["spec"]["ingress"][0]["from"]
         .as_array_mut()
         .unwrap()
         .truncate(2);
@@ -1442,10 +1468,17 @@ fn semantic_check_catches_a_module_pull_the_network_blocks() {
     // A module from an outside registry: istio-agent's pull is not something a
     // NetworkPolicy of the manifests admits.
     let mut docs = deployment();
-    find_mut(&mut docs, "WasmPlugin", "tools", "meshguard-output-sanitizer")["spec"]["url"] =
-        json!("oci://ghcr.io/example-org/meshguard/output_sanitizer:0.1.0");
+    find_mut(
+        &mut docs,
+        "WasmPlugin",
+        "tools",
+        "meshguard-output-sanitizer",
+    )["spec"]["url"] = json!("oci://ghcr.io/example-org/meshguard/output_sanitizer:0.1.0");
     let v = semantic(&docs);
-    assert!(v.contains("ghcr.io is not a Service of the manifests"), "{v}");
+    assert!(
+        v.contains("ghcr.io is not a Service of the manifests"),
+        "{v}"
+    );
     // Plaintext pull without the proxy allowing that registry.
     let mut docs = deployment();
     find_mut(&mut docs, "Deployment", "mesh-gateway", "mcp-gateway")["spec"]["template"]
@@ -1454,7 +1487,10 @@ fn semantic_check_catches_a_module_pull_the_network_blocks() {
         .unwrap()
         .remove("proxy.istio.io/config");
     let v = semantic(&docs);
-    assert!(v.contains("mesh-gateway/mcp-gateway pulls from the plaintext"), "{v}");
+    assert!(
+        v.contains("mesh-gateway/mcp-gateway pulls from the plaintext"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -1475,26 +1511,35 @@ fn semantic_check_catches_an_incomplete_remote_code_source() {
 
 #[test]
 fn every_remote_code_source_passes_envoy_validate_as_served() {
-    let docs = base();
+    // Rendered: kustomize has filled `remote.sha256`, which Envoy requires too.
+    let Some(tools) = tools() else { return };
+    let docs = rendered(&tools).to_vec();
     let instances = plugin_instances(&docs).unwrap();
     let mut validated = 0;
-    for doc in docs.iter().filter(|d| {
-        d.kind() == "EnvoyFilter" && d.value.to_string().contains("EXTENSION_CONFIG")
-    }) {
+    for doc in docs
+        .iter()
+        .filter(|d| d.kind() == "EnvoyFilter" && d.value.to_string().contains("EXTENSION_CONFIG"))
+    {
         envoy_validate(&validation_bootstrap_with(doc, &instances, true)).unwrap_or_else(|e| {
-            panic!("EnvoyFilter {} as istiod serves it: envoy --mode validate failed:\n{e}", doc.name())
+            panic!(
+                "EnvoyFilter {} as istiod serves it: envoy --mode validate failed:\n{e}",
+                doc.name()
+            )
         });
         validated += 1;
     }
-    assert!(validated >= 10, "{validated} EnvoyFilters with a remote source");
+    assert!(
+        validated >= 10,
+        "{validated} EnvoyFilters with a remote source"
+    );
     // Without `cluster` (the manifests before issue 20) Envoy refuses the resource.
     let mut doc = docs
         .iter()
         .find(|d| d.name() == "meshguard-pii-scrubber")
         .cloned()
         .unwrap();
-    doc.value["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]
-        ["vm_config"]["code"]["remote"]["http_uri"]
+    doc.value["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]["vm_config"]
+        ["code"]["remote"]["http_uri"]
         .as_object_mut()
         .unwrap()
         .remove("cluster");
@@ -1527,7 +1572,9 @@ fn documented_versions_agree_everywhere() {
         for (i, _) in text.match_indices("Istio 1.") {
             let claim: String = text[i..].chars().take(10).collect();
             let claimed = manifests::parse_major_minor(
-                claim.trim_start_matches("Istio ").trim_end_matches(|c: char| !c.is_ascii_digit()),
+                claim
+                    .trim_start_matches("Istio ")
+                    .trim_end_matches(|c: char| !c.is_ascii_digit()),
             );
             assert!(
                 claimed.is_none_or(|c| c >= min.istio),
@@ -1537,20 +1584,31 @@ fn documented_versions_agree_everywhere() {
             );
         }
         if file == "istio/README.md" {
-            assert!(text.contains(&istio) && text.contains(&envoy), "{file} must state {istio} / {envoy}");
+            assert!(
+                text.contains(&istio) && text.contains(&envoy),
+                "{file} must state {istio} / {envoy}"
+            );
         }
     }
     let kind = std::fs::read_to_string(manifests::istio_dir().join("kind-e2e.sh")).unwrap();
-    assert!(kind.contains("check-istio-version.sh"), "kind-e2e.sh refuses older meshes");
+    assert!(
+        kind.contains("check-istio-version.sh"),
+        "kind-e2e.sh refuses older meshes"
+    );
     let make = std::fs::read_to_string(root.join("Makefile")).unwrap();
-    assert!(make.contains("istio-version-check:"), "make istio-version-check exists");
+    assert!(
+        make.contains("istio-version-check:"),
+        "make istio-version-check exists"
+    );
     // The check script refuses the version just below and accepts the minimum.
     let script = manifests::istio_dir().join("validate/check-istio-version.sh");
     let run = |v: &str| Command::new("bash").arg(&script).arg(v).output().unwrap();
     let below = run(&format!("{}.{}.9", min.istio.0, min.istio.1 - 1));
     assert!(!below.status.success());
     assert!(String::from_utf8_lossy(&below.stderr).contains("older than"));
-    assert!(run(&format!("{}.{}.0", min.istio.0, min.istio.1)).status.success());
+    assert!(run(&format!("{}.{}.0", min.istio.0, min.istio.1))
+        .status
+        .success());
 }
 
 #[test]
@@ -1558,8 +1616,8 @@ fn semantic_check_catches_unreachable_approvals() {
     // The agents' Sidecar without the approval service (issue 20's state): the poll that
     // approval-callers admits is black-holed.
     let mut docs = deployment();
-    let hosts = &mut find_mut(&mut docs, "Sidecar", "agents-sre", "default")["spec"]["egress"][0]
-        ["hosts"];
+    let hosts =
+        &mut find_mut(&mut docs, "Sidecar", "agents-sre", "default")["spec"]["egress"][0]["hosts"];
     hosts
         .as_array_mut()
         .unwrap()
@@ -1570,12 +1628,25 @@ fn semantic_check_catches_unreachable_approvals() {
         "{v}"
     );
     // No edge route to the approval page.
-    let docs = without(deployment(), "VirtualService", "mesh-gateway", "edge-to-approval");
+    let docs = without(
+        deployment(),
+        "VirtualService",
+        "mesh-gateway",
+        "edge-to-approval",
+    );
     let v = semantic(&docs);
-    assert!(v.contains("mesh-gateway/edge-to-approval") || v.contains("routes /v1/approvals/sample"), "{v}");
+    assert!(
+        v.contains("mesh-gateway/edge-to-approval") || v.contains("routes /v1/approvals/sample"),
+        "{v}"
+    );
     assert!(v.contains("mesh-gateway/edge-gateway -> approval.mesh-gateway.svc.cluster.local: the gateway has no route"), "{v}");
     // NetworkPolicy missing for a flow the AuthorizationPolicy admits.
-    let docs = without(deployment(), "NetworkPolicy", "agents-security", "security-agent-approval-egress");
+    let docs = without(
+        deployment(),
+        "NetworkPolicy",
+        "agents-security",
+        "security-agent-approval-egress",
+    );
     let v = semantic(&docs);
     assert!(v.contains("agents-security/security-agent -> approval.mesh-gateway.svc.cluster.local: no NetworkPolicy path"), "{v}");
 }
@@ -1583,31 +1654,65 @@ fn semantic_check_catches_unreachable_approvals() {
 #[test]
 fn semantic_check_catches_loose_internet_egress() {
     let mut docs = deployment();
-    let rule = &mut find_mut(&mut docs, "NetworkPolicy", "mesh-egress", "egress-gateway-internet")
-        ["spec"]["egress"][0]["to"];
+    let rule = &mut find_mut(
+        &mut docs,
+        "NetworkPolicy",
+        "mesh-egress",
+        "egress-gateway-internet",
+    )["spec"]["egress"][0]["to"];
     rule[0]["ipBlock"]["except"] = json!(["169.254.169.254/32"]);
     rule[1]["ipBlock"]["except"] = json!(["fd00:ec2::254/128"]);
     let v = semantic(&docs);
-    for range in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "fc00::/7", "fe80::/10", "::ffff:0:0/96"] {
+    for range in [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "127.0.0.0/8",
+        "fc00::/7",
+        "fe80::/10",
+        "::ffff:0:0/96",
+    ] {
         assert!(
-            v.contains(&format!("egress-gateway-internet: egress to {} does not exclude {range}", if range.contains(':') { "::/0" } else { "0.0.0.0/0" })),
+            v.contains(&format!(
+                "egress-gateway-internet: egress to {} does not exclude {range}",
+                if range.contains(':') {
+                    "::/0"
+                } else {
+                    "0.0.0.0/0"
+                }
+            )),
             "{range}: {v}"
         );
     }
     // A narrower block inside a private range is caught as well.
     let mut docs = deployment();
-    find_mut(&mut docs, "NetworkPolicy", "mesh-gateway", "mcp-gateway-idp-egress")["spec"]["egress"][0]
-        ["to"][0]["ipBlock"] = json!({"cidr": "10.1.0.0/16"});
+    find_mut(
+        &mut docs,
+        "NetworkPolicy",
+        "mesh-gateway",
+        "mcp-gateway-idp-egress",
+    )["spec"]["egress"][0]["to"][0]["ipBlock"] = json!({"cidr": "10.1.0.0/16"});
     let v = semantic(&docs);
-    assert!(v.contains("egress to 10.1.0.0/16 does not exclude 10.0.0.0/8"), "{v}");
+    assert!(
+        v.contains("egress to 10.1.0.0/16 does not exclude 10.0.0.0/8"),
+        "{v}"
+    );
 }
 
 #[test]
 fn semantic_check_catches_a_namespace_without_strict_or_sidecar() {
     let docs = without(deployment(), "PeerAuthentication", "memory", "strict");
     let v = semantic(&docs);
-    assert!(v.contains("namespace memory has no namespace-wide STRICT PeerAuthentication"), "{v}");
+    assert!(
+        v.contains("namespace memory has no namespace-wide STRICT PeerAuthentication"),
+        "{v}"
+    );
     let docs = without(deployment(), "Sidecar", "mesh-gateway", "default");
     let v = semantic(&docs);
-    assert!(v.contains("namespace mesh-gateway has no namespace-wide REGISTRY_ONLY Sidecar"), "{v}");
+    assert!(
+        v.contains("namespace mesh-gateway has no namespace-wide REGISTRY_ONLY Sidecar"),
+        "{v}"
+    );
 }
