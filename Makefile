@@ -23,7 +23,7 @@ PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
 
-.PHONY: help toolchain envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render istio-version-check clean
+.PHONY: help toolchain envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -44,7 +44,13 @@ envoy: $(ENVOY)
 $(TOOLS)/kubectl/bin/kubectl:
 	bash istio/validate/setup.sh
 
-istio-tools: $(TOOLS)/kubectl/bin/kubectl
+istio-tools: $(TOOLS)/kubectl/bin/kubectl render-tools
+
+## `make render`'s test registry (Debian's docker-registry: the CNCF Distribution registry),
+## skopeo (resolves image tags to digests) and curl (pushes the modules).
+render-tools:
+	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v curl >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo curl; }
 
 ## The Chroma vector database (PyPI chromadb) for the memory-guard tests. Its server is the
 ## Rust binary inside the wheel (`chroma run` calls chromadb_rust_bindings.cli), so the wheel

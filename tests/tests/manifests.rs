@@ -1716,3 +1716,313 @@ fn semantic_check_catches_a_namespace_without_strict_or_sidecar() {
         "{v}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// make render against a real OCI registry on loopback (issue 20)
+// ---------------------------------------------------------------------------------------
+
+/// A CNCF Distribution registry (Debian's `docker-registry`) on a loopback port, stopped on
+/// drop.
+struct LoopbackRegistry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for LoopbackRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn loopback_registry() -> Option<LoopbackRegistry> {
+    let bin = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("MESHGUARD_REQUIRE_TOOLS").is_none(),
+            "docker-registry is missing and MESHGUARD_REQUIRE_TOOLS is set: run make render-tools"
+        );
+        eprintln!("SKIPPED: docker-registry is missing (make render-tools)");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let registry = LoopbackRegistry {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "docker-registry did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Some(registry)
+}
+
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--fail"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob");
+    std::fs::write(&file, bytes).unwrap();
+    let out = Command::new("sha256sum").arg(&file).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn make_render_against_a_loopback_registry_pins_what_was_pushed() {
+    let Some(tools) = tools() else { return };
+    let Some(registry) = loopback_registry() else {
+        return;
+    };
+    let host = format!("127.0.0.1:{}", registry.port);
+    // The project's approval image stands in as a tag in the registry: render must resolve
+    // it to its digest with skopeo (an OCI manifest of one empty config, enough to resolve).
+    let config = b"{}";
+    let config_digest = format!("sha256:{}", sha256_hex(config));
+    let location = String::from_utf8(curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        &format!("http://{host}/v2/meshguard/approval/blobs/uploads/"),
+    ]))
+    .unwrap()
+    .lines()
+    .find_map(|l| {
+        l.strip_prefix("Location: ")
+            .or_else(|| l.strip_prefix("location: "))
+    })
+    .unwrap()
+    .trim()
+    .to_string();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let url = if location.starts_with("http") {
+        location.clone()
+    } else {
+        format!("http://{host}{location}")
+    };
+    curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        "{}",
+        &format!("{url}{sep}digest={config_digest}"),
+    ]);
+    let image_manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+        "layers": []})
+    .to_string();
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &image_manifest,
+        &format!("http://{host}/v2/meshguard/approval/manifests/test"),
+    ]);
+    let approval_digest = sha256_hex(image_manifest.as_bytes());
+
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new("bash")
+        .arg(manifests::istio_dir().join("render.sh"))
+        .arg(format!("{host}/meshguard"))
+        .arg("test")
+        .arg(out.path())
+        .env("SKIP_BUILD", "1")
+        .env(
+            "MODULE_REGISTRY_IMAGE",
+            format!("docker.io/library/registry@sha256:{}", "1".repeat(64)),
+        )
+        .env("KUBECTL", tools.join("kubectl/bin/kubectl"))
+        .env(
+            "CARGO_TARGET_DIR",
+            paths::wasm("token_exchange")
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap(),
+        )
+        .output()
+        .expect("run render.sh");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "render.sh failed:\n{log}");
+    assert!(
+        log.contains("approval-keys"),
+        "render lists every Secret:\n{log}"
+    );
+    let text = std::fs::read_to_string(out.path().join("meshguard.yaml")).unwrap();
+    let docs = to_documents(&text, "rendered by make render");
+    assert!(text.contains(&format!(
+        "image: 127.0.0.1:{}/meshguard/approval@sha256:{approval_digest}",
+        registry.port
+    )));
+
+    // Each module: the digest in the manifests is the manifest the registry serves, whose
+    // one layer is exactly the built module.
+    let digests =
+        std::fs::read_to_string(out.path().join("istio/mesh/filters/wasm-digests.env")).unwrap();
+    let mut modules = BTreeMap::new();
+    for filter in paths::FILTERS {
+        let pinned = digests
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{filter}=")))
+            .unwrap_or_else(|| panic!("no digest for {filter}"));
+        let manifest = curl(&[
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{host}/v2/meshguard/{filter}/manifests/test"),
+        ]);
+        assert_eq!(sha256_hex(&manifest), pinned, "{filter}: manifest digest");
+        let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+        assert_eq!(
+            manifest["config"]["mediaType"],
+            "application/vnd.module.wasm.config.v1+json"
+        );
+        let layer = &manifest["layers"][0];
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.module.wasm.content.layer.v1+wasm"
+        );
+        let blob = curl(&[&format!(
+            "http://{host}/v2/meshguard/{filter}/blobs/{}",
+            layer["digest"].as_str().unwrap()
+        )]);
+        assert_eq!(
+            blob,
+            std::fs::read(paths::wasm(filter)).unwrap(),
+            "{filter}: layer is the built module"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("{filter}.wasm"));
+        std::fs::write(&file, &blob).unwrap();
+        modules.insert(filter.to_string(), (pinned.to_string(), file, dir));
+    }
+    // The rendered objects carry those digests and the in-cluster registry's URLs on VERSION.
+    let mut pinned_sources = 0;
+    for (doc, wasm) in docs
+        .iter()
+        .filter(|d| d.kind() == "EnvoyFilter")
+        .flat_map(|d| {
+            d.value["spec"]["configPatches"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(move |p| wasm_config(&p["patch"]["value"]).map(|w| (d, w)))
+        })
+    {
+        let remote = &wasm["vm_config"]["code"]["remote"];
+        let uri = remote["http_uri"]["uri"].as_str().unwrap();
+        let filter = uri.rsplit('/').next().unwrap().trim_end_matches(":test");
+        assert!(
+            uri.starts_with(
+                "oci://module-registry.meshguard-modules.svc.cluster.local:5000/meshguard/"
+            ) && uri.ends_with(":test"),
+            "{}: {uri}",
+            doc.name()
+        );
+        assert_eq!(remote["sha256"], modules[filter].0, "{}", doc.name());
+        pinned_sources += 1;
+    }
+    assert!(pinned_sources >= 11, "{pinned_sources}");
+    let plugin = docs.iter().find(|d| d.kind() == "WasmPlugin").unwrap();
+    assert_eq!(
+        plugin.value["spec"]["sha256"],
+        modules["output_sanitizer"].0
+    );
+
+    // Every validator on the rendered output.
+    let violations = api_server_rules(&docs);
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    let violations = check_deployment(&docs, versions());
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    let violations = check_mesh_policy(&docs, GATEWAY);
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    let core: Vec<&Value> = docs
+        .iter()
+        .map(|d| &d.value)
+        .filter(|d| !is_istio(d))
+        .collect();
+    kubernetes_validate(&tools, &core).unwrap_or_else(|e| panic!("rendered core kinds:\n{e}"));
+    for d in docs.iter().filter(|d| is_istio(&d.value)) {
+        istio_typed(&d.value).unwrap_or_else(|e| panic!("{}: {e}", id(&d.value)));
+    }
+    // Envoy accepts every rendered patch as istiod serves it and as istio-agent delivers it:
+    // the code source swapped for the local file of the module pulled from the registry.
+    let instances = plugin_instances(&docs).unwrap();
+    for doc in docs.iter().filter(|d| d.kind() == "EnvoyFilter") {
+        envoy_validate(&validation_bootstrap_with(doc, &instances, true))
+            .unwrap_or_else(|e| panic!("{} as served:\n{e}", doc.name()));
+        let mut delivered = doc.clone();
+        for p in delivered.value["spec"]["configPatches"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            let value = &mut p["patch"]["value"];
+            if wasm_config(value).is_none() {
+                continue;
+            }
+            let vm = &mut value["typed_config"]["config"]["vm_config"];
+            let uri = vm["code"]["remote"]["http_uri"]["uri"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let filter = uri.rsplit('/').next().unwrap().trim_end_matches(":test");
+            vm["code"] = json!({"local": {"filename": modules[filter].1}});
+        }
+        envoy_validate(&validation_bootstrap_with(&delivered, &instances, true))
+            .unwrap_or_else(|e| panic!("{} as delivered:\n{e}", doc.name()));
+    }
+}
