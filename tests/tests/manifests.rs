@@ -1851,6 +1851,9 @@ fn make_render_against_a_loopback_registry_pins_what_was_pushed() {
     curl(&[
         "-X",
         "PUT",
+        // Not curl's form default: the registry would read the body as a form.
+        "-H",
+        "Content-Type: application/octet-stream",
         "--data-binary",
         "{}",
         &format!("{url}{sep}digest={config_digest}"),
@@ -2021,6 +2024,18 @@ fn make_render_against_a_loopback_registry_pins_what_was_pushed() {
                 .to_string();
             let filter = uri.rsplit('/').next().unwrap().trim_end_matches(":test");
             vm["code"] = json!({"local": {"filename": modules[filter].1}});
+            // The proxy's environment (the Secret the Deployment maps) with dummy keys, as
+            // local_wasm_filter does: no real key material here.
+            let keys: serde_json::Map<String, Value> = vm["environment_variables"]["host_env_keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|k| (k.to_string(), Value::String(dummy_env(k))))
+                .collect();
+            if !keys.is_empty() {
+                vm["environment_variables"] = json!({"key_values": keys});
+            }
         }
         envoy_validate(&validation_bootstrap_with(&delivered, &instances, true))
             .unwrap_or_else(|e| panic!("{} as delivered:\n{e}", doc.name()));
