@@ -7,6 +7,8 @@
 #   make lint    rustfmt + clippy -D warnings (native and wasm32-wasip1)
 #   make fuzz    cargo-fuzz on the JSON-RPC, SSE, JWT parsers, scrubber and detector
 #   make kind-e2e  kind + Istio end to end (needs Docker)
+#   make render REGISTRY=127.0.0.1:5000/meshguard VERSION=0.1.0 [OUT=dir]  push the filters, render istio/ with real digests
+#   make istio-version-check  refuse a cluster whose Istio is older than istio/versions.env
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -20,8 +22,10 @@ CARGO      ?= cargo
 PACKAGES   := $(foreach f,$(FILTERS),-p $(f))
 
 TOOLS      := .tools
+## Debian packages (wrk, docker-registry, skopeo) install with apt as root, else with sudo.
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help toolchain wrk envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e clean
+.PHONY: help toolchain wrk envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -42,7 +46,13 @@ envoy: $(ENVOY)
 $(TOOLS)/kubectl/bin/kubectl:
 	bash istio/validate/setup.sh
 
-istio-tools: $(TOOLS)/kubectl/bin/kubectl
+istio-tools: $(TOOLS)/kubectl/bin/kubectl render-tools
+
+## `make render`'s test registry (Debian's docker-registry: the CNCF Distribution registry),
+## skopeo (resolves image tags to digests) and curl (pushes the modules).
+render-tools:
+	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v curl >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-registry skopeo curl; }
 
 ## The Chroma vector database (PyPI chromadb) for the memory-guard tests. Its server is the
 ## Rust binary inside the wheel (`chroma run` calls chromadb_rust_bindings.cli), so the wheel
@@ -96,7 +106,6 @@ test-host: | wasm
 	$(CARGO) test --no-run --quiet $(HOST_TESTS)
 
 ## wrk (Debian) drives the cross-worker rate-limit flood test and `make bench`.
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 wrk:
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
@@ -154,6 +163,15 @@ fuzz:
 ## For users with Docker: a kind cluster with Istio running the same scenarios (not runnable here).
 kind-e2e: build
 	bash istio/kind-e2e.sh
+
+## Publish the filters to REGISTRY and render istio/ with their digests and pinned images
+## (istio/render.sh; OUT defaults to target/istio-rendered).
+render: build istio-tools
+	SKIP_BUILD=1 bash istio/render.sh "$(REGISTRY)" "$(VERSION)" $(OUT)
+
+## The running cluster's Istio against the documented minimum (istio/versions.env).
+istio-version-check:
+	bash istio/validate/check-istio-version.sh
 
 clean:
 	$(CARGO) clean

@@ -6,11 +6,16 @@
 # only a cluster proves (istio-agent pulling and verifying the OCI modules, Istio's RBAC,
 # Sidecar REGISTRY_ONLY, NetworkPolicies, PSA admission) is what this script is for.
 #
-# Needs: docker, kind, kubectl, istioctl (1.24+), oras, openssl, jq, curl; Rust + `make build`.
-# Steps: a kind cluster with a local registry and a NetworkPolicy-enforcing CNI (Calico),
-# Istio with the CNI node agent (PSA `restricted` forbids istio-init's NET_ADMIN), filters
-# pushed to the local registry and pinned by digest, istio/ applied with test images and
-# keys, then the attack scenarios. Scenarios needing a user token from your IdP run only
+# Needs: docker, kind, kubectl, istioctl (Istio >= istio/versions.env ISTIO_MIN, checked),
+# openssl, jq, curl; Rust + `make build`.
+# Steps: a kind cluster with a NetworkPolicy-enforcing CNI (Calico), Istio with the CNI node
+# agent (PSA `restricted` forbids istio-init's NET_ADMIN) and its version checked, the
+# in-cluster module registry (istio/modules) applied, the filters pushed into it through a
+# port-forward and istio/ rendered with their digests (istio/render.sh, as a user does),
+# the rendered mesh applied with test images and keys, then the scenarios: the attacks, the
+# agents' approval poll and the approval page at the edge. Every module the filters use is
+# pulled by istio-agent from the in-cluster registry under the manifests' own
+# NetworkPolicies and WASM_INSECURE_REGISTRIES annotations (no mesh-wide setting here). Scenarios needing a user token from your IdP run only
 # when USER_TOKEN is set (and istio/ names that IdP); they are reported SKIPPED otherwise.
 #
 # Environment: CLUSTER (meshguard), KEEP_CLUSTER=1 to leave it running,
@@ -19,8 +24,7 @@
 set -euo pipefail
 
 cluster="${CLUSTER:-meshguard}"
-registry_name="kind-registry"
-registry_port=5001
+module_port=5001
 app_image="${APP_IMAGE:-docker.io/mendhak/http-https-echo:31}"
 calico_version="${CALICO_VERSION:-v3.28.2}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,7 +45,7 @@ trap cleanup EXIT
 
 require() {
   local missing=()
-  for tool in docker kind kubectl istioctl oras openssl jq curl; do
+  for tool in docker kind kubectl istioctl openssl jq curl; do
     command -v "${tool}" >/dev/null || missing+=("${tool}")
   done
   if ((${#missing[@]})); then
@@ -49,51 +53,64 @@ require() {
     exit 1
   fi
   docker info >/dev/null 2>&1 || { echo "kind-e2e: no Docker engine reachable" >&2; exit 1; }
+  # The istioctl that installs the mesh decides its version: refuse an old one up front.
+  bash "${here}/validate/check-istio-version.sh" "$(istioctl version --remote=false --short 2>/dev/null | tail -1)"
 }
 
 create_cluster() {
-  log "kind cluster ${cluster} with a local registry"
-  if [[ "$(docker inspect -f '{{.State.Running}}' "${registry_name}" 2>/dev/null || true)" != true ]]; then
-    docker run -d --restart=always -p "127.0.0.1:${registry_port}:5000" --name "${registry_name}" registry:2 >/dev/null
-  fi
+  log "kind cluster ${cluster}"
   cat >"${work}/kind.yaml" <<YAML
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
   disableDefaultCNI: true   # Calico below: kindnet does not enforce NetworkPolicy
-containerdConfigPatches:
-  - |-
-    [plugins."io.containerd.grpc.v1.cri".registry.mirrors."localhost:${registry_port}"]
-      endpoint = ["http://${registry_name}:5000"]
 YAML
   kind create cluster --name "${cluster}" --config "${work}/kind.yaml" --wait 120s
-  docker network connect kind "${registry_name}" 2>/dev/null || true
   kubectl apply -f "https://raw.githubusercontent.com/projectcalico/calico/${calico_version}/manifests/calico.yaml"
   kubectl -n kube-system rollout status daemonset/calico-node --timeout=300s
 }
 
 install_istio() {
-  log "Istio with the CNI node agent, REGISTRY_ONLY outbound, insecure local Wasm registry"
+  log "Istio with the CNI node agent, REGISTRY_ONLY outbound"
   istioctl install -y \
     --set profile=minimal \
     --set components.cni.enabled=true \
-    --set meshConfig.outboundTrafficPolicy.mode=REGISTRY_ONLY \
-    --set "meshConfig.defaultConfig.proxyMetadata.WASM_INSECURE_REGISTRIES=${registry_name}:5000"
+    --set meshConfig.outboundTrafficPolicy.mode=REGISTRY_ONLY
+  bash "${here}/validate/check-istio-version.sh"
 }
 
 publish_filters() {
-  log "build and push the filters; pin their digests in a copy of istio/"
-  cp -r "${here}" "${work}/istio"
-  ORAS_FLAGS=--plain-http "${here}/publish-filters.sh" "localhost:${registry_port}/meshguard" e2e \
-    "${work}/istio/mesh/filters/wasm-digests.env"
-  # The cluster pulls the same images through the registry's in-network name and tag.
-  find "${work}/istio/mesh/filters" -name '*.yaml' -exec sed -i \
-    -e "s#oci://ghcr.io/example-org/meshguard/\\([a-z_]*\\):0.1.0#oci://${registry_name}:5000/meshguard/\\1:e2e#" {} +
+  log "in-cluster module registry; push the filters into it and render istio/ (istio/render.sh)"
+  docker pull -q registry:3 >/dev/null
+  local registry_image
+  registry_image="docker.io/library/$(docker inspect --format '{{index .RepoDigests 0}}' registry:3)"
+  mkdir -p "${work}/modules"
+  cat >"${work}/modules/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ${here}/modules
+images:
+  - name: docker.io/library/registry
+    digest: ${registry_image#*@}
+YAML
+  kubectl apply -k "${work}/modules"
+  kubectl -n meshguard-modules rollout status deployment/module-registry --timeout=300s
+  kubectl -n meshguard-modules port-forward svc/module-registry "${module_port}:5000" >/dev/null 2>&1 &
+  local pf=$!
+  sleep 3
+  # The approval service runs as the stand-in application image here (routing is what the
+  # scenarios check); a real deployment pins its own approval image the same way.
+  SKIP_BUILD=1 MODULE_REGISTRY_IMAGE="${registry_image}" \
+    APPROVAL_IMAGE="docker.io/$(docker pull -q "${app_image}" >/dev/null && docker inspect --format '{{index .RepoDigests 0}}' "${app_image}")" \
+    KUBECTL="$(command -v kubectl)" \
+    bash "${here}/render.sh" "127.0.0.1:${module_port}/meshguard" e2e "${work}/rendered"
+  kill "${pf}" 2>/dev/null || true
 }
 
 apply_mesh() {
   log "apply istio/ with stand-in application images, keys and an edge certificate"
-  for ns in mesh-gateway agents-sre agents-security tools mesh-egress; do
+  for ns in mesh-gateway agents-sre agents-security tools mesh-egress memory; do
     kubectl create namespace "${ns}" --dry-run=client -o yaml | kubectl apply -f -
   done
   openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt >"${work}/signing.pem"
@@ -106,11 +123,13 @@ apply_mesh() {
     -keyout "${work}/edge.key" -out "${work}/edge.crt" 2>/dev/null
   kubectl -n mesh-gateway create secret tls meshguard-edge-tls \
     --cert="${work}/edge.crt" --key="${work}/edge.key" --dry-run=client -o yaml | kubectl apply -f -
+  kubectl -n mesh-gateway create secret generic approval-keys \
+    --from-file=signing-keys="${work}/keys.json" --dry-run=client -o yaml | kubectl apply -f -
   cat >"${work}/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - istio
+  - rendered
 images:
 YAML
   for app in sre-agent security-agent mcp-github mcp-payroll; do
@@ -118,7 +137,7 @@ YAML
       "${app}" "${app_image%:*}" "${app_image##*:}" >>"${work}/kustomization.yaml"
   done
   kubectl apply -k "${work}"
-  for ns in mesh-gateway agents-sre agents-security tools mesh-egress; do
+  for ns in mesh-gateway agents-sre agents-security tools mesh-egress memory; do
     kubectl -n "${ns}" wait --for=condition=Available deployment --all --timeout=300s
   done
 }
@@ -176,12 +195,21 @@ scenarios() {
     "$(curl_as tools mcp-payroll https://api.github.com/)"
   expect "allow-listed host through the egress gateway" MCP-08 "200|301|403" \
     "$(curl_as tools mcp-github https://api.github.com/)"
+  expect "agent polls its approval (approval-callers)" HITL "200|404" \
+    "$(curl_as agents-sre sre-agent http://approval.mesh-gateway.svc.cluster.local:8080/v1/approvals/probe)"
+  expect "tool reaches the approval service" HITL "000|403|502|503" \
+    "$(curl_as tools mcp-github http://approval.mesh-gateway.svc.cluster.local:8080/v1/approvals/probe)"
   kubectl -n mesh-gateway port-forward svc/edge-gateway 8443:443 >/dev/null 2>&1 &
   local pf=$!
   sleep 3
   expect "user without a token at the edge" edge "401|403" \
     "$(curl -sk -o /dev/null -w '%{http_code}' --resolve meshguard.example.com:8443:127.0.0.1 https://meshguard.example.com:8443/agents/sre-agent/)"
+  expect "approval page at the edge without a token" HITL "401|403" \
+    "$(curl -sk -o /dev/null -w '%{http_code}' --resolve meshguard.example.com:8443:127.0.0.1 https://meshguard.example.com:8443/)"
   if [[ -n "${USER_TOKEN:-}" ]]; then
+    expect "approver opens the approval page (token in meshguard-approvers)" HITL "200" \
+      "$(curl -sk -o /dev/null -w '%{http_code}' --resolve meshguard.example.com:8443:127.0.0.1 \
+        -H "authorization: Bearer ${USER_TOKEN}" https://meshguard.example.com:8443/)"
     expect "user opens a chat session" MCP-18 "200" \
       "$(curl -sk -o /dev/null -w '%{http_code}' --resolve meshguard.example.com:8443:127.0.0.1 \
         -H "authorization: Bearer ${USER_TOKEN}" https://meshguard.example.com:8443/meshguard/session)"

@@ -19,8 +19,8 @@
 //! Envoy-based tests need the built filters (`CARGO_TARGET_DIR`, see `paths::wasm`).
 
 use meshguard_e2e::manifests::{
-    self, authorization_policies, check_mesh_policy, jwks_clusters, plugin_instances,
-    select_instance, wasm_config, Document, PluginInstance,
+    self, authorization_policies, check_deployment, check_mesh_policy, jwks_clusters,
+    plugin_instances, select_instance, wasm_config, Document, MinVersions, PluginInstance,
 };
 use meshguard_e2e::paths::{self, workspace_root};
 use meshguard_e2e::pki::ids;
@@ -986,6 +986,17 @@ fn a_plugin_config_the_filter_rejects_fails_the_load() {
 
 /// A bootstrap embedding every patch of one EnvoyFilter where Istio would put it.
 fn validation_bootstrap(doc: &Document, instances: &[PluginInstance]) -> Value {
+    validation_bootstrap_with(doc, instances, false)
+}
+
+/// [`validation_bootstrap`]; with `as_served`, each EXTENSION_CONFIG resource keeps its
+/// remote code source exactly as istiod serves it over ECDS (before istio-agent swaps in the
+/// local file), so Envoy's proto rules on the remote source apply too.
+fn validation_bootstrap_with(
+    doc: &Document,
+    instances: &[PluginInstance],
+    as_served: bool,
+) -> Value {
     let mut network_first = Vec::new();
     let mut http_filters = Vec::new();
     let mut hcm = json!({
@@ -1017,7 +1028,11 @@ fn validation_bootstrap(doc: &Document, instances: &[PluginInstance]) -> Value {
                     .find(|i| i.name == doc.name() && i.kind == "EnvoyFilter")
                     .expect("instance of this EnvoyFilter");
                 // The ECDS resource as an inline filter, so Envoy validates the whole Wasm config.
-                http_filters.push(local_wasm_filter(instance, Some(&value)));
+                http_filters.push(if as_served {
+                    value.clone()
+                } else {
+                    local_wasm_filter(instance, Some(&value))
+                });
                 for c in jwks_clusters(&instance.config) {
                     clusters.push(meshguard_e2e::envoy::static_cluster(&c, nowhere()));
                 }
@@ -1204,7 +1219,13 @@ fn checkov_finds_nothing_unexplained() {
 fn scripts_are_shellcheck_clean() {
     let Some(tools) = tools() else { return };
     let istio = manifests::istio_dir();
-    for script in ["kind-e2e.sh", "validate/setup.sh", "publish-filters.sh"] {
+    for script in [
+        "kind-e2e.sh",
+        "validate/setup.sh",
+        "publish-filters.sh",
+        "render.sh",
+        "validate/check-istio-version.sh",
+    ] {
         let path = istio.join(script);
         assert!(path.exists(), "{} is missing", path.display());
         let out = Command::new(tools.join("shellcheck/bin/shellcheck"))
@@ -1352,5 +1373,671 @@ fn workloads_are_hardened() {
             );
             assert!(!c["resources"]["requests"]["cpu"].is_null(), "{}", d.name());
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Semantic checks (issue 20): the manifests as a cluster runs them
+// ---------------------------------------------------------------------------------------
+
+/// Every document `kubectl apply -k istio/` applies: the module registry and the mesh.
+fn deployment() -> Vec<Document> {
+    let mut docs = manifests::documents_of(&manifests::istio_dir().join("modules"))
+        .unwrap_or_else(|e| panic!("istio/modules: {e}"));
+    docs.extend(base());
+    docs
+}
+
+fn versions() -> MinVersions {
+    manifests::documented_min_versions().unwrap_or_else(|e| panic!("istio/versions.env: {e}"))
+}
+
+/// The violations of `docs`, as one string for `contains` checks.
+fn semantic(docs: &[Document]) -> String {
+    check_deployment(docs, versions()).join("\n")
+}
+
+fn find_mut<'a>(docs: &'a mut [Document], kind: &str, ns: &str, name: &str) -> &'a mut Value {
+    &mut docs
+        .iter_mut()
+        .find(|d| d.kind() == kind && d.namespace() == ns && d.name() == name)
+        .unwrap_or_else(|| panic!("no {kind} {ns}/{name}"))
+        .value
+}
+
+fn without(docs: Vec<Document>, kind: &str, ns: &str, name: &str) -> Vec<Document> {
+    let before = docs.len();
+    let out: Vec<Document> = docs
+        .into_iter()
+        .filter(|d| !(d.kind() == kind && d.namespace() == ns && d.name() == name))
+        .collect();
+    assert_eq!(out.len() + 1, before, "no {kind} {ns}/{name} to remove");
+    out
+}
+
+#[test]
+fn deployment_semantics_hold() {
+    let violations = check_deployment(&deployment(), versions());
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn rendered_deployment_semantics_hold() {
+    let Some(tools) = tools() else { return };
+    let docs = rendered(&tools);
+    assert!(
+        docs.iter()
+            .any(|d| d.kind() == "Namespace" && d.name() == "meshguard-modules"),
+        "istio/ applies the module registry"
+    );
+    let violations = check_deployment(docs, versions());
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn semantic_check_catches_a_module_pull_the_network_blocks() {
+    // The pods' egress to the registry removed (the state issue 20 found).
+    let docs = without(
+        deployment(),
+        "NetworkPolicy",
+        "tools",
+        "module-registry-egress",
+    );
+    let v = semantic(&docs);
+    assert!(
+        v.contains("do not let tools/mcp-github pull its module"),
+        "{v}"
+    );
+    assert!(
+        v.contains("do not let tools/mcp-payroll pull its module"),
+        "{v}"
+    );
+    // The registry's ingress no longer admitting the memory pod.
+    let mut docs = deployment();
+    find_mut(
+        &mut docs,
+        "NetworkPolicy",
+        "meshguard-modules",
+        "module-registry-ingress",
+    )["spec"]["ingress"][0]["from"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(2);
+    let v = semantic(&docs);
+    assert!(v.contains("do not let memory/agent-memory pull"), "{v}");
+    // A module from an outside registry: istio-agent's pull is not something a
+    // NetworkPolicy of the manifests admits.
+    let mut docs = deployment();
+    find_mut(
+        &mut docs,
+        "WasmPlugin",
+        "tools",
+        "meshguard-output-sanitizer",
+    )["spec"]["url"] = json!("oci://ghcr.io/example-org/meshguard/output_sanitizer:0.1.0");
+    let v = semantic(&docs);
+    assert!(
+        v.contains("ghcr.io is not a Service of the manifests"),
+        "{v}"
+    );
+    // Plaintext pull without the proxy allowing that registry.
+    let mut docs = deployment();
+    find_mut(&mut docs, "Deployment", "mesh-gateway", "mcp-gateway")["spec"]["template"]
+        ["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("proxy.istio.io/config");
+    let v = semantic(&docs);
+    assert!(
+        v.contains("mesh-gateway/mcp-gateway pulls from the plaintext"),
+        "{v}"
+    );
+}
+
+#[test]
+fn semantic_check_catches_an_incomplete_remote_code_source() {
+    let mut docs = deployment();
+    let filter = find_mut(&mut docs, "EnvoyFilter", "tools", "meshguard-pii-scrubber");
+    filter["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]["vm_config"]
+        ["code"]["remote"]["http_uri"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cluster");
+    let v = semantic(&docs);
+    assert!(
+        v.contains("meshguard-pii-scrubber: remote code source without http_uri.cluster"),
+        "{v}"
+    );
+}
+
+#[test]
+fn every_remote_code_source_passes_envoy_validate_as_served() {
+    // Rendered: kustomize has filled `remote.sha256`, which Envoy requires too.
+    let Some(tools) = tools() else { return };
+    let docs = rendered(&tools).to_vec();
+    let instances = plugin_instances(&docs).unwrap();
+    let mut validated = 0;
+    for doc in docs
+        .iter()
+        .filter(|d| d.kind() == "EnvoyFilter" && d.value.to_string().contains("EXTENSION_CONFIG"))
+    {
+        envoy_validate(&validation_bootstrap_with(doc, &instances, true)).unwrap_or_else(|e| {
+            panic!(
+                "EnvoyFilter {} as istiod serves it: envoy --mode validate failed:\n{e}",
+                doc.name()
+            )
+        });
+        validated += 1;
+    }
+    assert!(
+        validated >= 10,
+        "{validated} EnvoyFilters with a remote source"
+    );
+    // Without `cluster` (the manifests before issue 20) Envoy refuses the resource.
+    let mut doc = docs
+        .iter()
+        .find(|d| d.name() == "meshguard-pii-scrubber")
+        .cloned()
+        .unwrap();
+    doc.value["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]["vm_config"]
+        ["code"]["remote"]["http_uri"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cluster");
+    let err = envoy_validate(&validation_bootstrap_with(&doc, &instances, true)).unwrap_err();
+    assert!(err.contains("http_upstream_type"), "{err}");
+}
+
+#[test]
+fn semantic_check_catches_a_version_below_the_fields_minimum() {
+    let old = MinVersions {
+        istio: (1, 24),
+        envoy: (1, 32),
+    };
+    let v = check_deployment(&deployment(), old).join("\n");
+    assert!(
+        v.contains("uses allow_on_headers_stop_iteration (Envoy >= 1.35) but the documented minimum is Envoy 1.32"),
+        "{v}"
+    );
+}
+
+#[test]
+fn documented_versions_agree_everywhere() {
+    let min = versions();
+    assert!(min.istio >= (1, 27) && min.envoy >= (1, 35), "{min:?}");
+    let root = workspace_root();
+    let istio = format!("Istio {}.{}+", min.istio.0, min.istio.1);
+    let envoy = format!("Envoy {}.{}", min.envoy.0, min.envoy.1);
+    for file in ["istio/README.md", "README.md"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for (i, _) in text.match_indices("Istio 1.") {
+            let claim: String = text[i..].chars().take(10).collect();
+            let claimed = manifests::parse_major_minor(
+                claim
+                    .trim_start_matches("Istio ")
+                    .trim_end_matches(|c: char| !c.is_ascii_digit()),
+            );
+            assert!(
+                claimed.is_none_or(|c| c >= min.istio),
+                "{file} claims `{claim}`, below the minimum Istio {}.{}",
+                min.istio.0,
+                min.istio.1
+            );
+        }
+        if file == "istio/README.md" {
+            assert!(
+                text.contains(&istio) && text.contains(&envoy),
+                "{file} must state {istio} / {envoy}"
+            );
+        }
+    }
+    let kind = std::fs::read_to_string(manifests::istio_dir().join("kind-e2e.sh")).unwrap();
+    assert!(
+        kind.contains("check-istio-version.sh"),
+        "kind-e2e.sh refuses older meshes"
+    );
+    let make = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    assert!(
+        make.contains("istio-version-check:"),
+        "make istio-version-check exists"
+    );
+    // The check script refuses the version just below and accepts the minimum.
+    let script = manifests::istio_dir().join("validate/check-istio-version.sh");
+    let run = |v: &str| Command::new("bash").arg(&script).arg(v).output().unwrap();
+    let below = run(&format!("{}.{}.9", min.istio.0, min.istio.1 - 1));
+    assert!(!below.status.success());
+    assert!(String::from_utf8_lossy(&below.stderr).contains("older than"));
+    assert!(run(&format!("{}.{}.0", min.istio.0, min.istio.1))
+        .status
+        .success());
+}
+
+#[test]
+fn semantic_check_catches_unreachable_approvals() {
+    // The agents' Sidecar without the approval service (issue 20's state): the poll that
+    // approval-callers admits is black-holed.
+    let mut docs = deployment();
+    let hosts =
+        &mut find_mut(&mut docs, "Sidecar", "agents-sre", "default")["spec"]["egress"][0]["hosts"];
+    hosts
+        .as_array_mut()
+        .unwrap()
+        .retain(|h| !h.as_str().unwrap().starts_with("mesh-gateway/approval"));
+    let v = semantic(&docs);
+    assert!(
+        v.contains("agents-sre/sre-agent -> approval.mesh-gateway.svc.cluster.local: the caller's Sidecar does not import"),
+        "{v}"
+    );
+    // No edge route to the approval page.
+    let docs = without(
+        deployment(),
+        "VirtualService",
+        "mesh-gateway",
+        "edge-to-approval",
+    );
+    let v = semantic(&docs);
+    assert!(
+        v.contains("mesh-gateway/edge-to-approval") || v.contains("routes /v1/approvals/sample"),
+        "{v}"
+    );
+    assert!(v.contains("mesh-gateway/edge-gateway -> approval.mesh-gateway.svc.cluster.local: the gateway has no route"), "{v}");
+    // NetworkPolicy missing for a flow the AuthorizationPolicy admits.
+    let docs = without(
+        deployment(),
+        "NetworkPolicy",
+        "agents-security",
+        "security-agent-approval-egress",
+    );
+    let v = semantic(&docs);
+    assert!(v.contains("agents-security/security-agent -> approval.mesh-gateway.svc.cluster.local: no NetworkPolicy path"), "{v}");
+}
+
+#[test]
+fn semantic_check_catches_loose_internet_egress() {
+    let mut docs = deployment();
+    let rule = &mut find_mut(
+        &mut docs,
+        "NetworkPolicy",
+        "mesh-egress",
+        "egress-gateway-internet",
+    )["spec"]["egress"][0]["to"];
+    rule[0]["ipBlock"]["except"] = json!(["169.254.169.254/32"]);
+    rule[1]["ipBlock"]["except"] = json!(["fd00:ec2::254/128"]);
+    let v = semantic(&docs);
+    for range in [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "127.0.0.0/8",
+        "fc00::/7",
+        "fe80::/10",
+        "::ffff:0:0/96",
+    ] {
+        assert!(
+            v.contains(&format!(
+                "egress-gateway-internet: egress to {} does not exclude {range}",
+                if range.contains(':') {
+                    "::/0"
+                } else {
+                    "0.0.0.0/0"
+                }
+            )),
+            "{range}: {v}"
+        );
+    }
+    // A narrower block inside a private range is caught as well.
+    let mut docs = deployment();
+    find_mut(
+        &mut docs,
+        "NetworkPolicy",
+        "mesh-gateway",
+        "mcp-gateway-idp-egress",
+    )["spec"]["egress"][0]["to"][0]["ipBlock"] = json!({"cidr": "10.1.0.0/16"});
+    let v = semantic(&docs);
+    assert!(
+        v.contains("egress to 10.1.0.0/16 does not exclude 10.0.0.0/8"),
+        "{v}"
+    );
+}
+
+#[test]
+fn semantic_check_catches_a_namespace_without_strict_or_sidecar() {
+    let docs = without(deployment(), "PeerAuthentication", "memory", "strict");
+    let v = semantic(&docs);
+    assert!(
+        v.contains("namespace memory has no namespace-wide STRICT PeerAuthentication"),
+        "{v}"
+    );
+    let docs = without(deployment(), "Sidecar", "mesh-gateway", "default");
+    let v = semantic(&docs);
+    assert!(
+        v.contains("namespace mesh-gateway has no namespace-wide REGISTRY_ONLY Sidecar"),
+        "{v}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// make render against a real OCI registry on loopback (issue 20)
+// ---------------------------------------------------------------------------------------
+
+/// A CNCF Distribution registry (Debian's `docker-registry`) on a loopback port, stopped on
+/// drop.
+struct LoopbackRegistry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for LoopbackRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn loopback_registry() -> Option<LoopbackRegistry> {
+    let bin = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("MESHGUARD_REQUIRE_TOOLS").is_none(),
+            "docker-registry is missing and MESHGUARD_REQUIRE_TOOLS is set: run make render-tools"
+        );
+        eprintln!("SKIPPED: docker-registry is missing (make render-tools)");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let registry = LoopbackRegistry {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "docker-registry did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Some(registry)
+}
+
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--fail"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob");
+    std::fs::write(&file, bytes).unwrap();
+    let out = Command::new("sha256sum").arg(&file).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn make_render_against_a_loopback_registry_pins_what_was_pushed() {
+    let Some(tools) = tools() else { return };
+    let Some(registry) = loopback_registry() else {
+        return;
+    };
+    let host = format!("127.0.0.1:{}", registry.port);
+    // The project's approval image stands in as a tag in the registry: render must resolve
+    // it to its digest with skopeo (an OCI manifest of one empty config, enough to resolve).
+    let config = b"{}";
+    let config_digest = format!("sha256:{}", sha256_hex(config));
+    let location = String::from_utf8(curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        &format!("http://{host}/v2/meshguard/approval/blobs/uploads/"),
+    ]))
+    .unwrap()
+    .lines()
+    .find_map(|l| {
+        l.strip_prefix("Location: ")
+            .or_else(|| l.strip_prefix("location: "))
+    })
+    .unwrap()
+    .trim()
+    .to_string();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let url = if location.starts_with("http") {
+        location.clone()
+    } else {
+        format!("http://{host}{location}")
+    };
+    curl(&[
+        "-X",
+        "PUT",
+        // Not curl's form default: the registry would read the body as a form.
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        "{}",
+        &format!("{url}{sep}digest={config_digest}"),
+    ]);
+    let image_manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+        "layers": []})
+    .to_string();
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &image_manifest,
+        &format!("http://{host}/v2/meshguard/approval/manifests/test"),
+    ]);
+    let approval_digest = sha256_hex(image_manifest.as_bytes());
+
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new("bash")
+        .arg(manifests::istio_dir().join("render.sh"))
+        .arg(format!("{host}/meshguard"))
+        .arg("test")
+        .arg(out.path())
+        .env("SKIP_BUILD", "1")
+        .env(
+            "MODULE_REGISTRY_IMAGE",
+            format!("docker.io/library/registry@sha256:{}", "1".repeat(64)),
+        )
+        .env("KUBECTL", tools.join("kubectl/bin/kubectl"))
+        .env(
+            "CARGO_TARGET_DIR",
+            paths::wasm("token_exchange")
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap(),
+        )
+        .output()
+        .expect("run render.sh");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "render.sh failed:\n{log}");
+    assert!(
+        log.contains("approval-keys"),
+        "render lists every Secret:\n{log}"
+    );
+    let text = std::fs::read_to_string(out.path().join("meshguard.yaml")).unwrap();
+    let docs = to_documents(&text, "rendered by make render");
+    assert!(text.contains(&format!(
+        "image: 127.0.0.1:{}/meshguard/approval@sha256:{approval_digest}",
+        registry.port
+    )));
+
+    // Each module: the digest in the manifests is the manifest the registry serves, whose
+    // one layer is exactly the built module.
+    let digests =
+        std::fs::read_to_string(out.path().join("istio/mesh/filters/wasm-digests.env")).unwrap();
+    let mut modules = BTreeMap::new();
+    for filter in paths::FILTERS {
+        let pinned = digests
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{filter}=")))
+            .unwrap_or_else(|| panic!("no digest for {filter}"));
+        let manifest = curl(&[
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{host}/v2/meshguard/{filter}/manifests/test"),
+        ]);
+        assert_eq!(sha256_hex(&manifest), pinned, "{filter}: manifest digest");
+        let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+        assert_eq!(
+            manifest["config"]["mediaType"],
+            "application/vnd.module.wasm.config.v1+json"
+        );
+        let layer = &manifest["layers"][0];
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.module.wasm.content.layer.v1+wasm"
+        );
+        let blob = curl(&[&format!(
+            "http://{host}/v2/meshguard/{filter}/blobs/{}",
+            layer["digest"].as_str().unwrap()
+        )]);
+        assert_eq!(
+            blob,
+            std::fs::read(paths::wasm(filter)).unwrap(),
+            "{filter}: layer is the built module"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("{filter}.wasm"));
+        std::fs::write(&file, &blob).unwrap();
+        modules.insert(filter.to_string(), (pinned.to_string(), file, dir));
+    }
+    // The rendered objects carry those digests and the in-cluster registry's URLs on VERSION.
+    let mut pinned_sources = 0;
+    for (doc, wasm) in docs
+        .iter()
+        .filter(|d| d.kind() == "EnvoyFilter")
+        .flat_map(|d| {
+            d.value["spec"]["configPatches"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(move |p| wasm_config(&p["patch"]["value"]).map(|w| (d, w)))
+        })
+    {
+        let remote = &wasm["vm_config"]["code"]["remote"];
+        let uri = remote["http_uri"]["uri"].as_str().unwrap();
+        let filter = uri.rsplit('/').next().unwrap().trim_end_matches(":test");
+        assert!(
+            uri.starts_with(
+                "oci://module-registry.meshguard-modules.svc.cluster.local:5000/meshguard/"
+            ) && uri.ends_with(":test"),
+            "{}: {uri}",
+            doc.name()
+        );
+        assert_eq!(remote["sha256"], modules[filter].0, "{}", doc.name());
+        pinned_sources += 1;
+    }
+    assert!(pinned_sources >= 11, "{pinned_sources}");
+    let plugin = docs.iter().find(|d| d.kind() == "WasmPlugin").unwrap();
+    assert_eq!(
+        plugin.value["spec"]["sha256"],
+        modules["output_sanitizer"].0
+    );
+
+    // Every validator on the rendered output.
+    let violations = api_server_rules(&docs);
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    let violations = check_deployment(&docs, versions());
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    let violations = check_mesh_policy(&docs, GATEWAY);
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    let core: Vec<&Value> = docs
+        .iter()
+        .map(|d| &d.value)
+        .filter(|d| !is_istio(d))
+        .collect();
+    kubernetes_validate(&tools, &core).unwrap_or_else(|e| panic!("rendered core kinds:\n{e}"));
+    for d in docs.iter().filter(|d| is_istio(&d.value)) {
+        istio_typed(&d.value).unwrap_or_else(|e| panic!("{}: {e}", id(&d.value)));
+    }
+    // Envoy accepts every rendered patch as istiod serves it and as istio-agent delivers it:
+    // the code source swapped for the local file of the module pulled from the registry.
+    let instances = plugin_instances(&docs).unwrap();
+    for doc in docs.iter().filter(|d| d.kind() == "EnvoyFilter") {
+        envoy_validate(&validation_bootstrap_with(doc, &instances, true))
+            .unwrap_or_else(|e| panic!("{} as served:\n{e}", doc.name()));
+        let mut delivered = doc.clone();
+        for p in delivered.value["spec"]["configPatches"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            let value = &mut p["patch"]["value"];
+            if wasm_config(value).is_none() {
+                continue;
+            }
+            let vm = &mut value["typed_config"]["config"]["vm_config"];
+            let uri = vm["code"]["remote"]["http_uri"]["uri"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let filter = uri.rsplit('/').next().unwrap().trim_end_matches(":test");
+            vm["code"] = json!({"local": {"filename": modules[filter].1}});
+            // The proxy's environment (the Secret the Deployment maps) with dummy keys, as
+            // local_wasm_filter does: no real key material here.
+            let keys: serde_json::Map<String, Value> = vm["environment_variables"]["host_env_keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|k| (k.to_string(), Value::String(dummy_env(k))))
+                .collect();
+            if !keys.is_empty() {
+                vm["environment_variables"] = json!({"key_values": keys});
+            }
+        }
+        envoy_validate(&validation_bootstrap_with(&delivered, &instances, true))
+            .unwrap_or_else(|e| panic!("{} as delivered:\n{e}", doc.name()));
     }
 }
