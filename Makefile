@@ -87,7 +87,7 @@ $(WASM_OUT)/%.wasm: target/$(WASM_TARGET)/release/%.wasm | $(WASM_OPT)
 JOBS       ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 2 )))
 PARALLEL    = $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(JOBS))
 WASM_MODULES := $(foreach f,$(FILTERS),$(WASM_OUT)/$(f).wasm)
-HOST_TESTS := -p meshguard-core -p meshguard-e2e -p meshguard-local -p meshguard-approval
+HOST_TESTS := -p meshguard-core -p meshguard-proxy -p meshguard-e2e -p meshguard-local -p meshguard-approval
 
 ## rustc for all filters in one cargo run (dependencies built once, LTO per module).
 wasm: toolchain
@@ -153,12 +153,13 @@ lint: toolchain
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) $(PACKAGES) -- -D warnings
+	cd fuzz && $(CARGO) build --quiet --bins
 
 ## Coverage-guided fuzzing of the parsers (cargo-fuzz; FUZZ_SECONDS per target).
 FUZZ_SECONDS ?= 30
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for t in jsonrpc sse jwt scrub detect; do RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	cd fuzz && for t in jsonrpc sse jwt scrub detect strict_json; do RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 ## For users with Docker: a kind cluster with Istio running the same scenarios (not runnable here).
 kind-e2e: build

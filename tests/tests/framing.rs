@@ -199,16 +199,20 @@ async fn send_h2(
     for (i, piece) in pieces.iter().enumerate() {
         let end = !trailers && i == last;
         stream.reserve_capacity(piece.len());
-        stream
+        // A filter may answer before the body is complete (denied at the headers).
+        if stream
             .send_data(Bytes::copy_from_slice(piece), end)
-            .expect("data");
+            .is_err()
+        {
+            break;
+        }
         // Separate frames: let each reach Envoy before the next.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     if trailers {
         let mut map = http::HeaderMap::new();
         map.insert("x-trailer", http::HeaderValue::from_static("1"));
-        stream.send_trailers(map).expect("trailers");
+        let _ = stream.send_trailers(map);
     }
     let response = tokio::time::timeout(std::time::Duration::from_secs(20), response)
         .await
@@ -470,7 +474,7 @@ async fn cases() -> Vec<Case> {
         name: "audience_check",
         filters: vec![WasmFilter::new(
             "audience_check",
-            plugin::audience_check(&MCP_GITHUB),
+            unbound_audience_check(None),
         )],
         clusters: vec![("meshguard-gateway-jwks".into(), jwks)],
         headers: vec![],
@@ -488,6 +492,20 @@ async fn cases() -> Vec<Case> {
         })),
     });
     cases
+}
+
+/// audience-check as deployed at mcp-github, for tokens without a workload binding (the
+/// binding needs mTLS and is proved in identity.rs), optionally with other JWKS settings.
+fn unbound_audience_check(remote: Option<Value>) -> Value {
+    let mut config = plugin::audience_check(&MCP_GITHUB);
+    config["tokens"]["required_claims"] = json!(["team", "sid"]);
+    for (k, v) in remote
+        .and_then(|r| r.as_object().cloned())
+        .unwrap_or_default()
+    {
+        config["tokens"]["jwks"]["remote"][k] = v;
+    }
+    config
 }
 
 /// The approval gate holding `create_issue` (class write) with a webhook cluster that does
@@ -593,4 +611,426 @@ async fn every_body_reading_filter_judges_every_framing() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The request every response test sends (its id is what a denial must echo).
+const REQUEST_ID: u64 = 7;
+
+/// A response the scripted tool server gives: content type, encoding, body, and whether it
+/// announces its length (else it is streamed chunked).
+#[derive(Clone)]
+struct Canned {
+    content_type: Option<&'static str>,
+    content_encoding: Option<&'static str>,
+    body: Vec<u8>,
+    announce_length: bool,
+}
+
+/// A tool server answering the canned response named by the request's `x-canned` header.
+async fn canned_upstream(canned: std::collections::HashMap<String, Canned>) -> SocketAddr {
+    use axum::body::Body;
+    use axum::http::HeaderMap;
+    use axum::response::Response;
+    let canned = Arc::new(canned);
+    // Like a real tool server, it reads the request before it answers.
+    let handler = move |headers: HeaderMap, _request: axum::body::Bytes| {
+        let canned = canned.clone();
+        async move {
+            let name = headers
+                .get("x-canned")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let Some(c) = canned.get(name).cloned() else {
+                return Response::builder()
+                    .status(404)
+                    .body(Body::empty())
+                    .unwrap_or_default();
+            };
+            let mut builder = Response::builder().status(200);
+            if let Some(ct) = c.content_type {
+                builder = builder.header("content-type", ct);
+            }
+            if let Some(ce) = c.content_encoding {
+                builder = builder.header("content-encoding", ce);
+            }
+            let body = if c.announce_length {
+                builder = builder.header("content-length", c.body.len().to_string());
+                Body::from(c.body)
+            } else {
+                let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+                    c.body.chunks(64 * 1024).map(|p| Ok(p.to_vec())).collect();
+                Body::from_stream(tokio_stream::iter(pieces))
+            };
+            builder.body(body).unwrap_or_default()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = axum::Router::new().fallback(handler);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
+
+fn result_text(text: &str) -> Vec<u8> {
+    json!({"jsonrpc": "2.0", "id": REQUEST_ID, "result": {"content": [{"type": "text", "text": text}], "isError": false}})
+        .to_string()
+        .into_bytes()
+}
+
+/// What a response filter must never let through, and an honest result.
+struct ResponseCase {
+    name: &'static str,
+    filter: WasmFilter,
+    /// Text the filter neutralises in a JSON result (an injection, a secret).
+    dangerous: &'static str,
+}
+
+const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+
+fn response_cases() -> Vec<ResponseCase> {
+    vec![
+        ResponseCase {
+            name: "output_sanitizer",
+            filter: WasmFilter::new("output_sanitizer", plugin::as_deployed("output_sanitizer")),
+            dangerous: INJECTION,
+        },
+        ResponseCase {
+            name: "pii_scrubber",
+            filter: WasmFilter::new("pii_scrubber", plugin::as_deployed("pii_scrubber")),
+            dangerous: AWS_KEY,
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_a_client_would_read_is_inspected_or_refused() {
+    let mut failures = Vec::new();
+    for case in response_cases() {
+        let dangerous = format!("the result: {} (end)", case.dangerous);
+        let big = "x".repeat(1_100_000);
+        let mut canned = std::collections::HashMap::new();
+        let mut add = |name: &str,
+                       ct: Option<&'static str>,
+                       ce: Option<&'static str>,
+                       body: Vec<u8>,
+                       len: bool| {
+            canned.insert(
+                name.to_string(),
+                Canned {
+                    content_type: ct,
+                    content_encoding: ce,
+                    body,
+                    announce_length: len,
+                },
+            );
+        };
+        // Read as JSON by clients: inspected.
+        for (i, ct) in [
+            "application/json",
+            "application/json-rpc",
+            "application/vnd.mcp+json",
+            "text/plain; profile=application/json",
+            "Application/JSON; charset=utf-8",
+            "application/x-ndjson",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            add(
+                &format!("json{i}"),
+                Some(ct),
+                None,
+                result_text(&dangerous),
+                true,
+            );
+            add(
+                &format!("json{i}-chunked"),
+                Some(ct),
+                None,
+                result_text(&dangerous),
+                false,
+            );
+        }
+        // Not inspectable: refused whatever they carry.
+        for (i, ct) in [Some("text/html"), None, Some("application/octet-stream")]
+            .into_iter()
+            .enumerate()
+        {
+            add(
+                &format!("other{i}"),
+                ct,
+                None,
+                result_text(&dangerous),
+                true,
+            );
+        }
+        // Two JSON documents (NDJSON): read as JSON, refused as not one document.
+        let mut lines = result_text(&dangerous);
+        lines.push(b'\n');
+        lines.extend(result_text("second"));
+        add(
+            "ndjson-lines",
+            Some("application/x-ndjson"),
+            None,
+            lines,
+            true,
+        );
+        add(
+            "ambiguous",
+            Some("text/event-stream; x=application/json"),
+            None,
+            result_text(&dangerous),
+            true,
+        );
+        for (i, ce) in ["gzip", "br", "deflate"].into_iter().enumerate() {
+            add(
+                &format!("encoded{i}"),
+                Some("application/json"),
+                Some(ce),
+                result_text(&dangerous),
+                true,
+            );
+        }
+        add(
+            "big-announced",
+            Some("application/json"),
+            None,
+            result_text(&big),
+            true,
+        );
+        add(
+            "big-streamed",
+            Some("application/json"),
+            None,
+            result_text(&big),
+            false,
+        );
+        let duplicate = format!(
+            r#"{{"jsonrpc":"2.0","id":{REQUEST_ID},"result":{{"content":[{{"type":"text","text":{}}}]}},"result":{{"content":[{{"type":"text","text":"fine"}}]}}}}"#,
+            serde_json::to_string(&dangerous).unwrap_or_default()
+        );
+        add(
+            "duplicate",
+            Some("application/json"),
+            None,
+            duplicate.into_bytes(),
+            true,
+        );
+        let honest = result_text("the build finished in 42 seconds");
+        add(
+            "honest",
+            Some("application/json"),
+            None,
+            honest.clone(),
+            true,
+        );
+        let names: Vec<String> = canned.keys().cloned().collect();
+        let upstream = canned_upstream(canned).await;
+        let envoy = EnvoyBuilder::new()
+            .filter(case.filter.clone())
+            .upstream(upstream)
+            .start()
+            .unwrap_or_else(|e| panic!("{}: envoy did not start:\n{}", case.name, e.log));
+        let listener = envoy.listener("main");
+        let request = tool_call(REQUEST_ID, "echo", json!({"text": "hi"}))
+            .to_string()
+            .into_bytes();
+        for name in names {
+            for framing in [Framing::H1Length, Framing::H2OneFrame] {
+                let answer =
+                    send(listener, framing, &[("x-canned", name.as_str())], &request).await;
+                let text = String::from_utf8_lossy(&answer.body).to_string();
+                let what = format!("{} {name} {framing:?}", case.name);
+                if name == "honest" {
+                    if answer.status != 200 || answer.body != honest {
+                        failures.push(format!(
+                            "{what}: honest result changed: {} {text}",
+                            answer.status
+                        ));
+                    }
+                    continue;
+                }
+                if text.contains(case.dangerous) {
+                    failures.push(format!(
+                        "{what}: reached the client: {} {text}",
+                        answer.status
+                    ));
+                    continue;
+                }
+                if name.starts_with("ndjson") && answer.status == 200 {
+                    // Not one JSON document: the scrubber masks it as text (checked above).
+                    continue;
+                }
+                if name.starts_with("json") {
+                    // Inspected and neutralised, still a result for the request.
+                    let v = answer.json();
+                    if v["id"] != REQUEST_ID {
+                        failures.push(format!("{what}: id lost: {v}"));
+                    }
+                    continue;
+                }
+                // Refused: a well-formed JSON-RPC error for this request, no stale encoding.
+                let ok = answer.status == 502
+                    && answer.content_encoding.is_none()
+                    && answer.content_type.as_deref() == Some("application/json")
+                    && serde_json::from_slice::<Value>(&answer.body).is_ok_and(|v| {
+                        v["id"] == REQUEST_ID && v["error"]["data"]["reason"].is_string()
+                    });
+                if !ok {
+                    failures.push(format!(
+                        "{what}: not a clean refusal: {} ct={:?} ce={:?} {}",
+                        answer.status,
+                        answer.content_type,
+                        answer.content_encoding,
+                        &text[..text.len().min(300)]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A JWKS endpoint that answers after `delay` (never, with `None`), counting fetches, the
+/// most it ever served at once, and when each fetch started.
+#[derive(Clone, Default)]
+struct SlowJwks {
+    fetches: Arc<AtomicU64>,
+    in_flight: Arc<AtomicU64>,
+    most_in_flight: Arc<AtomicU64>,
+    starts: Arc<Mutex<Vec<std::time::Instant>>>,
+}
+
+impl SlowJwks {
+    async fn start(jwks: Value, delay: Option<std::time::Duration>) -> (SlowJwks, SocketAddr) {
+        let me = SlowJwks::default();
+        let state = me.clone();
+        let body = jwks.to_string();
+        let handler = move || {
+            let (state, body) = (state.clone(), body.clone());
+            async move {
+                state.fetches.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut s) = state.starts.lock() {
+                    s.push(std::time::Instant::now());
+                }
+                let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+                match delay {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => tokio::time::sleep(std::time::Duration::from_secs(3600)).await,
+                }
+                state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                ([("content-type", "application/json")], body)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = axum::Router::new().fallback(handler);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        (me, addr)
+    }
+}
+
+/// `n` concurrent honest calls with fresh tool tokens; their statuses and the time taken.
+async fn burst(addr: SocketAddr, keys: &GatewayKeys, n: u64) -> (Vec<u16>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let token = keys.sign_tool_token(MCP_GITHUB.id, "echo", None, &format!("burst-{i}"));
+        tasks.push(tokio::spawn(async move {
+            let auth = format!("Bearer {token}");
+            let body = tool_call(1, "echo", json!({"text": "hi"}))
+                .to_string()
+                .into_bytes();
+            send(
+                addr,
+                Framing::H1Length,
+                &[("authorization", auth.as_str())],
+                &body,
+            )
+            .await
+            .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap_or(0));
+    }
+    (statuses, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_during_a_key_fetch_wait_for_it_and_one_fetch_serves_them_all() {
+    let keys = GatewayKeys::generate();
+    let (jwks, jwks_addr) = SlowJwks::start(
+        keys.public_jwks(),
+        Some(std::time::Duration::from_millis(1500)),
+    )
+    .await;
+    let (upstream, addr) = Recorder::start().await;
+    let config = unbound_audience_check(Some(json!({"timeout_ms": 4000})));
+    let envoy = EnvoyBuilder::new()
+        .filter(WasmFilter::new("audience_check", config))
+        .cluster("meshguard-gateway-jwks", jwks_addr)
+        .upstream(addr)
+        .start()
+        .unwrap_or_else(|e| panic!("envoy did not start:\n{}", e.log));
+    let (statuses, _) = burst(envoy.listener("main"), &keys, 50).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(upstream.count(), 50);
+    assert_eq!(
+        jwks.fetches.load(Ordering::SeqCst),
+        1,
+        "one fetch served the burst"
+    );
+    assert_eq!(jwks.most_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_key_endpoint_gives_bounded_503s_and_one_fetch_at_a_time() {
+    let keys = GatewayKeys::generate();
+    let (jwks, jwks_addr) = SlowJwks::start(keys.public_jwks(), None).await;
+    let (upstream, addr) = Recorder::start().await;
+    let config = unbound_audience_check(Some(json!({"timeout_ms": 800, "max_wait_ms": 1000})));
+    let envoy = EnvoyBuilder::new()
+        .filter(WasmFilter::new("audience_check", config))
+        .cluster("meshguard-gateway-jwks", jwks_addr)
+        .upstream(addr)
+        .start()
+        .unwrap_or_else(|e| panic!("envoy did not start:\n{}", e.log));
+    let (statuses, took) = burst(envoy.listener("main"), &keys, 20).await;
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "bounded wait, took {took:?}"
+    );
+    assert_eq!(upstream.count(), 0);
+    // The endpoint never answers, so Envoy gives up on each fetch after its timeout (800 ms):
+    // a new fetch may only start once the previous one timed out.
+    let starts = jwks.starts.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(
+        !starts.is_empty() && starts.len() <= 4,
+        "{} fetches",
+        starts.len()
+    );
+    for pair in starts.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap >= std::time::Duration::from_millis(750),
+            "overlapping fetches {gap:?}"
+        );
+    }
 }

@@ -107,6 +107,7 @@ impl Denial {
     pub fn jsonrpc_code(&self) -> i64 {
         match (self.status, self.reason.as_ref()) {
             (_, "invalid_json") => -32700,
+            (_, "header_mismatch") => -32020,
             (400, _) => -32600,
             (401, _) => -32001,
             (403, _) => -32003,

@@ -86,10 +86,12 @@ impl JwksFetcher {
         !self.fetching() && ((self.wanted && self.may_fetch(now)) || self.refresh_due(now))
     }
 
-    /// Whether the periodic refresh is due.
+    /// Whether the periodic refresh is due. Keys are first fetched on demand (a request
+    /// parks until they arrive), so a VM that serves no requests (Envoy's main thread)
+    /// never fetches, and each worker fetches once however many requests wait.
     pub fn refresh_due(&self, now: u64) -> bool {
         match self.last_success {
-            None => self.may_fetch(now),
+            None => false,
             Some(t) => now >= t + self.remote.refresh_interval_seconds && self.may_fetch(now),
         }
     }

@@ -10,7 +10,7 @@
 
 use meshguard_core::body::{BodyLimits, BodyVerdict};
 use meshguard_core::denial::{Control, Denial};
-use meshguard_core::mcp::{parse_payload, Payload};
+use meshguard_core::mcp::{headers, parse_payload, MirrorHeaders, Payload};
 use meshguard_core::pii_scrubber::{binary_body_verdict, request_media};
 use proxy_wasm::traits::HttpContext;
 
@@ -109,12 +109,25 @@ pub fn on_body(
     }
     let bytes = ctx.get_http_request_body(0, body_size).unwrap_or_default();
     match parse_payload(&bytes) {
-        Ok(payload) => RequestBody::Complete { payload, bytes },
+        Ok(payload) => match headers::check(&mirror_headers(ctx), &payload) {
+            Ok(()) => RequestBody::Complete { payload, bytes },
+            Err(d) => RequestBody::Refused(d.with_id(payload.reply_id())),
+        },
         Err(e) => RequestBody::Refused(Denial::new(
             400,
             Control::Protocol,
             e.reason(),
             e.to_string(),
         )),
+    }
+}
+
+/// The request headers MCP 2026-07-28 mirrors from the body (checked against it once the
+/// body is complete, so routing on them downstream is safe).
+pub fn mirror_headers(ctx: &dyn HttpContext) -> MirrorHeaders {
+    MirrorHeaders {
+        method: ctx.get_http_request_header("mcp-method"),
+        name: ctx.get_http_request_header("mcp-name"),
+        protocol_version: ctx.get_http_request_header("mcp-protocol-version"),
     }
 }

@@ -5,7 +5,9 @@
 //! - the media type is read as loosely as MCP clients read it ([`classify_media`]); JSON
 //!   bodies are held whole (bounded) with their headers, then forwarded, rewritten (with a
 //!   correct `content-length`) or replaced by a denial whose status and headers are set
-//!   while the headers are still held;
+//!   while the headers are still held. The filter holds the bytes itself (each chunk is
+//!   taken out of Envoy's buffer), so its own limit decides, never Envoy's buffer limit
+//!   (which would answer a plain-text 500 for an HTTP/1.1 client);
 //! - SSE bodies stream event by event through [`SseStream`] (interactive progress is never
 //!   held back); a broken or oversize stream ends with an SSE error event;
 //! - anything the filter cannot inspect (a compressed body, one announced or found to be
@@ -41,7 +43,7 @@ pub trait ResponseInspector {
 }
 
 enum Mode {
-    /// Headers and body held until the body is complete.
+    /// Headers and body held (in `held`) until the body is complete.
     Json,
     /// A body of a type nobody inspects: held until it is known to be empty or not.
     Unknown(Denial),
@@ -63,6 +65,8 @@ pub struct ResponseBody {
     request_id: Value,
     /// The upstream's status, kept in a denial when it is not a success.
     status: u16,
+    /// The JSON body received so far (at most `limits.max_bytes`).
+    held: Vec<u8>,
 }
 
 impl ResponseBody {
@@ -85,6 +89,7 @@ impl ResponseBody {
             filter,
             request_id,
             status,
+            held: Vec::new(),
         };
         if end_of_stream {
             return (body, Action::Continue);
@@ -204,25 +209,36 @@ impl ResponseBody {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
-        match self.limits.verdict_on_overflow(body_size) {
+        // Envoy's buffer holds only what arrived since the last call: take it.
+        let chunk = ctx.get_http_response_body(0, body_size).unwrap_or_default();
+        match self
+            .limits
+            .verdict_on_overflow(self.held.len() + chunk.len())
+        {
             Some(BodyVerdict::PassUninspected(reason)) => {
                 crate::stats::increment(self.filter, &format!("uninspected.{reason}"));
                 self.mode = Mode::Pass;
+                let mut all = std::mem::take(&mut self.held);
+                all.extend_from_slice(&chunk);
+                ctx.set_http_response_body(0, body_size, &all);
                 return Action::Continue;
             }
             Some(BodyVerdict::Refuse(denial)) => {
+                self.held = Vec::new();
                 self.replace_held(ctx, body_size, denial);
                 return Action::Continue;
             }
             _ => {}
         }
+        self.held.extend_from_slice(&chunk);
         if !end_of_stream {
+            ctx.set_http_response_body(0, body_size, b"");
             return Action::Pause;
         }
         self.mode = Mode::Pass;
-        let body = ctx.get_http_response_body(0, body_size).unwrap_or_default();
+        let body = std::mem::take(&mut self.held);
         match inspector.inspect_json(&body) {
-            BodyAction::Forward => {}
+            BodyAction::Forward => ctx.set_http_response_body(0, body_size, &body),
             BodyAction::Replace(new) => {
                 ctx.set_http_response_body(0, body_size, &new);
                 ctx.set_http_response_header("content-length", Some(&new.len().to_string()));

@@ -143,9 +143,22 @@ impl Engine {
         }
     }
 
-    /// Judge a whole body declared `application/json`. A body that is not JSON after all is
-    /// scrubbed as text (its sensitive values must not pass because it is malformed).
+    /// Judge a whole body declared JSON. A body that is not JSON after all is scrubbed as
+    /// text (its sensitive values must not pass because it is malformed); one that JSON
+    /// readers read differently (duplicate or case-variant keys) is refused.
     pub fn json_body(&self, body: &[u8], direction: Direction) -> Decision {
+        if let Err(e) = crate::json::parse_message(body) {
+            if !matches!(e, crate::json::StrictError::Syntax(_)) {
+                let denial = match direction {
+                    Direction::Request => crate::json::denial(&e),
+                    Direction::Response => crate::json::response_denial(&e),
+                };
+                return Decision {
+                    verdict: Verdict::Block(denial.with_id(jsonrpc_id(body))),
+                    tally: Vec::new(),
+                };
+            }
+        }
         match json::scrub_json_text(&self.scrubber, body) {
             Ok((out, report)) => self.decide(out, report, body, direction),
             Err(json::NotJson) => self.text_body(body, direction),
