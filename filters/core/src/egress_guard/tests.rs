@@ -124,7 +124,11 @@ fn reasons_say_what_was_wrong() {
         Refusal::HostNotAllowed
     );
     assert_eq!(refusal("http://8.8.8.8/"), Refusal::HostNotAllowed);
-    assert_eq!(refusal("http://[fe80::1%25eth0]/"), Refusal::InvalidUrl);
+    // WHATWG refuses the zone id; curl dials fe80::1 on eth0: the link-local reading wins.
+    assert_eq!(
+        refusal("http://[fe80::1%25eth0]/"),
+        Refusal::Ssrf(Class::LinkLocal)
+    );
     assert_eq!(refusal("http://0x7f.1/"), Refusal::Ssrf(Class::Loopback));
     assert_eq!(refusal("http://100.64.0.1/"), Refusal::Ssrf(Class::Cgnat));
     assert_eq!(refusal("http://[::]/"), Refusal::Ssrf(Class::Unspecified));
@@ -141,14 +145,14 @@ fn reasons_say_what_was_wrong() {
         Refusal::Ssrf(Class::InternalName)
     );
     assert_eq!(refusal("fe80::1%eth0"), Refusal::Ssrf(Class::LinkLocal));
-    // Hosts are ASCII only (idna_adapter 1.0): Unicode spellings do not parse, so refused.
+    // Unicode hosts are mapped as IDNA and NFKC do, then classified (issue 15).
     assert_eq!(
         refusal("http://１６９.２５４.１６９.２５４/"),
-        Refusal::InvalidUrl
+        Refusal::Ssrf(Class::Metadata)
     );
     assert_eq!(
         refusal("http://ⓜⓔⓣⓐⓓⓐⓣⓐ.ⓖⓞⓞⓖⓛⓔ.ⓘⓝⓣⓔⓡⓝⓐⓛ/"),
-        Refusal::InvalidUrl
+        Refusal::Ssrf(Class::Metadata)
     );
 }
 
@@ -198,10 +202,10 @@ fn allow_private_opens_ranges_but_never_metadata() {
 }
 
 #[test]
-fn only_tools_call_arguments_are_inspected_and_batches_answer_the_offender() {
+fn mcp_requests_are_inspected_and_batches_answer_the_offender() {
     let g = guard();
-    let other = json!({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"http://169.254.169.254/"}});
-    assert_eq!(g.inspect(other.to_string().as_bytes()), Decision::Pass(0));
+    let list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"http://169.254.169.254/"}});
+    assert_eq!(g.inspect(list.to_string().as_bytes()), Decision::Pass(0));
     let batch = json!([
         {"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"url":"https://api.github.com"}}},
         {"jsonrpc":"2.0","id":"b","method":"tools/call","params":{"name":"a","arguments":{"deep":[[{"x":"http://127.1/"}]]}}}
