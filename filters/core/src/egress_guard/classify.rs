@@ -504,7 +504,7 @@ impl Policy {
         };
         if !port.is_empty() {
             let p = port.strip_prefix(':').ok_or_else(invalid)?;
-            if p.is_empty() || p.len() > 5 || p.parse::<u16>().is_err() {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err() {
                 return Err(invalid());
             }
         }

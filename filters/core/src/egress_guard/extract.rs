@@ -12,12 +12,13 @@
 //! - any other value that as a whole is a URL is judged in full (SSRF only if it has spaces),
 //!   and one that as a whole is an address in any spelling, an internal or metadata name,
 //!   or `host:port` with a single label, is judged for SSRF;
-//! - URLs with a scheme inside free text are judged twice: in full up to the first quote,
-//!   bracket or comma (where linkifiers and JSON end them), and for SSRF up to the next
-//!   space (where `\S+` extractors end them: `http://a.com,@10.0.0.1`);
+//! - URLs with a scheme inside free text (prose, code, logs) are judged for SSRF twice: up
+//!   to the first quote, bracket or comma (where linkifiers and JSON end them) and up to the
+//!   next space (where `\S+` extractors end them: `http://a.com,@10.0.0.1`);
 //! - scheme-less addresses and names mentioned in free text (prose, code, SQL, logs) are
-//!   not destinations, unless the tool's free text is fetched as is (`strict_text_tools`):
-//!   then they are judged for SSRF.
+//!   not destinations;
+//! - unless the tool's free text is fetched as is (`strict_text_tools`): then its URLs are
+//!   judged in full up to the first separator, and its scheme-less mentions for SSRF.
 //!
 //! Nothing is skipped because another part of the same value is an allowed URL.
 
@@ -304,7 +305,7 @@ fn whole(text: &str, role: Role, out: &mut Vec<Candidate>) {
             for item in w.split(|c: char| c == ',' || c.is_whitespace()) {
                 if url_starts(item).first() == Some(&0) {
                     push(out, Kind::Url, item, Strictness::Full);
-                } else if let Some(shape) = shape(item, true) {
+                } else if let Some(shape) = shape(item, Context::Likely) {
                     let strict = if shape == Shape::Name {
                         Strictness::SsrfOnly
                     } else {
@@ -323,7 +324,7 @@ fn whole(text: &str, role: Role, out: &mut Vec<Candidate>) {
                 };
                 push(out, Kind::Url, w, strict);
             } else if !spaced {
-                match shape(w, true) {
+                match shape(w, Context::Whole) {
                     Some(Shape::Name) if !named_inside(w) => {}
                     Some(s) => push(out, Kind::Value, w, held(w, s)),
                     None => {}
@@ -331,6 +332,17 @@ fn whole(text: &str, role: Role, out: &mut Vec<Candidate>) {
             }
         }
     }
+}
+
+/// Where a scheme-less item was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// An item under a key that often names a destination: short IPv4 forms count.
+    Likely,
+    /// A whole value under any other key.
+    Whole,
+    /// A word in free text.
+    Mention,
 }
 
 /// What a scheme-less item looks like.
@@ -348,8 +360,10 @@ enum Shape {
 /// or `user@host:path`, the host an address in any spelling (Unicode digits included), a
 /// bracketed IPv6 literal, a name with a port, or a dotted or well-known internal name.
 /// A lone short number (`10.5`, `3`), a CIDR (`10.0.0.0/8`) and `x[0]` are not; a bare
-/// `localhost` or `metadata` is one only as a whole value (`bare_words`), not in prose.
-fn shape(item: &str, bare_words: bool) -> Option<Shape> {
+/// `localhost` or `metadata` is one only as a whole value, not in prose; under a likely
+/// destination key (`target: 127.1`) every IPv4 spelling but a lone short number is one.
+fn shape(item: &str, ctx: Context) -> Option<Shape> {
+    let bare_words = ctx != Context::Mention;
     let item = item
         .strip_prefix("//")
         .or_else(|| item.strip_prefix("\\\\"))
@@ -380,10 +394,14 @@ fn shape(item: &str, bare_words: bool) -> Option<Shape> {
         let cidr = path.is_some_and(|p| p[1..].bytes().all(|b| b.is_ascii_digit()));
         let lone_small = parts.len() == 1 && parts[0].len() < 8 && !marked;
         let anchored = port || (path.is_some() && !cidr) || unicode;
+        let short = parts.len() == 1 && parts[0].len() < 8;
         let address = if cidr {
             false
         } else {
-            parts.len() == 4 || marked || (anchored && !lone_small)
+            parts.len() == 4
+                || marked
+                || (anchored && !lone_small)
+                || (ctx == Context::Likely && !short)
         };
         return address.then_some(Shape::Address);
     }
@@ -457,7 +475,12 @@ fn tokens(text: &str, scan: &Scan, loose_only: bool, out: &mut Vec<Candidate>) {
                 let tight = &span[..tight_end(span)];
                 let tight = tight.trim_end_matches(['.', '!', '?', ':']);
                 if url_starts(tight).first() == Some(&0) {
-                    push(out, Kind::Url, tight, Strictness::Full);
+                    let strict = if scan.mentions {
+                        Strictness::Full
+                    } else {
+                        Strictness::SsrfOnly
+                    };
+                    push(out, Kind::Url, tight, strict);
                 }
             }
         }
@@ -525,7 +548,7 @@ fn mention(token: &str, out: &mut Vec<Candidate>) {
         .strip_prefix("//")
         .or_else(|| token.strip_prefix("\\\\"))
         .unwrap_or(token);
-    match shape(token, false) {
+    match shape(token, Context::Mention) {
         Some(Shape::Name) if !named_inside(token) => {}
         Some(s) => push(out, Kind::Word, token, held(token, s)),
         None => {}

@@ -425,3 +425,98 @@ fn hostile_bodies_cost_linear_work() {
         started.elapsed()
     );
 }
+
+const DIFFERENTIAL: &str = include_str!("../../../../tests/eval/egress/differential.tsv");
+const HONEST: &str = include_str!("../../../../tests/eval/egress/honest.jsonl");
+
+/// `(class, where, value)` of every parser-differential case.
+fn differential() -> Vec<(u8, &'static str, &'static str)> {
+    DIFFERENTIAL
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut f = l.splitn(3, '\t');
+            let class = f.next().and_then(|c| c.parse().ok()).expect(l);
+            (class, f.next().expect(l), f.next().expect(l))
+        })
+        .collect()
+}
+
+/// The request a differential case is sent as (shared shape with tests/tests/egress.rs).
+fn differential_request(place: &str, value: &str) -> Value {
+    match place {
+        "resources/read" => json!({"jsonrpc":"2.0","id":7,"method":"resources/read",
+                                   "params":{"uri": value}}),
+        "prompts/get" => json!({"jsonrpc":"2.0","id":7,"method":"prompts/get",
+                                "params":{"name":"summarise","arguments":{"topic": value}}}),
+        "_meta" => json!({"jsonrpc":"2.0","id":7,"method":"tools/call",
+                          "params":{"name":"create_issue","arguments":{"title":"x"},
+                                    "_meta":{"callback": value}}}),
+        key => json!({"jsonrpc":"2.0","id":7,"method":"tools/call",
+                      "params":{"name":"create_issue","arguments":{key: value}}}),
+    }
+}
+
+fn differential_verdict(g: &Guard, out: &Guard, place: &str, value: &str) -> Option<Refusal> {
+    if place == "authority" {
+        return out.check_authority(value).err().map(|b| b.refusal);
+    }
+    match g.inspect(differential_request(place, value).to_string().as_bytes()) {
+        Decision::Block(b) => Some(b.refusal),
+        Decision::Pass(_) => None,
+        Decision::Refuse(d) => panic!("refused as malformed: {d:?}"),
+    }
+}
+
+#[test]
+fn every_parser_differential_case_is_refused() {
+    let g = guard();
+    let out = guard_with(json!({"mode": "outbound"}));
+    let cases = differential();
+    assert!(cases.len() >= 90, "corpus shrank: {}", cases.len());
+    let mut missed = Vec::new();
+    let mut per_class = std::collections::BTreeMap::<u8, (usize, usize)>::new();
+    for (class, place, value) in &cases {
+        let e = per_class.entry(*class).or_default();
+        e.0 += 1;
+        match differential_verdict(&g, &out, place, value) {
+            Some(_) => e.1 += 1,
+            None => missed.push(format!("class {class} {place}: {value}")),
+        }
+    }
+    for (class, (n, refused)) in &per_class {
+        println!("EVAL egress_differential class={class} cases={n} refused={refused}");
+    }
+    assert!(missed.is_empty(), "passed:\n{}", missed.join("\n"));
+}
+
+/// `(tool, arguments)` of every honest call.
+fn honest() -> Vec<(String, Value)> {
+    HONEST
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect(l);
+            (v["tool"].as_str().expect(l).to_string(), v["arguments"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn every_honest_call_passes() {
+    let g = guard();
+    let calls = honest();
+    assert!(calls.len() >= 500, "corpus shrank: {}", calls.len());
+    let mut refused = Vec::new();
+    for (tool, args) in &calls {
+        assert_ne!(tool, "fetch_url", "honest calls go to tools without strict text");
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+                          "params":{"name": tool, "arguments": args}});
+        match g.inspect(body.to_string().as_bytes()) {
+            Decision::Pass(_) => {}
+            other => refused.push(format!("{tool} {args}: {other:?}")),
+        }
+    }
+    println!("EVAL egress_honest calls={} refused={}", calls.len(), refused.len());
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+}
