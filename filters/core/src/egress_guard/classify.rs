@@ -78,12 +78,13 @@ impl Refusal {
         }
     }
 
-    /// How serious a refusal is, to report the worst of several (metadata first).
+    /// How serious a refusal is, to report the worst of several: metadata first, then a
+    /// forbidden scheme (`gopher://127.0.0.1` is a scheme refusal, as it always was).
     pub fn severity(self) -> u8 {
         match self {
             Refusal::Ssrf(Class::Metadata) => 6,
-            Refusal::Ssrf(_) => 5,
-            Refusal::SchemeNotAllowed => 4,
+            Refusal::SchemeNotAllowed => 5,
+            Refusal::Ssrf(_) => 4,
             Refusal::HostNotAllowed => 3,
             Refusal::Ambiguous => 2,
             Refusal::InvalidUrl => 1,

@@ -124,7 +124,8 @@ impl Scan {
             || self.keys.contains(&k)
         {
             Role::Destination
-        } else if LIKELY_KEYS.contains(&k.as_str()) || LIKELY_SUFFIXES.iter().any(|s| k.ends_with(s))
+        } else if LIKELY_KEYS.contains(&k.as_str())
+            || LIKELY_SUFFIXES.iter().any(|s| k.ends_with(s))
         {
             Role::Likely
         } else {
@@ -164,11 +165,11 @@ pub fn resource_uri(uri: &str, scan: &Scan) -> Vec<Candidate> {
     let scheme = read::scheme_of(whole).map(str::to_ascii_lowercase);
     match scheme.as_deref() {
         Some("file") => {
-            let r = read::url_readings(whole);
-            let local = r
-                .hosts
-                .iter()
-                .all(|d| matches!(d, read::Dest::Name(n) if n == "localhost"));
+            // The WHATWG file host (a UNC share on Windows); `file:///x` has none.
+            let local = url::Url::parse(whole).is_ok_and(|u| {
+                u.host_str()
+                    .is_none_or(|h| h.is_empty() || h.eq_ignore_ascii_case("localhost"))
+            });
             if !local {
                 push(&mut out, Kind::Url, whole, Strictness::Full);
             }
@@ -176,9 +177,7 @@ pub fn resource_uri(uri: &str, scan: &Scan) -> Vec<Candidate> {
         Some(s) if SPECIAL.contains(&s) || DANGEROUS.contains(&s) => {
             push(&mut out, Kind::Url, whole, Strictness::Full)
         }
-        Some(_) if whole.contains("://") => {
-            push(&mut out, Kind::Url, whole, Strictness::SsrfOnly)
-        }
+        Some(_) if whole.contains("://") => push(&mut out, Kind::Url, whole, Strictness::SsrfOnly),
         _ => {}
     }
     let mut budget = Budget::default();
@@ -405,9 +404,11 @@ fn shape(item: &str, ctx: Context) -> Option<Shape> {
         };
         return address.then_some(Shape::Address);
     }
-    let dns = mapped
-        .split('.')
-        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)));
+    let dns = mapped.split('.').all(|l| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    });
     if !dns {
         return None;
     }
@@ -454,7 +455,9 @@ fn is_separator(c: char) -> bool {
 }
 
 /// Punctuation that ends a sentence rather than a URL.
-const TRAILING: [char; 13] = ['.', ',', ';', ':', '!', '?', ')', ']', '}', '>', '\'', '"', '`'];
+const TRAILING: [char; 13] = [
+    '.', ',', ';', ':', '!', '?', ')', ']', '}', '>', '\'', '"', '`',
+];
 
 /// URLs and (with `scan.mentions`) address-looking words in free text.
 fn tokens(text: &str, scan: &Scan, loose_only: bool, out: &mut Vec<Candidate>) {
@@ -568,7 +571,9 @@ pub fn split_word(token: &str) -> (&str, bool, Option<&str>) {
         return (host_port, has_port, path);
     }
     match host_port.split_once(':') {
-        Some((h, p)) if !p.is_empty() && !p.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => {
+        Some((h, p))
+            if !p.is_empty() && !p.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             (h, true, path)
         }
         // scp-like: `git@host:org/repo.git`, `host:path`.

@@ -230,14 +230,12 @@ impl Guard {
 
     /// Outbound: judge the authority of a request leaving the mesh.
     pub fn check_authority(&self, authority: &str) -> Result<(), Blocked> {
-        self.policy
-            .check_authority(authority)
-            .map_err(|f| Blocked {
-                refusal: f.refusal,
-                id: Value::Null,
-                kind: Kind::KeyedHost,
-                ip: f.ip,
-            })
+        self.policy.check_authority(authority).map_err(|f| Blocked {
+            refusal: f.refusal,
+            id: Value::Null,
+            kind: Kind::KeyedHost,
+            ip: f.ip,
+        })
     }
 
     /// Outbound: the data-loss check on a body leaving the mesh (`None` when DLP is off).

@@ -106,9 +106,8 @@ pub fn scheme_of(text: &str) -> Option<&str> {
     let (scheme, _) = text.split_once(':')?;
     let mut bytes = scheme.bytes();
     let first = bytes.next()?;
-    (first.is_ascii_alphabetic()
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
-    .then_some(scheme)
+    (first.is_ascii_alphabetic() && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
+        .then_some(scheme)
 }
 
 /// The host string of a URL under WHATWG's authority rules (before host parsing).
@@ -159,9 +158,7 @@ fn rfc_hosts(clean: &str) -> Vec<&str> {
 /// The host of `host[:port]`: a bracketed literal, or up to the first (or last) `:`.
 fn host_of(host_port: &str, last_colon: bool) -> &str {
     if host_port.starts_with('[') {
-        return host_port
-            .find(']')
-            .map_or(host_port, |i| &host_port[..=i]);
+        return host_port.find(']').map_or(host_port, |i| &host_port[..=i]);
     }
     let colon = if last_colon {
         host_port.rfind(':')
@@ -258,7 +255,9 @@ fn parse_part(p: &str) -> Option<u64> {
         8 => (b'0'..=b'7').contains(&b),
         _ => b.is_ascii_digit(),
     });
-    valid.then(|| u64::from_str_radix(digits, radix).ok()).flatten()
+    valid
+        .then(|| u64::from_str_radix(digits, radix).ok())
+        .flatten()
 }
 
 /// Map a host the way IDNA (UTS-46) and NFKC do before a resolver sees it: default-ignorable
