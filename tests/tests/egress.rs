@@ -385,7 +385,7 @@ async fn the_deployed_configurations_refuse_metadata_and_pass_github() {
 
 /// The host each real parser would dial must be one the guard reads, for every case of the
 /// differential corpus that is a URL (or `host[:port][/path]`, read as `http://` + it).
-fn real_parsers_are_modelled(cases: &[meshguard_e2e::egress::Case]) -> (usize, usize) {
+fn real_parsers_are_modelled(cases: &[meshguard_e2e::egress::Case]) -> (usize, usize, usize) {
     use meshguard_core::egress_guard::read;
     use meshguard_e2e::egress::{curl_hosts, curl_missing, python_hosts};
     let encoded = ["data", "payload", "blob", "config"];
@@ -431,6 +431,7 @@ fn real_parsers_are_modelled(cases: &[meshguard_e2e::egress::Case]) -> (usize, u
     };
     let mut unmodelled = Vec::new();
     let (mut asked, mut internal) = (0, 0);
+    let curl_read = curl.iter().filter(|h| h.is_some()).count();
     for (i, (class, url)) in urls.iter().enumerate() {
         let guard = read::url_readings(url).hosts;
         for (parser, host) in [("python", &python[i]), ("curl", &curl[i])] {
@@ -457,15 +458,21 @@ fn real_parsers_are_modelled(cases: &[meshguard_e2e::egress::Case]) -> (usize, u
         "real parsers dial hosts the guard does not read:\n{}",
         unmodelled.join("\n")
     );
-    (asked, internal)
+    (asked, internal, curl_read)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_parser_differential_case_is_refused_before_the_tool() {
     let cases = meshguard_e2e::egress::differential_cases();
     assert!(cases.len() >= 90, "corpus shrank: {}", cases.len());
-    let (asked, internal) = real_parsers_are_modelled(&cases);
+    let (asked, internal, curl_read) = real_parsers_are_modelled(&cases);
     assert!(asked >= 60, "the real parsers read only {asked} hosts");
+    if meshguard_e2e::egress::curl_missing().is_none() {
+        assert!(
+            curl_read >= 30,
+            "curl asked its proxy for only {curl_read} hosts"
+        );
+    }
 
     let upstream = start_echo().await;
     let envoy = guarded(corpus_config(), &upstream);
@@ -507,7 +514,9 @@ async fn every_parser_differential_case_is_refused_before_the_tool() {
     for (class, (n, refused)) in &per_class {
         println!("BENCH egress_differential_class{class} cases={n} refused={refused}");
     }
-    println!("BENCH egress_differential_real_parser_hosts={asked} internal={internal}");
+    println!(
+        "BENCH egress_differential_real_parser_hosts={asked} internal={internal} curl={curl_read}"
+    );
     assert!(passed.is_empty(), "passed:\n{}", passed.join("\n"));
     assert_eq!(
         upstream_requests(&envoy),
