@@ -134,6 +134,18 @@ PROSE = [
 for p, tool in itertools.product(PROSE, ["summarize", "translate", "post_message", "create_ticket"]):
     add(tool, text=p, language="en")
 
+# 5b. Prose and code citing public documentation off the allow-list (free text is not a
+# destination list: only internal and metadata hosts are refused there).
+DOCS = ["https://docs.python.org/3/library/ipaddress.html",
+        "https://kubernetes.io/docs/concepts/services-networking/network-policies/",
+        "https://www.rfc-editor.org/rfc/rfc1918",
+        "https://developer.mozilla.org/en-US/docs/Web/API/URL",
+        "https://curl.se/docs/url-syntax.html",
+        "https://url.spec.whatwg.org/#host-parsing"]
+for d, tool in itertools.product(DOCS, ["summarize", "create_ticket"]):
+    add(tool, text=f"Background reading: {d}. Summarise the part about private ranges (10.0.0.0/8).")
+    add("review_code", language="python", code=f"# see {d}\nimport ipaddress\n")
+
 # 6. JSON inside strings.
 for r, i in itertools.product(REPOS, range(6)):
     payload = {"repo": r, "ids": [i, i + 1, i + 2], "url": f"https://api.github.com/repos/{r}",

@@ -493,7 +493,7 @@ impl Policy {
         let clean = !a.is_empty()
             && !a
                 .bytes()
-                .any(|b| b"/?#@\\ %".contains(&b) || b < 0x20 || b >= 0x7f);
+                .any(|b| b"/?#@\\ %".contains(&b) || !(0x20..0x7f).contains(&b));
         if !clean {
             return Err(invalid());
         }

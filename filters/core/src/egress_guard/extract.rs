@@ -262,7 +262,7 @@ fn decode_whole(w: &str) -> Option<String> {
     if w.len() < 8 || w.len() > MAX_WHOLE_DECODE {
         return None;
     }
-    let bytes = if w.len() % 2 == 0 && w.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let bytes = if w.len().is_multiple_of(2) && w.bytes().all(|b| b.is_ascii_hexdigit()) {
         (0..w.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&w[i..i + 2], 16).ok())
