@@ -340,7 +340,9 @@ pub enum Strictness {
 /// A refusal and the address it concerned (for the audit line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Finding {
+    /// Why it was refused.
     pub refusal: Refusal,
+    /// The address the refused reading named, when it was an IP (safe to log).
     pub ip: Option<IpAddr>,
 }
 

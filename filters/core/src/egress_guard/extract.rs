@@ -44,8 +44,11 @@ pub enum Kind {
 /// One destination-looking piece of an argument.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Candidate {
+    /// How it was found (and so how it is read: with a scheme or as `http://` + it).
     pub kind: Kind,
+    /// The candidate text.
     pub text: String,
+    /// How strictly it is judged.
     pub strict: Strictness,
 }
 
