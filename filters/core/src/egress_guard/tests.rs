@@ -402,10 +402,30 @@ fn odd_inputs_never_panic() {
         "\\\\",
         "::",
         "1:2:3:4:5:6:7:8:9",
+        "[]",
+        "@@",
+        "::%",
+        "git@:",
+        "a:b:c",
+        "http:\\\\",
+        "http://@",
+        "http://[]:/",
+        "x://é@ü:1",
+        "\u{3002}",
+        "①",
+        "%ZZ%",
+        "0x.",
+        "....:",
+        "\u{FEFF}http://\u{200b}/",
+        "AAAAAAAA",
+        "ＡＡＡＡ://ｘ",
     ] {
         let _ = g.inspect(&call(keyed(s)));
         let _ = g.inspect(&call(texted(s)));
+        let _ = g.inspect(&call(json!({"target": s, "note": s, "data": s})));
         let _ = g.check_authority(s);
+        let _ = read::url_readings(s);
+        let _ = read::dest(s);
     }
 }
 
