@@ -6,6 +6,10 @@
 //! Outbound (sidecar outbound listener / egress gateway): a metadata authority, an
 //! absolute-form request to it and a body carrying a secret are refused; malformed,
 //! compressed and oversize bodies are refused; bad configuration stops Envoy naming the field.
+//! Issue 15: every case of the parser-differential corpus (`differential.tsv`) is refused
+//! before the tool (and the hosts real parsers dial, Python's `urlsplit` and curl through a
+//! loopback proxy, are among the guard's readings); every honest call of `honest.jsonl`
+//! reaches the tool byte-identical.
 
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::paths::workspace_root;
@@ -14,11 +18,12 @@ use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, Reply, WasmFilt
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const REASONS: [&str; 4] = [
+const REASONS: [&str; 5] = [
     "ssrf_blocked",
     "host_not_allowed",
     "scheme_not_allowed",
     "invalid_url",
+    "ambiguous_url",
 ];
 
 fn eval_file(name: &str) -> String {
@@ -376,6 +381,185 @@ async fn the_deployed_configurations_refuse_metadata_and_pass_github() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(upstream_requests(&envoy), 1);
+}
+
+/// The host each real parser would dial must be one the guard reads, for every case of the
+/// differential corpus that is a URL (or `host[:port][/path]`, read as `http://` + it).
+fn real_parsers_are_modelled(cases: &[meshguard_e2e::egress::Case]) -> (usize, usize, usize) {
+    use meshguard_core::egress_guard::read;
+    use meshguard_e2e::egress::{curl_hosts, curl_missing, python_hosts};
+    let encoded = ["data", "payload", "blob", "config"];
+    let urls: Vec<(u8, String)> = cases
+        .iter()
+        .filter(|c| {
+            c.place != "authority" && !(c.class == 5 && encoded.contains(&c.place.as_str()))
+        })
+        .filter(|c| !c.value.trim().contains(char::is_whitespace))
+        .map(|c| {
+            let v = c.value.trim();
+            let url = if read::scheme_of(v).is_some_and(|s| {
+                read::SPECIAL.contains(&s.to_ascii_lowercase().as_str())
+                    || v[s.len() + 1..].starts_with("//")
+            }) {
+                v.to_string()
+            } else {
+                format!("http://{v}")
+            };
+            (c.class, url)
+        })
+        .collect();
+    let list: Vec<String> = urls.iter().map(|u| u.1.clone()).collect();
+    let python = python_hosts(&list);
+    let curl = match curl_missing() {
+        None => {
+            let web: Vec<String> = list
+                .iter()
+                .map(|u| {
+                    if u.starts_with("http") {
+                        u.clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect();
+            curl_hosts(&web)
+        }
+        Some(why) if std::env::var_os("MESHGUARD_REQUIRE_TOOLS").is_some() => {
+            panic!("{why} and MESHGUARD_REQUIRE_TOOLS is set")
+        }
+        Some(why) => {
+            println!("SKIPPED curl readings: {why}");
+            vec![None; list.len()]
+        }
+    };
+    let mut unmodelled = Vec::new();
+    let (mut asked, mut internal) = (0, 0);
+    let curl_read = curl.iter().filter(|h| h.is_some()).count();
+    for (i, (class, url)) in urls.iter().enumerate() {
+        let guard = read::url_readings(url).hosts;
+        for (parser, host) in [("python", &python[i]), ("curl", &curl[i])] {
+            let Some(host) = host else { continue };
+            asked += 1;
+            let Some(dest) = read::dest(host) else {
+                continue;
+            };
+            if let read::Dest::Ip(ip) = dest {
+                internal += usize::from(
+                    meshguard_core::egress_guard::classify::class_ip(ip)
+                        != meshguard_core::egress_guard::Class::Public,
+                );
+            }
+            if !guard.contains(&dest) {
+                unmodelled.push(format!(
+                    "class {class} {parser} dials {host} for {url}; guard reads {guard:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        unmodelled.is_empty(),
+        "real parsers dial hosts the guard does not read:\n{}",
+        unmodelled.join("\n")
+    );
+    (asked, internal, curl_read)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_parser_differential_case_is_refused_before_the_tool() {
+    let cases = meshguard_e2e::egress::differential_cases();
+    assert!(cases.len() >= 90, "corpus shrank: {}", cases.len());
+    let (asked, internal, curl_read) = real_parsers_are_modelled(&cases);
+    assert!(asked >= 60, "the real parsers read only {asked} hosts");
+    if meshguard_e2e::egress::curl_missing().is_none() {
+        assert!(
+            curl_read >= 30,
+            "curl asked its proxy for only {curl_read} hosts"
+        );
+    }
+
+    let upstream = start_echo().await;
+    let envoy = guarded(corpus_config(), &upstream);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let out_upstream = start_echo().await;
+    let out = outbound(json!({}), &out_upstream);
+    let out_client = McpClient::new(out.url("/x"));
+    let mut per_class = std::collections::BTreeMap::<u8, (u64, u64)>::new();
+    let mut passed = Vec::new();
+    let mut id = 0;
+    for case in &cases {
+        id += 1;
+        let entry = per_class.entry(case.class).or_default();
+        entry.0 += 1;
+        let refused = if case.place == "authority" {
+            let reply = out_client
+                .post_raw(b"{}".to_vec(), &[("host", case.value.as_str())])
+                .await;
+            if reply.status == 403 {
+                assert_eq!(reply.json()["error"]["data"]["control"], "MCP-08");
+            }
+            reply.status == 403
+        } else {
+            let body = meshguard_e2e::egress::differential_request(id, &case.place, &case.value);
+            let reply = client.post(&body).await;
+            if reply.status == 403 {
+                assert_refused(&reply, id, &case.value);
+            }
+            reply.status == 403
+        };
+        if refused {
+            entry.1 += 1;
+        } else {
+            passed.push(format!(
+                "class {} {}: {}",
+                case.class, case.place, case.value
+            ));
+        }
+    }
+    for (class, (n, refused)) in &per_class {
+        println!("BENCH egress_differential_class{class} cases={n} refused={refused}");
+    }
+    println!(
+        "BENCH egress_differential_real_parser_hosts={asked} internal={internal} curl={curl_read}"
+    );
+    assert!(passed.is_empty(), "passed:\n{}", passed.join("\n"));
+    assert_eq!(
+        upstream_requests(&envoy),
+        0,
+        "a dangerous call reached the tool"
+    );
+    assert_eq!(
+        upstream_requests(&out),
+        0,
+        "a dangerous request left the mesh"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_honest_call_reaches_the_tool_byte_identical() {
+    let calls = meshguard_e2e::egress::honest_calls();
+    assert!(calls.len() >= 500, "corpus shrank: {}", calls.len());
+    let upstream = start_echo().await;
+    let envoy = guarded(corpus_config(), &upstream);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let mut refused = Vec::new();
+    for (i, (tool, args)) in calls.iter().enumerate() {
+        let body = tool_call(i as u64 + 1, tool, args.clone()).to_string();
+        let reply = client.post_raw(body.clone().into_bytes(), &[]).await;
+        if reply.status != 200 || reply.json()["body"].as_str() != Some(body.as_str()) {
+            refused.push(format!("{tool} {args}: {} {}", reply.status, reply.text()));
+        }
+    }
+    println!(
+        "BENCH egress_honest_calls={} refused={}",
+        calls.len(),
+        refused.len()
+    );
+    assert!(
+        refused.is_empty(),
+        "refused or altered:\n{}",
+        refused.join("\n")
+    );
+    assert_eq!(upstream_requests(&envoy), calls.len() as u64);
 }
 
 /// Throughput of the inbound check on loopback (wrk; `--ignored`, prints BENCH lines).

@@ -1,4 +1,5 @@
-//! Inbound mode: `tools/call` arguments judged before the tool sees the call.
+//! Inbound mode: `tools/call` and `prompts/get` arguments, the `resources/read` URI and
+//! `params._meta` judged before the tool sees the call.
 
 use crate::{BodyState, Stream, FILTER};
 use meshguard_core::body::BodyVerdict;
@@ -26,7 +27,8 @@ impl Stream {
         }
     }
 
-    /// Buffer the body; once complete, judge every candidate destination in it.
+    /// Buffer the body; once complete, judge every candidate destination in it (every host
+    /// the common HTTP clients would dial, see `meshguard_core::egress_guard::read`).
     pub(crate) fn inbound_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let limits = &self.guard.config().body;
         match limits.verdict_on_overflow(body_size) {

@@ -1,9 +1,10 @@
 //! Egress guard (MCP-08): SSRF protection and the FQDN allow-list for what a tool reaches.
 //!
 //! Thin proxy-wasm adapter over [`meshguard_core::egress_guard`], in one of two modes:
-//! - `inbound` ([`inbound`]), at the tool sidecar: the `tools/call` body is buffered with the
-//!   headers held, and a call whose arguments name a refused destination is answered with a
-//!   JSON-RPC error (403, control MCP-08) before the tool sees a byte of it;
+//! - `inbound` ([`inbound`]), at the tool sidecar: the body is buffered with the headers
+//!   held, and a `tools/call`, `prompts/get` or `resources/read` that names a refused
+//!   destination is answered with a JSON-RPC error (403, control MCP-08) before the tool sees
+//!   a byte of it;
 //! - `outbound` ([`outbound`]), on the sidecar's outbound listener or an egress gateway: the
 //!   request authority is judged from the headers, and the body goes through the scrubber's
 //!   data-loss check (control MCP-04) before it leaves.

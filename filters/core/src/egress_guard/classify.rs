@@ -1,13 +1,14 @@
 //! Classifying a destination: IP addresses by range (with every embedded IPv4 form unwrapped),
 //! host names against the metadata and internal-name lists and the FQDN allow-list.
 //!
-//! URLs are parsed with WHATWG semantics (the `url` crate, what browsers and most HTTP
-//! clients do), so every IPv4 spelling an attacker uses (`0x7f.1`, `2130706433`,
-//! `0177.0.0.1`, `169.254.169.254.`, `%31%36%39...`, full-width digits) reaches this module
-//! as the address it names.
+//! A URL is judged by every host the common clients would dial ([`super::read`]): the
+//! WHATWG reading and the RFC 3986 readings of curl, Python, Java and Go. Every IPv4
+//! spelling (`0x7f.1`, `2130706433`, `0177.0.0.1`, `169.254.169.254.`, `%31%36%39...`,
+//! fullwidth and circled digits, ideographic dots) reaches this module as the address it
+//! names.
 
+use super::read::{self, Dest, Readings};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use url::Host;
 
 /// What kind of destination an address or name is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,8 @@ pub enum Refusal {
     SchemeNotAllowed,
     /// Looks like a URL but does not parse: no client can be trusted to read it the same way.
     InvalidUrl,
+    /// Clients would dial different hosts for the same URL (`http://a\\@b/`).
+    Ambiguous,
 }
 
 impl Refusal {
@@ -71,6 +74,20 @@ impl Refusal {
             Refusal::HostNotAllowed => "host_not_allowed",
             Refusal::SchemeNotAllowed => "scheme_not_allowed",
             Refusal::InvalidUrl => "invalid_url",
+            Refusal::Ambiguous => "ambiguous_url",
+        }
+    }
+
+    /// How serious a refusal is, to report the worst of several: metadata first, then a
+    /// forbidden scheme (`gopher://127.0.0.1` is a scheme refusal, as it always was).
+    pub fn severity(self) -> u8 {
+        match self {
+            Refusal::Ssrf(Class::Metadata) => 6,
+            Refusal::SchemeNotAllowed => 5,
+            Refusal::Ssrf(_) => 4,
+            Refusal::HostNotAllowed => 3,
+            Refusal::Ambiguous => 2,
+            Refusal::InvalidUrl => 1,
         }
     }
 
@@ -156,8 +173,10 @@ const METADATA_NAMES: [&str; 8] = [
     "metadata.packet.net",
 ];
 
-/// Names that only ever mean "inside": loopback and private-use DNS suffixes.
-const INTERNAL_NAMES: [&str; 9] = [
+/// Names that only ever mean "inside": loopback and private-use DNS suffixes, the
+/// Kubernetes API's short names, and public wildcard-DNS services whose names resolve to
+/// whatever address they spell (`169.254.169.254.nip.io`) or to loopback (`localtest.me`).
+const INTERNAL_NAMES: [&str; 24] = [
     "localhost",
     "localdomain",
     "internal",
@@ -167,6 +186,33 @@ const INTERNAL_NAMES: [&str; 9] = [
     "lan",
     "cluster.local",
     "svc",
+    "kubernetes.default",
+    "nip.io",
+    "sslip.io",
+    "xip.io",
+    "nip.direct",
+    "localtest.me",
+    "lvh.me",
+    "vcap.me",
+    "lacolhost.com",
+    "localho.st",
+    "fuf.me",
+    "traefik.me",
+    "1u.ms",
+    "rbndr.us",
+    "ip6-localhost",
+];
+
+/// Single-label names that are destinations wherever they appear (a bare word otherwise).
+pub const INTERNAL_WORDS: [&str; 8] = [
+    "localhost",
+    "metadata",
+    "instance-data",
+    "kubernetes",
+    "ip6-localhost",
+    "ip6-loopback",
+    "localhost4",
+    "localhost6",
 ];
 
 fn is_metadata_ip(ip: IpAddr) -> bool {
@@ -281,13 +327,37 @@ pub struct Policy {
     cidrs: Vec<Cidr>,
 }
 
-/// How much a candidate is held to: `Full` applies the allow-list; `SsrfOnly` refuses only
-/// internal and metadata destinations (for host-like words in free text, which may not be
-/// destinations at all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much a candidate is held to: `Full` applies the allow-list (and refuses a URL the
+/// readings disagree on); `SsrfOnly` refuses only internal and metadata destinations (for
+/// what may not be a destination at all: words in free text, whole values under keys that
+/// do not say they are destinations, decoded spans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strictness {
     Full,
     SsrfOnly,
+}
+
+/// A refusal and the address it concerned (for the audit line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    /// Why it was refused.
+    pub refusal: Refusal,
+    /// The address the refused reading named, when it was an IP (safe to log).
+    pub ip: Option<IpAddr>,
+}
+
+impl Finding {
+    fn new(refusal: Refusal) -> Self {
+        Self { refusal, ip: None }
+    }
+}
+
+/// Keep the worse of two findings.
+pub fn worse(a: Option<Finding>, b: Finding) -> Finding {
+    match a {
+        Some(a) if a.refusal.severity() >= b.refusal.severity() => a,
+        _ => b,
+    }
 }
 
 impl Policy {
@@ -338,33 +408,24 @@ impl Policy {
         }
     }
 
-    /// Judge a parsed host. Names are re-read with the special-scheme host parser so an
-    /// opaque host of a non-special scheme cannot hide an address spelling.
-    pub fn check_host(&self, host: &Host<&str>, strict: Strictness) -> Result<(), Refusal> {
-        match host {
-            Host::Ipv4(a) => self.check_ip(IpAddr::V4(*a), strict),
-            Host::Ipv6(a) => self.check_ip(IpAddr::V6(*a), strict),
-            Host::Domain(d) => self.check_name(d, strict),
-        }
-    }
-
-    fn check_name(&self, raw: &str, strict: Strictness) -> Result<(), Refusal> {
-        match Host::parse(raw) {
-            Ok(Host::Ipv4(a)) => return self.check_ip(IpAddr::V4(a), strict),
-            Ok(Host::Ipv6(a)) => return self.check_ip(IpAddr::V6(a), strict),
-            Ok(Host::Domain(_)) => {}
-            Err(_) if strict == Strictness::Full => return Err(Refusal::InvalidUrl),
-            Err(_) => return Ok(()),
-        }
-        let lower = raw.to_ascii_lowercase();
-        let name = lower.trim_end_matches('.');
+    /// Judge a destination. A single-label name is internal when held to the allow-list
+    /// (`redis`, `metadata`); in free text only the well-known ones are.
+    pub fn check_dest(&self, dest: &Dest, strict: Strictness) -> Result<(), Refusal> {
+        let name = match dest {
+            Dest::Ip(ip) => return self.check_ip(*ip, strict),
+            Dest::Name(n) => n.as_str(),
+        };
         if is_metadata_name(name) {
             return Err(Refusal::Ssrf(Class::Metadata));
         }
         if self.host_allowed(name) {
             return Ok(());
         }
-        if is_internal_name(name) {
+        let single = !name.contains('.');
+        if is_internal_name(name)
+            || INTERNAL_WORDS.contains(&name)
+            || (single && strict == Strictness::Full)
+        {
             return Err(Refusal::Ssrf(Class::InternalName));
         }
         match strict {
@@ -373,31 +434,109 @@ impl Policy {
         }
     }
 
-    /// Judge a URL with a scheme: the scheme, then the host it really names.
-    pub fn check_url(&self, text: &str, strict: Strictness) -> Result<(), Refusal> {
-        let scheme = text.split(':').next().unwrap_or("");
-        if !self.scheme_allowed(scheme) {
-            return Err(Refusal::SchemeNotAllowed);
+    /// Judge a URL with a scheme by every host the common clients would dial. In full:
+    /// the scheme must be allowed (when `scheme` is set), WHATWG must parse it, every
+    /// reading must pass and all must name the same host. `SsrfOnly`: no reading may land
+    /// on an internal or metadata destination.
+    pub fn judge_url(&self, text: &str, strict: Strictness, scheme: bool) -> Result<(), Finding> {
+        let r = read::url_readings(text);
+        if strict == Strictness::Full && scheme && !self.scheme_allowed(&r.scheme) {
+            return Err(Finding::new(Refusal::SchemeNotAllowed));
         }
-        let url = url::Url::parse(text).map_err(|_| Refusal::InvalidUrl)?;
-        match url.host() {
-            Some(host) => self.check_host(&host, strict),
-            None => Err(Refusal::InvalidUrl),
+        self.judge_readings(&r, strict)
+    }
+
+    /// Judge the readings of one candidate.
+    pub fn judge_readings(&self, r: &Readings, strict: Strictness) -> Result<(), Finding> {
+        let full = strict == Strictness::Full;
+        let mut worst: Option<Finding> = None;
+        for d in &r.hosts {
+            if let Err(refusal) = self.check_dest(d, strict) {
+                let ip = match d {
+                    Dest::Ip(ip) => Some(*ip),
+                    Dest::Name(_) => None,
+                };
+                worst = Some(worse(worst, Finding { refusal, ip }));
+            }
         }
+        if full && (!r.whatwg_parses || r.hosts.is_empty()) {
+            worst = Some(worse(worst, Finding::new(Refusal::InvalidUrl)));
+        }
+        if full && !r.agree() {
+            worst = Some(worse(worst, Finding::new(Refusal::Ambiguous)));
+        }
+        worst.map_or(Ok(()), Err)
+    }
+
+    /// Judge a destination without a scheme: `host[:port][/path]`, `[v6]:port`, a bare IPv6
+    /// literal, an scp-like remote (`git@host:org/repo`), each read as the clients would.
+    pub fn judge_schemeless(&self, text: &str, strict: Strictness) -> Result<(), Finding> {
+        let text = text.trim();
+        if let Some(ip) = bare_v6(text) {
+            return self.check_ip(ip, strict).map_err(|refusal| Finding {
+                refusal,
+                ip: Some(ip),
+            });
+        }
+        let t = text
+            .strip_prefix("//")
+            .or_else(|| text.strip_prefix("\\\\"))
+            .unwrap_or(text);
+        self.judge_url(&format!("http://{t}"), strict, false)
     }
 
     /// Judge an authority (`host`, `host:port`, `[v6]:port`), as seen in `:authority` or a
-    /// CONNECT target.
-    pub fn check_authority(&self, authority: &str) -> Result<(), Refusal> {
+    /// CONNECT target. It is normalised first and must be canonical: one trailing dot is
+    /// dropped; empty labels (`a..b`, `host..`), an empty or non-numeric port, userinfo,
+    /// zone ids, escapes and non-ASCII are refused as invalid.
+    pub fn check_authority(&self, authority: &str) -> Result<(), Finding> {
+        let invalid = || Finding::new(Refusal::InvalidUrl);
         let a = authority.trim();
-        let clean = !a.is_empty() && !a.bytes().any(|b| b"/?#@\\ ".contains(&b) || b < 0x20);
+        let clean = !a.is_empty()
+            && !a
+                .bytes()
+                .any(|b| b"/?#@\\ %".contains(&b) || !(0x20..0x7f).contains(&b));
         if !clean {
-            return Err(Refusal::InvalidUrl);
+            return Err(invalid());
         }
-        let url = url::Url::parse(&format!("http://{a}/")).map_err(|_| Refusal::InvalidUrl)?;
-        match url.host() {
-            Some(host) => self.check_host(&host, Strictness::Full),
-            None => Err(Refusal::InvalidUrl),
+        let (host, port) = if a.starts_with('[') {
+            let end = a.find(']').ok_or_else(invalid)?;
+            a.split_at(end + 1)
+        } else {
+            a.rfind(':').map_or((a, ""), |i| a.split_at(i))
+        };
+        if !port.is_empty() {
+            let p = port.strip_prefix(':').ok_or_else(invalid)?;
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err() {
+                return Err(invalid());
+            }
         }
+        if !host.starts_with('[') && host.contains(':') {
+            return Err(invalid());
+        }
+        let dest = read::dest(host).ok_or_else(invalid)?;
+        if let Dest::Name(n) = &dest {
+            let dns = n
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+            if !dns {
+                return Err(invalid());
+            }
+        }
+        let ip = match dest {
+            Dest::Ip(ip) => Some(ip),
+            Dest::Name(_) => None,
+        };
+        self.check_dest(&dest, Strictness::Full)
+            .map_err(|refusal| Finding { refusal, ip })
     }
+}
+
+/// A scheme-less IPv6 literal (`::1`, `fe80::1%eth0`, `fd00::1/64`), zone id dropped.
+pub fn bare_v6(text: &str) -> Option<IpAddr> {
+    if text.starts_with('[') || text.matches(':').count() < 2 {
+        return None;
+    }
+    let addr = text.split(['%', '/']).next()?;
+    addr.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }

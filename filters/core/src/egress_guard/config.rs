@@ -6,6 +6,8 @@
 //!   "allowed_hosts": ["api.github.com", "*.githubusercontent.com"],
 //!   "allowed_schemes": ["https"],
 //!   "allow_private": ["10.20.0.0/16"],
+//!   "destination_keys": ["upstream_base"],
+//!   "strict_text_tools": ["fetch_page"],
 //!   "dlp": { "enabled": true, "scrub": { "actions": { "email": "redact" } } },
 //!   "body": { "max_bytes": 1048576 }
 //! }
@@ -73,6 +75,17 @@ pub struct Config {
     /// Metadata endpoints stay refused even inside these ranges.
     #[serde(default)]
     pub allow_private: Vec<String>,
+    /// Extra argument keys whose whole value is a destination, judged in full (added to the
+    /// built-in list: `url`, `uri`, `host`, `endpoint`, `ip`, `proxy`…; compared
+    /// lowercase with `_` and `-` removed).
+    #[serde(default)]
+    pub destination_keys: Vec<String>,
+    /// Tools (`tools/call` `params.name`) and prompts (`prompts/get` `params.name`) whose
+    /// free text is fetched as is: every internal address or name mentioned anywhere in
+    /// their arguments (`see 10.0.0.5`) is refused. `*` means every tool. By default a
+    /// scheme-less address in prose, code, SQL or logs is not a destination.
+    #[serde(default)]
+    pub strict_text_tools: Vec<String>,
     /// Outbound data-loss check.
     #[serde(default)]
     pub dlp: DlpConfig,
@@ -98,6 +111,24 @@ impl Validate for Config {
             .map_err(|e| e.within("dlp.scrub"))?;
         check_len("allowed_hosts", self.allowed_hosts.len())?;
         check_len("allow_private", self.allow_private.len())?;
+        check_len("destination_keys", self.destination_keys.len())?;
+        check_len("strict_text_tools", self.strict_text_tools.len())?;
+        for (i, k) in self.destination_keys.iter().enumerate() {
+            if super::extract::normalise_key(k).is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("destination_keys[{i}]"),
+                    "must name a key",
+                ));
+            }
+        }
+        for (i, t) in self.strict_text_tools.iter().enumerate() {
+            if t.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("strict_text_tools[{i}]"),
+                    "must name a tool or be `*`",
+                ));
+            }
+        }
         for (i, h) in self.allowed_hosts.iter().enumerate() {
             check_host_pattern(h)
                 .map_err(|r| ConfigError::invalid(format!("allowed_hosts[{i}]"), r))?;
@@ -114,6 +145,11 @@ impl Validate for Config {
 }
 
 impl Config {
+    /// Whether a tool's (or prompt's) free-text mentions are destinations.
+    pub fn strict_text(&self, tool: &str) -> bool {
+        self.strict_text_tools.iter().any(|t| t == "*" || t == tool)
+    }
+
     /// `allow_private`, parsed.
     pub fn cidrs(&self) -> Result<Vec<Cidr>, ConfigError> {
         self.allow_private

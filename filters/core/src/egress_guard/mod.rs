@@ -1,31 +1,36 @@
 //! Egress guard (MCP-08): SSRF protection and the FQDN allow-list for what a tool reaches.
 //!
 //! Two placements share one policy:
-//! - `inbound`, at the tool sidecar: every URL or host found in `tools/call`
-//!   `params.arguments` (any depth, raw and percent-decoded, see [`extract`]) is classified
-//!   ([`classify`]) before the tool sees the call;
+//! - `inbound`, at the tool sidecar: every destination found in `tools/call` and
+//!   `prompts/get` `params.arguments`, the `resources/read` `uri` and any `params._meta`
+//!   (any depth, raw, percent-decoded and base64/hex-decoded, see [`extract`]) is judged
+//!   ([`classify`]) by every host the common clients would dial ([`read`]: WHATWG, and
+//!   the RFC 3986 readings of curl, Python, Java and Go) before the tool sees the call;
 //! - `outbound`, on the sidecar's outbound listener or an egress gateway: the request
-//!   authority (`:authority`, the CONNECT target) is classified the same way, and the body
-//!   goes through the scrubber's data-loss check ([`crate::pii_scrubber`], request side).
+//!   authority (`:authority`, the CONNECT target), normalised and required canonical, is
+//!   classified the same way, and the body goes through the scrubber's data-loss check
+//!   ([`crate::pii_scrubber`], request side).
 //!
 //! Refusals are JSON-RPC errors with control MCP-08 and reason `ssrf_blocked` (with the
-//! destination class in `data.class`), `host_not_allowed`, `scheme_not_allowed` or
-//! `invalid_url`. The offending text is never echoed. What no filter can see: a name on the
-//! allow-list that resolves to an internal address at connect time (DNS rebinding) — the
+//! destination class in `data.class`), `host_not_allowed`, `scheme_not_allowed`,
+//! `invalid_url` or `ambiguous_url` (clients would dial different hosts). The offending text
+//! is never echoed. What no filter can see: a name on the allow-list (or any public name in
+//! free text) that resolves to an internal address at connect time (DNS rebinding) — the
 //! mesh's `REGISTRY_ONLY` egress and NetworkPolicies close that gap (see `istio/README.md`).
 
 pub mod classify;
 pub mod config;
 pub mod extract;
+pub mod read;
 
-pub use classify::{Class, Policy, Refusal, Strictness};
+pub use classify::{Class, Finding, Policy, Refusal, Strictness};
 pub use config::{Config, DlpConfig, Mode};
 
 use crate::config::{ConfigError, Validate};
 use crate::denial::{Control, Denial};
 use crate::mcp::{parse_payload, Message, Method};
 use crate::pii_scrubber::{self, Direction, Directions, Engine, RequestAction};
-use extract::{Candidate, Kind};
+use extract::{Candidate, Kind, Scan};
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
@@ -51,6 +56,9 @@ impl Blocked {
                 "tool call refused: it names a URL scheme that is not allowed"
             }
             Refusal::InvalidUrl => "tool call refused: it carries a URL that does not parse",
+            Refusal::Ambiguous => {
+                "tool call refused: it carries a URL that HTTP clients read as different hosts"
+            }
         };
         let d = Denial::new(403, Control::Mcp08, self.refusal.reason(), message)
             .with_id(self.id.clone());
@@ -90,6 +98,7 @@ pub struct Guard {
     config: Config,
     policy: Policy,
     dlp: Option<Engine>,
+    keys: Vec<String>,
 }
 
 impl Guard {
@@ -105,10 +114,16 @@ impl Guard {
             (Mode::Outbound, true) => Some(dlp_engine(&config).map_err(|e| e.within("dlp"))?),
             _ => None,
         };
+        let keys = config
+            .destination_keys
+            .iter()
+            .map(|k| extract::normalise_key(k))
+            .collect();
         Ok(Self {
             config,
             policy,
             dlp,
+            keys,
         })
     }
 
@@ -122,7 +137,9 @@ impl Guard {
         &self.policy
     }
 
-    /// Inbound: judge a complete request body; only `tools/call` arguments are inspected.
+    /// Inbound: judge a complete request body: `tools/call` and `prompts/get` arguments,
+    /// the `resources/read` URI and `params._meta` of each. Every candidate is judged and
+    /// the worst refusal of the first offending message answers it.
     pub fn inspect(&self, body: &[u8]) -> Decision {
         let payload = match parse_payload(body) {
             Ok(p) => p,
@@ -140,63 +157,85 @@ impl Guard {
             let Message::Request(r) = message else {
                 continue;
             };
-            if r.mcp_method() != Method::ToolsCall {
-                continue;
-            }
-            let Some(args) = r.params.as_ref().and_then(|p| p.get("arguments")) else {
+            let Some(params) = r.params.as_ref() else {
                 continue;
             };
-            for c in extract::candidates(args) {
-                checked += 1;
-                if let Err(refusal) = self.check_candidate(&c) {
-                    return Decision::Block(Blocked {
-                        refusal,
-                        id: r.id.clone().unwrap_or(Value::Null),
-                        kind: c.kind,
-                        ip: literal_ip(&c),
-                    });
+            let found = self.request_candidates(r.mcp_method(), params);
+            checked += found.len();
+            let mut worst: Option<(Finding, Kind)> = None;
+            for c in &found {
+                if let Err(f) = self.judge(c) {
+                    let w = classify::worse(worst.map(|w| w.0), f);
+                    if worst.is_none_or(|(p, _)| p != w) {
+                        worst = Some((w, c.kind));
+                    }
                 }
+            }
+            if let Some((f, kind)) = worst {
+                return Decision::Block(Blocked {
+                    refusal: f.refusal,
+                    id: r.id.clone().unwrap_or(Value::Null),
+                    kind,
+                    ip: f.ip,
+                });
             }
         }
         Decision::Pass(checked)
     }
 
-    /// Judge one candidate by how it was found.
-    pub fn check_candidate(&self, c: &Candidate) -> Result<(), Refusal> {
-        match c.kind {
-            Kind::Url => self.policy.check_url(&c.text, Strictness::Full),
-            Kind::KeyedHost => self.check_schemeless(&c.text, Strictness::Full),
-            Kind::Word => self.check_schemeless(&c.text, Strictness::SsrfOnly),
+    /// The candidates of one request's params, by method.
+    fn request_candidates(&self, method: Method, params: &Value) -> Vec<Candidate> {
+        let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+        let scan = Scan {
+            keys: self.keys.clone(),
+            mentions: false,
+        };
+        let mut out = match method {
+            Method::ToolsCall | Method::PromptsGet => match params.get("arguments") {
+                Some(args) => {
+                    let scan = Scan {
+                        mentions: self.config.strict_text(name),
+                        ..scan.clone()
+                    };
+                    extract::candidates(args, &scan)
+                }
+                None => Vec::new(),
+            },
+            Method::ResourcesRead => match params.get("uri") {
+                Some(Value::String(uri)) => extract::resource_uri(uri, &scan),
+                Some(other) => extract::candidates(other, &scan),
+                None => Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+        if let Some(meta) = params.get("_meta") {
+            out.extend(extract::candidates(meta, &scan));
         }
+        out
     }
 
-    fn check_schemeless(&self, text: &str, strict: Strictness) -> Result<(), Refusal> {
-        if let Some(ip) = bare_v6(text) {
-            return self.policy.check_ip(ip, strict);
-        }
-        match url::Url::parse(&format!("http://{text}")) {
-            Ok(u) => match u.host() {
-                Some(h) => self.policy.check_host(&h, strict),
-                None => Err(Refusal::InvalidUrl),
-            },
-            // Free text that merely looked like an address; a keyed value must parse.
-            Err(_) if strict == Strictness::SsrfOnly && !text.starts_with('[') => Ok(()),
-            Err(_) => Err(Refusal::InvalidUrl),
+    /// Judge one candidate by how it was found.
+    pub fn check_candidate(&self, c: &Candidate) -> Result<(), Refusal> {
+        self.judge(c).map_err(|f| f.refusal)
+    }
+
+    fn judge(&self, c: &Candidate) -> Result<(), Finding> {
+        match c.kind {
+            Kind::Url => self.policy.judge_url(&c.text, c.strict, true),
+            Kind::KeyedHost | Kind::Value | Kind::Word => {
+                self.policy.judge_schemeless(&c.text, c.strict)
+            }
         }
     }
 
     /// Outbound: judge the authority of a request leaving the mesh.
     pub fn check_authority(&self, authority: &str) -> Result<(), Blocked> {
-        self.policy
-            .check_authority(authority)
-            .map_err(|refusal| Blocked {
-                refusal,
-                id: Value::Null,
-                kind: Kind::KeyedHost,
-                ip: url::Url::parse(&format!("http://{}/", authority.trim()))
-                    .ok()
-                    .and_then(|u| host_ip(&u)),
-            })
+        self.policy.check_authority(authority).map_err(|f| Blocked {
+            refusal: f.refusal,
+            id: Value::Null,
+            kind: Kind::KeyedHost,
+            ip: f.ip,
+        })
     }
 
     /// Outbound: the data-loss check on a body leaving the mesh (`None` when DLP is off).
@@ -229,35 +268,6 @@ fn dlp_engine(config: &Config) -> Result<Engine, ConfigError> {
         hmac_key_env: None,
     };
     Engine::new(scrub_config, |_| None)
-}
-
-/// A scheme-less IPv6 literal (`::1`, `fe80::1%eth0`), zone id dropped.
-fn bare_v6(text: &str) -> Option<IpAddr> {
-    if text.starts_with('[') || text.matches(':').count() < 2 {
-        return None;
-    }
-    let addr = text.split(['%', '/']).next()?;
-    addr.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
-}
-
-fn host_ip(u: &url::Url) -> Option<IpAddr> {
-    match u.host()? {
-        url::Host::Ipv4(a) => Some(IpAddr::V4(a)),
-        url::Host::Ipv6(a) => Some(IpAddr::V6(a)),
-        url::Host::Domain(_) => None,
-    }
-}
-
-/// The address a candidate names, if it is a literal (for audit lines).
-fn literal_ip(c: &Candidate) -> Option<IpAddr> {
-    if let Some(ip) = bare_v6(&c.text) {
-        return Some(ip);
-    }
-    let text = match c.kind {
-        Kind::Url => c.text.clone(),
-        _ => format!("http://{}", c.text),
-    };
-    url::Url::parse(&text).ok().and_then(|u| host_ip(&u))
 }
 
 #[cfg(test)]
