@@ -51,6 +51,11 @@ fn work_is_linear_in_the_text() {
         let small = D.scan(take(&text, 64 << 10)).work;
         let large = D.scan(take(&text, times * (64 << 10))).work;
         assert!(small > 0, "{kind}: no work counted");
+        println!(
+            "{kind}: work per byte {:.1} at 64 KiB, {:.1} at {times} x 64 KiB",
+            small as f64 / (64 << 10) as f64,
+            large as f64 / (times * (64 << 10)) as f64
+        );
         assert!(
             large <= bound * small,
             "{kind}: {times} x 64 KiB cost {large}, 64 KiB cost {small} ({:.1} x)",

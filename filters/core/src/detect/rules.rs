@@ -984,7 +984,7 @@ pub struct RuleMeta {
 /// words with short gaps), so a match is tens of bytes; a rule is only searched within
 /// this distance of a place where one of its prefix literals occurs, which is what keeps
 /// the work per rule at most one pass over the text.
-pub const MAX_MATCH_BYTES: usize = 1024;
+pub const MAX_MATCH_BYTES: usize = 256;
 
 /// One view's compiled rules. Every rule is its own regex; one Aho-Corasick pass over the
 /// rules' prefix literals (every match of a rule starts with one of them) says where each
@@ -1004,8 +1004,12 @@ pub struct RuleSet {
     metas: Vec<usize>,
     /// The prefix literals of the anchored rules.
     anchors: Option<AhoCorasick>,
-    /// For each anchor literal, the rules whose matches can start with it.
-    anchor_rules: Vec<Vec<usize>>,
+    /// For each anchor literal, the rules whose matches can start with it (`false`) or end
+    /// with it (`true`).
+    anchor_rules: Vec<Vec<(usize, bool)>>,
+    /// Whether each rule has a finite set of suffix literals (then a window is only searched
+    /// when one of them ends within [`MAX_MATCH_BYTES`] of its start).
+    has_suffix: Vec<bool>,
     /// Rules without a finite set of prefix literals: searched over the whole text.
     unanchored: Vec<usize>,
 }
@@ -1028,15 +1032,16 @@ impl Clone for RuleSet {
             metas: self.metas.clone(),
             anchors: self.anchors.clone(),
             anchor_rules: self.anchor_rules.clone(),
+            has_suffix: self.has_suffix.clone(),
             unanchored: self.unanchored.clone(),
         }
     }
 }
 
-/// Prefix literals every match of `hir` starts with, or `None` when there is no small finite
-/// set of non-empty ones.
-fn prefix_literals(hir: &Hir) -> Option<Vec<Vec<u8>>> {
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+/// Literals every match of `hir` starts (or ends) with, or `None` when there is no small
+/// finite set of non-empty ones.
+fn literals(hir: &Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
+    let seq = Extractor::new().kind(kind).extract(hir);
     let lits = seq.literals()?;
     if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
         return None;
@@ -1053,8 +1058,9 @@ impl RuleSet {
             .hybrid_cache_capacity(DFA_CACHE_BYTES);
         let mut regexes = Vec::with_capacity(sources.len());
         let mut literal_ids: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        let mut anchor_rules: Vec<Vec<usize>> = Vec::new();
+        let mut anchor_rules: Vec<Vec<(usize, bool)>> = Vec::new();
         let mut unanchored = Vec::new();
+        let mut has_suffix = vec![false; sources.len()];
         for (i, src) in sources.iter().enumerate() {
             let hir = regex_syntax::ParserBuilder::new()
                 .build()
@@ -1065,20 +1071,23 @@ impl RuleSet {
                 .build_from_hir(&hir)
                 .map_err(|e| err(e.to_string()))?;
             regexes.push(re);
-            match prefix_literals(&hir) {
-                Some(lits) => {
-                    for lit in lits {
-                        let next = anchor_rules.len();
-                        let id = *literal_ids.entry(lit).or_insert(next);
-                        if id == next {
-                            anchor_rules.push(Vec::new());
-                        }
-                        if anchor_rules[id].last() != Some(&i) {
-                            anchor_rules[id].push(i);
-                        }
-                    }
+            let Some(prefixes) = literals(&hir, ExtractKind::Prefix) else {
+                unanchored.push(i);
+                continue;
+            };
+            let suffixes = literals(&hir, ExtractKind::Suffix);
+            has_suffix[i] = suffixes.is_some();
+            let tagged = prefixes.into_iter().map(|l| (l, false));
+            for (lit, is_suffix) in tagged.chain(suffixes.into_iter().flatten().map(|l| (l, true)))
+            {
+                let next = anchor_rules.len();
+                let id = *literal_ids.entry(lit).or_insert(next);
+                if id == next {
+                    anchor_rules.push(Vec::new());
                 }
-                None => unanchored.push(i),
+                if !anchor_rules[id].contains(&(i, is_suffix)) {
+                    anchor_rules[id].push((i, is_suffix));
+                }
             }
         }
         let mut patterns = vec![Vec::new(); anchor_rules.len()];
@@ -1101,6 +1110,7 @@ impl RuleSet {
             metas,
             anchors,
             anchor_rules,
+            has_suffix,
             unanchored,
         })
     }
@@ -1121,26 +1131,29 @@ impl RuleSet {
         work: &mut Work,
     ) -> Vec<(usize, std::ops::Range<usize>)> {
         let n = text.len();
-        let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.regexes.len()];
+        let rules = self.regexes.len();
+        let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); rules];
         for &r in &self.unanchored {
             windows[r].push((0, n));
         }
         if let Some(ac) = &self.anchors {
             work.bytes += n;
+            let (mut starts, mut ends) = (vec![Vec::new(); rules], vec![Vec::new(); rules]);
             for m in ac.find_overlapping_iter(text) {
-                let (start, end) = (m.start(), (m.start() + MAX_MATCH_BYTES).min(n));
-                for &r in &self.anchor_rules[m.pattern().as_usize()] {
-                    let w = &mut windows[r];
-                    match w.last_mut() {
-                        // Overlapping matches are reported by end, so a start can be a
-                        // little before the previous one.
-                        Some(last) if start <= last.1 => {
-                            last.0 = last.0.min(start);
-                            last.1 = last.1.max(end);
-                        }
-                        _ => w.push((start, end)),
+                for &(r, is_suffix) in &self.anchor_rules[m.pattern().as_usize()] {
+                    match is_suffix {
+                        false => starts[r].push(m.start()),
+                        true => ends[r].push(m.end()),
                     }
                 }
+            }
+            for (r, starts) in starts.iter_mut().enumerate() {
+                if starts.is_empty() {
+                    continue;
+                }
+                // Overlapping matches are reported by end: starts are only nearly sorted.
+                starts.sort_unstable();
+                windows[r] = rule_windows(starts, self.has_suffix[r].then_some(&ends[r]), n);
             }
         }
         let mut out = Vec::new();
@@ -1184,6 +1197,38 @@ impl RuleSet {
         }
         out
     }
+}
+
+/// The disjoint windows a rule is searched in: from each start of one of its prefix
+/// literals up to [`MAX_MATCH_BYTES`] further or, when the rule has suffix literals (`ends`,
+/// sorted), up to the last end of one within that distance (no end, no window).
+fn rule_windows(starts: &[usize], ends: Option<&Vec<usize>>, n: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let (mut first, mut last) = (0, 0);
+    for &start in starts {
+        let limit = (start + MAX_MATCH_BYTES).min(n);
+        let end = match ends {
+            None => limit,
+            Some(ends) => {
+                while first < ends.len() && ends[first] <= start {
+                    first += 1;
+                }
+                last = last.max(first);
+                while last + 1 < ends.len() && ends[last + 1] <= limit {
+                    last += 1;
+                }
+                match ends.get(last) {
+                    Some(&e) if e > start && e <= limit => e,
+                    _ => continue,
+                }
+            }
+        };
+        match out.last_mut() {
+            Some(prev) if start <= prev.1 => prev.1 = prev.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
 }
 
 /// All enabled rules. Built-in rules are folded like the text and run once, on the folded
