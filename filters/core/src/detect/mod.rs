@@ -1,8 +1,9 @@
 //! Prompt-injection detection engine shared by the prompt guardrail (MCP-01) and the output sanitizer (MCP-13).
 //!
 //! A [`Detector`] is built once per plugin configuration ([`DetectConfig`]) and scans text
-//! in linear time: the text is normalised ([`normalize`]), matched by one regex set on the
-//! folded view (plus operator rules on the plain view, see [`rules`]), checked for structural tricks ([`hidden`]), and its
+//! in linear time: the text is normalised ([`normalize`]), matched by the rules on the folded
+//! view (plus operator rules on the plain view; one literal pass, then each rule in its own
+//! windows, see [`rules`]), checked for structural tricks ([`hidden`]), and its
 //! base64/hex/escaped spans are decoded and scanned too ([`decode`]). Every [`Finding`]
 //! names its rule, family and weight and points at the original bytes, so callers can
 //! block, redact ([`neutralise()`]) or annotate. The filter decides what a score means with

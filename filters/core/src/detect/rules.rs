@@ -1,4 +1,4 @@
-//! The built-in rules and their compilation into linear-time regex sets.
+//! The built-in rules and their compilation into linear-time matchers.
 //!
 //! Patterns are written against the normalised view (lowercase, one space between words)
 //! in a small dialect so the table stays readable:
@@ -8,8 +8,10 @@
 //! - in the folded view every `l` outside a class also accepts `i` (leetspeak `1` is folded
 //!   to `i`, but it stands for `l` just as often: `a11 ru1es`).
 //!
-//! Only the `regex` crate is used: finite automata, no backtracking, so matching time is
-//! linear in the text whatever the pattern or the input.
+//! Only the `regex` engine is used (`regex-automata`: lazy DFA, and for small windows its
+//! bounded backtracker, which never revisits a (state, position) pair), so matching time is
+//! linear in the text whatever the pattern or the input. [`RuleSet::matches`] bounds the
+//! constant: one literal pass plus at most one pass per rule.
 
 use super::config::{DetectConfig, Family};
 use super::fold::leet;
