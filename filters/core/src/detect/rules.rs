@@ -28,9 +28,9 @@ use std::sync::{Arc, Mutex};
 
 /// Compiled-program size limit per pattern set; built-ins use a fraction of it.
 pub const MAX_PROGRAM_BYTES: usize = 32 << 20;
-/// Lazy-DFA cache limit per rule regex; bounded memory, rebuilt states on overflow. Caches
-/// are created per scan, so what one request leaves in them never slows the next.
-pub const DFA_CACHE_BYTES: usize = 8 << 20;
+/// Lazy-DFA cache limit per rule regex (a phrase rule needs far less); with ~120 rules and
+/// two views this bounds the detector's cache memory to tens of MiB whatever the traffic.
+pub const DFA_CACHE_BYTES: usize = 512 << 10;
 
 /// What a space in a built-in pattern stands for.
 const SEP: &str = r#"(?:[ ,.:;!?"'()*/`\-]{1,4})"#;
