@@ -68,7 +68,7 @@ $(CHROMA_STAMP):
 
 chroma: $(CHROMA_STAMP)
 
-## binaryen's wasm-opt (npm): a size pass after rustc keeps the regex-carrying filters under 1 MiB.
+## binaryen's wasm-opt (npm): a size pass after rustc keeps the regex-carrying filters under 2 MiB.
 BINARYEN_VERSION := 132.0.0
 WASM_OPT   := $(TOOLS)/binaryen/node_modules/.bin/wasm-opt
 WASM_OUT   := target/meshguard

@@ -56,9 +56,11 @@ impl JwksFetcher {
         }
     }
 
-    /// A request needs (new) keys.
+    /// A request needs (new) keys (a fetch in flight already serves it).
     pub fn want(&mut self) {
-        self.wanted = true;
+        if !self.fetching() {
+            self.wanted = true;
+        }
     }
 
     /// A fetch is in flight.
@@ -81,7 +83,9 @@ impl JwksFetcher {
     /// none in flight (a lost one is forgotten), and one is wanted or the refresh is due.
     pub fn dispatch_due(&mut self, now: u64, now_ms: u64) -> bool {
         if self.in_flight_until_ms.is_some_and(|until| now_ms > until) {
+            // Lost: nobody learned anything from it, so whoever waited still wants keys.
             self.in_flight_until_ms = None;
+            self.wanted = true;
         }
         !self.fetching() && ((self.wanted && self.may_fetch(now)) || self.refresh_due(now))
     }
@@ -136,7 +140,10 @@ impl JwksFetcher {
         body_size: usize,
         now: u64,
     ) -> Result<KeySet, FetchError> {
+        // This fetch answers every want so far; a request still short of keys after it
+        // wants again when it re-checks.
         self.in_flight_until_ms = None;
+        self.wanted = false;
         let status = ctx
             .get_http_call_response_header(":status")
             .unwrap_or_default();

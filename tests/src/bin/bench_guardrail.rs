@@ -1,7 +1,8 @@
 //! `make bench` (guardrail part): scanning throughput of the prompt guardrail (request
 //! bodies) and the output sanitizer (response bodies) inside Envoy for 1 KB, 64 KB and
 //! 1 MB bodies, and the p99 of a typical tools/call, each against Envoy with no filter in
-//! the same run. Bodies are honest (nothing to block), so every byte is scanned and passed.
+//! the same run. Bodies are real text mixed from the evaluation corpora (docs, chat, records,
+//! written honest samples), so every byte is scanned.
 
 use meshguard_e2e::load::{bench_line, Load, LoadResult};
 use meshguard_e2e::{EnvoyBuilder, WasmFilter};
@@ -22,10 +23,53 @@ fn seconds() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Honest prose of about `n` bytes (log- and issue-like, with the usual trigger words).
+/// Real text of about `n` bytes: 4 KiB slices taken in turn from the honest evaluation
+/// corpora (public library docs, chat and agent prompts, PII-bearing records, written
+/// samples), so the scan sees the mix users deploy, not one repeated line.
 fn prose(n: usize) -> String {
-    let line = "2025-03-01 12:00:01 INFO deploy: system check ok, ignoring 2 stale locks; see the runbook instructions for the previous release.\n";
-    line.repeat(n / line.len() + 1)[..n].to_string()
+    const CORPORA: [&str; 4] = [
+        "guardrail/honest_public.jsonl",
+        "guardrail/honest_prompts.jsonl",
+        "scrubber/corpus.jsonl",
+        "guardrail/honest.jsonl",
+    ];
+    let texts: Vec<String> = CORPORA
+        .iter()
+        .map(|path| {
+            let full = format!("{}/eval/{path}", env!("CARGO_MANIFEST_DIR"));
+            let raw = std::fs::read_to_string(&full).unwrap_or_default();
+            raw.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["text"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut out = String::with_capacity(n + 8);
+    let mut offsets = vec![0usize; texts.len()];
+    'fill: while out.len() < n {
+        for (t, off) in texts.iter().zip(offsets.iter_mut()) {
+            if *off >= t.len() {
+                *off = 0;
+            }
+            let mut end = (*off + 4096).min(t.len());
+            while !t.is_char_boundary(end) {
+                end += 1;
+            }
+            out.push_str(&t[*off..end]);
+            *off = end;
+            if out.len() >= n {
+                break 'fill;
+            }
+        }
+    }
+    let mut cut = n.min(out.len());
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.truncate(cut);
+    out
 }
 
 fn request_of(n: usize) -> String {
@@ -89,10 +133,13 @@ async fn fixed_upstream(body: Vec<u8>) -> Result<std::net::SocketAddr, String> {
     Ok(addr)
 }
 
+/// The filter with a threshold no real text reaches: every byte is scanned and the body
+/// passes (an honest mix of this size holds the odd false positive, and a refusal would end
+/// the load run).
 fn with(filter: &str) -> EnvoyBuilder {
     EnvoyBuilder::new().filter(WasmFilter::new(
         filter,
-        json!({"body": {"max_bytes": 4 << 20}}),
+        json!({"body": {"max_bytes": 4 << 20}, "detect": {"threshold": 100.0}}),
     ))
 }
 

@@ -1,8 +1,9 @@
 //! Prompt-injection detection engine shared by the prompt guardrail (MCP-01) and the output sanitizer (MCP-13).
 //!
 //! A [`Detector`] is built once per plugin configuration ([`DetectConfig`]) and scans text
-//! in linear time: the text is normalised ([`normalize`]), matched by one regex set on the
-//! folded view (plus operator rules on the plain view, see [`rules`]), checked for structural tricks ([`hidden`]), and its
+//! in linear time: the text is normalised ([`normalize`]), matched by the rules on the folded
+//! view (plus operator rules on the plain view; one literal pass, then each rule in its own
+//! windows, see [`rules`]), checked for structural tricks ([`hidden`]), and its
 //! base64/hex/escaped spans are decoded and scanned too ([`decode`]). Every [`Finding`]
 //! names its rule, family and weight and points at the original bytes, so callers can
 //! block, redact ([`neutralise()`]) or annotate. The filter decides what a score means with
@@ -27,7 +28,7 @@ use crate::config::{ConfigError, Validate};
 use hidden::{Hidden, Signal};
 use ngram_model::NgramModel;
 use normalize::{normalize, View};
-use rules::{Compiled, RuleSet};
+use rules::{Compiled, RuleSet, Work};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -91,6 +92,10 @@ pub struct Scan {
     pub findings: Vec<Finding>,
     /// The text exceeded [`MAX_SCAN_BYTES`] and its tail was not scanned.
     pub truncated: bool,
+    /// Bytes handed to the rule automata (one pass for the anchors, then each rule's
+    /// windows), over every view and decoded span: the work the scan did, which grows
+    /// linearly with the text (tests assert it).
+    pub work: usize,
 }
 
 impl Scan {
@@ -243,12 +248,13 @@ impl Detector {
     pub fn scan(&self, text: &str) -> Scan {
         let (text, truncated) = clip(text, MAX_SCAN_BYTES);
         let mut findings = Vec::new();
-        let norm = self.match_text(text, None, &mut findings);
+        let mut work = Work::default();
+        let norm = self.match_text(text, None, &mut work, &mut findings);
         if let Some(f) = self.model.as_ref().and_then(|m| m.scan(&norm.view)) {
             push(&mut findings, f);
         }
         let mut budget = decode::Budget::default();
-        self.scan_decoded(text, 0, None, &mut budget, &mut findings);
+        self.scan_decoded(text, 0, None, &mut budget, &mut work, &mut findings);
         let structural = self.hidden.scan(text, &norm.marks, &findings);
         add_all(&mut findings, structural);
         if budget.exhausted {
@@ -264,6 +270,7 @@ impl Detector {
             score: score_of(findings.iter()),
             findings,
             truncated,
+            work: work.bytes,
         }
     }
 
@@ -273,13 +280,14 @@ impl Detector {
         &self,
         text: &str,
         decoded: Option<(&Range<usize>, Encoding)>,
+        work: &mut Work,
         out: &mut Vec<Finding>,
     ) -> normalize::Normalized {
         let folded = normalize(text, true);
-        self.match_view(&folded.view, &self.rules.folded, decoded, out);
+        self.match_view(&folded.view, &self.rules.folded, decoded, work, out);
         if !self.rules.plain.is_empty() {
             let plain = normalize(text, false);
-            self.match_view(&plain.view, &self.rules.plain, decoded, out);
+            self.match_view(&plain.view, &self.rules.plain, decoded, work, out);
         }
         folded
     }
@@ -289,6 +297,7 @@ impl Detector {
         view: &View,
         set: &RuleSet,
         decoded: Option<(&Range<usize>, Encoding)>,
+        work: &mut Work,
         out: &mut Vec<Finding>,
     ) {
         if view.text.is_empty() {
@@ -299,7 +308,7 @@ impl Detector {
         } else {
             MAX_HITS_PER_RULE
         };
-        for (i, range) in set.matches(&view.text, per_rule) {
+        for (i, range) in set.matches(&view.text, per_rule, work) {
             let meta = &self.rules.metas[i];
             let span = match decoded {
                 Some((outer, _)) => outer.clone(),
@@ -319,6 +328,7 @@ impl Detector {
         depth: usize,
         outer: Option<&Range<usize>>,
         budget: &mut decode::Budget,
+        work: &mut Work,
         out: &mut Vec<Finding>,
     ) {
         if depth >= decode::MAX_DECODE_DEPTH {
@@ -326,8 +336,8 @@ impl Detector {
         }
         for d in decode::decode_spans(text, budget) {
             let span = outer.unwrap_or(&d.span).clone();
-            self.match_text(&d.text, Some((&span, d.encoding)), out);
-            self.scan_decoded(&d.text, depth + 1, Some(&span), budget, out);
+            self.match_text(&d.text, Some((&span, d.encoding)), work, out);
+            self.scan_decoded(&d.text, depth + 1, Some(&span), budget, work, out);
         }
     }
 }
@@ -376,3 +386,6 @@ fn clip(text: &str, max: usize) -> (&str, bool) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod linear_tests;

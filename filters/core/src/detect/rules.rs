@@ -1,4 +1,4 @@
-//! The built-in rules and their compilation into linear-time regex sets.
+//! The built-in rules and their compilation into linear-time matchers.
 //!
 //! Patterns are written against the normalised view (lowercase, one space between words)
 //! in a small dialect so the table stays readable:
@@ -8,20 +8,29 @@
 //! - in the folded view every `l` outside a class also accepts `i` (leetspeak `1` is folded
 //!   to `i`, but it stands for `l` just as often: `a11 ru1es`).
 //!
-//! Only the `regex` crate is used: finite automata, no backtracking, so matching time is
-//! linear in the text whatever the pattern or the input.
+//! Only the `regex` engine is used (`regex-automata`: lazy DFA, and for small windows its
+//! bounded backtracker, which never revisits a (state, position) pair), so matching time is
+//! linear in the text whatever the pattern or the input. [`RuleSet::matches`] bounds the
+//! constant: one literal pass plus at most one pass per rule.
 
 use super::config::{DetectConfig, Family};
 use super::fold::leet;
 use super::hidden::Signal;
 use crate::config::ConfigError;
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
-use std::sync::Arc;
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::{Regex, RegexBuilder};
+use regex_automata::meta;
+use regex_automata::util::iter::Searcher;
+use regex_automata::Input;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::Hir;
+use std::sync::{Arc, Mutex};
 
 /// Compiled-program size limit per pattern set; built-ins use a fraction of it.
 pub const MAX_PROGRAM_BYTES: usize = 32 << 20;
-/// Lazy-DFA cache per regex; bounded memory, rebuilt states on overflow.
-pub const DFA_CACHE_BYTES: usize = 8 << 20;
+/// Lazy-DFA cache limit per rule regex (a phrase rule needs far less); with ~120 rules and
+/// two views this bounds the detector's cache memory to tens of MiB whatever the traffic.
+pub const DFA_CACHE_BYTES: usize = 512 << 10;
 
 /// What a space in a built-in pattern stands for.
 const SEP: &str = r#"(?:[ ,.:;!?"'()*/`\-]{1,4})"#;
@@ -973,34 +982,138 @@ pub struct RuleMeta {
     pub weight: f32,
 }
 
-/// One view's compiled rules: the set says which matched, the regexes say where.
-#[derive(Debug, Clone)]
+/// Longest rule match looked for, in bytes of the view. Rules describe phrases (a few
+/// words with short gaps), so a match is tens of bytes; a rule is only searched within
+/// this distance of a place where one of its prefix literals occurs, which is what keeps
+/// the work per rule at most one pass over the text.
+pub const MAX_MATCH_BYTES: usize = 256;
+
+/// One view's compiled rules. Every rule is its own regex; one Aho-Corasick pass over the
+/// rules' prefix literals (every match of a rule starts with one of them) says where each
+/// rule can match, and the rule's regex only runs on those windows. A set of ~120 phrase
+/// rules in one automaton has a state for nearly every combination of recent words, so its
+/// lazy DFA thrashes and falls back to an NFA simulation on ordinary prose.
+#[derive(Debug)]
 pub struct RuleSet {
-    set: RegexSet,
-    regexes: Vec<Regex>,
+    regexes: Vec<meta::Regex>,
+    /// One lazy-DFA cache per rule, kept across scans (states built once serve every later
+    /// request) and reset before a scan once it holds [`CACHE_RESET_BYTES`]: memory stays
+    /// bounded and no cache carries clear counts from one request into the next (the lazy
+    /// DFA gives up after repeated clears, which would make a request's cost depend on
+    /// what came before it).
+    caches: Mutex<Vec<Option<meta::Cache>>>,
     /// Index into [`Compiled::metas`] of each pattern.
     metas: Vec<usize>,
+    /// The prefix literals of the anchored rules.
+    anchors: Option<AhoCorasick>,
+    /// For each anchor literal, the rules whose matches can start with it (`false`) or end
+    /// with it (`true`).
+    anchor_rules: Vec<Vec<(usize, bool)>>,
+    /// Whether each rule has a finite set of suffix literals (then a window is only searched
+    /// when one of them ends within [`MAX_MATCH_BYTES`] of its start).
+    has_suffix: Vec<bool>,
+    /// Rules without a finite set of prefix literals: searched over the whole text.
+    unanchored: Vec<usize>,
+}
+
+/// Work done by a scan, in bytes handed to an automaton (the linearity tests count it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Bytes searched, summed over every pass.
+    pub bytes: usize,
+}
+
+/// Cache size at which a rule's lazy-DFA cache is reset before the next scan.
+pub const CACHE_RESET_BYTES: usize = 256 << 10;
+
+impl Clone for RuleSet {
+    fn clone(&self) -> Self {
+        Self {
+            regexes: self.regexes.clone(),
+            caches: Mutex::new(Vec::new()),
+            metas: self.metas.clone(),
+            anchors: self.anchors.clone(),
+            anchor_rules: self.anchor_rules.clone(),
+            has_suffix: self.has_suffix.clone(),
+            unanchored: self.unanchored.clone(),
+        }
+    }
+}
+
+/// Literals every match of `hir` starts (or ends) with, or `None` when there is no small
+/// finite set of non-empty ones.
+fn literals(hir: &Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
+    let seq = Extractor::new().kind(kind).extract(hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    Some(lits.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
 impl RuleSet {
     fn build(rules: Vec<(usize, String)>) -> Result<Self, ConfigError> {
         let (metas, sources): (Vec<usize>, Vec<String>) = rules.into_iter().unzip();
-        let err =
-            |e: regex::Error| ConfigError::invalid(super::config::field("rules"), e.to_string());
-        let set = RegexSetBuilder::new(&sources)
-            .size_limit(MAX_PROGRAM_BYTES)
-            .dfa_size_limit(DFA_CACHE_BYTES)
-            .build()
-            .map_err(err)?;
-        let regexes = sources
-            .iter()
-            .map(|s| RegexBuilder::new(s).size_limit(MAX_PROGRAM_BYTES).build())
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
+        let err = |e: String| ConfigError::invalid(super::config::field("rules"), e);
+        let config = meta::Config::new()
+            .nfa_size_limit(Some(MAX_PROGRAM_BYTES))
+            .hybrid_cache_capacity(DFA_CACHE_BYTES);
+        let mut regexes = Vec::with_capacity(sources.len());
+        let mut literal_ids: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut anchor_rules: Vec<Vec<(usize, bool)>> = Vec::new();
+        let mut unanchored = Vec::new();
+        let mut has_suffix = vec![false; sources.len()];
+        for (i, src) in sources.iter().enumerate() {
+            let hir = regex_syntax::ParserBuilder::new()
+                .build()
+                .parse(src)
+                .map_err(|e| err(e.to_string()))?;
+            let re = meta::Regex::builder()
+                .configure(config.clone())
+                .build_from_hir(&hir)
+                .map_err(|e| err(e.to_string()))?;
+            regexes.push(re);
+            let Some(prefixes) = literals(&hir, ExtractKind::Prefix) else {
+                unanchored.push(i);
+                continue;
+            };
+            let suffixes = literals(&hir, ExtractKind::Suffix);
+            has_suffix[i] = suffixes.is_some();
+            let tagged = prefixes.into_iter().map(|l| (l, false));
+            for (lit, is_suffix) in tagged.chain(suffixes.into_iter().flatten().map(|l| (l, true)))
+            {
+                let next = anchor_rules.len();
+                let id = *literal_ids.entry(lit).or_insert(next);
+                if id == next {
+                    anchor_rules.push(Vec::new());
+                }
+                if !anchor_rules[id].contains(&(i, is_suffix)) {
+                    anchor_rules[id].push((i, is_suffix));
+                }
+            }
+        }
+        let mut patterns = vec![Vec::new(); anchor_rules.len()];
+        for (lit, id) in literal_ids {
+            patterns[id] = lit;
+        }
+        let anchors = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .map_err(|e| err(e.to_string()))?,
+            )
+        };
         Ok(Self {
-            set,
             regexes,
+            caches: Mutex::new(Vec::new()),
             metas,
+            anchors,
+            anchor_rules,
+            has_suffix,
+            unanchored,
         })
     }
 
@@ -1009,19 +1122,115 @@ impl RuleSet {
         self.regexes.is_empty()
     }
 
-    /// Matches of every rule that fires, as (index into [`Compiled::metas`], byte range).
-    pub fn matches<'a>(
-        &'a self,
-        text: &'a str,
+    /// Matches of every rule that fires (at most `per_rule` each), as (index into
+    /// [`Compiled::metas`], byte range), in rule order. Adds the bytes searched to `work`:
+    /// one pass for the anchors plus, per rule, at most one pass (its windows never
+    /// overlap), so the work is linear in the text whatever it holds.
+    pub fn matches(
+        &self,
+        text: &str,
         per_rule: usize,
-    ) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> + 'a {
-        self.set.matches(text).into_iter().flat_map(move |i| {
-            self.regexes[i]
-                .find_iter(text)
-                .take(per_rule)
-                .map(move |m| (self.metas[i], m.range()))
-        })
+        work: &mut Work,
+    ) -> Vec<(usize, std::ops::Range<usize>)> {
+        let n = text.len();
+        let rules = self.regexes.len();
+        let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); rules];
+        for &r in &self.unanchored {
+            windows[r].push((0, n));
+        }
+        if let Some(ac) = &self.anchors {
+            work.bytes += n;
+            let (mut starts, mut ends) = (vec![Vec::new(); rules], vec![Vec::new(); rules]);
+            for m in ac.find_overlapping_iter(text) {
+                for &(r, is_suffix) in &self.anchor_rules[m.pattern().as_usize()] {
+                    match is_suffix {
+                        false => starts[r].push(m.start()),
+                        true => ends[r].push(m.end()),
+                    }
+                }
+            }
+            for (r, starts) in starts.iter_mut().enumerate() {
+                if starts.is_empty() {
+                    continue;
+                }
+                // Overlapping matches are reported by end: starts are only nearly sorted.
+                starts.sort_unstable();
+                windows[r] = rule_windows(starts, self.has_suffix[r].then_some(&ends[r]), n);
+            }
+        }
+        let mut out = Vec::new();
+        // The filters are single-threaded; a poisoned or busy lock only costs fresh caches.
+        let mut kept = self.caches.try_lock().ok();
+        for (r, spans) in windows.iter().enumerate() {
+            if spans.is_empty() {
+                continue;
+            }
+            let re = &self.regexes[r];
+            let mut fresh = None;
+            let cache = match kept.as_deref_mut() {
+                Some(caches) => {
+                    caches.resize_with(self.regexes.len(), || None);
+                    let slot = &mut caches[r];
+                    match slot {
+                        Some(c) if c.memory_usage() > CACHE_RESET_BYTES => c.reset(re),
+                        Some(_) => {}
+                        None => *slot = Some(re.create_cache()),
+                    }
+                    slot.as_mut()
+                }
+                None => None,
+            };
+            let cache = match cache {
+                Some(c) => c,
+                None => fresh.insert(re.create_cache()),
+            };
+            let mut hits = 0;
+            'spans: for &(start, end) in spans {
+                work.bytes += end - start;
+                let mut it = Searcher::new(Input::new(text).span(start..end));
+                while let Some(m) = it.advance(|input| Ok(re.search_with(cache, input))) {
+                    out.push((self.metas[r], m.range()));
+                    hits += 1;
+                    if hits >= per_rule {
+                        break 'spans;
+                    }
+                }
+            }
+        }
+        out
     }
+}
+
+/// The disjoint windows a rule is searched in: from each start of one of its prefix
+/// literals up to [`MAX_MATCH_BYTES`] further or, when the rule has suffix literals (`ends`,
+/// sorted), up to the last end of one within that distance (no end, no window).
+fn rule_windows(starts: &[usize], ends: Option<&Vec<usize>>, n: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let (mut first, mut last) = (0, 0);
+    for &start in starts {
+        let limit = (start + MAX_MATCH_BYTES).min(n);
+        let end = match ends {
+            None => limit,
+            Some(ends) => {
+                while first < ends.len() && ends[first] <= start {
+                    first += 1;
+                }
+                last = last.max(first);
+                while last + 1 < ends.len() && ends[last + 1] <= limit {
+                    last += 1;
+                }
+                match ends.get(last) {
+                    Some(&e) if e > start && e <= limit => e,
+                    _ => continue,
+                }
+            }
+        };
+        match out.last_mut() {
+            Some(prev) if start <= prev.1 => prev.1 = prev.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
 }
 
 /// All enabled rules. Built-in rules are folded like the text and run once, on the folded
