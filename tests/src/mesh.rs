@@ -323,7 +323,15 @@ impl LocalMesh {
         let approval = crate::approval::start_service().await;
         // The gateway first: sidecars fetch its JWKS at start. Clusters connect lazily, and
         // every mesh-internal address is a socket path known in advance, so order is free.
-        let gateway = start_gateway(&layout, &pki, &idp, &keys, &approval, &resource, ingress_port)?;
+        let gateway = start_gateway(
+            &layout,
+            &pki,
+            &idp,
+            &keys,
+            &approval,
+            &resource,
+            ingress_port,
+        )?;
         let mut apps = Vec::new();
         let mut tool_sidecars = Vec::new();
         for tool in TOOLS {

@@ -688,7 +688,10 @@ fn json_reply(status: u16, body: Value) -> Reply {
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
-    json_reply(status, json!({"error": error, "error_description": description}))
+    json_reply(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
 }
 
 fn form(bytes: &[u8]) -> std::collections::HashMap<String, String> {
@@ -696,9 +699,15 @@ fn form(bytes: &[u8]) -> std::collections::HashMap<String, String> {
 }
 
 fn is_loopback_redirect(uri: &str) -> bool {
-    ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/", "http://[::1]:"]
-        .iter()
-        .any(|p| uri.starts_with(p))
+    [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+        "http://localhost/",
+        "http://[::1]:",
+    ]
+    .iter()
+    .any(|p| uri.starts_with(p))
 }
 
 /// RFC 7591 dynamic client registration.
@@ -708,7 +717,11 @@ fn register(state: &mut State, body: &[u8]) -> Reply {
     };
     let redirect_uris: Vec<String> = meta["redirect_uris"]
         .as_array()
-        .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if redirect_uris.is_empty() {
         return oauth_error(400, "invalid_redirect_uri", "redirect_uris is required");
@@ -721,7 +734,11 @@ fn register(state: &mut State, body: &[u8]) -> Reply {
         .unwrap_or("client_secret_basic")
         .to_string();
     if !["none", "client_secret_post", "client_secret_basic"].contains(&method.as_str()) {
-        return oauth_error(400, "invalid_client_metadata", "unsupported token_endpoint_auth_method");
+        return oauth_error(
+            400,
+            "invalid_client_metadata",
+            "unsupported token_endpoint_auth_method",
+        );
     }
     let client_id = random_id();
     let secret = (method != "none").then(random_id);
@@ -791,7 +808,10 @@ fn authorize(state: &mut State, issuer: &str, query: &str) -> Reply {
         ]);
     }
     let Some(user) = state.oauth.consent.clone() else {
-        return redirect(&[("error", "access_denied"), ("error_description", "no user signed in")]);
+        return redirect(&[
+            ("error", "access_denied"),
+            ("error_description", "no user signed in"),
+        ]);
     };
     let code = random_id();
     state.oauth.codes.insert(
@@ -801,7 +821,10 @@ fn authorize(state: &mut State, issuer: &str, query: &str) -> Reply {
             redirect_uri: redirect_uri.clone(),
             challenge,
             resource: q.get("resource").cloned(),
-            scope: q.get("scope").cloned().unwrap_or_else(|| "openid mcp".into()),
+            scope: q
+                .get("scope")
+                .cloned()
+                .unwrap_or_else(|| "openid mcp".into()),
             user,
             expires: now_secs() + CODE_TTL,
         },
@@ -810,7 +833,11 @@ fn authorize(state: &mut State, issuer: &str, query: &str) -> Reply {
 }
 
 /// The client authentication of a token request: `(client_id, ok)`.
-fn client_auth(state: &State, f: &std::collections::HashMap<String, String>, basic: Option<&str>) -> Result<String, Reply> {
+fn client_auth(
+    state: &State,
+    f: &std::collections::HashMap<String, String>,
+    basic: Option<&str>,
+) -> Result<String, Reply> {
     let (id, secret) = match basic.and_then(|b| b.strip_prefix("Basic ")) {
         Some(b64) => {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -819,7 +846,11 @@ fn client_auth(state: &State, f: &std::collections::HashMap<String, String>, bas
                 .and_then(|d| String::from_utf8(d).ok())
                 .unwrap_or_default();
             let (id, secret) = decoded.split_once(':').unwrap_or((&decoded, ""));
-            let dec = |s: &str| form(format!("x={s}").as_bytes()).remove("x").unwrap_or_default();
+            let dec = |s: &str| {
+                form(format!("x={s}").as_bytes())
+                    .remove("x")
+                    .unwrap_or_default()
+            };
             (dec(id), Some(dec(secret)))
         }
         None => (
@@ -833,7 +864,11 @@ fn client_auth(state: &State, f: &std::collections::HashMap<String, String>, bas
     match (&client.secret, secret) {
         (None, _) => Ok(id),
         (Some(expected), Some(given)) if *expected == given => Ok(id),
-        _ => Err(oauth_error(401, "invalid_client", "client authentication failed")),
+        _ => Err(oauth_error(
+            401,
+            "invalid_client",
+            "client authentication failed",
+        )),
     }
 }
 
@@ -857,11 +892,19 @@ fn token(state: &mut State, issuer: &str, body: &[u8], basic: Option<&str>) -> R
                 || f.get("redirect_uri") != Some(&grant.redirect_uri)
                 || computed != grant.challenge
             {
-                return oauth_error(400, "invalid_grant", "code, client, redirect_uri or code_verifier do not match");
+                return oauth_error(
+                    400,
+                    "invalid_grant",
+                    "code, client, redirect_uri or code_verifier do not match",
+                );
             }
             if let (Some(asked), Some(granted)) = (f.get("resource"), &grant.resource) {
                 if asked != granted {
-                    return oauth_error(400, "invalid_target", "resource differs from the authorization request");
+                    return oauth_error(
+                        400,
+                        "invalid_target",
+                        "resource differs from the authorization request",
+                    );
                 }
             }
             grant
@@ -872,22 +915,40 @@ fn token(state: &mut State, issuer: &str, body: &[u8], basic: Option<&str>) -> R
                 return oauth_error(400, "invalid_grant", "unknown or used refresh token");
             };
             if grant.client_id != client_id || grant.expires < now_secs() {
-                return oauth_error(400, "invalid_grant", "refresh token of another client or expired");
+                return oauth_error(
+                    400,
+                    "invalid_grant",
+                    "refresh token of another client or expired",
+                );
             }
             if let Some(asked) = f.get("resource") {
                 grant.resource = Some(asked.clone());
             }
             grant
         }
-        _ => return oauth_error(400, "unsupported_grant_type", "authorization_code or refresh_token"),
+        _ => {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                "authorization_code or refresh_token",
+            )
+        }
     };
     let ttl = state.oauth.token_ttl.unwrap_or(Duration::from_secs(900));
     let mut claims = grant.user.clone().ttl(ttl).exact_audience();
-    claims.aud = grant.resource.iter().cloned().chain(state.oauth.audiences.iter().cloned()).collect();
+    claims.aud = grant
+        .resource
+        .iter()
+        .cloned()
+        .chain(state.oauth.audiences.iter().cloned())
+        .collect();
     if claims.aud.is_empty() {
         claims.aud = vec![issuer.to_string()];
     }
-    let access = state.key(&state.active).signer.sign(jwt_claims(&claims, issuer));
+    let access = state
+        .key(&state.active)
+        .signer
+        .sign(jwt_claims(&claims, issuer));
     let refresh = random_id();
     let scope = grant.scope.clone();
     state.oauth.refresh.insert(
@@ -956,7 +1017,15 @@ fn routes(issuer: String, state: Arc<Mutex<State>>, fetches: Arc<AtomicU64>) -> 
     let (i1, i2) = (issuer.clone(), issuer.clone());
     let meta = move || {
         let d = discovery.clone();
-        async move { ([(header::CONTENT_TYPE, "application/json"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], d) }
+        async move {
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                ],
+                d,
+            )
+        }
     };
     axum::Router::new()
         .route("/.well-known/openid-configuration", get(meta.clone()))
@@ -971,14 +1040,16 @@ fn routes(issuer: String, state: Arc<Mutex<State>>, fetches: Arc<AtomicU64>) -> 
         )
         .route(
             "/token",
-            post(move |headers: HeaderMap, body: axum::body::Bytes| async move {
-                let basic = headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let mut st = s2.lock().unwrap_or_else(|p| p.into_inner());
-                send(token(&mut st, &i2, &body, basic.as_deref()))
-            }),
+            post(
+                move |headers: HeaderMap, body: axum::body::Bytes| async move {
+                    let basic = headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let mut st = s2.lock().unwrap_or_else(|p| p.into_inner());
+                    send(token(&mut st, &i2, &body, basic.as_deref()))
+                },
+            ),
         )
         .route(
             "/register",

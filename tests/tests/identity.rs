@@ -257,7 +257,7 @@ async fn team_isolation_and_tool_policy() {
         &echo("x", Some("org-thousandeyes/security-vault")),
     )
     .await;
-    assert_denied(&reply, 403, "team_scope_violation");
+    assert_denied(&reply, 200, "team_scope_violation");
     assert_eq!(reply.response()["error"]["data"]["control"], "MCP-09");
     // The SRE team may not use the payroll tool at all.
     let reply = call_tool(
@@ -268,7 +268,7 @@ async fn team_isolation_and_tool_policy() {
         &echo("x", None),
     )
     .await;
-    assert_denied(&reply, 403, "tool_not_allowed");
+    assert_denied(&reply, 200, "tool_not_allowed");
     // A session header naming another session than the token's is refused.
     let reply = McpClient::new(mesh.agent_outbound_url(&SRE_AGENT, "/tools/mcp-github/mcp"))
         .with_header("authorization", &format!("Bearer {sre_token}"))

@@ -174,10 +174,13 @@ impl Denial {
     }
 
     /// The HTTP status to answer with under `mode`: 200 for a policy denial in
-    /// [`PolicyStatus::Jsonrpc`] mode, the denial's own status otherwise.
+    /// [`PolicyStatus::Jsonrpc`] mode that answers a known request id, the denial's own
+    /// status otherwise. An SDK matches a 200's JSON-RPC error to its request by id; one with
+    /// a null id (decided on the headers, before the body was read) would leave the request
+    /// waiting, so it keeps its 403/429 and fails at once.
     pub fn http_status(&self, mode: PolicyStatus) -> u16 {
         match mode {
-            PolicyStatus::Jsonrpc if self.is_policy() => 200,
+            PolicyStatus::Jsonrpc if self.is_policy() && !self.id.is_null() => 200,
             _ => self.status,
         }
     }
@@ -326,9 +329,17 @@ mod tests {
 
     #[test]
     fn no_credentials_get_a_challenge_without_error_code() {
-        let d = Denial::new(401, Control::Mcp02, "missing_token", "a bearer token is required")
-            .with_challenge("resource_metadata", "https://gw/.well-known/oauth-protected-resource")
-            .with_challenge("scope", "openid mcp");
+        let d = Denial::new(
+            401,
+            Control::Mcp02,
+            "missing_token",
+            "a bearer token is required",
+        )
+        .with_challenge(
+            "resource_metadata",
+            "https://gw/.well-known/oauth-protected-resource",
+        )
+        .with_challenge("scope", "openid mcp");
         let h = d.headers();
         let (_, challenge) = h.iter().find(|(k, _)| *k == "www-authenticate").unwrap();
         assert_eq!(
@@ -362,6 +373,13 @@ mod tests {
         ];
         for (status, control) in policy {
             let d = Denial::new(status, control, "r", "m");
+            // No request id to answer: the real status (an SDK could not match a 200).
+            assert_eq!(
+                d.http_status(PolicyStatus::default()),
+                status,
+                "{control:?}"
+            );
+            let d = d.with_id(json!(7));
             assert_eq!(d.http_status(PolicyStatus::default()), 200, "{control:?}");
             assert_eq!(d.http_status(PolicyStatus::Http), status, "{control:?}");
             // The JSON-RPC code still says what happened.
@@ -378,7 +396,7 @@ mod tests {
             (500, Control::Mcp04),
         ];
         for (status, control) in kept {
-            let d = Denial::new(status, control, "r", "m");
+            let d = Denial::new(status, control, "r", "m").with_id(json!(7));
             assert_eq!(d.http_status(PolicyStatus::Jsonrpc), status, "{control:?}");
         }
     }
@@ -387,7 +405,10 @@ mod tests {
     fn denials_member_is_split_off_and_parsed_strictly() {
         let (rest, c) = split_config(br#"{"a":1,"denials":{"policy_status":"http"}}"#).unwrap();
         assert_eq!(c.policy_status, PolicyStatus::Http);
-        assert_eq!(serde_json::from_slice::<Value>(&rest).unwrap(), json!({"a": 1}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&rest).unwrap(),
+            json!({"a": 1})
+        );
         let (rest, c) = split_config(br#"{"a":1}"#).unwrap();
         assert_eq!(c.policy_status, PolicyStatus::Jsonrpc);
         assert_eq!(rest, br#"{"a":1}"#);

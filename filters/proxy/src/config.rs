@@ -11,9 +11,8 @@ use serde::de::DeserializeOwned;
 /// [`crate::denial`].
 pub fn load<T: DeserializeOwned + Validate>(root: &dyn RootContext, filter: &str) -> Option<T> {
     let bytes = root.get_plugin_configuration().unwrap_or_default();
-    let parsed = meshguard_core::denial::split_config(&bytes).and_then(|(bytes, denials)| {
-        config::parse::<T>(&bytes).map(|config| (config, denials))
-    });
+    let parsed = meshguard_core::denial::split_config(&bytes)
+        .and_then(|(bytes, denials)| config::parse::<T>(&bytes).map(|config| (config, denials)));
     match parsed {
         Ok((config, denials)) => {
             crate::denial::set_policy_status(denials.policy_status);

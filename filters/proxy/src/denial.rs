@@ -4,6 +4,11 @@
 //! HTTP 200 with the JSON-RPC error by default (readable by every MCP SDK), challenges keep
 //! 401/403 ([`Denial::http_status`]). The mode is the filter's `denials.policy_status`,
 //! set once per plugin configuration by [`crate::config::load`].
+//!
+//! Only an MCP client gets the 200: one whose `Accept` lists `text/event-stream`, as the
+//! Streamable HTTP transport requires of every POST. Any other HTTP client (a tool's own
+//! outbound request refused by egress-guard, curl) gets the denial's real status, so a
+//! refusal can never pass for a successful fetch.
 
 use meshguard_core::denial::{Denial, PolicyStatus};
 use proxy_wasm::traits::HttpContext;
@@ -24,10 +29,21 @@ pub fn policy_status() -> PolicyStatus {
     POLICY_STATUS.with(Cell::get)
 }
 
+/// Does the request come from an MCP Streamable HTTP client (`Accept` lists
+/// `text/event-stream`)?
+fn is_mcp_client(ctx: &dyn HttpContext) -> bool {
+    ctx.get_http_request_header("accept")
+        .is_some_and(|a| a.to_ascii_lowercase().contains("text/event-stream"))
+}
+
 /// Answer the request with the denial instead of forwarding it (or its response).
 pub fn send(ctx: &dyn HttpContext, filter: &str, denial: &Denial) {
     crate::stats::increment(filter, &format!("denied.{}", denial.reason));
-    let status = denial.http_status(policy_status());
+    let status = if is_mcp_client(ctx) {
+        denial.http_status(policy_status())
+    } else {
+        denial.status
+    };
     crate::log::warn(
         filter,
         &format!(

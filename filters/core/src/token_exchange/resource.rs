@@ -69,7 +69,9 @@ impl Validate for ProtectedResource {
         for (i, s) in self.scopes_supported.iter().enumerate() {
             let field = format!("scopes_supported[{i}]");
             non_empty(&field, s)?;
-            if s.chars().any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control()) {
+            if s.chars()
+                .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
+            {
                 return Err(ConfigError::invalid(field, "must be one scope token"));
             }
         }
@@ -185,7 +187,11 @@ impl Config {
     /// resource or a URL the request's URL is under (path-segment prefix). On the session
     /// path (not an MCP endpoint) any resource of this gateway will do.
     pub fn audience_allows(&self, aud: &[String], path: &str) -> bool {
-        let Some(pr) = self.protected_resource.as_ref().filter(|p| p.check_audience) else {
+        let Some(pr) = self
+            .protected_resource
+            .as_ref()
+            .filter(|p| p.check_audience)
+        else {
             return true;
         };
         let path = path_only(path);
@@ -303,14 +309,19 @@ mod tests {
             .resource_metadata("/.well-known/oauth-protected-resource/agents/sre-agent/mcp?x=1")
             .unwrap()
             .unwrap();
-        assert_eq!(ep["resource"], "https://mcp.example.com/agents/sre-agent/mcp");
+        assert_eq!(
+            ep["resource"],
+            "https://mcp.example.com/agents/sre-agent/mcp"
+        );
         // Not a routed endpoint, or not the well-known path at all.
         let d = c
             .resource_metadata("/.well-known/oauth-protected-resource/admin")
             .unwrap()
             .unwrap_err();
         assert_eq!(d.status, 404);
-        assert!(c.resource_metadata("/.well-known/oauth-protected-resourcex").is_none());
+        assert!(c
+            .resource_metadata("/.well-known/oauth-protected-resourcex")
+            .is_none());
         assert!(c.resource_metadata("/agents/sre-agent/mcp").is_none());
         // Nothing is served when no protected resource is configured.
         let plain = config(json!({})).unwrap();
@@ -339,9 +350,17 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(md["resource"], "https://mcp.example.com/agents/sre-agent");
-        let other = c.challenge(Denial::new(401, Control::Mcp02, "x", "x"), "/meshguard/session");
-        assert!(other.challenge[0].1.ends_with("/.well-known/oauth-protected-resource"));
-        let forbidden = c.challenge(Denial::new(403, Control::Mcp02, "x", "x"), "/agents/sre-agent/mcp");
+        let other = c.challenge(
+            Denial::new(401, Control::Mcp02, "x", "x"),
+            "/meshguard/session",
+        );
+        assert!(other.challenge[0]
+            .1
+            .ends_with("/.well-known/oauth-protected-resource"));
+        let forbidden = c.challenge(
+            Denial::new(403, Control::Mcp02, "x", "x"),
+            "/agents/sre-agent/mcp",
+        );
         assert!(forbidden.challenge.is_empty());
     }
 
@@ -382,7 +401,12 @@ mod tests {
         assert!(c.origin_allows(None));
         assert!(c.origin_allows(Some("https://app.example.com")));
         assert!(c.origin_allows(Some("https://mcp.example.com")));
-        for bad in ["http://evil.example", "null", "", "https://app.example.com.evil"] {
+        for bad in [
+            "http://evil.example",
+            "null",
+            "",
+            "https://app.example.com.evil",
+        ] {
             assert!(!c.origin_allows(Some(bad)), "{bad}");
         }
         // Without any configuration only non-browser requests pass.
@@ -394,21 +418,51 @@ mod tests {
     #[test]
     fn config_errors_name_the_field() {
         let cases = [
-            (json!({"protected_resource": {"resource": "http://mcp.example.com", "authorization_servers": ["https://i"]}}), "protected_resource.resource"),
-            (json!({"protected_resource": {"resource": "https://m/", "authorization_servers": ["https://i"]}}), "protected_resource.resource"),
-            (json!({"protected_resource": {"resource": "https://m?a", "authorization_servers": ["https://i"]}}), "protected_resource.resource"),
-            (json!({"protected_resource": {"resource": "https://m", "authorization_servers": []}}), "protected_resource.authorization_servers"),
-            (json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["ftp://i"]}}), "protected_resource.authorization_servers[0]"),
-            (json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["https://i"], "scopes_supported": ["a b"]}}), "protected_resource.scopes_supported[0]"),
-            (json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["https://i"], "scope": "x"}}), "protected_resource.scope"),
-            (json!({"allowed_origins": ["https://a.example/"]}), "allowed_origins[0]"),
-            (json!({"allowed_origins": ["a.example"]}), "allowed_origins[0]"),
+            (
+                json!({"protected_resource": {"resource": "http://mcp.example.com", "authorization_servers": ["https://i"]}}),
+                "protected_resource.resource",
+            ),
+            (
+                json!({"protected_resource": {"resource": "https://m/", "authorization_servers": ["https://i"]}}),
+                "protected_resource.resource",
+            ),
+            (
+                json!({"protected_resource": {"resource": "https://m?a", "authorization_servers": ["https://i"]}}),
+                "protected_resource.resource",
+            ),
+            (
+                json!({"protected_resource": {"resource": "https://m", "authorization_servers": []}}),
+                "protected_resource.authorization_servers",
+            ),
+            (
+                json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["ftp://i"]}}),
+                "protected_resource.authorization_servers[0]",
+            ),
+            (
+                json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["https://i"], "scopes_supported": ["a b"]}}),
+                "protected_resource.scopes_supported[0]",
+            ),
+            (
+                json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["https://i"], "scope": "x"}}),
+                "protected_resource.scope",
+            ),
+            (
+                json!({"allowed_origins": ["https://a.example/"]}),
+                "allowed_origins[0]",
+            ),
+            (
+                json!({"allowed_origins": ["a.example"]}),
+                "allowed_origins[0]",
+            ),
         ];
         for (extra, field) in cases {
             let e = config(extra.clone()).unwrap_err();
             assert_eq!(e.field, field, "{extra}: {e}");
         }
-        assert!(config(json!({"protected_resource": {"resource": "http://127.0.0.1:8080",
-            "authorization_servers": ["http://localhost:9000"]}})).is_ok());
+        assert!(config(
+            json!({"protected_resource": {"resource": "http://127.0.0.1:8080",
+            "authorization_servers": ["http://localhost:9000"]}})
+        )
+        .is_ok());
     }
 }
