@@ -231,7 +231,7 @@ async fn outbound_refuses_metadata_authorities_and_passes_allowed_ones() {
         "evil.example.net",
     ] {
         let reply = client.post_raw(b"{}".to_vec(), &[("host", host)]).await;
-        assert_eq!(reply.status, 200, "{host}: {}", reply.text());
+        assert_eq!(reply.status, 403, "{host}: {}", reply.text());
         assert_eq!(reply.json()["error"]["data"]["control"], "MCP-08", "{host}");
     }
     // Absolute-form: the target's authority is what Envoy routes on, whatever Host says.
@@ -271,7 +271,7 @@ async fn outbound_bodies_carrying_secrets_are_refused() {
     let json_ct = [("host", "api.github.com")];
     let leak = r#"{"title":"ci","body":"aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY key AKIAIOSFODNN7EXAMPLE"}"#;
     let reply = client.post_raw(leak.as_bytes().to_vec(), &json_ct).await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.status, 403, "{}", reply.text());
     assert_eq!(reply.json()["error"]["data"]["control"], "MCP-04");
     assert_eq!(reply.denial_reason().as_deref(), Some("sensitive_data"));
     assert!(!reply.text().contains("AKIAIOSFODNN7EXAMPLE"));
@@ -370,7 +370,7 @@ async fn the_deployed_configurations_refuse_metadata_and_pass_github() {
     let reply = client
         .post_raw(b"{}".to_vec(), &[("host", "169.254.169.254")])
         .await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.status, 403, "{}", reply.text());
     let reply = client
         .post_raw(b"{}".to_vec(), &[("host", "api.github.com")])
         .await;

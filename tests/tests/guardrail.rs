@@ -229,7 +229,7 @@ async fn chat_style_bodies_are_inspected_at_configured_paths() {
     let client = McpClient::new(envoy.url("/v1/chat"));
     let bad = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": ATTACK}]}]});
     let reply = client.post(&bad).await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.status, 403, "{}", reply.text());
     assert_eq!(reply.denial_reason().as_deref(), Some("prompt_injection"));
     let good = json!({"model": "m", "messages": [{"role": "user", "content": "Summarise the system log, ignore INFO lines."}]});
     let reply = client.post(&good).await;

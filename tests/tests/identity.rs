@@ -268,7 +268,7 @@ async fn team_isolation_and_tool_policy() {
         &echo("x", None),
     )
     .await;
-    assert_denied(&reply, 200, "tool_not_allowed");
+    assert_denied(&reply, 403, "tool_not_allowed");
     // A session header naming another session than the token's is refused.
     let reply = McpClient::new(mesh.agent_outbound_url(&SRE_AGENT, "/tools/mcp-github/mcp"))
         .with_header("authorization", &format!("Bearer {sre_token}"))

@@ -169,13 +169,13 @@ async fn forwarded_calls_carry_the_class_and_no_caller_can_forge_it() {
     let anonymous = McpClient::new(envoy.url("/mcp"));
     let r = anonymous.post(&tool_call(3, "echo", json!({}))).await;
     // Refused on the headers, before the body (and its id) is read.
-    assert_denied(&r, 200, "missing_identity", Value::Null);
+    assert_denied(&r, 403, "missing_identity", Value::Null);
     // A tool server the registry does not know.
     let other = McpClient::new(envoy.url("/tools/unknown/mcp"))
         .with_header("x-meshguard-sub", "alice")
         .with_header("x-meshguard-team", "sre");
     let r = other.post(&tool_call(4, "echo", json!({}))).await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 403);
     assert_eq!(r.denial_reason().as_deref(), Some("unregistered_server"));
     // A body the filter cannot read is refused, not passed.
     let r = sre.post_raw(b"{\"jsonrpc\":\"2.0\",".to_vec(), &[]).await;

@@ -138,9 +138,14 @@ pub struct Denial {
     /// clients and dashboards see why without parsing the message. Never request content.
     pub data: Map<String, Value>,
     /// Extra auth-params of the 401 `WWW-Authenticate` challenge (`resource_metadata`,
-    /// `scope`: RFC 9728 section 5.1), in order; values are quoted when sent.
-    pub challenge: Vec<(&'static str, String)>,
+    /// `scope`: RFC 9728 section 5.1), in order; values are quoted when sent. Boxed: most
+    /// denials have none, and `Result<_, Denial>` stays small.
+    pub challenge: Option<Box<ChallengeParams>>,
 }
+
+/// Auth-params added to a `WWW-Authenticate` challenge, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChallengeParams(pub Vec<(&'static str, String)>);
 
 impl Denial {
     /// A denial with a null id; chain [`Denial::with_id`] once the request id is known.
@@ -157,14 +162,22 @@ impl Denial {
             message: message.into(),
             id: Value::Null,
             data: Map::new(),
-            challenge: Vec::new(),
+            challenge: None,
         }
     }
 
     /// The same denial with one more auth-param in its `WWW-Authenticate` challenge.
     pub fn with_challenge(mut self, param: &'static str, value: impl Into<String>) -> Self {
-        self.challenge.push((param, value.into()));
+        self.challenge
+            .get_or_insert_with(Box::default)
+            .0
+            .push((param, value.into()));
         self
+    }
+
+    /// The challenge's extra auth-params (empty when none).
+    pub fn challenge_params(&self) -> &[(&'static str, String)] {
+        self.challenge.as_deref().map_or(&[], |c| c.0.as_slice())
     }
 
     /// A policy denial (see [`Control::is_policy`]; rate limits, 429, are one whatever
@@ -254,7 +267,7 @@ impl Denial {
                 params.push("error=\"invalid_token\"".to_string());
                 params.push(format!("error_description=\"{}\"", quoted(&self.reason)));
             }
-            for (name, value) in &self.challenge {
+            for (name, value) in self.challenge_params() {
                 params.push(format!("{name}=\"{}\"", quoted(value)));
             }
             let challenge = if params.is_empty() {

@@ -142,7 +142,8 @@ impl Stream {
             self.set_http_response_header("content-length", Some(&len.to_string()));
         }
         if let Some(denial) = inspector.denied.take() {
-            self.set_http_response_header(":status", Some(&denial.status.to_string()));
+            let status = meshguard_proxy::denial::status_for(&denial);
+            self.set_http_response_header(":status", Some(&status.to_string()));
             for (name, value) in denial.headers() {
                 self.set_http_response_header(name, Some(&value));
             }

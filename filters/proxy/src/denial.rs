@@ -5,10 +5,10 @@
 //! 401/403 ([`Denial::http_status`]). The mode is the filter's `denials.policy_status`,
 //! set once per plugin configuration by [`crate::config::load`].
 //!
-//! Only an MCP client gets the 200: one whose `Accept` lists `text/event-stream`, as the
-//! Streamable HTTP transport requires of every POST. Any other HTTP client (a tool's own
-//! outbound request refused by egress-guard, curl) gets the denial's real status, so a
-//! refusal can never pass for a successful fetch.
+//! The 200 goes only with a denial that answers a JSON-RPC request id (the body was read as
+//! JSON-RPC): an SDK matches the error to its request by that id. Anything else (a denial
+//! decided on the headers, a tool's own outbound fetch refused by egress-guard, a body that
+//! is not JSON-RPC) keeps its real status, so a refusal never passes for a success.
 
 use meshguard_core::denial::{Denial, PolicyStatus};
 use proxy_wasm::traits::HttpContext;
@@ -29,21 +29,16 @@ pub fn policy_status() -> PolicyStatus {
     POLICY_STATUS.with(Cell::get)
 }
 
-/// Does the request come from an MCP Streamable HTTP client (`Accept` lists
-/// `text/event-stream`)?
-fn is_mcp_client(ctx: &dyn HttpContext) -> bool {
-    ctx.get_http_request_header("accept")
-        .is_some_and(|a| a.to_ascii_lowercase().contains("text/event-stream"))
+/// The HTTP status `denial` is answered with on this request (see the module doc); also for
+/// filters that rewrite a held response's `:status` themselves.
+pub fn status_for(denial: &Denial) -> u16 {
+    denial.http_status(policy_status())
 }
 
 /// Answer the request with the denial instead of forwarding it (or its response).
 pub fn send(ctx: &dyn HttpContext, filter: &str, denial: &Denial) {
     crate::stats::increment(filter, &format!("denied.{}", denial.reason));
-    let status = if is_mcp_client(ctx) {
-        denial.http_status(policy_status())
-    } else {
-        denial.status
-    };
+    let status = status_for(denial);
     crate::log::warn(
         filter,
         &format!(

@@ -334,7 +334,7 @@ mod tests {
         let d = Denial::new(401, Control::Mcp02, "missing_token", "x");
         let d = c.challenge(d, "/agents/sre-agent/mcp");
         assert_eq!(
-            d.challenge,
+            d.challenge_params(),
             vec![
                 (
                     "resource_metadata",
@@ -354,14 +354,14 @@ mod tests {
             Denial::new(401, Control::Mcp02, "x", "x"),
             "/meshguard/session",
         );
-        assert!(other.challenge[0]
+        assert!(other.challenge_params()[0]
             .1
             .ends_with("/.well-known/oauth-protected-resource"));
         let forbidden = c.challenge(
             Denial::new(403, Control::Mcp02, "x", "x"),
             "/agents/sre-agent/mcp",
         );
-        assert!(forbidden.challenge.is_empty());
+        assert!(forbidden.challenge_params().is_empty());
     }
 
     #[test]
