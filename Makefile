@@ -25,7 +25,7 @@ TOOLS      := .tools
 ## Debian packages (wrk, docker-registry, skopeo) install with apt as root, else with sudo.
 SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help toolchain wrk envoy istio-tools chroma wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
+.PHONY: help toolchain wrk envoy istio-tools chroma mcp-sdks wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -67,6 +67,24 @@ $(CHROMA_STAMP):
 	touch $@
 
 chroma: $(CHROMA_STAMP)
+
+## The official MCP SDKs, pinned, as clients of the local mesh in the tests
+## (tests/tests/sdk_clients.rs): Python (PyPI mcp) in its own venv, TypeScript (npm) in .tools/.
+MCP_PY_VERSION := 2.3.0
+MCP_TS_VERSION := 1.32.2
+MCP_PY_STAMP := $(TOOLS)/mcp-python/mcp-$(MCP_PY_VERSION).installed
+MCP_TS_STAMP := $(TOOLS)/mcp-ts/sdk-$(MCP_TS_VERSION).installed
+
+$(MCP_PY_STAMP):
+	python3 -m venv $(TOOLS)/mcp-python
+	$(TOOLS)/mcp-python/bin/pip install --quiet --disable-pip-version-check mcp==$(MCP_PY_VERSION)
+	touch $@
+
+$(MCP_TS_STAMP):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/mcp-ts @modelcontextprotocol/sdk@$(MCP_TS_VERSION)
+	touch $@
+
+mcp-sdks: $(MCP_PY_STAMP) $(MCP_TS_STAMP)
 
 ## binaryen's wasm-opt (npm): a size pass after rustc keeps the regex-carrying filters under 2 MiB.
 BINARYEN_VERSION := 132.0.0
@@ -110,7 +128,7 @@ wrk:
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
 test:
-	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma test-host wrk
+	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma mcp-sdks test-host wrk
 	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test $(HOST_TESTS)
 
 ## Anchors for the scrubber evaluation (Presidio, detect-secrets) in their own venvs.

@@ -90,7 +90,15 @@ impl ScriptedAgent {
             meta.insert(APPROVAL_META.into(), Value::String(token));
             params.meta = Some(meta.into());
         }
-        let outcome = client.call_tool(params).await;
+        let outcome = client.call_tool(params).await.map(|mut result| {
+            // The tool answered over 2025-11-25 (no `resultType`); an absent type means
+            // "complete" (SEP-2322), so relay it as such: rmcp clears it again for a user on
+            // an older revision, and a 2026-07-28 user gets the field its schema requires.
+            if result.result_type.is_none() {
+                result.result_type = Some(rmcp::model::ResultType::COMPLETE);
+            }
+            result
+        });
         let _ = client.cancel().await;
         outcome.map_err(|e| match e {
             // A control's denial, passed on as it came: the user sees who stopped the call.

@@ -37,7 +37,9 @@ use std::path::{Path, PathBuf};
 /// a demo and a test in seconds.
 /// The approval gate's webhook cluster and authority are endpoints too, and its inline JWKS
 /// is the deployment's approval-service public key (the local service makes a fresh one).
-pub const LOCAL_OVERRIDES: [&str; 11] = [
+/// The gateway's protected-resource URL and its authorization servers are its public address
+/// and the IdP's.
+pub const LOCAL_OVERRIDES: [&str; 13] = [
     "/user_tokens/issuer",
     "/user_tokens/jwks/remote/uri",
     "/user_tokens/jwks/remote/cluster",
@@ -49,6 +51,8 @@ pub const LOCAL_OVERRIDES: [&str; 11] = [
     "/webhook/cluster",
     "/webhook/authority",
     "/tokens/jwks/inline",
+    "/protected_resource/resource",
+    "/protected_resource/authorization_servers",
 ];
 
 /// Istio's trust domain in the reference deployment.

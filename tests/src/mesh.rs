@@ -147,9 +147,15 @@ pub mod plugin {
     use super::*;
     use crate::manifests::{localize, plugin_config};
 
-    /// token-exchange at the gateway.
-    pub fn token_exchange(idp: &OidcIssuer) -> Value {
+    /// token-exchange at the gateway, a protected resource at `resource` (its public URL)
+    /// whose authorization server is `idp`.
+    pub fn token_exchange(idp: &OidcIssuer, resource: &str) -> Value {
         let overrides = [
+            ("/protected_resource/resource", json!(resource)),
+            (
+                "/protected_resource/authorization_servers",
+                json!([idp.issuer()]),
+            ),
             ("/user_tokens/issuer", json!(idp.issuer())),
             ("/user_tokens/jwks/remote/uri", json!(idp.jwks_uri())),
             ("/user_tokens/jwks/remote/cluster", json!("oidc-issuer")),
@@ -211,6 +217,14 @@ fn pipe(path: &Path) -> Value {
 
 fn tcp0() -> Value {
     json!({"socket_address": {"address": "127.0.0.1", "port_value": 0}})
+}
+
+/// A loopback port free right now (bound, then released for Envoy to bind).
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
 }
 
 fn pipe_cluster(name: &str, path: &Path, tls: Option<Value>) -> Value {
@@ -298,11 +312,26 @@ impl LocalMesh {
         };
         let pki = Pki::new();
         let idp = OidcIssuer::start().await;
+        // The gateway's public URL is its protected-resource identifier (RFC 8707/9728), so
+        // its port is chosen before it starts. The issuer adds it to `aud` like an IdP's
+        // audience mapper, and OAuth tokens carry the requested resource plus `meshguard`.
+        let ingress_port = free_port()?;
+        let resource = format!("http://127.0.0.1:{ingress_port}");
+        idp.set_resource_audience(Some(resource.clone()));
+        idp.set_oauth_tokens(&[GATEWAY_AUDIENCE], std::time::Duration::from_secs(900));
         let keys = GatewayKeys::generate();
         let approval = crate::approval::start_service().await;
         // The gateway first: sidecars fetch its JWKS at start. Clusters connect lazily, and
         // every mesh-internal address is a socket path known in advance, so order is free.
-        let gateway = start_gateway(&layout, &pki, &idp, &keys, &approval)?;
+        let gateway = start_gateway(
+            &layout,
+            &pki,
+            &idp,
+            &keys,
+            &approval,
+            &resource,
+            ingress_port,
+        )?;
         let mut apps = Vec::new();
         let mut tool_sidecars = Vec::new();
         for tool in TOOLS {
@@ -539,9 +568,11 @@ fn start_gateway(
     idp: &OidcIssuer,
     keys: &GatewayKeys,
     approval: &meshguard_approval::Running,
+    resource: &str,
+    ingress_port: u16,
 ) -> Result<Envoy, String> {
     let svid = pki.svid(ids::GATEWAY);
-    let token_exchange = WasmFilter::new("token_exchange", plugin::token_exchange(idp))
+    let token_exchange = WasmFilter::new("token_exchange", plugin::token_exchange(idp, resource))
         .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
         .env("MESHGUARD_SESSION_KEYS", &keys.session_env)
         .http_filter();
@@ -577,7 +608,7 @@ fn start_gateway(
     let listeners = vec![
         listener(
             "ingress",
-            tcp0(),
+            json!({"socket_address": {"address": "127.0.0.1", "port_value": ingress_port}}),
             ingress_routes,
             vec![token_exchange.clone()],
             None,

@@ -64,6 +64,9 @@ pub struct UserClaims {
     pub nbf_offset: Option<i64>,
     /// Any other claims (`sid`, `email`, `groups`, ...), added verbatim.
     pub extra: Map<String, Value>,
+    /// Mint `aud` exactly as given, without the issuer's resource audience (see
+    /// [`OidcIssuer::set_resource_audience`]).
+    pub exact_audience: bool,
 }
 
 impl UserClaims {
@@ -79,7 +82,14 @@ impl UserClaims {
             iat_offset: 0,
             nbf_offset: None,
             extra: Map::new(),
+            exact_audience: false,
         }
+    }
+
+    /// Mint `aud` exactly as given (no resource audience added by the issuer).
+    pub fn exact_audience(mut self) -> Self {
+        self.exact_audience = true;
+        self
     }
 
     /// Set the lifetime.
@@ -174,6 +184,41 @@ struct State {
     active: String,
     jwks_available: bool,
     generated: usize,
+    /// Added to the `aud` of every token minted for an audience (an IdP's audience mapper).
+    resource_audience: Option<String>,
+    /// The OAuth side: clients, codes, refresh tokens, the auto-consenting user.
+    oauth: OAuth,
+}
+
+/// A registered OAuth client (pre-registered or by RFC 7591 dynamic registration).
+#[derive(Debug, Clone)]
+struct Client {
+    redirect_uris: Vec<String>,
+    /// `None`: a public client (`token_endpoint_auth_method: none`).
+    secret: Option<String>,
+}
+
+/// An authorization code waiting to be redeemed.
+#[derive(Debug, Clone)]
+struct Grant {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    resource: Option<String>,
+    scope: String,
+    user: UserClaims,
+    expires: i64,
+}
+
+/// The issuer's OAuth 2.1 state.
+#[derive(Default)]
+struct OAuth {
+    clients: std::collections::HashMap<String, Client>,
+    codes: std::collections::HashMap<String, Grant>,
+    refresh: std::collections::HashMap<String, Grant>,
+    consent: Option<UserClaims>,
+    audiences: Vec<String>,
+    token_ttl: Option<Duration>,
 }
 
 impl State {
@@ -230,7 +275,16 @@ impl OidcIssuer {
             active: String::new(),
             jwks_available: true,
             generated: 0,
+            resource_audience: None,
+            oauth: OAuth::default(),
         };
+        state.oauth.clients.insert(
+            PUBLIC_CLIENT_ID.to_string(),
+            Client {
+                redirect_uris: Vec::new(),
+                secret: None,
+            },
+        );
         for alg in Alg::ALL {
             let kid = state.new_key(alg, true);
             if alg == active {
@@ -371,14 +425,72 @@ impl OidcIssuer {
 
     /// A token signed with key `kid`, published or retired.
     pub fn token_with_kid(&self, kid: &str, claims: &UserClaims) -> String {
-        let payload = jwt_claims(claims, &self.issuer);
+        let claims = self.mapped(claims);
+        let payload = jwt_claims(&claims, &self.issuer);
         self.state().key(kid).signer.sign(payload)
+    }
+
+    /// `claims` with the resource audience added (unless exact or audience-less).
+    fn mapped(&self, claims: &UserClaims) -> UserClaims {
+        let mut claims = claims.clone();
+        let resource = self.state().resource_audience.clone();
+        if let Some(r) = resource {
+            if !claims.exact_audience && !claims.aud.is_empty() && !claims.aud.contains(&r) {
+                claims.aud.push(r);
+            }
+        }
+        claims
+    }
+
+    /// Like an IdP's audience mapper for the gateway (RFC 8707): every token minted for an
+    /// audience also names `resource`, the gateway's protected-resource URL. The local mesh
+    /// sets it so tests that mint tokens directly pass the gateway's audience check.
+    pub fn set_resource_audience(&self, resource: Option<String>) {
+        self.state().resource_audience = resource;
+    }
+
+    /// Test-only auto-consent: `/authorize` signs `user` in and approves at once (no browser),
+    /// or refuses every authorization request (`None`, the default).
+    pub fn set_auto_consent(&self, user: Option<UserClaims>) {
+        self.state().oauth.consent = user;
+    }
+
+    /// Audiences every OAuth access token carries besides the requested `resource` (the
+    /// audience the gateway's `user_tokens.audiences` expects), and their lifetime.
+    pub fn set_oauth_tokens(&self, audiences: &[&str], ttl: Duration) {
+        let mut state = self.state();
+        state.oauth.audiences = audiences.iter().map(|a| a.to_string()).collect();
+        state.oauth.token_ttl = Some(ttl);
+    }
+
+    /// `<issuer>/token`: where clients redeem codes and refresh tokens.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// A refresh token for `user`, as the code flow would have issued it (for `make up`:
+    /// users get fresh access tokens from the token endpoint without a browser).
+    pub fn refresh_token_for(&self, user: &UserClaims, resource: Option<&str>) -> String {
+        let token = random_id();
+        self.state().oauth.refresh.insert(
+            token.clone(),
+            Grant {
+                client_id: PUBLIC_CLIENT_ID.to_string(),
+                redirect_uri: String::new(),
+                challenge: String::new(),
+                resource: resource.map(str::to_string),
+                scope: "openid mcp".into(),
+                user: user.clone(),
+                expires: now_secs() + 86_400,
+            },
+        );
+        token
     }
 
     /// Forged: `alg: none`, no signature (`header.payload.`), naming the active `kid`.
     pub fn forge_alg_none(&self, claims: &UserClaims) -> String {
         let header = json!({"alg": "none", "typ": "JWT", "kid": self.active_kid()});
-        let payload = serde_json::to_value(jwt_claims(claims, &self.issuer))
+        let payload = serde_json::to_value(jwt_claims(&self.mapped(claims), &self.issuer))
             .expect("claims serialize to JSON");
         format!("{}.{}.", b64_json(&header), b64_json(&payload))
     }
@@ -399,7 +511,7 @@ impl OidcIssuer {
         };
         HS256Key::from_bytes(pem.as_bytes())
             .with_key_id(&kid)
-            .authenticate(jwt_claims(claims, &self.issuer))
+            .authenticate(jwt_claims(&self.mapped(claims), &self.issuer))
             .expect("sign HS256 token")
     }
 
@@ -431,7 +543,7 @@ impl OidcIssuer {
     /// Validly signed with the real key, but `iss` names another issuer.
     pub fn wrong_issuer_token(&self, claims: &UserClaims) -> String {
         let kid = self.active_kid();
-        let payload = jwt_claims(claims, "https://evil.example.com");
+        let payload = jwt_claims(&self.mapped(claims), "https://evil.example.com");
         self.state().key(&kid).signer.sign(payload)
     }
 
@@ -528,44 +640,422 @@ fn jwt_claims(claims: &UserClaims, iss: &str) -> JWTClaims<Map<String, Value>> {
     }
 }
 
-/// `/.well-known/openid-configuration` and `/jwks.json`.
-fn routes(issuer: String, state: Arc<Mutex<State>>, fetches: Arc<AtomicU64>) -> axum::Router {
-    use axum::http::{header, StatusCode};
-    use axum::routing::get;
-    let discovery = json!({
+/// The client id of the pre-registered public client (PKCE, no secret), for apps that do
+/// not register dynamically. It accepts any loopback redirect URI (RFC 8252 section 7.3).
+pub const PUBLIC_CLIENT_ID: &str = "meshguard-public";
+
+/// Lifetime of an authorization code, seconds.
+const CODE_TTL: i64 = 60;
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).expect("the OS provides randomness");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// RFC 8414 / OpenID discovery document.
+fn discovery(issuer: &str) -> Value {
+    json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks.json"),
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
+        "registration_endpoint": format!("{issuer}/register"),
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
+        "scopes_supported": ["openid", "mcp", "offline_access"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::name),
+        "authorization_response_iss_parameter_supported": true,
     })
-    .to_string();
-    let jwks = move || {
-        let state = state.clone();
-        let fetches = fetches.clone();
-        async move {
-            fetches.fetch_add(1, Ordering::SeqCst);
-            let state = state.lock().unwrap_or_else(|p| p.into_inner());
-            if !state.jwks_available {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::CONTENT_TYPE, "text/plain")],
-                    "jwks unavailable".to_string(),
+}
+
+type Reply = (axum::http::StatusCode, Vec<(String, String)>, String);
+
+fn json_reply(status: u16, body: Value) -> Reply {
+    (
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST),
+        vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+        ],
+        body.to_string(),
+    )
+}
+
+fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
+    json_reply(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
+}
+
+fn form(bytes: &[u8]) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+fn is_loopback_redirect(uri: &str) -> bool {
+    [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+        "http://localhost/",
+        "http://[::1]:",
+    ]
+    .iter()
+    .any(|p| uri.starts_with(p))
+}
+
+/// RFC 7591 dynamic client registration.
+fn register(state: &mut State, body: &[u8]) -> Reply {
+    let Ok(meta) = serde_json::from_slice::<Value>(body) else {
+        return oauth_error(400, "invalid_client_metadata", "the body is not JSON");
+    };
+    let redirect_uris: Vec<String> = meta["redirect_uris"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return oauth_error(400, "invalid_redirect_uri", "redirect_uris is required");
+    }
+    if redirect_uris.iter().any(|u| u.contains('#')) {
+        return oauth_error(400, "invalid_redirect_uri", "no fragments in redirect URIs");
+    }
+    let method = meta["token_endpoint_auth_method"]
+        .as_str()
+        .unwrap_or("client_secret_basic")
+        .to_string();
+    if !["none", "client_secret_post", "client_secret_basic"].contains(&method.as_str()) {
+        return oauth_error(
+            400,
+            "invalid_client_metadata",
+            "unsupported token_endpoint_auth_method",
+        );
+    }
+    let client_id = random_id();
+    let secret = (method != "none").then(random_id);
+    let mut reply = meta.clone();
+    reply["client_id"] = json!(client_id);
+    reply["client_id_issued_at"] = json!(now_secs());
+    reply["token_endpoint_auth_method"] = json!(method);
+    reply["grant_types"] = json!(["authorization_code", "refresh_token"]);
+    reply["response_types"] = json!(["code"]);
+    if let Some(secret) = &secret {
+        reply["client_secret"] = json!(secret);
+        reply["client_secret_expires_at"] = json!(0);
+    }
+    state.oauth.clients.insert(
+        client_id,
+        Client {
+            redirect_uris,
+            secret,
+        },
+    );
+    json_reply(201, reply)
+}
+
+/// `/authorize`: authorization code with PKCE S256 (required), auto-consent for tests.
+fn authorize(state: &mut State, issuer: &str, query: &str) -> Reply {
+    let q = form(query.as_bytes());
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let client_id = get("client_id");
+    let redirect_uri = get("redirect_uri");
+    // Errors that cannot be redirected are shown to the user (RFC 6749 section 4.1.2.1).
+    let Some(client) = state.oauth.clients.get(&client_id) else {
+        return oauth_error(400, "invalid_client", "unknown client_id");
+    };
+    let registered = if client.redirect_uris.is_empty() {
+        is_loopback_redirect(&redirect_uri)
+    } else {
+        client.redirect_uris.contains(&redirect_uri)
+    };
+    if !registered {
+        return oauth_error(400, "invalid_request", "redirect_uri is not registered");
+    }
+    let redirect = |params: &[(&str, &str)]| -> Reply {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            ser.append_pair(k, v);
+        }
+        if q.contains_key("state") {
+            ser.append_pair("state", &get("state"));
+        }
+        ser.append_pair("iss", issuer);
+        let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+        let location = format!("{redirect_uri}{sep}{}", ser.finish());
+        (
+            axum::http::StatusCode::FOUND,
+            vec![("location".into(), location)],
+            String::new(),
+        )
+    };
+    if get("response_type") != "code" {
+        return redirect(&[("error", "unsupported_response_type")]);
+    }
+    let challenge = get("code_challenge");
+    if challenge.len() < 43 || get("code_challenge_method") != "S256" {
+        return redirect(&[
+            ("error", "invalid_request"),
+            ("error_description", "PKCE with S256 is required"),
+        ]);
+    }
+    let Some(user) = state.oauth.consent.clone() else {
+        return redirect(&[
+            ("error", "access_denied"),
+            ("error_description", "no user signed in"),
+        ]);
+    };
+    let code = random_id();
+    state.oauth.codes.insert(
+        code.clone(),
+        Grant {
+            client_id,
+            redirect_uri: redirect_uri.clone(),
+            challenge,
+            resource: q.get("resource").cloned(),
+            scope: q
+                .get("scope")
+                .cloned()
+                .unwrap_or_else(|| "openid mcp".into()),
+            user,
+            expires: now_secs() + CODE_TTL,
+        },
+    );
+    redirect(&[("code", &code)])
+}
+
+/// The client authentication of a token request: `(client_id, ok)`.
+fn client_auth(
+    state: &State,
+    f: &std::collections::HashMap<String, String>,
+    basic: Option<&str>,
+) -> Result<String, Reply> {
+    let (id, secret) = match basic.and_then(|b| b.strip_prefix("Basic ")) {
+        Some(b64) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .unwrap_or_default();
+            let (id, secret) = decoded.split_once(':').unwrap_or((&decoded, ""));
+            let dec = |s: &str| {
+                form(format!("x={s}").as_bytes())
+                    .remove("x")
+                    .unwrap_or_default()
+            };
+            (dec(id), Some(dec(secret)))
+        }
+        None => (
+            f.get("client_id").cloned().unwrap_or_default(),
+            f.get("client_secret").cloned(),
+        ),
+    };
+    let Some(client) = state.oauth.clients.get(&id) else {
+        return Err(oauth_error(401, "invalid_client", "unknown client"));
+    };
+    match (&client.secret, secret) {
+        (None, _) => Ok(id),
+        (Some(expected), Some(given)) if *expected == given => Ok(id),
+        _ => Err(oauth_error(
+            401,
+            "invalid_client",
+            "client authentication failed",
+        )),
+    }
+}
+
+/// `/token`: authorization_code (PKCE checked) and refresh_token (rotated) grants.
+fn token(state: &mut State, issuer: &str, body: &[u8], basic: Option<&str>) -> Reply {
+    let f = form(body);
+    let client_id = match client_auth(state, &f, basic) {
+        Ok(id) => id,
+        Err(reply) => return reply,
+    };
+    let grant = match f.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let code = f.get("code").cloned().unwrap_or_default();
+            let Some(grant) = state.oauth.codes.remove(&code) else {
+                return oauth_error(400, "invalid_grant", "unknown or used code");
+            };
+            let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+            let computed = URL_SAFE_NO_PAD.encode(hmac_sha256::Hash::hash(verifier.as_bytes()));
+            if grant.expires < now_secs()
+                || grant.client_id != client_id
+                || f.get("redirect_uri") != Some(&grant.redirect_uri)
+                || computed != grant.challenge
+            {
+                return oauth_error(
+                    400,
+                    "invalid_grant",
+                    "code, client, redirect_uri or code_verifier do not match",
                 );
             }
+            if let (Some(asked), Some(granted)) = (f.get("resource"), &grant.resource) {
+                if asked != granted {
+                    return oauth_error(
+                        400,
+                        "invalid_target",
+                        "resource differs from the authorization request",
+                    );
+                }
+            }
+            grant
+        }
+        Some("refresh_token") => {
+            let refresh = f.get("refresh_token").cloned().unwrap_or_default();
+            let Some(mut grant) = state.oauth.refresh.remove(&refresh) else {
+                return oauth_error(400, "invalid_grant", "unknown or used refresh token");
+            };
+            if grant.client_id != client_id || grant.expires < now_secs() {
+                return oauth_error(
+                    400,
+                    "invalid_grant",
+                    "refresh token of another client or expired",
+                );
+            }
+            if let Some(asked) = f.get("resource") {
+                grant.resource = Some(asked.clone());
+            }
+            grant
+        }
+        _ => {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                "authorization_code or refresh_token",
+            )
+        }
+    };
+    let ttl = state.oauth.token_ttl.unwrap_or(Duration::from_secs(900));
+    let mut claims = grant.user.clone().ttl(ttl).exact_audience();
+    claims.aud = grant
+        .resource
+        .iter()
+        .cloned()
+        .chain(state.oauth.audiences.iter().cloned())
+        .collect();
+    if claims.aud.is_empty() {
+        claims.aud = vec![issuer.to_string()];
+    }
+    let access = state
+        .key(&state.active)
+        .signer
+        .sign(jwt_claims(&claims, issuer));
+    let refresh = random_id();
+    let scope = grant.scope.clone();
+    state.oauth.refresh.insert(
+        refresh.clone(),
+        Grant {
+            expires: now_secs() + 86_400,
+            ..grant
+        },
+    );
+    json_reply(
+        200,
+        json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": ttl.as_secs(),
+            "refresh_token": refresh,
+            "scope": scope,
+        }),
+    )
+}
+
+/// Discovery (OpenID and RFC 8414), `/jwks.json`, and the OAuth endpoints (`/authorize`,
+/// `/token`, `/register`).
+fn routes(issuer: String, state: Arc<Mutex<State>>, fetches: Arc<AtomicU64>) -> axum::Router {
+    use axum::http::{header, HeaderMap, StatusCode, Uri};
+    use axum::routing::{get, post};
+    let discovery = discovery(&issuer).to_string();
+    let jwks = {
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            let fetches = fetches.clone();
+            async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                let state = state.lock().unwrap_or_else(|p| p.into_inner());
+                if !state.jwks_available {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                        "jwks unavailable".to_string(),
+                    );
+                }
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    state.jwks().to_string(),
+                )
+            }
+        }
+    };
+    let lock = |s: &Arc<Mutex<State>>| -> Arc<Mutex<State>> { s.clone() };
+    let send = |(status, headers, body): Reply| {
+        let mut response = axum::response::Response::new(axum::body::Body::from(body));
+        *response.status_mut() = status;
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (
+                header::HeaderName::from_bytes(k.as_bytes()),
+                header::HeaderValue::from_str(&v),
+            ) {
+                response.headers_mut().insert(k, v);
+            }
+        }
+        response
+    };
+    let (s1, s2, s3) = (lock(&state), lock(&state), lock(&state));
+    let (i1, i2) = (issuer.clone(), issuer.clone());
+    let meta = move || {
+        let d = discovery.clone();
+        async move {
             (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                state.jwks().to_string(),
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                ],
+                d,
             )
         }
     };
     axum::Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], discovery) }),
-        )
+        .route("/.well-known/openid-configuration", get(meta.clone()))
+        .route("/.well-known/oauth-authorization-server", get(meta))
         .route("/jwks.json", get(jwks))
+        .route(
+            "/authorize",
+            get(move |uri: Uri| async move {
+                let mut st = s1.lock().unwrap_or_else(|p| p.into_inner());
+                send(authorize(&mut st, &i1, uri.query().unwrap_or("")))
+            }),
+        )
+        .route(
+            "/token",
+            post(
+                move |headers: HeaderMap, body: axum::body::Bytes| async move {
+                    let basic = headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let mut st = s2.lock().unwrap_or_else(|p| p.into_inner());
+                    send(token(&mut st, &i2, &body, basic.as_deref()))
+                },
+            ),
+        )
+        .route(
+            "/register",
+            post(move |body: axum::body::Bytes| async move {
+                let mut st = s3.lock().unwrap_or_else(|p| p.into_inner());
+                send(register(&mut st, &body))
+            }),
+        )
 }

@@ -89,7 +89,7 @@ async fn ask(client: &McpClient, id: u64, args: Value) -> (String, String) {
             &identity("alice", "sess-1", "delete"),
         )
         .await;
-    let v = assert_denied(&reply, 403, "approval_pending");
+    let v = assert_denied(&reply, 200, "approval_pending");
     assert_eq!(v["id"], id);
     let approval_id = v["error"]["data"]["approval_id"]
         .as_str()
@@ -180,7 +180,7 @@ async fn delete_is_held_then_approved_arguments_go_through_once() {
             &identity("alice", "sess-1", "delete"),
         )
         .await;
-    assert_denied(&reply, 403, "approval_replayed");
+    assert_denied(&reply, 200, "approval_replayed");
     assert_eq!(
         upstream_requests(&envoy),
         1,
@@ -209,7 +209,7 @@ async fn changed_arguments_and_other_users_are_refused_without_using_up_the_appr
             &identity("alice", "sess-1", "delete"),
         )
         .await;
-    let v = assert_denied(&reply, 403, "approval_mismatch");
+    let v = assert_denied(&reply, 200, "approval_mismatch");
     assert_eq!(v["error"]["data"]["mismatch"], "arguments");
     // The same approval presented by another user, then in another session.
     for (id, user, session, mismatch) in [
@@ -223,7 +223,7 @@ async fn changed_arguments_and_other_users_are_refused_without_using_up_the_appr
             )
             .await;
         assert_eq!(
-            assert_denied(&reply, 403, "approval_mismatch")["error"]["data"]["mismatch"],
+            assert_denied(&reply, 200, "approval_mismatch")["error"]["data"]["mismatch"],
             mismatch
         );
     }
@@ -238,7 +238,7 @@ async fn changed_arguments_and_other_users_are_refused_without_using_up_the_appr
             &identity("alice", "sess-1", "delete"),
         )
         .await;
-    assert_denied(&reply, 403, "approval_invalid");
+    assert_denied(&reply, 200, "approval_invalid");
     assert_eq!(upstream_requests(&envoy), 0);
 
     // The refused attempts did not consume it: the owner's call (token in the header) passes.
@@ -375,7 +375,7 @@ async fn read_calls_pass_untouched_and_unclassified_calls_fail_closed() {
     let no_class = vec![("x-meshguard-sub", "alice"), ("x-meshguard-session", "s")];
     assert_denied(
         &client.post_raw(delete.clone(), &no_class).await,
-        403,
+        200,
         "missing_tool_class",
     );
     let no_user = vec![("x-meshguard-tool-class", "delete")];
@@ -405,7 +405,7 @@ async fn the_deployed_plugin_config_holds_and_admits_an_approved_call() {
             &identity("alice", "sess-1", "write"),
         )
         .await;
-    let v = assert_denied(&reply, 403, "approval_pending");
+    let v = assert_denied(&reply, 200, "approval_pending");
     let id = v["error"]["data"]["approval_id"]
         .as_str()
         .expect("id")

@@ -72,9 +72,9 @@ fn texted(v: &str) -> Value {
     json!({"query": {"notes": [format!("please fetch {v} now")]}})
 }
 
-/// A refusal by the guard: 403, JSON-RPC error echoing the id, control MCP-08.
+/// A refusal by the guard: HTTP 200 to an MCP client (readable denial), JSON-RPC error echoing the id, control MCP-08.
 fn assert_refused(reply: &Reply, id: u64, what: &str) -> String {
-    assert_eq!(reply.status, 403, "{what} passed: {}", reply.text());
+    assert_eq!(reply.status, 200, "{what} passed: {}", reply.text());
     let v = reply.json();
     assert_eq!(v["jsonrpc"], "2.0", "{what}");
     assert_eq!(v["id"], id, "{what}");

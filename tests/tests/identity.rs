@@ -257,7 +257,7 @@ async fn team_isolation_and_tool_policy() {
         &echo("x", Some("org-thousandeyes/security-vault")),
     )
     .await;
-    assert_denied(&reply, 403, "team_scope_violation");
+    assert_denied(&reply, 200, "team_scope_violation");
     assert_eq!(reply.response()["error"]["data"]["control"], "MCP-09");
     // The SRE team may not use the payroll tool at all.
     let reply = call_tool(

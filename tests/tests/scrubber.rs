@@ -245,7 +245,7 @@ async fn a_block_action_withholds_the_response_with_an_mcp04_error() {
         .await;
     assert_no_raw_values(&reply.body);
     assert_framing(&reply);
-    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.header("x-meshguard-control"), Some("MCP-04"));
     let v = reply.json();
     assert_eq!(v["id"], "call-9");
@@ -277,7 +277,7 @@ async fn an_outgoing_secret_is_blocked_and_the_upstream_never_sees_it() {
     );
     let client = McpClient::new(envoy.url("/mcp"));
     let reply = client.post(&leaking_call()).await;
-    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     assert_no_raw_values(&reply.body);
     let v = reply.json();
     assert_eq!(v["id"], 5);
@@ -293,7 +293,7 @@ async fn an_outgoing_secret_is_blocked_and_the_upstream_never_sees_it() {
     let reply = client
         .post_chunked(leaking_call().to_string().into_bytes(), 7)
         .await;
-    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(envoy.counter("cluster.upstream.upstream_rq_total"), 0);
     // An honest call goes through.
     let honest = tool_call(6, "get_issue", json!({"repo": "org-sre/api", "number": 42}));

@@ -93,13 +93,13 @@ async fn unregistered_and_other_teams_tools_are_refused_and_absent_from_tools_li
         let r = security
             .post(&tool_call(11, "delete_branch", json!({"branch": "main"})))
             .await;
-        let v = assert_denied(&r, 403, "tool_not_granted", 11);
+        let v = assert_denied(&r, 200, "tool_not_granted", 11);
         assert_eq!(v["error"]["data"]["class"], "delete");
         for client in [&sre, &security] {
             let r = client
                 .post(&tool_call(12, "get_payslip", json!({"employee": "bob"})))
                 .await;
-            assert_denied(&r, 403, "unregistered_tool", 12);
+            assert_denied(&r, 200, "unregistered_tool", 12);
         }
         // A batch smuggling the unregistered call behind an allowed one is refused whole.
         let batch = json!([
@@ -107,7 +107,7 @@ async fn unregistered_and_other_teams_tools_are_refused_and_absent_from_tools_li
             tool_call(14, "get_payslip", json!({}))
         ]);
         let r = sre.post(&batch).await;
-        assert_denied(&r, 403, "unregistered_tool", 14);
+        assert_denied(&r, 200, "unregistered_tool", 14);
         assert_eq!(
             upstream_requests(&envoy),
             before,
@@ -208,13 +208,13 @@ async fn a_changed_description_quarantines_the_tool() {
         "the audit line must not echo the description"
     );
     let r = sre.post(&tool_call(2, "delete_branch", json!({}))).await;
-    assert_denied(&r, 403, "tool_quarantined", 2);
+    assert_denied(&r, 200, "tool_quarantined", 2);
 
     // Restoring the reviewed description does not lift the quarantine.
     *twist.lock().unwrap() = Twist::None;
     assert!(!listed(&sre).await.contains(&"delete_branch".to_string()));
     let r = sre.post(&tool_call(3, "delete_branch", json!({}))).await;
-    assert_denied(&r, 403, "tool_quarantined", 3);
+    assert_denied(&r, 200, "tool_quarantined", 3);
 
     // A renamed tool (same description, new name) is hidden, and the original quarantined.
     *twist.lock().unwrap() = Twist::Rename("get_issue".into(), "fetch_issue".into());
@@ -224,7 +224,7 @@ async fn a_changed_description_quarantines_the_tool() {
         .contains(r#"tool="fetch_issue" change=renamed_tool renamed_from="get_issue""#));
     *twist.lock().unwrap() = Twist::None;
     let r = sre.post(&tool_call(4, "get_issue", json!({}))).await;
-    assert_denied(&r, 403, "tool_quarantined", 4);
+    assert_denied(&r, 200, "tool_quarantined", 4);
     // Untouched tools keep working.
     let r = sre.post(&tool_call(5, "echo", json!({"text": "ok"}))).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -263,7 +263,7 @@ async fn the_second_delete_in_the_window_is_refused_while_reads_continue() {
             json!({"branch": "feature-2"}),
         ))
         .await;
-    let v = assert_denied(&second, 429, "rate_limited", 2);
+    let v = assert_denied(&second, 200, "rate_limited", 2);
     let retry = v["error"]["data"]["retry_after"].as_u64().unwrap();
     assert!((590..=600).contains(&retry), "retry_after {retry}");
     assert_eq!(
@@ -332,7 +332,7 @@ async fn concurrent_requests_across_two_workers_never_exceed_the_limit() {
                 let r = client
                     .post(&tool_call(i, "echo", json!({"text": "x"})))
                     .await;
-                statuses.push(r.status);
+                statuses.push((r.status, r.denial_reason()));
             }
             statuses
         }));
@@ -341,10 +341,11 @@ async fn concurrent_requests_across_two_workers_never_exceed_the_limit() {
     let mut limited = 0;
     for t in tasks {
         for status in t.await.unwrap() {
+            // A rate-limited call is a JSON-RPC error in an HTTP 200 (readable denials).
             match status {
-                200 => allowed += 1,
-                429 => limited += 1,
-                other => panic!("unexpected status {other}"),
+                (200, None) => allowed += 1,
+                (200, Some(r)) if r == "rate_limited" => limited += 1,
+                other => panic!("unexpected answer {other:?}"),
             }
         }
     }
@@ -530,7 +531,7 @@ async fn through_the_gateway_chain_after_token_exchange() {
             &tool_call(2, "list_issues", json!({})),
         )
         .await;
-    assert_denied(&r, 403, "unregistered_tool", 2);
+    assert_denied(&r, 200, "unregistered_tool", 2);
     // create_issue is registered as a write: tool_policy passes it with its class, and the
     // approval gate after it holds it for a person (HITL), asking the approval service.
     let r = mesh
@@ -545,7 +546,7 @@ async fn through_the_gateway_chain_after_token_exchange() {
             ),
         )
         .await;
-    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["error"]["data"]["control"], "HITL", "{v}");
     assert_eq!(v["error"]["data"]["reason"], "approval_pending", "{v}");
@@ -570,7 +571,7 @@ async fn through_the_gateway_chain_after_token_exchange() {
     let r = mesh
         .call_tool(&SRE_AGENT, "mcp-github", &token, &delete(4))
         .await;
-    assert_denied(&r, 429, "rate_limited", 4);
+    assert_denied(&r, 200, "rate_limited", 4);
     let read = tool_call(
         5,
         "echo",

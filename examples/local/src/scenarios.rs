@@ -48,7 +48,7 @@ fn tool_result(reply: &Reply, expected: &str) -> String {
 
 /// `masked` when the tool result arrived and none of `secrets` is in it.
 fn masked(reply: &Reply, secrets: &[&str]) -> String {
-    if reply.status != 200 {
+    if reply.status != 200 || reply.denial_reason().is_some() {
         return observed(reply);
     }
     let text = reply.text();

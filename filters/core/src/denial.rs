@@ -5,6 +5,8 @@
 //! request id and carries a stable control id (which seed control fired) and a
 //! machine-readable reason. Operators grep the same two fields in logs and stats.
 
+use crate::config::ConfigError;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 
@@ -52,6 +54,73 @@ impl Control {
             Control::Protocol => "PROTOCOL",
         }
     }
+
+    /// A policy control: its denials are decisions about what the request asks for, not
+    /// about who sent it (authentication, audience, session) or whether it could be read.
+    pub fn is_policy(self) -> bool {
+        matches!(
+            self,
+            Control::Mcp01
+                | Control::Mcp03
+                | Control::Mcp04
+                | Control::Mcp08
+                | Control::Mcp09
+                | Control::Mcp11
+                | Control::Mcp13
+                | Control::Hitl
+        )
+    }
+}
+
+/// How a filter answers policy denials over HTTP (the reserved top-level `denials` member of
+/// every filter's plugin configuration, see [`split_config`]).
+///
+/// MCP clients read a JSON-RPC error only from a 2xx answer: the TypeScript SDK turns any
+/// other status into an opaque transport error without `data`, and the Inspector labels it
+/// `auth_required`. So by default a policy denial (MCP-01/03/04/08/09/11/13, HITL, rate
+/// limits) is HTTP 200 carrying the JSON-RPC error; authentication and authorization
+/// challenges (401/403 with `WWW-Authenticate`, MCP-02, MCP-18) and protocol refusals keep
+/// their status, as the MCP authorization spec requires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyStatus {
+    /// HTTP 200 with the JSON-RPC error (readable by every MCP SDK).
+    #[default]
+    Jsonrpc,
+    /// The denial's own HTTP status (403, 429), for non-MCP HTTP clients.
+    Http,
+}
+
+/// The `denials` member of a plugin configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenialConfig {
+    /// How policy denials are answered (`jsonrpc`: HTTP 200, `http`: 403/429).
+    #[serde(default)]
+    pub policy_status: PolicyStatus,
+}
+
+/// Split the reserved `denials` member off a plugin configuration: the rest is the filter's
+/// own configuration (parsed strictly by its type), `denials` is parsed strictly here, so an
+/// error names `denials.<field>`. Bytes that are not a JSON object are returned unchanged for
+/// the filter's parser to refuse with its own message.
+pub fn split_config(bytes: &[u8]) -> Result<(Vec<u8>, DenialConfig), ConfigError> {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok((bytes.to_vec(), DenialConfig::default()));
+    };
+    let Some(denials) = map.remove("denials") else {
+        return Ok((bytes.to_vec(), DenialConfig::default()));
+    };
+    let config: DenialConfig = serde_path_to_error::deserialize(denials).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "denials".to_string()
+        } else {
+            format!("denials.{path}")
+        };
+        ConfigError::invalid(field, e.inner().to_string())
+    })?;
+    Ok((Value::Object(map).to_string().into_bytes(), config))
 }
 
 /// A decision to refuse a request or response, ready to be sent.
@@ -68,7 +137,15 @@ pub struct Denial {
     /// Extra machine-readable members of `error.data` (e.g. the rule ids that fired), so
     /// clients and dashboards see why without parsing the message. Never request content.
     pub data: Map<String, Value>,
+    /// Extra auth-params of the 401 `WWW-Authenticate` challenge (`resource_metadata`,
+    /// `scope`: RFC 9728 section 5.1), in order; values are quoted when sent. Boxed: most
+    /// denials have none, and `Result<_, Denial>` stays small.
+    pub challenge: Option<Box<ChallengeParams>>,
 }
+
+/// Auth-params added to a `WWW-Authenticate` challenge, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChallengeParams(pub Vec<(&'static str, String)>);
 
 impl Denial {
     /// A denial with a null id; chain [`Denial::with_id`] once the request id is known.
@@ -85,6 +162,39 @@ impl Denial {
             message: message.into(),
             id: Value::Null,
             data: Map::new(),
+            challenge: None,
+        }
+    }
+
+    /// The same denial with one more auth-param in its `WWW-Authenticate` challenge.
+    pub fn with_challenge(mut self, param: &'static str, value: impl Into<String>) -> Self {
+        self.challenge
+            .get_or_insert_with(Box::default)
+            .0
+            .push((param, value.into()));
+        self
+    }
+
+    /// The challenge's extra auth-params (empty when none).
+    pub fn challenge_params(&self) -> &[(&'static str, String)] {
+        self.challenge.as_deref().map_or(&[], |c| c.0.as_slice())
+    }
+
+    /// A policy denial (see [`Control::is_policy`]; rate limits, 429, are one whatever
+    /// their control): refused for what was asked, by a rule the client can act on.
+    pub fn is_policy(&self) -> bool {
+        self.status == 429 || (self.status == 403 && self.control.is_policy())
+    }
+
+    /// The HTTP status to answer with under `mode`: 200 for a policy denial in
+    /// [`PolicyStatus::Jsonrpc`] mode that answers a known request id, the denial's own
+    /// status otherwise. An SDK matches a 200's JSON-RPC error to its request by id; one with
+    /// a null id (decided on the headers, before the body was read) would leave the request
+    /// waiting, so it keeps its 403/429 and fails at once.
+    pub fn http_status(&self, mode: PolicyStatus) -> u16 {
+        match mode {
+            PolicyStatus::Jsonrpc if self.is_policy() && !self.id.is_null() => 200,
+            _ => self.status,
         }
     }
 
@@ -141,7 +251,8 @@ impl Denial {
 
     /// Response headers: content type, the control and reason for log pipelines, a
     /// `Retry-After` when `data.retry_after` says when to retry (seconds), and a
-    /// `WWW-Authenticate` challenge on 401 as RFC 6750 asks.
+    /// `WWW-Authenticate` challenge on 401 as RFC 6750 asks: with no error code when the
+    /// request carried no credentials (RFC 6750 section 3.1), then the extra auth-params.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
@@ -152,16 +263,40 @@ impl Denial {
             headers.push(("retry-after", seconds.to_string()));
         }
         if self.status == 401 {
-            headers.push((
-                "www-authenticate",
-                format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    self.reason
-                ),
-            ));
+            let mut params = Vec::new();
+            if self.reason != "missing_token" {
+                params.push("error=\"invalid_token\"".to_string());
+                params.push(format!("error_description=\"{}\"", quoted(&self.reason)));
+            }
+            for (name, value) in self.challenge_params() {
+                params.push(format!("{name}=\"{}\"", quoted(value)));
+            }
+            let challenge = if params.is_empty() {
+                "Bearer".to_string()
+            } else {
+                format!("Bearer {}", params.join(", "))
+            };
+            headers.push(("www-authenticate", challenge));
         }
         headers
     }
+}
+
+/// A value safe inside an RFC 7235 quoted-string: quotes and backslashes escaped, control
+/// characters dropped (values come from configuration, never from the request).
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -204,6 +339,100 @@ mod tests {
             .iter()
             .any(|(k, v)| *k == "www-authenticate" && v.contains("token_expired")));
         assert_eq!(d.jsonrpc_code(), -32001);
+    }
+
+    #[test]
+    fn no_credentials_get_a_challenge_without_error_code() {
+        let d = Denial::new(
+            401,
+            Control::Mcp02,
+            "missing_token",
+            "a bearer token is required",
+        )
+        .with_challenge(
+            "resource_metadata",
+            "https://gw/.well-known/oauth-protected-resource",
+        )
+        .with_challenge("scope", "openid mcp");
+        let h = d.headers();
+        let (_, challenge) = h.iter().find(|(k, _)| *k == "www-authenticate").unwrap();
+        assert_eq!(
+            challenge,
+            "Bearer resource_metadata=\"https://gw/.well-known/oauth-protected-resource\", scope=\"openid mcp\""
+        );
+        let bare = Denial::new(401, Control::Mcp02, "missing_token", "x").headers();
+        assert!(bare.contains(&("www-authenticate", "Bearer".to_string())));
+        let bad = Denial::new(401, Control::Mcp02, "bad_signature", "x")
+            .with_challenge("resource_metadata", "u\"v");
+        let h = bad.headers();
+        let (_, challenge) = h.iter().find(|(k, _)| *k == "www-authenticate").unwrap();
+        assert_eq!(
+            challenge,
+            "Bearer error=\"invalid_token\", error_description=\"bad_signature\", resource_metadata=\"u\\\"v\""
+        );
+    }
+
+    #[test]
+    fn policy_denials_are_http_200_by_default_challenges_keep_their_status() {
+        let policy = [
+            (403, Control::Mcp01),
+            (403, Control::Mcp03),
+            (403, Control::Mcp04),
+            (403, Control::Mcp08),
+            (403, Control::Mcp09),
+            (403, Control::Mcp11),
+            (403, Control::Mcp13),
+            (403, Control::Hitl),
+            (429, Control::Mcp03),
+        ];
+        for (status, control) in policy {
+            let d = Denial::new(status, control, "r", "m");
+            // No request id to answer: the real status (an SDK could not match a 200).
+            assert_eq!(
+                d.http_status(PolicyStatus::default()),
+                status,
+                "{control:?}"
+            );
+            let d = d.with_id(json!(7));
+            assert_eq!(d.http_status(PolicyStatus::default()), 200, "{control:?}");
+            assert_eq!(d.http_status(PolicyStatus::Http), status, "{control:?}");
+            // The JSON-RPC code still says what happened.
+            assert_eq!(d.to_jsonrpc()["error"]["code"], d.jsonrpc_code());
+        }
+        let kept = [
+            (401, Control::Mcp02),
+            (403, Control::Mcp02),
+            (403, Control::Mcp18),
+            (400, Control::Protocol),
+            (403, Control::Protocol),
+            (413, Control::Mcp01),
+            (503, Control::Hitl),
+            (500, Control::Mcp04),
+        ];
+        for (status, control) in kept {
+            let d = Denial::new(status, control, "r", "m").with_id(json!(7));
+            assert_eq!(d.http_status(PolicyStatus::Jsonrpc), status, "{control:?}");
+        }
+    }
+
+    #[test]
+    fn denials_member_is_split_off_and_parsed_strictly() {
+        let (rest, c) = split_config(br#"{"a":1,"denials":{"policy_status":"http"}}"#).unwrap();
+        assert_eq!(c.policy_status, PolicyStatus::Http);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&rest).unwrap(),
+            json!({"a": 1})
+        );
+        let (rest, c) = split_config(br#"{"a":1}"#).unwrap();
+        assert_eq!(c.policy_status, PolicyStatus::Jsonrpc);
+        assert_eq!(rest, br#"{"a":1}"#);
+        let e = split_config(br#"{"denials":{"policy_status":"403"}}"#).unwrap_err();
+        assert_eq!(e.field, "denials.policy_status");
+        let e = split_config(br#"{"denials":{"status":"http"}}"#).unwrap_err();
+        assert_eq!(e.field, "denials.status");
+        assert!(e.reason.contains("unknown field `status`"), "{e}");
+        // Not an object: left for the filter's parser to refuse.
+        assert_eq!(split_config(b"[1]").unwrap().0, b"[1]");
     }
 
     #[test]

@@ -6,11 +6,16 @@ use proxy_wasm::types::LogLevel;
 use serde::de::DeserializeOwned;
 
 /// Parse the plugin configuration; on error log it (critical, naming the field) and return
-/// `None`, so `on_configure` returns false and Envoy refuses the plugin.
+/// `None`, so `on_configure` returns false and Envoy refuses the plugin. The reserved
+/// `denials` member (how policy denials are answered) is taken off first and applied to
+/// [`crate::denial`].
 pub fn load<T: DeserializeOwned + Validate>(root: &dyn RootContext, filter: &str) -> Option<T> {
     let bytes = root.get_plugin_configuration().unwrap_or_default();
-    match config::parse::<T>(&bytes) {
-        Ok(config) => {
+    let parsed = meshguard_core::denial::split_config(&bytes)
+        .and_then(|(bytes, denials)| config::parse::<T>(&bytes).map(|config| (config, denials)));
+    match parsed {
+        Ok((config, denials)) => {
+            crate::denial::set_policy_status(denials.policy_status);
             crate::log::at(LogLevel::Info, filter, "configuration loaded");
             Some(config)
         }

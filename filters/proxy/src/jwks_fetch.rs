@@ -73,10 +73,14 @@ impl JwksFetcher {
         self.last_success.is_some()
     }
 
-    /// Whether a request that needs keys should wait for a fetch: one is in flight or may
-    /// start now, or there are no keys at all yet (the next allowed attempt will come).
+    /// Whether a request that needs keys should wait for a fetch: one is in flight, or
+    /// there are no keys at all yet, or the rate limit allows one before the request's wait
+    /// bound (`max_wait_ms`) would refuse it anyway. A token naming an unknown `kid` just
+    /// after a fetch (a rotation) thus waits for the next allowed fetch, while junk `kid`s
+    /// during a long minimum interval are refused at once.
     pub fn worth_waiting(&self, now: u64) -> bool {
-        self.fetching() || self.may_fetch(now) || !self.has_keys()
+        let horizon = now + self.remote.max_wait_ms().div_ceil(1000);
+        self.fetching() || !self.has_keys() || self.may_fetch(horizon)
     }
 
     /// Whether the root should dispatch a fetch now (`now` seconds, `now_ms` milliseconds):
@@ -209,11 +213,19 @@ mod tests {
     }
 
     #[test]
-    fn with_keys_an_unknown_kid_waits_only_when_a_fetch_may_start() {
+    fn with_keys_an_unknown_kid_waits_only_when_a_fetch_may_start_in_time() {
         let mut f = fetcher();
         f.last_success = Some(100);
         f.last_attempt = Some(100);
-        assert!(!f.worth_waiting(110), "rate limited: refuse at once");
+        // Minimum interval 30 s, wait bound 2 s (the timeout).
+        assert!(
+            !f.worth_waiting(110),
+            "rate limited for 20 s more: refuse at once"
+        );
+        assert!(
+            f.worth_waiting(128),
+            "a fetch may start within the wait bound"
+        );
         assert!(f.worth_waiting(131));
     }
 }

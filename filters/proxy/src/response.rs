@@ -261,12 +261,16 @@ impl ResponseBody {
         if denial.id.is_null() {
             denial.id = self.request_id.clone();
         }
-        if !(200..300).contains(&self.status) {
-            denial.status = self.status;
-        }
+        // The one status decision (policy denials with an id answer 200), except that an
+        // upstream error status is kept.
+        let status = if (200..300).contains(&self.status) {
+            crate::denial::status_for(&denial)
+        } else {
+            self.status
+        };
         self.count(&denial);
         let body = denial.body();
-        ctx.set_http_response_header(":status", Some(&denial.status.to_string()));
+        ctx.set_http_response_header(":status", Some(&status.to_string()));
         ctx.set_http_response_header("content-encoding", None);
         ctx.set_http_response_header("content-length", Some(&body.len().to_string()));
         for (name, value) in denial.headers() {

@@ -168,6 +168,14 @@ impl HttpContext for Stream {
         if let Some(Target::Jwks) = self.config.target(&self.request.path) {
             return self.serve_jwks();
         }
+        if let Some(metadata) = self.config.resource_metadata(&self.request.path) {
+            return self.serve_resource_metadata(metadata);
+        }
+        let origin = self.get_http_request_header("origin");
+        if !self.config.origin_allows(origin.as_deref()) {
+            let d = self.config.origin_denial();
+            return self.deny(&d);
+        }
         let authorization = self.get_http_request_header("authorization");
         self.request.token = match bearer(authorization.as_deref()) {
             Ok(t) => t.to_string(),
@@ -239,6 +247,11 @@ impl Stream {
     }
 
     fn after_authentication(&mut self, target: Target<'_>, claims: Claims) -> Action {
+        let user_token = matches!(target, Target::NewSession | Target::Agent(_));
+        if user_token && !self.config.audience_allows(&claims.aud, &self.request.path) {
+            let d = self.config.audience_denial();
+            return self.deny(&d);
+        }
         match target {
             Target::Jwks => self.serve_jwks(),
             Target::NewSession => self.issue_session(&claims),
@@ -380,9 +393,31 @@ impl Stream {
         Action::Pause
     }
 
+    /// RFC 9728 metadata: public, cacheable, readable from browsers (CORS).
+    fn serve_resource_metadata(&mut self, metadata: Result<serde_json::Value, Denial>) -> Action {
+        self.phase = Phase::Done;
+        match metadata {
+            Ok(doc) => {
+                stats::increment(FILTER, "resource_metadata");
+                self.send_http_response(
+                    200,
+                    vec![
+                        ("content-type", "application/json"),
+                        ("cache-control", "max-age=300"),
+                        ("access-control-allow-origin", "*"),
+                    ],
+                    Some(doc.to_string().as_bytes()),
+                );
+                Action::Pause
+            }
+            Err(d) => self.deny(&d),
+        }
+    }
+
     fn deny(&mut self, d: &Denial) -> Action {
         self.phase = Phase::Done;
-        denial::send(self, FILTER, d);
+        let d = self.config.challenge(d.clone(), &self.request.path);
+        denial::send(self, FILTER, &d);
         Action::Pause
     }
 }

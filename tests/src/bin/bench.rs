@@ -188,6 +188,9 @@ async fn audience_check_vs_jwt_authn(base: LoadResult) -> Result<(), String> {
 async fn token_exchange_mint_path(base: LoadResult) -> Result<(), String> {
     let idp = OidcIssuer::start().await;
     let keys = GatewayKeys::generate();
+    // Any resource URL: the issuer names it in `aud`, so the audience check runs too.
+    let resource = "http://127.0.0.1:1";
+    idp.set_resource_audience(Some(resource.to_string()));
     let user_token = idp.token(
         &UserClaims::new("alice", "sre", "operator", GATEWAY_AUDIENCE)
             .ttl(Duration::from_secs(3600)),
@@ -210,7 +213,7 @@ async fn token_exchange_mint_path(base: LoadResult) -> Result<(), String> {
         cached,
         Some(("envoy_no_filter", base)),
     );
-    let mut config = plugin::token_exchange(&idp);
+    let mut config = plugin::token_exchange(&idp, resource);
     config["user_tokens"]["jwks"] = json!({"inline": idp.jwks()});
     let filter = WasmFilter::new("token_exchange", config)
         .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)

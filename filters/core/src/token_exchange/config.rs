@@ -53,6 +53,14 @@ pub struct Config {
     /// Verified-token cache entries per worker.
     #[serde(default = "default_cache_capacity")]
     pub token_cache_capacity: usize,
+    /// The gateway as an OAuth 2.1 protected resource (RFC 9728 metadata, challenges,
+    /// RFC 8707 audience); absent: no metadata and plain challenges.
+    #[serde(default)]
+    pub protected_resource: Option<super::resource::ProtectedResource>,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the gateway besides the
+    /// resource's own; a request without `Origin` (not from a browser) is always allowed.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// An agent workload reachable through the gateway.
@@ -133,6 +141,10 @@ impl Validate for Config {
             return Err(ConfigError::invalid("session_path", "must start with /"));
         }
         self.body.validate()?;
+        if let Some(pr) = &self.protected_resource {
+            pr.validate().map_err(|e| e.within("protected_resource"))?;
+        }
+        super::resource::validate_origins(&self.allowed_origins)?;
         in_range(
             "token_cache_capacity",
             self.token_cache_capacity as u64,

@@ -9,6 +9,8 @@
 pub mod config;
 pub mod exchange;
 pub mod policy;
+pub mod resource;
 
 pub use config::{AgentRoute, Config, ToolRoute};
 pub use exchange::{agent_mint_request, session_matches, single_tool, tool_mint_request, Target};
+pub use resource::{ProtectedResource, WELL_KNOWN};
