@@ -292,6 +292,9 @@ impl Recorder {
     }
 }
 
+/// Headers made anew for each request (its number): a fresh single-use token.
+type FreshHeaders = Box<dyn Fn(u64) -> Vec<(String, String)> + Send + Sync>;
+
 /// One body-reading filter under test: how to start it and what to send.
 struct Case {
     name: &'static str,
@@ -307,7 +310,7 @@ struct Case {
     /// A request that must pass byte-identical.
     honest: Value,
     /// Headers that change per request (a fresh single-use token).
-    fresh_headers: Option<Box<dyn Fn(u64) -> Vec<(String, String)> + Send + Sync>>,
+    fresh_headers: Option<FreshHeaders>,
 }
 
 fn start(case: &Case, upstream: SocketAddr) -> Envoy {

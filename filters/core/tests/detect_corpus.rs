@@ -2,6 +2,8 @@
 //! injections inside tool output) must be detected, realistic honest traffic must not.
 //! The full evaluation on public attack collections is `make eval`; this keeps the basics
 //! from regressing in `cargo test`.
+// Tests: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use meshguard_core::detect::{neutralise, Detector, Family, Verdict, REDACTION_MARKER};
 use serde_json::json;

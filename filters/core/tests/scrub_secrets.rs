@@ -1,4 +1,6 @@
 //! Secret detectors: well-formed fake credentials of every supported format.
+// Tests: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
