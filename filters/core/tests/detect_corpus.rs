@@ -3,7 +3,12 @@
 //! The full evaluation on public attack collections is `make eval`; this keeps the basics
 //! from regressing in `cargo test`.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use meshguard_core::detect::{neutralise, Detector, Family, Verdict, REDACTION_MARKER};
 use serde_json::json;

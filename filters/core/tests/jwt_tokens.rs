@@ -1,7 +1,12 @@
 //! Native tests of meshguard's JWT logic: JWKS, verification, minting and caches.
 //! Adversarial cases build tokens by hand or with jwt-simple's own signers.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

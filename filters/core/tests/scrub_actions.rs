@@ -1,6 +1,11 @@
 //! Actions, configuration, overlaps and the audit-line helper, through the public API.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use meshguard_core::config::parse;
 use meshguard_core::scrub::{scrub_line, Action, Kind, ScrubConfig, Scrubber};

@@ -1,6 +1,11 @@
 //! JSON scrubbing: only string values change, keys never do, structure and validity stay.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use meshguard_core::config::parse;
 use meshguard_core::scrub::{default_scrubber, Kind, ScrubConfig, Scrubber};

@@ -1,7 +1,12 @@
 //! Honest data must pass untouched: the scrubber is useless if it destroys order ids,
 //! timestamps, hashes and version numbers, because operators then switch it off.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use meshguard_core::scrub::{default_scrubber, scrub_line};
 use std::borrow::Cow;

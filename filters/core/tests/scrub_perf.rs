@@ -3,7 +3,12 @@
 //! or build it with `--target wasm32-wasip1 --no-run` and run the `.wasm` under a WASI host.
 //! The real BENCH figures come from Envoy; this one catches accidental quadratic paths.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use meshguard_core::scrub::default_scrubber;
 use serde_json::{json, Value};

@@ -1,6 +1,11 @@
 //! PII detectors: positives with well-known test values, and the exact span found.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! No input may panic the scrubber or make it return spans off `char` boundaries: it runs
 //! on attacker-controlled bodies inside the proxy.
 // Tests: a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use meshguard_core::scrub::{default_scrubber, scrub_line};
 
