@@ -18,6 +18,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Serve `router` on a fresh loopback port until the test ends.
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
+
 /// How the request body travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
@@ -268,14 +280,7 @@ impl Recorder {
                 )
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let router = axum::Router::new().fallback(handler);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let addr = serve(axum::Router::new().fallback(handler)).await;
         (recorder, addr)
     }
 
@@ -363,14 +368,7 @@ async fn jwks_server(jwks: Value) -> SocketAddr {
         let body = body.clone();
         async move { ([("content-type", "application/json")], body) }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = axum::Router::new().fallback(handler);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let addr = serve(axum::Router::new().fallback(handler)).await;
     addr
 }
 
@@ -671,14 +669,7 @@ async fn canned_upstream(canned: std::collections::HashMap<String, Canned>) -> S
             builder.body(body).unwrap_or_default()
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = axum::Router::new().fallback(handler);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let addr = serve(axum::Router::new().fallback(handler)).await;
     addr
 }
 
@@ -939,14 +930,7 @@ impl SlowJwks {
                 ([("content-type", "application/json")], body)
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let router = axum::Router::new().fallback(handler);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let addr = serve(axum::Router::new().fallback(handler)).await;
         (me, addr)
     }
 }

@@ -1802,15 +1802,10 @@ fn curl(args: &[&str]) -> Vec<u8> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("blob");
-    std::fs::write(&file, bytes).unwrap();
-    let out = Command::new("sha256sum").arg(&file).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    hmac_sha256::Hash::hash(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]

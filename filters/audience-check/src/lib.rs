@@ -14,7 +14,7 @@ use meshguard_core::identity::{bearer, identity_headers, token_denial, HEADER_PR
 use meshguard_core::jwt::Claims;
 use meshguard_proxy::request::{self, RequestBody};
 use meshguard_proxy::verifier::{
-    self, reject_replay, AwaitsKeys, SharedStream, SharedVerifier, TokenVerifier, Verified,
+    self, reject_replay, AwaitsKeys, SharedVerifier, TokenVerifier, Verified,
 };
 use meshguard_proxy::{config, denial, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -83,21 +83,17 @@ impl RootContext for Root {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         let verifier = self.verifier.clone()?;
-        let stream = Rc::new_cyclic(|me: &Weak<RefCell<Stream>>| {
-            let me: Weak<RefCell<dyn AwaitsKeys>> = me.clone();
-            RefCell::new(Stream {
-                config,
-                verifier,
-                phase: Phase::Start,
-                token: String::new(),
-                peer: None,
-                body_complete: None,
-                context_id,
-                me,
-                first_parked_ms: None,
-            })
-        });
-        Some(Box::new(SharedStream(stream)))
+        Some(verifier::parkable_stream(|me| Stream {
+            config,
+            verifier,
+            phase: Phase::Start,
+            token: String::new(),
+            peer: None,
+            body_complete: None,
+            context_id,
+            me,
+            first_parked_ms: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -188,7 +184,10 @@ impl Stream {
     /// Verify the token (possibly after a key fetch), then the binding and replay.
     fn authenticate(&mut self) -> Action {
         let token = std::mem::take(&mut self.token);
-        let verified = self.verifier.borrow_mut().check(self, &token);
+        let verified =
+            self.verifier
+                .borrow_mut()
+                .check(self, &token, self.first_parked_ms.is_some());
         self.token = token;
         let claims = match verified {
             Verified::Valid(c) => *c,

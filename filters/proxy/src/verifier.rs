@@ -94,14 +94,15 @@ impl TokenVerifier {
     }
 
     /// Verify `token` (cache first). On an unknown `kid` or no keys, `Fetching` when a
-    /// fetch is in flight or may start (the root dispatches it at its next tick): the caller
-    /// parks the request. Otherwise (rate limited, keys present) the token is refused.
-    pub fn check(&mut self, ctx: &dyn Context, token: &str) -> Verified {
+    /// fetch is in flight or may start in time (the root dispatches it at its next tick):
+    /// the caller parks the request. Otherwise (rate limited, keys present) the token is
+    /// refused, and so is a token whose `kid` a fetch it `waited` for did not bring.
+    pub fn check(&mut self, ctx: &dyn Context, token: &str, waited: bool) -> Verified {
         let now = host::now(ctx);
         match self.verifier.verify_cached(token, now, &mut self.cache) {
             Ok(claims) => Verified::Valid(Box::new(claims)),
             Err(e) if e.wants_jwks_refresh() => match self.fetcher.as_mut() {
-                Some(f) if f.worth_waiting(now) => {
+                Some(f) if f.worth_waiting(now) && !(waited && f.has_keys()) => {
                     f.want();
                     Verified::Fetching
                 }
@@ -228,6 +229,18 @@ pub fn keys_unavailable() -> Denial {
         "keys_unavailable",
         "the token issuer's keys could not be fetched in time",
     )
+}
+
+/// A stream the root context can wake: `make` builds its state from the handle it parks
+/// with; the SDK gets a [`SharedStream`] over it.
+pub fn parkable_stream<S: HttpContext + AwaitsKeys + 'static>(
+    make: impl FnOnce(Weak<RefCell<dyn AwaitsKeys>>) -> S,
+) -> Box<dyn HttpContext> {
+    let stream = Rc::new_cyclic(|me: &Weak<RefCell<S>>| {
+        let me: Weak<RefCell<dyn AwaitsKeys>> = me.clone();
+        RefCell::new(make(me))
+    });
+    Box::new(SharedStream(stream))
 }
 
 /// The SDK's handle on a stream whose state the root context also reaches (to wake it

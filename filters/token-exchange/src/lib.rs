@@ -23,7 +23,7 @@ use meshguard_core::token_exchange::{
     agent_mint_request, session_matches, single_tool, tool_mint_request, Config, Target,
 };
 use meshguard_proxy::request::{self, RequestBody};
-use meshguard_proxy::verifier::{self, AwaitsKeys, SharedStream, Verified};
+use meshguard_proxy::verifier::{self, AwaitsKeys, Verified};
 use meshguard_proxy::{config, denial, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -90,19 +90,15 @@ impl RootContext for Root {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         let gateway = self.gateway.clone()?;
-        let stream = Rc::new_cyclic(|me: &Weak<RefCell<Stream>>| {
-            let me: Weak<RefCell<dyn AwaitsKeys>> = me.clone();
-            RefCell::new(Stream {
-                config,
-                gateway,
-                phase: Phase::Start,
-                request: Request::default(),
-                context_id,
-                me,
-                first_parked_ms: None,
-            })
-        });
-        Some(Box::new(SharedStream(stream)))
+        Some(verifier::parkable_stream(|me| Stream {
+            config,
+            gateway,
+            phase: Phase::Start,
+            request: Request::default(),
+            context_id,
+            me,
+            first_parked_ms: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -227,7 +223,9 @@ impl Stream {
             _ => self.gateway.borrow().users.clone(),
         };
         let token = std::mem::take(&mut self.request.token);
-        let verified = verifier.borrow_mut().check(self, &token);
+        let verified = verifier
+            .borrow_mut()
+            .check(self, &token, self.first_parked_ms.is_some());
         self.request.token = token;
         match verified {
             Verified::Valid(claims) => self.after_authentication(target, *claims),
