@@ -405,8 +405,11 @@ fn a_flood_across_two_workers_never_exceeds_the_limit() {
         "limited {limited}, workers {workers:?}\n{report}"
     );
     // Refusals are readable policy denials (HTTP 200 with the JSON-RPC error): every answer
-    // is either one of the LIMIT allowed calls or a counted refusal, nothing else.
-    assert_eq!(envoy.counter("http.main.downstream_rq_2xx"), allowed + limited);
+    // is one of the LIMIT allowed calls or a counted refusal (a call cut off when wrk stops
+    // is counted but never answered), and none failed.
+    let answered = envoy.counter("http.main.downstream_rq_2xx");
+    assert!(answered <= allowed + limited && answered > LIMIT, "{answered}");
+    assert_eq!(envoy.counter("http.main.downstream_rq_5xx"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
