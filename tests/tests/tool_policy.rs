@@ -408,7 +408,10 @@ fn a_flood_across_two_workers_never_exceeds_the_limit() {
     // is one of the LIMIT allowed calls or a counted refusal (a call cut off when wrk stops
     // is counted but never answered), and none failed.
     let answered = envoy.counter("http.main.downstream_rq_2xx");
-    assert!(answered <= allowed + limited && answered > LIMIT, "{answered}");
+    assert!(
+        answered <= allowed + limited && answered > LIMIT,
+        "{answered}"
+    );
     assert_eq!(envoy.counter("http.main.downstream_rq_5xx"), 0);
 }
 
