@@ -424,15 +424,43 @@ impl Envoy {
 
     /// A counter's value (0 if never incremented). Wasm counters carry the `wasmcustom.` prefix.
     pub fn counter(&self, name: &str) -> u64 {
+        self.counters(&[name]).first().copied().unwrap_or(0)
+    }
+
+    /// Several counters read from one `/stats` snapshot, so they are consistent with each other
+    /// at one instant (reading them one by one races with requests still being answered).
+    pub fn counters(&self, names: &[&str]) -> Vec<u64> {
         let Ok((_, body)) = http_get(self.admin, "/stats?format=json") else {
-            return 0;
+            return vec![0; names.len()];
         };
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        v["stats"]
-            .as_array()
-            .and_then(|stats| stats.iter().find(|s| s["name"] == name))
-            .and_then(|s| s["value"].as_u64())
-            .unwrap_or(0)
+        let stats = v["stats"].as_array().cloned().unwrap_or_default();
+        names
+            .iter()
+            .map(|name| {
+                stats
+                    .iter()
+                    .find(|s| s["name"] == *name)
+                    .and_then(|s| s["value"].as_u64())
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    /// [`Self::counters`] once Envoy has finished what was in flight: a load generator that
+    /// stops leaves requests Envoy still judges and answers, so the snapshot is taken when two
+    /// reads 200 ms apart agree (or after 10 s, returning the last read).
+    pub fn settled_counters(&self, names: &[&str]) -> Vec<u64> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = self.counters(names);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = self.counters(names);
+            if now == last || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
     }
 
     /// Everything Envoy logged so far.
