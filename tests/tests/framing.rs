@@ -117,15 +117,41 @@ async fn send_h1(
         bytes.extend_from_slice(b"\r\n");
     }
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(&bytes).await.expect("write");
+    // A filter may answer before the body is complete (refused at the headers, or once it
+    // is oversize): the rest of the write can then fail, the answer is still read.
+    let _ = stream.write_all(&bytes).await;
     let mut raw = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        stream.read_to_end(&mut raw),
-    )
-    .await
-    .expect("answer within 20 s");
+    // Read until the answer is complete (Envoy keeps a refused connection open for its
+    // delayed-close second), or until the connection closes.
+    let read = async {
+        let mut buf = [0u8; 16384];
+        while !h1_complete(&raw) {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .expect("answer within 20 s");
     parse_h1(&raw)
+}
+
+/// Whether `raw` holds a whole HTTP/1.1 response (by content-length or the last chunk).
+fn h1_complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let rest = &raw[split + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return rest.ends_with(b"0\r\n\r\n");
+    }
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|len| rest.len() >= len)
 }
 
 /// A minimal HTTP/1.1 response reader (content-length, chunked or read to close).
@@ -345,6 +371,16 @@ fn with_duplicate(honest: &Value, key: &str, first_value: &Value) -> Vec<u8> {
     format!("{}{}{},{}", &text[..at], needle, first_value, &text[at..]).into_bytes()
 }
 
+/// The honest call padded past every filter's body limit (1 MiB by default, also Envoy's
+/// own buffer limit): streamed without a length, the filter must still answer with its
+/// JSON-RPC refusal, never Envoy's plain-text 413 (it holds the bytes itself).
+fn oversize(honest: &Value) -> Vec<u8> {
+    let mut padded = honest.clone();
+    let line = "the build log of a long honest run, line after line; ";
+    padded["params"]["arguments"]["pad"] = json!(line.repeat((3 << 19) / line.len()));
+    padded.to_string().into_bytes()
+}
+
 /// The same with the first copy's key in another letter case.
 fn with_case_variant(honest: &Value, key: &str, first_value: &Value) -> Vec<u8> {
     let text = honest.to_string();
@@ -557,6 +593,7 @@ async fn every_body_reading_filter_judges_every_framing() {
                         "case-variant params",
                         with_case_variant(honest_text, "params", refused_params),
                     ),
+                    ("oversize", oversize(honest_text)),
                 ]
             };
             for (what, body) in refused_bodies {

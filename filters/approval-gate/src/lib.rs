@@ -16,6 +16,7 @@ use meshguard_core::approval::{
 use meshguard_core::body::BodyVerdict;
 use meshguard_core::denial::{Control, Denial};
 use meshguard_core::jwt::VerifyError;
+use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::verifier::record_jti;
 use meshguard_proxy::{config, denial, log, request, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -58,6 +59,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
+            hold: RequestHold::default(),
             gate: self.gate.clone()?,
             info: RequestInfo::default(),
             holding: false,
@@ -72,6 +74,8 @@ impl RootContext for Root {
 
 /// Per-request state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     gate: Rc<Gate>,
     info: RequestInfo,
     /// Headers are held and the body is being buffered.
@@ -150,6 +154,12 @@ impl HttpContext for Stream {
         if !self.holding {
             return Action::Continue;
         }
+        let Some(body_size) =
+            self.hold
+                .take(self, &self.gate.config().body, body_size, end_of_stream)
+        else {
+            return Action::Pause;
+        };
         if let Some(verdict) = self.gate.config().body.verdict_on_overflow(body_size) {
             let d = match verdict {
                 BodyVerdict::Refuse(d) => d,
@@ -181,7 +191,7 @@ impl HttpContext for Stream {
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.gate.config().body.max_bytes);
+        let size = self.hold.end(self, &self.gate.config().body);
         self.on_http_request_body(size, true)
     }
 }

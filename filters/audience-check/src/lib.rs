@@ -12,6 +12,7 @@ use meshguard_core::audience_check::{check_payload, Config, Protocol};
 use meshguard_core::denial::Denial;
 use meshguard_core::identity::{bearer, identity_headers, token_denial, HEADER_PREFIX};
 use meshguard_core::jwt::Claims;
+use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::request::{self, RequestBody};
 use meshguard_proxy::verifier::{
     self, reject_replay, AwaitsKeys, SharedVerifier, TokenVerifier, Verified,
@@ -84,6 +85,7 @@ impl RootContext for Root {
         let config = self.config.clone()?;
         let verifier = self.verifier.clone()?;
         Some(verifier::parkable_stream(|me| Stream {
+            hold: RequestHold::default(),
             config,
             verifier,
             phase: Phase::Start,
@@ -113,6 +115,8 @@ enum Phase {
 
 /// Per-request state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     config: Rc<Config>,
     verifier: SharedVerifier,
     phase: Phase,
@@ -161,6 +165,15 @@ impl HttpContext for Stream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if matches!(self.phase, Phase::Done) {
+            return Action::Continue;
+        }
+        let Some(body_size) = self
+            .hold
+            .take(self, &self.config.body, body_size, end_of_stream)
+        else {
+            return Action::Pause;
+        };
         match &self.phase {
             Phase::AwaitKeys | Phase::Start => {
                 if end_of_stream {
@@ -175,7 +188,7 @@ impl HttpContext for Stream {
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.config.body.max_bytes);
+        let size = self.hold.end(self, &self.config.body);
         self.on_http_request_body(size, true)
     }
 }

@@ -252,7 +252,8 @@ impl Denial {
     /// Response headers: content type, the control and reason for log pipelines, a
     /// `Retry-After` when `data.retry_after` says when to retry (seconds), and a
     /// `WWW-Authenticate` challenge on 401 as RFC 6750 asks: with no error code when the
-    /// request carried no credentials (RFC 6750 section 3.1), then the extra auth-params.
+    /// request carried no credentials (RFC 6750 section 3.1), then the extra auth-params;
+    /// and on 403 `insufficient_scope` (RFC 6750 section 3.1, MCP's scope step-up).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
@@ -262,9 +263,12 @@ impl Denial {
         if let Some(seconds) = self.data.get("retry_after").and_then(Value::as_u64) {
             headers.push(("retry-after", seconds.to_string()));
         }
-        if self.status == 401 {
+        let insufficient_scope = self.status == 403 && self.reason == "insufficient_scope";
+        if self.status == 401 || insufficient_scope {
             let mut params = Vec::new();
-            if self.reason != "missing_token" {
+            if insufficient_scope {
+                params.push("error=\"insufficient_scope\"".to_string());
+            } else if self.reason != "missing_token" {
                 params.push("error=\"invalid_token\"".to_string());
                 params.push(format!("error_description=\"{}\"", quoted(&self.reason)));
             }

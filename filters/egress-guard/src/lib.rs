@@ -16,7 +16,8 @@ mod inbound;
 mod outbound;
 
 use meshguard_core::egress_guard::{Blocked, Config, Guard, Mode};
-use meshguard_proxy::{config, denial, log, request, stats};
+use meshguard_proxy::request::RequestHold;
+use meshguard_proxy::{config, denial, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
@@ -53,6 +54,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         let guard = self.guard.clone()?;
         Some(Box::new(Stream {
+            hold: RequestHold::default(),
             guard,
             body: BodyState::Off,
         }))
@@ -74,6 +76,8 @@ enum BodyState {
 
 /// Per-request state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     guard: Rc<Guard>,
     body: BodyState,
 }
@@ -93,6 +97,12 @@ impl HttpContext for Stream {
         let BodyState::Buffering { json } = self.body else {
             return Action::Continue;
         };
+        let Some(body_size) =
+            self.hold
+                .take(self, &self.guard.config().body, body_size, end_of_stream)
+        else {
+            return Action::Pause;
+        };
         match self.guard.config().mode {
             Mode::Inbound => self.inbound_body(body_size, end_of_stream),
             Mode::Outbound => self.outbound_body(json, body_size, end_of_stream),
@@ -101,7 +111,7 @@ impl HttpContext for Stream {
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.guard.config().body.max_bytes);
+        let size = self.hold.end(self, &self.guard.config().body);
         self.on_http_request_body(size, true)
     }
 }

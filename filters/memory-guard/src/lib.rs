@@ -15,6 +15,7 @@ use meshguard_core::memory_guard::{
     classify, rewrite_body, Caller, Config, Operation, Tenant, SESSION_HEADER, TEAM_HEADER,
     USER_HEADER,
 };
+use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::{config, denial, log, request, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -43,6 +44,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
+            hold: RequestHold::default(),
             config: self.config.clone()?,
             caller: Caller::default(),
             pending: None,
@@ -56,6 +58,8 @@ impl RootContext for Root {
 
 /// Per-request state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     config: Rc<Config>,
     caller: Caller,
     /// A record operation whose body is being buffered (headers held), and whether the
@@ -77,6 +81,12 @@ impl HttpContext for Stream {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some((op, had_length)) = self.pending else {
             return Action::Continue;
+        };
+        let Some(body_size) = self
+            .hold
+            .take(self, &self.config.body, body_size, end_of_stream)
+        else {
+            return Action::Pause;
         };
         if let Some(BodyVerdict::Refuse(d)) = self.config.body.verdict_on_overflow(body_size) {
             return self.deny(&d);
@@ -101,7 +111,7 @@ impl HttpContext for Stream {
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.config.body.max_bytes);
+        let size = self.hold.end(self, &self.config.body);
         self.on_http_request_body(size, true)
     }
 }

@@ -18,7 +18,8 @@ mod request_side;
 mod response_side;
 
 use meshguard_core::pii_scrubber::{Config, Decision, Engine};
-use meshguard_proxy::request::{self, RequestIdTap};
+use meshguard_proxy::request::RequestHold;
+use meshguard_proxy::request::RequestIdTap;
 use meshguard_proxy::response::ResponseBody;
 use meshguard_proxy::{config, host, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -61,6 +62,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         let engine = self.engine.clone()?;
         Some(Box::new(Stream {
+            hold: RequestHold::default(),
             engine,
             response: None,
             request: request_side::RequestState::Off,
@@ -75,6 +77,8 @@ impl RootContext for Root {
 
 /// Per-exchange state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     engine: Rc<Engine>,
     /// Response-body handling, once the response headers decided it.
     response: Option<ResponseBody>,
@@ -95,7 +99,7 @@ impl HttpContext for Stream {
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.engine.config().body.max_bytes);
+        let size = self.hold.end(self, &self.engine.config().body);
         self.request_body(size, true)
     }
 

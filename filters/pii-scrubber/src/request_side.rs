@@ -59,6 +59,9 @@ impl Stream {
             return Action::Continue;
         };
         let limits = &self.engine.config().body;
+        let Some(body_size) = self.hold.take(self, limits, body_size, end_of_stream) else {
+            return Action::Pause;
+        };
         match limits.verdict_on_overflow(body_size) {
             Some(BodyVerdict::Refuse(d)) => return self.refuse(&d),
             Some(_) => {

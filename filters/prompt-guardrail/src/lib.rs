@@ -13,6 +13,7 @@ use meshguard_core::prompt_guardrail::{
     annotation_header, Config, Decision, Guardrail, ANNOTATION_HEADER,
 };
 use meshguard_proxy::request;
+use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::{config, denial, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -49,6 +50,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         let guardrail = self.guardrail.clone()?;
         Some(Box::new(Stream {
+            hold: RequestHold::default(),
             guardrail,
             skip_body: false,
         }))
@@ -61,6 +63,8 @@ impl RootContext for Root {
 
 /// Per-request state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     guardrail: Rc<Guardrail>,
     skip_body: bool,
 }
@@ -94,6 +98,9 @@ impl HttpContext for Stream {
             return Action::Continue;
         }
         let limits = &self.guardrail.config().body;
+        let Some(body_size) = self.hold.take(self, limits, body_size, end_of_stream) else {
+            return Action::Pause;
+        };
         match limits.verdict_on_overflow(body_size) {
             Some(BodyVerdict::Refuse(d)) => {
                 denial::send(self, FILTER, &d);
@@ -119,7 +126,7 @@ impl HttpContext for Stream {
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.guardrail.config().body.max_bytes);
+        let size = self.hold.end(self, &self.guardrail.config().body);
         self.on_http_request_body(size, true)
     }
 }

@@ -22,6 +22,7 @@ use meshguard_core::mcp::{Message, Method, Payload};
 use meshguard_core::token_exchange::{
     agent_mint_request, session_matches, single_tool, tool_mint_request, Config, Target,
 };
+use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::request::{self, RequestBody};
 use meshguard_proxy::verifier::{self, AwaitsKeys, Verified};
 use meshguard_proxy::{config, denial, host, log, stats};
@@ -91,6 +92,7 @@ impl RootContext for Root {
         let config = self.config.clone()?;
         let gateway = self.gateway.clone()?;
         Some(verifier::parkable_stream(|me| Stream {
+            hold: RequestHold::default(),
             config,
             gateway,
             phase: Phase::Start,
@@ -129,6 +131,8 @@ enum Phase {
 
 /// Per-request state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     config: Rc<Config>,
     gateway: Rc<RefCell<Gateway>>,
     phase: Phase,
@@ -186,6 +190,15 @@ impl HttpContext for Stream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if matches!(self.phase, Phase::Done) {
+            return Action::Continue;
+        }
+        let Some(body_size) = self
+            .hold
+            .take(self, &self.config.body, body_size, end_of_stream)
+        else {
+            return Action::Pause;
+        };
         match &self.phase {
             Phase::Start | Phase::AwaitKeys => {
                 if end_of_stream {
@@ -200,7 +213,7 @@ impl HttpContext for Stream {
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.config.body.max_bytes);
+        let size = self.hold.end(self, &self.config.body);
         self.on_http_request_body(size, true)
     }
 }
@@ -249,6 +262,11 @@ impl Stream {
         if user_token && !self.config.audience_allows(&claims.aud, &self.request.path) {
             let d = self.config.audience_denial();
             return self.deny(&d);
+        }
+        if user_token {
+            if let Some(d) = self.config.scope_denial(&claims.scope, &self.request.path) {
+                return self.deny(&d);
+            }
         }
         match target {
             Target::Jwks => self.serve_jwks(),

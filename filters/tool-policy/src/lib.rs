@@ -22,6 +22,7 @@ use meshguard_core::tool_policy::{
     rate_unavailable_denial, Caller, Config, Policy, RequestPlan, Route, CLASS_HEADER, OWN_HEADERS,
     RATE_SLOTS,
 };
+use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::request::{self, RequestBody};
 use meshguard_proxy::response::{sse_error_event, BodyAction, ResponseBody, ResponseInspector};
 use meshguard_proxy::shared::{self, UpdateError};
@@ -65,6 +66,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
+            hold: RequestHold::default(),
             policy: self.policy.clone()?,
             server: None,
             caller: None,
@@ -81,6 +83,8 @@ impl RootContext for Root {
 
 /// Per-request state.
 struct Stream {
+    /// The request body, held by the filter until it is judged.
+    hold: RequestHold,
     policy: Rc<Policy>,
     /// Index of the addressed tool server (None: not a tool route, or denied).
     server: Option<usize>,
@@ -144,6 +148,9 @@ impl HttpContext for Stream {
             return Action::Continue;
         }
         let limits = self.policy.config().body.clone();
+        let Some(body_size) = self.hold.take(self, &limits, body_size, end_of_stream) else {
+            return Action::Pause;
+        };
         match request::on_body(self, &limits, body_size, end_of_stream) {
             RequestBody::Buffering => Action::Pause,
             RequestBody::Refused(d) => self.deny(&d),
@@ -156,7 +163,7 @@ impl HttpContext for Stream {
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let size = request::trailers_end(self, self.policy.config().body.max_bytes);
+        let size = self.hold.end(self, &self.policy.config().body);
         self.on_http_request_body(size, true)
     }
 

@@ -102,6 +102,9 @@ pub struct Claims {
     pub cnf: Option<Confirmation>,
     /// Delegation chain.
     pub act: Option<Actor>,
+    /// OAuth scopes granted (`scope`, space-separated as RFC 8693/9068 write it, or `scp`
+    /// as a list or string, as Okta and Entra write it).
+    pub scope: Vec<String>,
 }
 
 impl Claims {
@@ -153,8 +156,29 @@ impl Claims {
             agent: string(&map, "agent")?,
             cnf: optional_cnf(&map)?,
             act,
+            scope: scopes(&map)?,
         })
     }
+}
+
+/// The granted scopes: `scope` (a space-separated string) and `scp` (a list of strings or a
+/// space-separated string); any other shape is malformed.
+fn scopes(map: &Map<String, Value>) -> Result<Vec<String>, VerifyError> {
+    let mut out = Vec::new();
+    for name in ["scope", "scp"] {
+        match map.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => out.extend(s.split_ascii_whitespace().map(str::to_string)),
+            Some(Value::Array(items)) if name == "scp" => {
+                for item in items {
+                    let s = item.as_str().ok_or(VerifyError::TokenMalformed)?;
+                    out.push(s.to_string());
+                }
+            }
+            Some(_) => return Err(VerifyError::TokenMalformed),
+        }
+    }
+    Ok(out)
 }
 
 fn string(map: &Map<String, Value>, name: &str) -> Result<Option<String>, VerifyError> {
@@ -316,6 +340,28 @@ mod tests {
         let p = br#"{"cnf":{"x5t#S256":"abc"}}"#;
         let c = Claims::from_payload(p, &ClaimMapping::default());
         assert_eq!(c.map(|c| c.cnf), Ok(None));
+    }
+
+    #[test]
+    fn scopes_are_read_from_scope_and_scp_in_every_shape() {
+        let read = |p: &[u8]| Claims::from_payload(p, &ClaimMapping::default()).map(|c| c.scope);
+        assert_eq!(
+            read(br#"{"scope":"openid  mcp"}"#),
+            Ok(vec!["openid".into(), "mcp".into()])
+        );
+        assert_eq!(
+            read(br#"{"scp":["mcp","x"]}"#),
+            Ok(vec!["mcp".into(), "x".into()])
+        );
+        assert_eq!(read(br#"{"scp":"mcp"}"#), Ok(vec!["mcp".into()]));
+        assert_eq!(read(br#"{}"#), Ok(vec![]));
+        for bad in [
+            &br#"{"scope":["mcp"]}"#[..],
+            br#"{"scp":[1]}"#,
+            br#"{"scope":3}"#,
+        ] {
+            assert_eq!(read(bad), Err(VerifyError::TokenMalformed), "{bad:?}");
+        }
     }
 
     #[test]

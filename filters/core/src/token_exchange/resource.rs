@@ -38,6 +38,11 @@ pub struct ProtectedResource {
     /// Scopes a client should request; sent as `scope` in 401 challenges.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// Scopes a user token must carry (`scope` or `scp`) to use the gateway's MCP
+    /// endpoints; each must be listed in `scopes_supported`. A token without one gets 403
+    /// `insufficient_scope` with the scopes to ask for (MCP authorization's step-up).
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
     /// Human-readable name in the metadata.
     #[serde(default)]
     pub resource_name: Option<String>,
@@ -73,6 +78,14 @@ impl Validate for ProtectedResource {
                 .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
             {
                 return Err(ConfigError::invalid(field, "must be one scope token"));
+            }
+        }
+        for (i, s) in self.required_scopes.iter().enumerate() {
+            if !self.scopes_supported.contains(s) {
+                return Err(ConfigError::invalid(
+                    format!("required_scopes[{i}]"),
+                    "must be listed in scopes_supported (clients learn what to ask for there)",
+                ));
             }
         }
         Ok(())
@@ -167,14 +180,9 @@ impl Config {
         if denial.status != 401 {
             return denial;
         }
-        let route = match self.target(path) {
-            Some(Target::Agent(a)) => a.path_prefix.trim_end_matches('/'),
-            Some(Target::Tool(t)) => t.path_prefix.trim_end_matches('/'),
-            _ => "",
-        };
         let mut denial = denial.with_challenge(
             "resource_metadata",
-            format!("{}{WELL_KNOWN}{route}", pr.resource),
+            format!("{}{WELL_KNOWN}{}", pr.resource, self.route_of(path)),
         );
         if !pr.scopes_supported.is_empty() {
             denial = denial.with_challenge("scope", pr.scopes_supported.join(" "));
@@ -213,6 +221,37 @@ impl Config {
                 under(&request_url)
             }
         })
+    }
+
+    /// The 403 `insufficient_scope` for a user token on `path` that lacks a required scope
+    /// (`None` when it has them all or none are required). The challenge names every required
+    /// scope and the endpoint's metadata, so a client can ask for a token with them.
+    pub fn scope_denial(&self, granted: &[String], path: &str) -> Option<Denial> {
+        let pr = self.protected_resource.as_ref()?;
+        if pr.required_scopes.iter().all(|s| granted.contains(s)) {
+            return None;
+        }
+        let denial = Denial::new(
+            403,
+            Control::Mcp02,
+            "insufficient_scope",
+            "the token lacks a scope this resource requires",
+        )
+        .with_challenge("scope", pr.required_scopes.join(" "))
+        .with_challenge(
+            "resource_metadata",
+            format!("{}{WELL_KNOWN}{}", pr.resource, self.route_of(path)),
+        );
+        Some(denial)
+    }
+
+    /// The path prefix of the agent or tool route `path` is on ("" for other paths).
+    fn route_of(&self, path: &str) -> &str {
+        match self.target(path) {
+            Some(Target::Agent(a)) => a.path_prefix.trim_end_matches('/'),
+            Some(Target::Tool(t)) => t.path_prefix.trim_end_matches('/'),
+            _ => "",
+        }
     }
 
     /// The 401 for a user token not issued for this resource.
@@ -326,6 +365,40 @@ mod tests {
         // Nothing is served when no protected resource is configured.
         let plain = config(json!({})).unwrap();
         assert!(plain.resource_metadata(WELL_KNOWN).is_none());
+    }
+
+    #[test]
+    fn a_token_without_a_required_scope_gets_a_step_up_challenge() {
+        let c = config(json!({
+            "protected_resource": {"resource": "https://mcp.example.com",
+                                   "authorization_servers": ["https://idp.example.com"],
+                                   "scopes_supported": ["openid", "mcp", "mcp:tools"],
+                                   "required_scopes": ["mcp", "mcp:tools"]}
+        }))
+        .unwrap();
+        let path = "/agents/sre-agent/mcp";
+        let all = vec!["openid".to_string(), "mcp".into(), "mcp:tools".into()];
+        assert!(c.scope_denial(&all, path).is_none());
+        for granted in [
+            vec![],
+            vec!["mcp".to_string()],
+            vec!["MCP".into(), "mcp:tools".into()],
+        ] {
+            let d = c.scope_denial(&granted, path).expect("refused");
+            assert_eq!((d.status, d.reason.as_ref()), (403, "insufficient_scope"));
+            let headers = d.headers();
+            let (_, challenge) = headers
+                .iter()
+                .find(|(k, _)| *k == "www-authenticate")
+                .expect("challenge");
+            assert_eq!(
+                challenge,
+                "Bearer error=\"insufficient_scope\", scope=\"mcp mcp:tools\", \
+                 resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/agents/sre-agent\""
+            );
+        }
+        // Nothing required: any token passes.
+        assert!(gateway().scope_denial(&[], path).is_none());
     }
 
     #[test]
@@ -445,6 +518,10 @@ mod tests {
             (
                 json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["https://i"], "scope": "x"}}),
                 "protected_resource.scope",
+            ),
+            (
+                json!({"protected_resource": {"resource": "https://m", "authorization_servers": ["https://i"], "scopes_supported": ["a"], "required_scopes": ["b"]}}),
+                "protected_resource.required_scopes[0]",
             ),
             (
                 json!({"allowed_origins": ["https://a.example/"]}),
