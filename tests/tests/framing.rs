@@ -689,10 +689,11 @@ async fn canned_upstream(canned: std::collections::HashMap<String, Canned>) -> S
                     .unwrap_or_default();
             };
             let mut builder = Response::builder().status(200);
-            if let Some(ct) = c.content_type {
+            // A newline separates repeated header lines.
+            for ct in c.content_type.iter().flat_map(|v| v.split('\n')) {
                 builder = builder.header("content-type", ct);
             }
-            if let Some(ce) = c.content_encoding {
+            for ce in c.content_encoding.iter().flat_map(|v| v.split('\n')) {
                 builder = builder.header("content-encoding", ce);
             }
             let body = if c.announce_length {
@@ -803,6 +804,30 @@ async fn every_response_a_client_would_read_is_inspected_or_refused() {
                 true,
             );
         }
+        // Repeated header lines, which clients join with ", ": a JSON type in the second
+        // line is still JSON; JSON and SSE across lines is ambiguous; an encoding in the
+        // second line still compresses.
+        add(
+            "json-second-line",
+            Some("text/plain\napplication/json"),
+            None,
+            result_text(&dangerous),
+            true,
+        );
+        add(
+            "ambiguous-lines",
+            Some("text/event-stream\napplication/json"),
+            None,
+            result_text(&dangerous),
+            true,
+        );
+        add(
+            "encoded-second-line",
+            Some("application/json"),
+            Some("identity\ngzip"),
+            result_text(&dangerous),
+            true,
+        );
         // Two JSON documents (NDJSON): read as JSON, refused as not one document.
         let mut lines = result_text(&dangerous);
         lines.push(b'\n');

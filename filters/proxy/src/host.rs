@@ -55,3 +55,24 @@ pub fn strip_request_headers(ctx: &dyn HttpContext, prefix: &str) -> usize {
     }
     names.len()
 }
+
+/// Every value of request header `name`, joined with ", " the way fetch, undici and httpx
+/// join a repeated header. A filter that read only the first of two `content-type` or
+/// `content-encoding` lines would judge a body that its reader reads differently.
+pub fn request_header(ctx: &dyn HttpContext, name: &str) -> Option<String> {
+    joined(ctx.get_http_request_headers(), name)
+}
+
+/// Every value of response header `name`, joined as [`request_header`] joins them.
+pub fn response_header(ctx: &dyn HttpContext, name: &str) -> Option<String> {
+    joined(ctx.get_http_response_headers(), name)
+}
+
+fn joined(headers: Vec<(String, String)>, name: &str) -> Option<String> {
+    let values: Vec<String> = headers
+        .into_iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}

@@ -10,6 +10,7 @@
 //! The filter holds the bytes itself ([`RequestHold`]), so its own limit decides and a
 //! streamed oversize body gets the filter's JSON-RPC refusal, never Envoy's plain 413.
 
+use crate::host::request_header;
 use meshguard_core::body::{BodyLimits, BodyVerdict};
 use meshguard_core::denial::{Control, Denial};
 use meshguard_core::mcp::{headers, parse_payload, MirrorHeaders, Payload};
@@ -31,8 +32,8 @@ pub enum RequestBody {
 
 /// Judge the request headers: `Some(denial)` if the body must be refused before it arrives.
 pub fn check_headers(ctx: &dyn HttpContext, limits: &BodyLimits) -> Option<BodyVerdict> {
-    let encoding = ctx.get_http_request_header("content-encoding");
-    let length = ctx.get_http_request_header("content-length");
+    let encoding = request_header(ctx, "content-encoding");
+    let length = request_header(ctx, "content-length");
     match limits.verdict(encoding.as_deref(), length.as_deref()) {
         BodyVerdict::Inspect => None,
         other => Some(other),
@@ -44,7 +45,7 @@ pub fn check_headers(ctx: &dyn HttpContext, limits: &BodyLimits) -> Option<BodyV
 /// JSON, `Some(false)` text, `None` binary, which only passes when the operator allows
 /// uninspectable bodies).
 pub fn dlp_headers(ctx: &dyn HttpContext, limits: &BodyLimits) -> (BodyVerdict, Option<bool>) {
-    let shape = request_media(ctx.get_http_request_header("content-type").as_deref());
+    let shape = request_media(request_header(ctx, "content-type").as_deref());
     let verdict = match (check_headers(ctx, limits), shape) {
         (Some(v), _) => v,
         (None, None) => binary_body_verdict(limits.allow_uninspectable),

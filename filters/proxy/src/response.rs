@@ -19,6 +19,7 @@
 //! - trailers end the body like `end_of_stream` does (Envoy would otherwise forward a held
 //!   body when the trailers arrive).
 
+use crate::host::response_header;
 use crate::sse_stream::{EventAction, SseStream};
 use meshguard_core::body::{classify_media, BodyLimits, BodyVerdict, Media};
 use meshguard_core::denial::{Control, Denial};
@@ -99,9 +100,9 @@ impl ResponseBody {
     }
 
     fn decide_from_headers(&mut self, ctx: &dyn HttpContext) -> Action {
-        let media = classify_media(ctx.get_http_response_header("content-type").as_deref());
-        let encoding = ctx.get_http_response_header("content-encoding");
-        let length = ctx.get_http_response_header("content-length");
+        let media = classify_media(response_header(ctx, "content-type").as_deref());
+        let encoding = response_header(ctx, "content-encoding");
+        let length = response_header(ctx, "content-length");
         if length.as_deref().map(str::trim) == Some("0") {
             return Action::Continue;
         }
