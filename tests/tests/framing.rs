@@ -90,11 +90,16 @@ async fn send_h1(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Answer {
-    let mut req = String::from("POST /mcp HTTP/1.1\r\nhost: mcp.test\r\nconnection: close\r\n");
+    // A `host` among `headers` replaces the default authority.
+    let host = headers
+        .iter()
+        .find(|(k, _)| *k == "host")
+        .map_or("mcp.test", |(_, v)| *v);
+    let mut req = format!("POST /mcp HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
     req.push_str(
         "content-type: application/json\r\naccept: application/json, text/event-stream\r\n",
     );
-    for (k, v) in headers {
+    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     let mut bytes = Vec::new();
@@ -216,12 +221,16 @@ async fn send_h2(
         let _ = connection.await;
     });
     let mut client = client.ready().await.expect("h2 ready");
+    let authority = headers
+        .iter()
+        .find(|(k, _)| *k == "host")
+        .map_or(addr.to_string(), |(_, v)| (*v).to_string());
     let mut builder = http::Request::builder()
         .method("POST")
-        .uri(format!("http://{addr}/mcp"))
+        .uri(format!("http://{authority}/mcp"))
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream");
-    for (k, v) in headers {
+    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
         builder = builder.header(*k, *v);
     }
     let request = builder.body(()).expect("request");
@@ -450,6 +459,20 @@ async fn cases() -> Vec<Case> {
                 "fetch_url",
                 json!({"url": "https://api.github.com/repos/org-sre/api"}),
             ),
+            fresh_headers: None,
+        },
+        Case {
+            name: "egress_guard_outbound",
+            filters: vec![WasmFilter::new(
+                "egress_guard",
+                meshguard_e2e::egress::deployed_config(meshguard_e2e::egress::OUTBOUND),
+            )],
+            clusters: vec![],
+            // An allowed destination: only the body's data-loss check decides.
+            headers: vec![("host".into(), "api.github.com".into())],
+            refused_headers: vec![],
+            refused: echo(1, "my key is AKIAIOSFODNN7EXAMPLE and secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            honest: echo(1, "the build finished in 42 seconds"),
             fresh_headers: None,
         },
         Case {
