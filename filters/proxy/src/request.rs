@@ -54,6 +54,26 @@ pub fn dlp_headers(ctx: &dyn HttpContext, limits: &BodyLimits) -> (BodyVerdict, 
     (verdict, shape)
 }
 
+/// The request body as Envoy lends it to a filter: what [`RequestHold`] needs, so the hold
+/// is tested natively against a model of Envoy's buffer.
+pub trait RequestBuffer {
+    /// Up to `max` bytes of the buffered body from `start`.
+    fn body(&self, start: usize, max: usize) -> Option<Vec<u8>>;
+    /// Envoy's `setBuffer`: from `start` 0, drop `size` bytes and put `value` first; from the
+    /// end, append `value`.
+    fn replace_body(&self, start: usize, size: usize, value: &[u8]);
+}
+
+impl<T: HttpContext + ?Sized> RequestBuffer for T {
+    fn body(&self, start: usize, max: usize) -> Option<Vec<u8>> {
+        self.get_http_request_body(start, max)
+    }
+
+    fn replace_body(&self, start: usize, size: usize, value: &[u8]) {
+        self.set_http_request_body(start, size, value);
+    }
+}
+
 /// The request body, held by the filter itself while it waits to judge it.
 ///
 /// Envoy refuses a buffered request body over its own buffer limit with a plain-text 413
@@ -94,7 +114,7 @@ impl RequestHold {
     /// body is complete in Envoy's buffer, or `size` exceeds `limits.max_bytes`.
     pub fn take(
         &self,
-        ctx: &dyn HttpContext,
+        ctx: &dyn RequestBuffer,
         limits: &BodyLimits,
         body_size: usize,
         end_of_stream: bool,
@@ -111,7 +131,7 @@ impl RequestHold {
             HoldState::Holding(held) => held,
         };
         if body_size > 0 {
-            held.extend(ctx.get_http_request_body(0, body_size).unwrap_or_default());
+            held.extend(ctx.body(0, body_size).unwrap_or_default());
         }
         let total = held.len();
         if total > limits.max_bytes {
@@ -134,25 +154,25 @@ impl RequestHold {
 
     /// Trailers end the body: take what Envoy still holds and return the size to judge
     /// (every body-reading filter then judges the body as if `end_of_stream` had come).
-    pub fn end(&self, ctx: &dyn HttpContext, limits: &BodyLimits) -> usize {
+    pub fn end(&self, ctx: &dyn RequestBuffer, limits: &BodyLimits) -> usize {
         let buffered = ctx
-            .get_http_request_body(0, limits.max_bytes.saturating_add(1))
+            .body(0, limits.max_bytes.saturating_add(1))
             .map_or(0, |b| b.len());
         self.take(ctx, limits, buffered, true).unwrap_or(buffered)
     }
 }
 
 /// Put every held byte back into Envoy's buffer, in place of the current chunk.
-fn release(ctx: &dyn HttpContext, state: &mut HoldState, body_size: usize) {
+fn release(ctx: &dyn RequestBuffer, state: &mut HoldState, body_size: usize) {
     if let HoldState::Holding(held) = std::mem::replace(state, HoldState::Released) {
-        ctx.set_http_request_body(0, body_size, &held);
+        ctx.replace_body(0, body_size, &held);
     }
 }
 
 /// Empty Envoy's buffer of the chunk just taken.
-fn clear(ctx: &dyn HttpContext, body_size: usize) {
+fn clear(ctx: &dyn RequestBuffer, body_size: usize) {
     if body_size > 0 {
-        ctx.set_http_request_body(0, body_size, b"");
+        ctx.replace_body(0, body_size, b"");
     }
 }
 
@@ -228,5 +248,127 @@ pub fn mirror_headers(ctx: &dyn HttpContext) -> MirrorHeaders {
         method: ctx.get_http_request_header("mcp-method"),
         name: ctx.get_http_request_header("mcp-name"),
         protocol_version: ctx.get_http_request_header("mcp-protocol-version"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Envoy's request buffer for one paused stream: a chunk is appended before each call,
+    /// and what a paused filter leaves in it stays for the next call.
+    #[derive(Default)]
+    struct EnvoyBuffer {
+        bytes: RefCell<Vec<u8>>,
+        /// The most it ever held (Envoy answers 413 itself past its own limit).
+        peak: RefCell<usize>,
+    }
+
+    impl RequestBuffer for EnvoyBuffer {
+        fn body(&self, start: usize, max: usize) -> Option<Vec<u8>> {
+            let b = self.bytes.borrow();
+            let end = b.len().min(start.saturating_add(max));
+            b.get(start..end).map(<[u8]>::to_vec)
+        }
+
+        fn replace_body(&self, start: usize, size: usize, value: &[u8]) {
+            let mut b = self.bytes.borrow_mut();
+            if start == 0 {
+                let drop = size.min(b.len());
+                b.drain(..drop);
+                b.splice(0..0, value.iter().copied());
+            } else if start >= b.len() {
+                b.extend_from_slice(value);
+            }
+        }
+    }
+
+    impl EnvoyBuffer {
+        /// Deliver `chunk` and call the hold as Envoy calls `on_http_request_body`.
+        fn deliver(
+            &self,
+            hold: &RequestHold,
+            limits: &BodyLimits,
+            chunk: &[u8],
+            end: bool,
+        ) -> Option<usize> {
+            self.bytes.borrow_mut().extend_from_slice(chunk);
+            let len = self.bytes.borrow().len();
+            let peak = (*self.peak.borrow()).max(len);
+            *self.peak.borrow_mut() = peak;
+            hold.take(self, limits, len, end)
+        }
+    }
+
+    fn limits(max_bytes: usize, allow_uninspectable: bool) -> BodyLimits {
+        BodyLimits {
+            max_bytes,
+            allow_uninspectable,
+            ..BodyLimits::default()
+        }
+    }
+
+    #[test]
+    fn a_streamed_body_is_held_by_the_filter_and_put_back_whole() {
+        let envoy = EnvoyBuffer::default();
+        let hold = RequestHold::default();
+        let l = limits(100, false);
+        let body: Vec<u8> = (0..90u8).collect();
+        let chunks: Vec<&[u8]> = body.chunks(20).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len();
+            let got = envoy.deliver(&hold, &l, chunk, last);
+            assert_eq!(got, last.then_some(90), "chunk {i}");
+        }
+        assert_eq!(*envoy.bytes.borrow(), body);
+        // Envoy never held more than one chunk while the filter waited.
+        assert_eq!(*envoy.peak.borrow(), 20);
+        // A later call (trailers replaying the body) sees Envoy's own size.
+        assert_eq!(hold.take(&envoy, &l, 90, true), Some(90));
+    }
+
+    #[test]
+    fn trailers_end_a_held_body() {
+        let envoy = EnvoyBuffer::default();
+        let hold = RequestHold::default();
+        let l = limits(100, false);
+        assert_eq!(envoy.deliver(&hold, &l, b"{\"a\":", false), None);
+        assert_eq!(envoy.deliver(&hold, &l, b"1}", false), None);
+        assert_eq!(hold.end(&envoy, &l), 7);
+        assert_eq!(*envoy.bytes.borrow(), b"{\"a\":1}".to_vec());
+    }
+
+    #[test]
+    fn an_oversize_stream_is_reported_and_dropped_not_buffered_by_envoy() {
+        let envoy = EnvoyBuffer::default();
+        let hold = RequestHold::default();
+        let l = limits(50, false);
+        assert_eq!(envoy.deliver(&hold, &l, &[b'x'; 40], false), None);
+        assert_eq!(envoy.deliver(&hold, &l, &[b'x'; 40], false), Some(80));
+        assert!(envoy.bytes.borrow().is_empty());
+        // Whatever follows is dropped too, and the size keeps growing past the limit.
+        assert_eq!(envoy.deliver(&hold, &l, &[b'x'; 40], true), Some(120));
+        assert!(envoy.bytes.borrow().is_empty());
+        assert_eq!(*envoy.peak.borrow(), 40);
+    }
+
+    #[test]
+    fn an_oversize_body_the_operator_lets_through_is_put_back_and_streams_on() {
+        let envoy = EnvoyBuffer::default();
+        let hold = RequestHold::default();
+        let l = limits(50, true);
+        assert_eq!(envoy.deliver(&hold, &l, &[b'a'; 40], false), None);
+        assert_eq!(envoy.deliver(&hold, &l, &[b'b'; 40], false), Some(80));
+        assert_eq!(envoy.bytes.borrow().len(), 80);
+        // The filter continues: Envoy forwards, later chunks pass with their own size.
+        envoy.bytes.borrow_mut().clear();
+        assert_eq!(envoy.deliver(&hold, &l, &[b'c'; 10], true), Some(10));
+    }
+
+    #[test]
+    fn an_empty_body_ended_by_trailers_is_empty() {
+        let envoy = EnvoyBuffer::default();
+        let hold = RequestHold::default();
+        assert_eq!(hold.end(&envoy, &limits(10, false)), 0);
     }
 }
