@@ -11,8 +11,10 @@
 //!   a webhook timeout, error or non-2xx answer denies (`approval_unavailable`);
 //! - a gated call with an approval token (in `params._meta["meshguard/approval"]` or the
 //!   configured header): verified, checked against user, session, tool, server and argument
-//!   hash ([`token::check`]), then single-use (the filter records its `jti`) and forwarded
-//!   re-serialised without the token ([`Decision::Approved`]); anything else is refused.
+//!   hash ([`token::check`]), then redeemed once at the approval service ([`RedeemRequest`]:
+//!   one atomic consume shared by every gateway replica; a service that cannot be reached
+//!   denies, [`redeem_unavailable`]) and forwarded re-serialised without the token
+//!   ([`Decision::Approved`]); anything else is refused.
 //!
 //! Missing identity or class headers on a `tools/call` fail closed.
 
@@ -26,9 +28,12 @@ mod tests;
 
 pub use crate::canonical::canonical_json;
 pub use args::args_sha256;
-pub use config::{Config, WebhookConfig};
+pub use config::{Config, RedeemConfig, WebhookConfig};
 pub use token::{Approval, ApprovalClaims, ApprovalError, Binding};
-pub use webhook::{ApprovalRequest, ApprovalState, ApprovalStatus, ApprovalTicket};
+pub use webhook::{
+    redeem_outcome, ApprovalRequest, ApprovalState, ApprovalStatus, ApprovalTicket, RedeemAnswer,
+    RedeemOutcome, RedeemRequest,
+};
 
 use crate::config::ConfigError;
 use crate::denial::{Control, Denial};
@@ -337,6 +342,30 @@ pub fn unavailable(id: Value) -> Denial {
         503,
         "approval_unavailable",
         "the approval service could not be reached; the call is denied",
+    )
+    .with_id(id)
+}
+
+/// The answer when the approval could not be redeemed at the service (unreachable, timed
+/// out, failed): deny, fail closed; the approval stays unused.
+pub fn redeem_unavailable(id: Value) -> Denial {
+    hitl(
+        503,
+        "approval_unavailable",
+        "the approval service could not confirm this approval is unused; the call is denied",
+    )
+    .with_data("detail", json!("redeem_failed"))
+    .with_id(id)
+}
+
+/// The answer when the service refused the redemption (`reason`: already used, unknown, or
+/// for another call).
+pub fn redeem_refused(reason: &'static str, id: Value) -> Denial {
+    Denial::new(
+        403,
+        Control::Hitl,
+        reason,
+        "the approval service refused this approval (used already, or not for this call); ask for a new one",
     )
     .with_id(id)
 }
