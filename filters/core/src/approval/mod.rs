@@ -69,7 +69,8 @@ pub struct RequestInfo {
 pub enum Decision {
     /// Forward unchanged.
     Pass,
-    /// A valid approval: record its `jti` once, then forward `body` instead of the original.
+    /// A valid approval: redeem it once at the service, then forward `body` instead of the
+    /// original.
     Approved(Box<Approved>),
     /// No approval yet: post `request` to the webhook, then answer pending.
     Ask(Box<Ask>),
@@ -83,6 +84,9 @@ pub struct Approved {
     pub approval: Approval,
     /// The request re-serialised without the approval token.
     pub body: Vec<u8>,
+    /// What the gate redeems at the approval service before forwarding: the token's `jti`
+    /// and this call's user, session, server, tool and argument hash.
+    pub redeem: RedeemRequest,
     /// The JSON-RPC id, for a replay denial.
     pub id: Value,
     pub class: ToolClass,
@@ -248,6 +252,14 @@ impl Gate {
             });
         match verified {
             Ok(approval) => Decision::Approved(Box::new(Approved {
+                redeem: RedeemRequest {
+                    jti: approval.claims.jti.clone().unwrap_or_default(),
+                    user: binding.user.to_string(),
+                    session: binding.session.to_string(),
+                    server: binding.server.to_string(),
+                    tool: binding.tool.to_string(),
+                    args_sha256: binding.args_sha256.to_string(),
+                },
                 approval,
                 body: without_token(request),
                 id: Value::Null,
@@ -297,6 +309,11 @@ impl Gate {
     fn preview(&self, arguments: Option<&Map<String, Value>>) -> String {
         let value = scrub_strings(&Value::Object(arguments.cloned().unwrap_or_default()));
         truncate(canonical_json(&value), self.config.preview_bytes)
+    }
+
+    /// The redemption call body for an approved call.
+    pub fn redeem_body(approved: &Approved) -> Vec<u8> {
+        serde_json::to_vec(&approved.redeem).unwrap_or_default()
     }
 
     /// The webhook call body for an ask.
