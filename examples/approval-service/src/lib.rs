@@ -123,9 +123,22 @@ impl Settings {
                 required_role: text("APPROVAL_REQUIRED_ROLE", da.required_role),
                 separation_of_duties: sod,
             },
-            store: match var("APPROVAL_STORE") {
-                Some(v) => store::StoreConfig::parse(v.trim())?,
-                None => d.store,
+            store: match (var("APPROVAL_STORE"), var("APPROVAL_STORE_FILE")) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        "APPROVAL_STORE_FILE",
+                        "set APPROVAL_STORE or APPROVAL_STORE_FILE, not both",
+                    ))
+                }
+                (Some(v), None) => store::StoreConfig::parse(v.trim())?,
+                (None, Some(path)) => {
+                    let v = std::fs::read_to_string(path.trim()).map_err(|e| {
+                        ConfigError::new("APPROVAL_STORE_FILE", format!("unreadable: {e}"))
+                    })?;
+                    store::StoreConfig::parse(v.trim())
+                        .map_err(|e| ConfigError::new("APPROVAL_STORE_FILE", e.reason))?
+                }
+                (None, None) => d.store,
             },
         };
         settings.validate()?;

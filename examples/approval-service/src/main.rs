@@ -16,7 +16,8 @@
 //!
 //! Store (see [`meshguard_approval::store`]): `APPROVAL_STORE`, `sqlite:<path>` (default
 //! `sqlite:approvals.sqlite3`) or `postgres://user:password@host:port/db` for several
-//! replicas.
+//! replicas; or `APPROVAL_STORE_FILE`, a file holding that value (a mounted Secret: the
+//! PostgreSQL URL carries a password).
 //!
 //! Invalid configuration refuses to start, naming the variable.
 
