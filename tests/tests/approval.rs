@@ -8,6 +8,7 @@
 //! tool-policy.
 
 use meshguard_approval::store::StoreConfig;
+use meshguard_approval::testing::Postgres;
 use meshguard_approval::Running;
 use meshguard_e2e::approval::{self, person_token, APPROVER_ROLE};
 use meshguard_e2e::upstream::{start_chunked, start_echo};
@@ -462,10 +463,22 @@ fn retry(id: u64, args: &Value, token: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approval_is_used_once_across_two_gateway_replicas_and_restarts() {
-    let idp = OidcIssuer::start().await;
+async fn an_approval_is_used_once_across_two_gateway_replicas_and_restarts_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = StoreConfig::Sqlite(dir.path().join("approvals.sqlite3").display().to_string());
+    used_once_across_replicas_and_restarts(store, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_used_once_across_two_gateway_replicas_and_restarts_on_postgres() {
+    let pg = Postgres::start().expect("postgres (make test installs postgresql)");
+    used_once_across_replicas_and_restarts(StoreConfig::Postgres(pg.url()), Some(&pg)).await;
+}
+
+/// Two approval-gate Envoy replicas share one approval service on `store`; the service (and
+/// `pg`, when given) restart between uses.
+async fn used_once_across_replicas_and_restarts(store: StoreConfig, pg: Option<&Postgres>) {
+    let idp = OidcIssuer::start().await;
     let keys = approval::signing_keys_json();
     let service = approval::start_service_with(&idp, store.clone(), None, Some(&keys)).await;
     let upstream = start_echo().await;
@@ -515,6 +528,9 @@ async fn an_approval_is_used_once_across_two_gateway_replicas_and_restarts() {
     // Restart the approval service on its SQLite file (same port, same signing key).
     let addr = service.addr;
     drop(service);
+    if let Some(pg) = pg {
+        pg.restart().expect("postgres restart");
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let service = approval::start_service_with(&idp, store.clone(), Some(addr), Some(&keys)).await;
     for (id, client) in [(6, &at_a), (7, &at_b)] {
@@ -641,6 +657,7 @@ async fn approval_service_down_denies_the_approved_call_and_does_not_use_it_up()
     let who = identity("alice", "sess-1", "delete");
     let args = json!({"repo": "org/api"});
     let token = approved_token(&idp, &service, &client, 1, args.clone()).await;
+    let jwks = service.jwks();
     let addr = service.addr;
     drop(service);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -660,7 +677,38 @@ async fn approval_service_down_denies_the_approved_call_and_does_not_use_it_up()
     assert_eq!(upstream_requests(&envoy), 0, "forwarded without redemption");
     assert!(counter(&envoy, "redeem_failed") >= 1);
 
-    // Back up on its store: the approval was not used up by the failed attempt; once only.
+    // A service that accepts the connection and never answers: the redemption times out
+    // (redeem.timeout_ms) and the call is denied the same way.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let _hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let mut slow_config = gate_config(&jwks, 2000);
+    slow_config["redeem"] = json!({"timeout_ms": 300});
+    let slow = gateway(slow_config, silent_addr, upstream.addr);
+    let at_slow = McpClient::new(slow.url("/tools/mcp-github/mcp"));
+    let started = Instant::now();
+    let v = assert_denied(
+        &at_slow.post_raw(retry(45, &args, &token), &who).await,
+        503,
+        "approval_unavailable",
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(v["id"], 45);
+    assert_eq!(upstream_requests(&slow), 0);
+    drop(slow);
+
+    // Back up on its store: the approval was not used up by the failed attempts; once only.
     let _service = approval::start_service_with(&idp, store, Some(addr), Some(&keys)).await;
     let reply = client.post_raw(retry(43, &args, &token), &who).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
