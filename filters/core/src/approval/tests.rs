@@ -406,7 +406,8 @@ fn an_approval_is_single_use_and_extras_cannot_override_claims() {
         Decision::Approved(a) => a.approval,
         other => panic!("{other:?}"),
     };
-    // The record the filter keeps in shared data: the second use is a replay.
+    // The per-proxy replay record still works for a jti (the token verifiers use it); the
+    // gate's single use is the service's redemption (examples/approval-service/tests).
     let iss = approval.claims.iss.clone().unwrap_or_default();
     let jti = approval.claims.jti.clone().unwrap_or_default();
     let until = approval.claims.exp.unwrap_or(0) + 60;
