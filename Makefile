@@ -25,7 +25,7 @@ TOOLS      := .tools
 ## Debian packages (wrk, docker-registry, skopeo) install with apt as root, else with sudo.
 SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help toolchain wrk envoy istio-tools chroma mcp-sdks wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
+.PHONY: help toolchain wrk postgresql envoy istio-tools chroma mcp-sdks wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -123,12 +123,17 @@ demo-host: | wasm
 test-host: | wasm
 	$(CARGO) test --no-run --quiet $(HOST_TESTS)
 
+## PostgreSQL (Debian `postgresql`): the approval service's several-replica store; its tests
+## start a throwaway cluster with initdb/pg_ctl (Debian keeps them in /usr/lib/postgresql/*/bin).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || $(SUDO) apt-get install -y -qq postgresql || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
+
 ## wrk (Debian) drives the cross-worker rate-limit flood test and `make bench`.
 wrk:
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
 test:
-	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma mcp-sdks test-host wrk
+	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma mcp-sdks test-host wrk postgresql
 	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test $(HOST_TESTS)
 
 ## Anchors for the scrubber evaluation (Presidio, detect-secrets) in their own venvs.

@@ -320,7 +320,7 @@ impl LocalMesh {
         idp.set_resource_audience(Some(resource.clone()));
         idp.set_oauth_tokens(&[GATEWAY_AUDIENCE], std::time::Duration::from_secs(900));
         let keys = GatewayKeys::generate();
-        let approval = crate::approval::start_service().await;
+        let approval = crate::approval::start_service(&idp).await;
         // The gateway first: sidecars fetch its JWKS at start. Clusters connect lazily, and
         // every mesh-internal address is a socket path known in advance, so order is free.
         let gateway = start_gateway(

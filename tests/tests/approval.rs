@@ -1,22 +1,29 @@
 //! Approval gate (HITL) in real Envoy, with the real approval service
-//! (examples/approval-service) on loopback as the webhook: a delete is held until a person
-//! approves it, the approved call goes through once with exactly the approved arguments,
-//! and replays, changed arguments, other users, webhook timeouts and outages are refused.
-//! The test sets the trusted identity and class headers itself, standing in for
-//! token-exchange and tool-policy.
+//! (examples/approval-service) on loopback as the webhook and the redemption authority: a
+//! delete is held until a verified approver approves it, the approved call goes through once
+//! with exactly the approved arguments, and replays (at the same or another gateway replica,
+//! after a gateway or service restart), changed arguments, other users, self-approval,
+//! stated approver names, webhook timeouts and outages are refused. The test sets the
+//! trusted identity and class headers itself, standing in for token-exchange and
+//! tool-policy.
 
+use meshguard_approval::store::StoreConfig;
+use meshguard_approval::testing::Postgres;
 use meshguard_approval::Running;
-use meshguard_e2e::approval;
+use meshguard_e2e::approval::{self, person_token, APPROVER_ROLE};
 use meshguard_e2e::upstream::{start_chunked, start_echo};
-use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, Reply, WasmFilter};
+use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, OidcIssuer, Reply, WasmFilter};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const FILTER: &str = "approval_gate";
 
-async fn approval_service() -> Running {
-    approval::start_service().await
+/// The IdP people approve with, and the approval service verifying them against it.
+async fn approval_service() -> (OidcIssuer, Running) {
+    let idp = OidcIssuer::start().await;
+    let service = approval::start_service(&idp).await;
+    (idp, service)
 }
 
 fn gate_config(jwks: &str, timeout_ms: u64) -> Value {
@@ -98,8 +105,14 @@ async fn ask(client: &McpClient, id: u64, args: Value) -> (String, String) {
     (approval_id.to_string(), poll.to_string())
 }
 
-/// A person approves through the service's HTTP API; the agent polls for the token.
-async fn approve_and_poll(service: &Running, approval_id: &str, poll: &str) -> String {
+/// carol (approver role) approves through the service's HTTP API; the agent polls for the
+/// token.
+async fn approve_and_poll(
+    idp: &OidcIssuer,
+    service: &Running,
+    approval_id: &str,
+    poll: &str,
+) -> String {
     let pending: Value = reqwest::get(poll)
         .await
         .expect("poll")
@@ -108,14 +121,15 @@ async fn approve_and_poll(service: &Running, approval_id: &str, poll: &str) -> S
         .expect("json");
     assert_eq!(pending["status"], "pending");
     assert!(pending.get("approval_token").is_none());
-    approval::approve_and_poll(service, approval_id, poll, "carol")
+    let carol = person_token(idp, "carol", APPROVER_ROLE);
+    approval::approve_and_poll(service, approval_id, poll, &carol)
         .await
         .expect("approved and polled")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_is_held_then_approved_arguments_go_through_once() {
-    let service = approval_service().await;
+    let (idp, service) = approval_service().await;
     let upstream = start_echo().await;
     let envoy = gateway(
         gate_config(&service.jwks(), 2000),
@@ -132,10 +146,9 @@ async fn delete_is_held_then_approved_arguments_go_through_once() {
     let entry = service
         .app
         .store
-        .lock()
-        .await
         .get(&approval_id)
-        .cloned()
+        .await
+        .expect("store")
         .expect("stored");
     assert_eq!(entry.request.user, "alice");
     assert_eq!(entry.request.session, "sess-1");
@@ -145,7 +158,7 @@ async fn delete_is_held_then_approved_arguments_go_through_once() {
         r#"{"force":true,"repo":"org/api"}"#
     );
 
-    let token = approve_and_poll(&service, &approval_id, &poll).await;
+    let token = approve_and_poll(&idp, &service, &approval_id, &poll).await;
     // The retry, members reordered, carries the token in params._meta.
     let reordered = json!({"force": true, "repo": "org/api"});
     let reply = client
@@ -190,7 +203,7 @@ async fn delete_is_held_then_approved_arguments_go_through_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_arguments_and_other_users_are_refused_without_using_up_the_approval() {
-    let service = approval_service().await;
+    let (idp, service) = approval_service().await;
     let upstream = start_echo().await;
     let envoy = gateway(
         gate_config(&service.jwks(), 2000),
@@ -200,7 +213,7 @@ async fn changed_arguments_and_other_users_are_refused_without_using_up_the_appr
     let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
     let args = json!({"repo": "org/api"});
     let (approval_id, poll) = ask(&client, 1, args.clone()).await;
-    let token = approve_and_poll(&service, &approval_id, &poll).await;
+    let token = approve_and_poll(&idp, &service, &approval_id, &poll).await;
 
     let changed = json!({"repo": "org/payroll"});
     let reply = client
@@ -270,7 +283,7 @@ async fn webhook_timeout_outage_or_nonsense_denies() {
             open.push(conn);
         }
     });
-    let service = approval_service().await;
+    let (_idp, service) = approval_service().await;
     let envoy = gateway(
         gate_config(&service.jwks(), 400),
         silent_addr,
@@ -331,7 +344,7 @@ async fn webhook_timeout_outage_or_nonsense_denies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_calls_pass_untouched_and_unclassified_calls_fail_closed() {
-    let service = approval_service().await;
+    let (_idp, service) = approval_service().await;
     let upstream = start_echo().await;
     let envoy = gateway(
         gate_config(&service.jwks(), 2000),
@@ -386,14 +399,20 @@ async fn read_calls_pass_untouched_and_unclassified_calls_fail_closed() {
     );
     assert_eq!(upstream_requests(&envoy), 3);
     assert!(
-        service.app.store.lock().await.newest_first().is_empty(),
+        service
+            .app
+            .store
+            .newest_first(10)
+            .await
+            .expect("store")
+            .is_empty(),
         "asked without identity"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployed_plugin_config_holds_and_admits_an_approved_call() {
-    let service = approval_service().await;
+    let (idp, service) = approval_service().await;
     let upstream = start_echo().await;
     // istio/'s pluginConfig, only the webhook endpoint and the service key replaced.
     let envoy = gateway(approval::gate_config(&service), service.addr, upstream.addr);
@@ -415,7 +434,7 @@ async fn the_deployed_plugin_config_holds_and_admits_an_approved_call() {
         .expect("poll")
         .to_string();
     assert_eq!(upstream_requests(&envoy), 0);
-    let token = approve_and_poll(&service, &id, &poll).await;
+    let token = approve_and_poll(&idp, &service, &id, &poll).await;
     let reply = client
         .post_raw(
             call(2, "create_issue", args, Some(&token)),
@@ -424,5 +443,279 @@ async fn the_deployed_plugin_config_holds_and_admits_an_approved_call() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["headers"]["x-meshguard-approver"], "carol");
+    assert_eq!(upstream_requests(&envoy), 1);
+}
+
+/// Ask at `client` for approval of `args`; a verified approver (carol) approves; the token.
+async fn approved_token(
+    idp: &OidcIssuer,
+    service: &Running,
+    client: &McpClient,
+    id: u64,
+    args: Value,
+) -> String {
+    let (approval_id, poll) = ask(client, id, args).await;
+    approve_and_poll(idp, service, &approval_id, &poll).await
+}
+
+fn retry(id: u64, args: &Value, token: &str) -> Vec<u8> {
+    call(id, "delete_repo", args.clone(), Some(token))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_used_once_across_two_gateway_replicas_and_restarts_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = StoreConfig::Sqlite(dir.path().join("approvals.sqlite3").display().to_string());
+    used_once_across_replicas_and_restarts(store, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_used_once_across_two_gateway_replicas_and_restarts_on_postgres() {
+    let pg = Postgres::start().expect("postgres (make test installs postgresql)");
+    used_once_across_replicas_and_restarts(StoreConfig::Postgres(pg.url()), Some(&pg)).await;
+}
+
+/// Two approval-gate Envoy replicas share one approval service on `store`; the service (and
+/// `pg`, when given) restart between uses.
+async fn used_once_across_replicas_and_restarts(store: StoreConfig, pg: Option<&Postgres>) {
+    let idp = OidcIssuer::start().await;
+    let keys = approval::signing_keys_json();
+    let service = approval::start_service_with(&idp, store.clone(), None, Some(&keys)).await;
+    let upstream = start_echo().await;
+    let config = gate_config(&service.jwks(), 2000);
+    // Two gateway replicas (two Envoy processes) sharing the one approval service.
+    let a = gateway(config.clone(), service.addr, upstream.addr);
+    let b = gateway(config.clone(), service.addr, upstream.addr);
+    let at_a = McpClient::new(a.url("/tools/mcp-github/mcp"));
+    let at_b = McpClient::new(b.url("/tools/mcp-github/mcp"));
+    let who = identity("alice", "sess-1", "delete");
+    let args = json!({"repo": "org/api"});
+    let token = approved_token(&idp, &service, &at_a, 1, args.clone()).await;
+
+    // Used at replica B; its replay at replica A (which never saw it) and at B is refused.
+    let reply = at_b.post_raw(retry(2, &args, &token), &who).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["headers"]["x-meshguard-approver"], "carol");
+    for (id, client) in [(3, &at_a), (4, &at_b)] {
+        let v = assert_denied(
+            &client.post_raw(retry(id, &args, &token), &who).await,
+            200,
+            "approval_replayed",
+        );
+        assert_eq!(v["id"], id);
+    }
+    let upstream_total =
+        |envoys: &[&Envoy]| envoys.iter().map(|e| upstream_requests(e)).sum::<u64>();
+    assert_eq!(
+        upstream_total(&[&a, &b]),
+        1,
+        "a replayed approval reached the tool"
+    );
+    assert!(
+        b.log().contains("approver=carol"),
+        "audit line lacks the verified approver"
+    );
+
+    // Restart a gateway replica: the used approval stays used.
+    drop(b);
+    let b = gateway(config.clone(), service.addr, upstream.addr);
+    let at_b = McpClient::new(b.url("/tools/mcp-github/mcp"));
+    assert_denied(
+        &at_b.post_raw(retry(5, &args, &token), &who).await,
+        200,
+        "approval_replayed",
+    );
+    // Restart the approval service on its SQLite file (same port, same signing key).
+    let addr = service.addr;
+    drop(service);
+    if let Some(pg) = pg {
+        pg.restart().expect("postgres restart");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let service = approval::start_service_with(&idp, store.clone(), Some(addr), Some(&keys)).await;
+    for (id, client) in [(6, &at_a), (7, &at_b)] {
+        assert_denied(
+            &client.post_raw(retry(id, &args, &token), &who).await,
+            200,
+            "approval_replayed",
+        );
+    }
+    assert_eq!(upstream_total(&[&a, &b]), 0, "b restarted: counts only a");
+    assert_eq!(upstream_requests(&a), 0);
+    // A fresh approval still works once after all the restarts.
+    let other = json!({"repo": "org/other"});
+    let fresh = approved_token(&idp, &service, &at_b, 8, other.clone()).await;
+    let reply = at_a.post_raw(retry(9, &other, &fresh), &who).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_denied(
+        &at_b.post_raw(retry(10, &other, &fresh), &who).await,
+        200,
+        "approval_replayed",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_verified_approver_with_the_role_who_is_not_the_requester_can_approve() {
+    let (idp, service) = approval_service().await;
+    let upstream = start_echo().await;
+    let envoy = gateway(
+        gate_config(&service.jwks(), 2000),
+        service.addr,
+        upstream.addr,
+    );
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let args = json!({"repo": "org/api"});
+    let (approval_id, poll) = ask(&client, 1, args.clone()).await;
+    let url = service.url(&format!("/v1/approvals/{approval_id}/approve"));
+    let http = reqwest::Client::new();
+    let attempts = [
+        // A forged x-forwarded-user, as the old service trusted.
+        (
+            http.post(&url).header("x-forwarded-user", "carol"),
+            401,
+            "approver_token_required",
+        ),
+        // A stated approver name.
+        (
+            http.post(&url).json(&json!({"approver": "carol"})),
+            401,
+            "approver_token_required",
+        ),
+        // A token that does not verify.
+        (
+            http.post(&url).bearer_auth(
+                idp.forge_unknown_kid(
+                    &meshguard_e2e::UserClaims::new(
+                        "carol",
+                        "sre",
+                        APPROVER_ROLE,
+                        approval::APPROVER_AUDIENCE,
+                    )
+                    .exact_audience(),
+                ),
+            ),
+            401,
+            "approver_token_invalid",
+        ),
+        // A verified user without the approver role.
+        (
+            http.post(&url)
+                .bearer_auth(person_token(&idp, "bob", "operator")),
+            403,
+            "not_an_approver",
+        ),
+        // The requester approving their own call.
+        (
+            http.post(&url)
+                .bearer_auth(person_token(&idp, "alice", APPROVER_ROLE)),
+            403,
+            "self_approval",
+        ),
+    ];
+    for (i, (req, status, reason)) in attempts.into_iter().enumerate() {
+        let r = req.send().await.expect("approve");
+        assert_eq!(r.status().as_u16(), status, "attempt {i}");
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["error"], reason, "attempt {i}");
+    }
+    let status: Value = reqwest::get(&poll)
+        .await
+        .expect("poll")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["status"], "pending", "{status}");
+    assert!(status.get("approval_token").is_none());
+    // Nothing to retry with: the call is still held.
+    assert_denied(
+        &client
+            .post_raw(
+                call(2, "delete_repo", args, None),
+                &identity("alice", "sess-1", "delete"),
+            )
+            .await,
+        200,
+        "approval_pending",
+    );
+    assert_eq!(upstream_requests(&envoy), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_service_down_denies_the_approved_call_and_does_not_use_it_up() {
+    let idp = OidcIssuer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = StoreConfig::Sqlite(dir.path().join("approvals.sqlite3").display().to_string());
+    let keys = approval::signing_keys_json();
+    let service = approval::start_service_with(&idp, store.clone(), None, Some(&keys)).await;
+    let upstream = start_echo().await;
+    let envoy = gateway(
+        gate_config(&service.jwks(), 2000),
+        service.addr,
+        upstream.addr,
+    );
+    let client = McpClient::new(envoy.url("/tools/mcp-github/mcp"));
+    let who = identity("alice", "sess-1", "delete");
+    let args = json!({"repo": "org/api"});
+    let token = approved_token(&idp, &service, &client, 1, args.clone()).await;
+    let jwks = service.jwks();
+    let addr = service.addr;
+    drop(service);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The service is down: the approved write is denied, readable, fail closed.
+    let reply = client.post_raw(retry(42, &args, &token), &who).await;
+    let v = assert_denied(&reply, 503, "approval_unavailable");
+    assert_eq!(v["jsonrpc"], "2.0");
+    assert_eq!(v["id"], 42);
+    assert_eq!(v["error"]["data"]["detail"], "redeem_failed");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    assert_eq!(upstream_requests(&envoy), 0, "forwarded without redemption");
+    assert!(counter(&envoy, "redeem_failed") >= 1);
+
+    // A service that accepts the connection and never answers: the redemption times out
+    // (redeem.timeout_ms) and the call is denied the same way.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let _hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let mut slow_config = gate_config(&jwks, 2000);
+    slow_config["redeem"] = json!({"timeout_ms": 300});
+    let slow = gateway(slow_config, silent_addr, upstream.addr);
+    let at_slow = McpClient::new(slow.url("/tools/mcp-github/mcp"));
+    let started = Instant::now();
+    let v = assert_denied(
+        &at_slow.post_raw(retry(45, &args, &token), &who).await,
+        503,
+        "approval_unavailable",
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(v["id"], 45);
+    assert_eq!(upstream_requests(&slow), 0);
+    drop(slow);
+
+    // Back up on its store: the approval was not used up by the failed attempts; once only.
+    let _service = approval::start_service_with(&idp, store, Some(addr), Some(&keys)).await;
+    let reply = client.post_raw(retry(43, &args, &token), &who).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_denied(
+        &client.post_raw(retry(44, &args, &token), &who).await,
+        200,
+        "approval_replayed",
+    );
     assert_eq!(upstream_requests(&envoy), 1);
 }

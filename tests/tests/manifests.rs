@@ -2036,3 +2036,118 @@ fn make_render_against_a_loopback_registry_pins_what_was_pushed() {
             .unwrap_or_else(|e| panic!("{} as delivered:\n{e}", doc.name()));
     }
 }
+
+/// The approval service's env var `name` in `docs` (value, or `secret:<name>/<key>`).
+fn approval_env(docs: &[Document], name: &str) -> Option<String> {
+    let d = docs
+        .iter()
+        .find(|d| {
+            d.kind() == "Deployment" && d.namespace() == "mesh-gateway" && d.name() == "approval"
+        })
+        .expect("approval Deployment");
+    let env = d.value["spec"]["template"]["spec"]["containers"][0]["env"].as_array()?;
+    let e = env.iter().find(|e| e["name"] == name)?;
+    if let Some(v) = e["value"].as_str() {
+        return Some(v.to_string());
+    }
+    let s = &e["valueFrom"]["secretKeyRef"];
+    Some(format!(
+        "secret:{}/{}",
+        s["name"].as_str()?,
+        s["key"].as_str()?
+    ))
+}
+
+#[test]
+fn approval_service_verifies_approvers_and_keeps_approvals_in_one_shared_store() {
+    let docs = deployment();
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d.kind() == kind && d.namespace() == "mesh-gateway" && d.name() == name)
+            .unwrap_or_else(|| panic!("no {kind} mesh-gateway/{name}"))
+    };
+    // Approvers are verified against the users' IdP, the same issuer the edge verifies.
+    let edge = find("RequestAuthentication", "user-oidc");
+    let rule = &edge.value["spec"]["jwtRules"][0];
+    assert_eq!(
+        approval_env(&docs, "APPROVAL_OIDC_ISSUER").as_deref(),
+        rule["issuer"].as_str()
+    );
+    let audiences: Vec<&str> = rule["audiences"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let audience = approval_env(&docs, "APPROVAL_OIDC_AUDIENCE").expect("audience");
+    assert!(
+        audiences.contains(&audience.as_str()),
+        "{audience} not accepted at the edge"
+    );
+    assert_eq!(
+        rule["forwardOriginalToken"], true,
+        "the service needs the token"
+    );
+    // No header names an approver: the edge sets none (the service ignores it anyway).
+    for d in &docs {
+        let text = d.value.to_string();
+        assert!(
+            !text.contains("x-forwarded-user"),
+            "{} sets x-forwarded-user",
+            d.name()
+        );
+    }
+    // The role the service requires is the group the edge admits to the page.
+    let group = approval_env(&docs, "APPROVAL_REQUIRED_ROLE").expect("role");
+    assert_eq!(
+        approval_env(&docs, "APPROVAL_ROLE_CLAIM").as_deref(),
+        Some("groups")
+    );
+    let allow = find("AuthorizationPolicy", "edge-gateway-ingress")
+        .value
+        .to_string();
+    assert!(
+        allow.contains(&format!("\"{group}\"")),
+        "edge does not admit {group}"
+    );
+    assert_ne!(
+        approval_env(&docs, "APPROVAL_SEPARATION_OF_DUTIES").as_deref(),
+        Some("false")
+    );
+    // Several replicas share PostgreSQL (from a Secret, never the manifest).
+    let deployment = find("Deployment", "approval");
+    let replicas = deployment.value["spec"]["replicas"].as_u64().unwrap_or(1);
+    let store = approval_env(&docs, "APPROVAL_STORE_FILE").expect("APPROVAL_STORE_FILE");
+    assert!(replicas >= 2, "approval replicas: {replicas}");
+    assert!(
+        approval_env(&docs, "APPROVAL_STORE").is_none(),
+        "store URL in the manifest"
+    );
+    let volumes = deployment.value["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(store.starts_with("/etc/approval/store/"), "{store}");
+    assert!(volumes.contains("\"approval-store\""), "{volumes}");
+    // Only the Protocol Gateway may redeem; people reach the page through the edge, but the
+    // edge route does not expose redemption.
+    let callers = find("AuthorizationPolicy", "approval-callers");
+    let rules = callers.value["spec"]["rules"].as_array().expect("rules");
+    let redeemers: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r.to_string().contains("/v1/redeem"))
+        .collect();
+    assert_eq!(redeemers.len(), 1);
+    assert_eq!(
+        redeemers[0]["from"][0]["source"]["principals"],
+        json!(["cluster.local/ns/mesh-gateway/sa/mcp-gateway"])
+    );
+    let route = find("VirtualService", "edge-to-approval").value.to_string();
+    assert!(route.contains("\"/v1/approvals/\""), "{route}");
+    assert!(!route.contains("/v1/redeem"), "{route}");
+    // The service reaches its IdP and its database, and nothing else.
+    let sidecar = find("Sidecar", "default").value.to_string();
+    assert!(sidecar.contains("./idp.example.com") && sidecar.contains("/approval-db."));
+    let egress = find("NetworkPolicy", "approval-store-egress")
+        .value
+        .to_string();
+    assert!(
+        egress.contains("5432") && egress.contains("approval-db"),
+        "{egress}"
+    );
+}

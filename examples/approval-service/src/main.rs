@@ -5,7 +5,21 @@
 //! `APPROVAL_AUDIENCE` (`meshguard-gateway`), `APPROVAL_TOKEN_TTL_SECONDS` (120),
 //! `APPROVAL_PENDING_TTL_SECONDS` (900), `APPROVAL_SLACK_WEBHOOK_URL` (unset: message only
 //! logged), `MESHGUARD_APPROVAL_SIGNING_KEYS_FILE` or `MESHGUARD_APPROVAL_SIGNING_KEYS` (core
-//! signing-keys JSON, a file or the value; unset: a fresh ES256 key, its JWKS printed).
+//! signing-keys JSON, a file or the value; unset: a fresh ES256 key, its JWKS printed; with
+//! several replicas every replica must have the same keys).
+//!
+//! Approvers (see [`meshguard_approval::auth`]): `APPROVAL_OIDC_ISSUER` (required: the users'
+//! IdP), `APPROVAL_OIDC_JWKS_URI` (default: from OIDC discovery), `APPROVAL_OIDC_AUDIENCE`
+//! (`meshguard-approval`), `APPROVAL_APPROVER_CLAIM` (`sub`), `APPROVAL_ROLE_CLAIM`
+//! (`roles`), `APPROVAL_REQUIRED_ROLE` (`approver`), `APPROVAL_SEPARATION_OF_DUTIES`
+//! (`true`).
+//!
+//! Store (see [`meshguard_approval::store`]): `APPROVAL_STORE`, `sqlite:<path>` (default
+//! `sqlite:approvals.sqlite3`) or `postgres://user:password@host:port/db` for several
+//! replicas; or `APPROVAL_STORE_FILE`, a file holding that value (a mounted Secret: the
+//! PostgreSQL URL carries a password).
+//!
+//! Invalid configuration refuses to start, naming the variable.
 
 use meshguard_approval::{minter, start, Settings};
 
@@ -13,21 +27,12 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn number(name: &str, default: u64) -> u64 {
-    env(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let d = Settings::default();
-    let settings = Settings {
-        issuer: env("APPROVAL_ISSUER").unwrap_or(d.issuer),
-        audience: env("APPROVAL_AUDIENCE").unwrap_or(d.audience),
-        token_ttl_seconds: number("APPROVAL_TOKEN_TTL_SECONDS", d.token_ttl_seconds),
-        pending_ttl_seconds: number("APPROVAL_PENDING_TTL_SECONDS", d.pending_ttl_seconds),
-        public_url: env("APPROVAL_PUBLIC_URL").unwrap_or_default(),
-        slack_webhook_url: env("APPROVAL_SLACK_WEBHOOK_URL"),
-    };
+    let settings = Settings::from_env(env).map_err(|e| {
+        eprintln!("meshguard-approval: configuration error: {e}");
+        e
+    })?;
     let keys = match env("MESHGUARD_APPROVAL_SIGNING_KEYS_FILE") {
         Some(path) => Some(std::fs::read_to_string(path)?),
         None => env("MESHGUARD_APPROVAL_SIGNING_KEYS"),

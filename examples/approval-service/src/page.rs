@@ -1,6 +1,7 @@
 //! The page a person approves on: pending requests with Approve and Deny buttons, then the
 //! recent decisions. Everything shown comes from the agent's request, so all of it is
-//! HTML-escaped.
+//! HTML-escaped. Who approves is not typed in: it is the verified identity of the person's
+//! OIDC token (sent by the login in front of the page, or pasted into `id_token`).
 
 use crate::store::Entry;
 use meshguard_core::approval::ApprovalState;
@@ -22,17 +23,17 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The whole page.
-pub fn render(entries: &[&Entry]) -> String {
+pub fn render(entries: &[Entry]) -> String {
     let pending: Vec<String> = entries
         .iter()
         .filter(|e| e.status == ApprovalState::Pending)
-        .map(|e| pending_card(e))
+        .map(pending_card)
         .collect();
     let decided: Vec<String> = entries
         .iter()
         .filter(|e| e.status != ApprovalState::Pending)
         .take(50)
-        .map(|e| decided_row(e))
+        .map(decided_row)
         .collect();
     let pending = if pending.is_empty() {
         "<p>Nothing is waiting for approval.</p>".to_string()
@@ -61,7 +62,7 @@ fn pending_card(e: &Entry) -> String {
          <p>Arguments (scrubbed):</p><pre>{}</pre>\
          <p><small>approval {id} · session {} · args_sha256 {}</small></p>\
          <form method=\"post\" action=\"/v1/approvals/{id}/approve\">\
-         <label>Your name <input name=\"approver\" required pattern=\"[A-Za-z0-9._@-]{{1,64}}\"></label> \
+         <label>Your ID token (unless your login sends it) <input name=\"id_token\" type=\"password\" autocomplete=\"off\"></label> \
          <button type=\"submit\">Approve</button>\
          <button type=\"submit\" formaction=\"/v1/approvals/{id}/deny\">Deny</button></form></div>",
         escape(&r.user),

@@ -1,6 +1,7 @@
 //! HTTP routes of the approval service.
 
-use crate::store::{Entry, StoreError};
+use crate::auth::Authenticator;
+use crate::store::{Entry, RedeemError, StoreError};
 use crate::{now, page, random_id, slack, App};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -8,14 +9,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use meshguard_core::approval::{token, ApprovalRequest, ApprovalState, ApprovalTicket};
+use meshguard_core::approval::{
+    token, ApprovalRequest, ApprovalState, ApprovalTicket, RedeemAnswer, RedeemRequest,
+};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Largest request body accepted (an approval request is well under 8 KiB).
 pub const MAX_BODY: usize = 64 * 1024;
-/// Header an authenticating proxy in front of the page sets to the signed-in person.
-pub const APPROVER_HEADER: &str = "x-forwarded-user";
 
 /// All routes.
 pub fn router(app: Arc<App>) -> Router {
@@ -26,6 +27,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/approvals", post(create))
         .route("/v1/approvals/{id}", get(poll))
         .route("/v1/approvals/{id}/{decision}", post(decide))
+        .route("/v1/redeem", post(redeem))
         .with_state(app)
 }
 
@@ -45,10 +47,30 @@ fn error(status: StatusCode, reason: &str) -> Response {
     json_response(status, json!({ "error": reason }))
 }
 
-async fn index(State(app): State<Arc<App>>) -> Html<String> {
-    let mut store = app.store.lock().await;
-    store.expire(now(), app.settings.pending_ttl_seconds);
-    Html(page::render(&store.newest_first()))
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NotFound => error(StatusCode::NOT_FOUND, "unknown_approval"),
+        StoreError::AlreadyDecided(_) => error(StatusCode::CONFLICT, "already_decided"),
+        StoreError::Full => error(StatusCode::SERVICE_UNAVAILABLE, "too_many_pending"),
+        StoreError::Backend(e) => {
+            eprintln!("approval store failed: {e}");
+            error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+        }
+    }
+}
+
+async fn index(State(app): State<Arc<App>>) -> Response {
+    if let Err(e) = app
+        .store
+        .expire(now(), app.settings.pending_ttl_seconds)
+        .await
+    {
+        return store_error(e);
+    }
+    match app.store.newest_first(200).await {
+        Ok(entries) => Html(page::render(&entries)).into_response(),
+        Err(e) => store_error(e),
+    }
 }
 
 async fn jwks(State(app): State<Arc<App>>) -> Response {
@@ -71,6 +93,7 @@ async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
         &request.user,
         &request.session,
         &request.tool,
+        &request.server,
         &request.args_sha256,
     ]
     .iter()
@@ -90,9 +113,10 @@ async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
         approver: None,
         token: None,
         decided: None,
+        used: false,
     };
-    if app.store.lock().await.insert(entry).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "too_many_pending");
+    if let Err(e) = app.store.insert(&entry).await {
+        return store_error(e);
     }
     notify(&app, &id, &request);
     let ticket = ApprovalTicket {
@@ -119,15 +143,24 @@ fn notify(app: &Arc<App>, id: &str, request: &ApprovalRequest) {
 }
 
 async fn poll(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let mut store = app.store.lock().await;
-    store.expire(now(), app.settings.pending_ttl_seconds);
-    match store.get(&id) {
-        Some(e) => json_response(StatusCode::OK, json!(e.status())),
-        None => error(StatusCode::NOT_FOUND, "unknown_approval"),
+    if let Err(e) = app
+        .store
+        .expire(now(), app.settings.pending_ttl_seconds)
+        .await
+    {
+        return store_error(e);
+    }
+    match app.store.get(&id).await {
+        Ok(Some(e)) => json_response(StatusCode::OK, json!(e.status())),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown_approval"),
+        Err(e) => store_error(e),
     }
 }
 
 /// Approve or deny: from the page (form, answered with a redirect back) or the API (JSON).
+/// The approver is the verified identity of the token presented (bearer header, or the
+/// form's `id_token`); any name the client states (`x-forwarded-user`, an `approver` field)
+/// is ignored.
 async fn decide(
     State(app): State<Arc<App>>,
     Path((id, decision)): Path<(String, String)>,
@@ -143,32 +176,54 @@ async fn decide(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let Some(approver) = approver(&headers, &body, is_form) else {
-        return error(StatusCode::BAD_REQUEST, "approver_required");
+    let t = now();
+    if let Err(e) = app.store.expire(t, app.settings.pending_ttl_seconds).await {
+        return store_error(e);
+    }
+    let entry = match app.store.get(&id).await {
+        Ok(Some(e)) if e.status == ApprovalState::Pending => e,
+        Ok(Some(_)) => return error(StatusCode::CONFLICT, "already_decided"),
+        Ok(None) => return error(StatusCode::NOT_FOUND, "unknown_approval"),
+        Err(e) => return store_error(e),
     };
-    let result = record(&app, &id, approve, &approver).await;
+    let presented = Authenticator::token_of(&headers, is_form.then_some(&body[..]));
+    // Separation of duties applies to approving; anyone with the role may deny.
+    let requester = approve.then_some(entry.request.user.as_str());
+    let approver = match app.auth.approver(presented.as_deref(), requester).await {
+        Ok(a) => a.name,
+        Err(e) => {
+            println!(
+                "approval {id} {} refused: {}",
+                if approve { "approve" } else { "deny" },
+                e.reason()
+            );
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
+            return error(status, e.reason());
+        }
+    };
+    let result = record(&app, &entry, approve, &approver, t).await;
     match (result, is_form) {
         (Ok(_), true) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response(),
         (Ok(status), false) => json_response(StatusCode::OK, status),
-        (Err(StoreError::NotFound), _) => error(StatusCode::NOT_FOUND, "unknown_approval"),
-        (Err(StoreError::AlreadyDecided(_)), _) => error(StatusCode::CONFLICT, "already_decided"),
-        (Err(StoreError::Full), _) => error(StatusCode::SERVICE_UNAVAILABLE, "signing_failed"),
+        (Err(e), _) => store_error(e),
     }
 }
 
 async fn record(
     app: &Arc<App>,
-    id: &str,
+    entry: &Entry,
     approve: bool,
     approver: &str,
+    t: u64,
 ) -> Result<Value, StoreError> {
-    let t = now();
-    let mut store = app.store.lock().await;
-    store.expire(t, app.settings.pending_ttl_seconds);
-    let entry = store.pending_mut(id)?;
+    let id = &entry.id;
+    let mut decided = entry.clone();
     if approve {
         let s = &app.settings;
         let jti = random_id("");
+        if jti.is_empty() {
+            return Err(StoreError::Backend("no randomness".into()));
+        }
         let minted = token::mint(
             &app.minter,
             &entry.request,
@@ -178,44 +233,67 @@ async fn record(
             t,
             &jti,
         )
-        .map_err(|_| StoreError::Full)?;
-        entry.token = Some(minted.token);
-        entry.status = ApprovalState::Approved;
+        .map_err(|e| StoreError::Backend(format!("signing failed: {e:?}")))?;
+        app.store
+            .decide(
+                id,
+                ApprovalState::Approved,
+                approver,
+                Some((&minted.token, &jti)),
+                t,
+            )
+            .await?;
+        decided.token = Some(minted.token);
+        decided.status = ApprovalState::Approved;
     } else {
-        entry.status = ApprovalState::Denied;
+        app.store
+            .decide(id, ApprovalState::Denied, approver, None, t)
+            .await?;
+        decided.status = ApprovalState::Denied;
     }
-    entry.approver = Some(approver.to_string());
-    entry.decided = Some(t);
+    decided.approver = Some(approver.to_string());
     println!(
-        "approval {id} {} by {approver}: user={} tool={}",
+        "approval {id} {} by {approver} (verified): user={} tool={}",
         if approve { "approved" } else { "denied" },
         entry.request.user,
         entry.request.tool
     );
-    Ok(json!(entry.status()))
+    Ok(json!(decided.status()))
 }
 
-/// The person deciding: the authenticating proxy's header when present, else the form or
-/// JSON field `approver`. Names are short and plain so they log and display safely.
-fn approver(headers: &HeaderMap, body: &[u8], is_form: bool) -> Option<String> {
-    let from_header = headers
-        .get(APPROVER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let from_body = || -> Option<String> {
-        if is_form {
-            form_urlencoded::parse(body)
-                .find(|(k, _)| k == "approver")
-                .map(|(_, v)| v.into_owned())
-        } else {
-            serde_json::from_slice::<Value>(body)
-                .ok()?
-                .get("approver")?
-                .as_str()
-                .map(str::to_string)
-        }
+/// The gate consumes an approval for the call it is about to forward: once, atomically,
+/// across every replica sharing the store. 200 with the recorded approver, 409 when used
+/// already or for another call, 404 when unknown, 503 when the store failed.
+async fn redeem(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    if body.len() > MAX_BODY {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    }
+    let Ok(request) = serde_json::from_slice::<RedeemRequest>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_redeem_request");
     };
-    let name = from_header.or_else(from_body)?.trim().to_string();
-    let plain = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
-    (!name.is_empty() && name.len() <= 64 && name.chars().all(plain)).then_some(name)
+    if !request.complete() {
+        return error(StatusCode::BAD_REQUEST, "invalid_redeem_request");
+    }
+    match app.store.redeem(&request, now()).await {
+        Ok((approval_id, approver)) => {
+            println!(
+                "approval {approval_id} redeemed: user={} tool={} approver={approver}",
+                request.user, request.tool
+            );
+            json_response(
+                StatusCode::OK,
+                json!(RedeemAnswer {
+                    approval_id,
+                    approver
+                }),
+            )
+        }
+        Err(RedeemError::Used) => error(StatusCode::CONFLICT, "approval_replayed"),
+        Err(RedeemError::Mismatch) => error(StatusCode::CONFLICT, "approval_mismatch"),
+        Err(RedeemError::Unknown) => error(StatusCode::NOT_FOUND, "unknown_approval"),
+        Err(RedeemError::Backend(e)) => {
+            eprintln!("approval store failed on redeem: {e}");
+            error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+        }
+    }
 }

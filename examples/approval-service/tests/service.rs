@@ -1,45 +1,19 @@
 //! The approval service over real HTTP: webhook -> pending -> a person approves (form, as
-//! the page posts it) -> the agent's poll returns a token the gate's verifier accepts and
-//! binds to the request; deny, double decisions, bad input and HTML escaping.
+//! the page posts it, with their verified OIDC token) -> the agent's poll returns a token the
+//! gate's verifier accepts and binds to the request; deny, double decisions, bad input and
+//! HTML escaping.
 
-use meshguard_approval::{minter, start, Running, Settings};
+mod common;
+
+use common::{create, request, Idp};
 use meshguard_core::approval::{args_sha256, token, Approval, ApprovalClaims, Binding};
 use meshguard_core::jwt::{Algorithm, KeySet, Policy, Verifier};
 use serde_json::{json, Value};
 
-async fn service() -> Running {
-    let settings = Settings {
-        public_url: String::new(),
-        ..Settings::default()
-    };
-    let m = minter(&settings.issuer, None).expect("minter");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    start(settings, m, listener).await.expect("start")
-}
-
-fn request(tool: &str) -> Value {
-    json!({"user": "alice", "team": "sre", "session": "sess-1", "agent": "sre-agent",
-           "tool": tool, "server": "/tools/mcp-github/mcp", "class": "delete",
-           "args_sha256": args_sha256(json!({"repo": "org/api"}).as_object()),
-           "arguments_preview": "{\"repo\":\"org/api\"}"})
-}
-
-async fn create(http: &reqwest::Client, s: &Running, body: &Value) -> Value {
-    let r = http
-        .post(s.url("/v1/approvals"))
-        .json(body)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status().as_u16(), 201);
-    r.json().await.expect("json")
-}
-
 #[tokio::test]
 async fn approve_from_the_page_then_poll_a_bound_token() {
-    let s = service().await;
+    let idp = Idp::start().await;
+    let s = common::service(&idp).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -69,11 +43,18 @@ async fn approve_from_the_page_then_poll_a_bound_token() {
         page.contains(&format!("/v1/approvals/{id}/approve")),
         "{page}"
     );
-    // The person clicks Approve on the page (a form post), and is sent back to the page.
+    // The person clicks Approve on the page (a form post carrying their ID token), and is
+    // sent back to the page. A stated name (header or field) is ignored: carol is who the
+    // verified token says.
+    let form = format!(
+        "approver=mallory&id_token={}",
+        idp.token("carol", &["approver"])
+    );
     let r = http
         .post(s.url(&format!("/v1/approvals/{id}/approve")))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("approver=carol")
+        .header("x-forwarded-user", "mallory")
+        .body(form)
         .send()
         .await
         .expect("approve");
@@ -144,7 +125,7 @@ async fn approve_from_the_page_then_poll_a_bound_token() {
     // A second decision is refused.
     let r = http
         .post(s.url(&format!("/v1/approvals/{id}/deny")))
-        .json(&json!({"approver": "dave"}))
+        .bearer_auth(idp.token("dave", &["approver"]))
         .send()
         .await
         .expect("deny");
@@ -153,13 +134,14 @@ async fn approve_from_the_page_then_poll_a_bound_token() {
 
 #[tokio::test]
 async fn deny_via_the_api_gives_no_token() {
-    let s = service().await;
+    let idp = Idp::start().await;
+    let s = common::service(&idp).await;
     let http = reqwest::Client::new();
     let ticket = create(&http, &s, &request("delete_repo")).await;
     let id = ticket["approval_id"].as_str().unwrap_or_default();
     let r = http
         .post(s.url(&format!("/v1/approvals/{id}/deny")))
-        .header("x-forwarded-user", "carol")
+        .bearer_auth(idp.token("carol", &["approver"]))
         .send()
         .await
         .expect("deny");
@@ -172,7 +154,8 @@ async fn deny_via_the_api_gives_no_token() {
 
 #[tokio::test]
 async fn bad_input_is_refused_and_the_page_escapes_agent_text() {
-    let s = service().await;
+    let idp = Idp::start().await;
+    let s = common::service(&idp).await;
     let http = reqwest::Client::new();
     for bad in [
         json!({"user": "alice"}),
@@ -208,20 +191,14 @@ async fn bad_input_is_refused_and_the_page_escapes_agent_text() {
     assert!(!page.contains("<script>alert"), "unescaped agent text");
     assert!(page.contains("&lt;script&gt;"));
     let id = ticket["approval_id"].as_str().unwrap_or_default();
-    // No approver, or an approver name that is not plain, is refused.
-    for body in [
-        json!({}),
-        json!({"approver": "<b>x</b>"}),
-        json!({"approver": ""}),
-    ] {
-        let r = http
-            .post(s.url(&format!("/v1/approvals/{id}/approve")))
-            .json(&body)
-            .send()
-            .await
-            .expect("approve");
-        assert_eq!(r.status().as_u16(), 400, "{body}");
-    }
+    // A verified approver whose identity is not a plain name is refused.
+    let r = http
+        .post(s.url(&format!("/v1/approvals/{id}/approve")))
+        .bearer_auth(idp.token("<b>x</b>", &["approver"]))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(r.status().as_u16(), 401);
     let r = http
         .get(s.url("/v1/approvals/ap_nope"))
         .send()

@@ -4,20 +4,24 @@
 //! buffers the body, and lets [`Gate::judge`] decide. A gated `tools/call` without an
 //! approval is posted to the approval webhook (`dispatch_http_call`) and answered with a
 //! JSON-RPC error naming the approval id and poll URL; a failed, late or odd webhook answer
-//! denies. An approved retry has its token's `jti` recorded in shared data (single use,
-//! across workers), is logged with the approver for the audit trail, and is forwarded
-//! re-serialised without the token, with `x-meshguard-approver` set. Requires
+//! denies. An approved retry is redeemed at the approval service before it is forwarded
+//! (`dispatch_http_call` to the same cluster, `redeem.path`): the service consumes the
+//! approval once, atomically, in the store its replicas share, so an approval is used once
+//! across every gateway replica and no restart makes it usable again. Only a 200 naming the
+//! verified approver forwards the call; a refusal denies 403 (`approval_replayed`, ...) and
+//! an unreachable, slow or failing service denies 503 (`approval_unavailable`, fail closed).
+//! The approved call is logged with the service's verified approver for the audit trail and
+//! forwarded re-serialised without the token, with `x-meshguard-approver` set. Nothing about
+//! single use is kept in this proxy: the service is the authority. Requires
 //! `allow_on_headers_stop_iteration: true` (the body is replaced after the headers).
 
 use meshguard_core::approval::{
-    pending, unavailable, ApprovalTicket, Approved, Ask, Decision, Gate, RequestInfo,
-    APPROVER_HEADER, CLASS_HEADER,
+    pending, redeem_outcome, redeem_refused, redeem_unavailable, unavailable, ApprovalTicket,
+    Approved, Ask, Decision, Gate, RedeemOutcome, RequestInfo, APPROVER_HEADER, CLASS_HEADER,
 };
 use meshguard_core::body::BodyVerdict;
 use meshguard_core::denial::{Control, Denial};
-use meshguard_core::jwt::VerifyError;
 use meshguard_proxy::request::RequestHold;
-use meshguard_proxy::verifier::record_jti;
 use meshguard_proxy::{config, denial, log, request, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -50,10 +54,6 @@ impl RootContext for Root {
                 None
             }
         });
-        if self.gate.is_some() {
-            // Approval ids are single-use records: create their buckets before traffic.
-            meshguard_proxy::verifier::prepare_replay_records();
-        }
         self.gate.is_some()
     }
 
@@ -64,6 +64,7 @@ impl RootContext for Root {
             info: RequestInfo::default(),
             holding: false,
             asked: None,
+            redeeming: None,
         }))
     }
 
@@ -82,6 +83,8 @@ struct Stream {
     holding: bool,
     /// The JSON-RPC id of a call whose approval request is in flight.
     asked: Option<Value>,
+    /// An approved call whose redemption is in flight.
+    redeeming: Option<Box<Approved>>,
 }
 
 impl Context for Stream {
@@ -92,13 +95,16 @@ impl Context for Stream {
         body_size: usize,
         _trailers: usize,
     ) {
-        let id = self.asked.take().unwrap_or(Value::Null);
         let status = self
             .get_http_call_response_header(":status")
             .unwrap_or_default();
         let body = self
             .get_http_call_response_body(0, body_size)
             .unwrap_or_default();
+        if let Some(approved) = self.redeeming.take() {
+            return self.redeemed(&approved, &status, &body);
+        }
+        let id = self.asked.take().unwrap_or(Value::Null);
         let ticket = status
             .starts_with('2')
             .then(|| ApprovalTicket::parse(&body))
@@ -214,48 +220,76 @@ impl Stream {
         }
     }
 
-    /// Single use, audit, then forward the re-serialised call without its token.
+    /// Redeem the approval at the service; the answer arrives in `on_http_call_response`.
+    /// The body is replaced now (the body callback is where Envoy lets it change); the call
+    /// goes on only once the service confirms the approval was unused.
     fn forward_approved(&mut self, a: &Approved, body_size: usize) -> Action {
-        let claims = &a.approval.claims;
-        let issuer = claims.iss.clone().unwrap_or_default();
-        let jti = claims.jti.clone().unwrap_or_default();
-        let until = claims.exp.unwrap_or(0).saturating_add(60);
-        if let Err(e) = record_jti(self, &issuer, &jti, until) {
-            let d = match e {
-                VerifyError::TokenReplayed => {
-                    meshguard_core::approval::ApprovalError::Replayed.denial()
+        let config = self.gate.config();
+        let redeem = Gate::redeem_body(a);
+        let headers = vec![
+            (":method", "POST"),
+            (":path", config.redeem.path.as_str()),
+            (":authority", config.webhook.authority.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let timeout = Duration::from_millis(config.redeem.timeout_ms);
+        let cluster = config.webhook.cluster.clone();
+        match self.dispatch_http_call(&cluster, headers, Some(&redeem), vec![], timeout) {
+            Ok(_) => {
+                self.set_http_request_body(0, body_size, &a.body);
+                if self.get_http_request_header("content-length").is_some() {
+                    self.set_http_request_header("content-length", Some(&a.body.len().to_string()));
                 }
-                other => Denial::new(
-                    503,
-                    Control::Hitl,
-                    other.reason(),
-                    "approval could not be recorded",
-                ),
-            };
-            return self.deny(&d.with_id(a.id.clone()));
+                self.redeeming = Some(Box::new(a.clone()));
+                Action::Pause
+            }
+            Err(e) => {
+                log::warn(FILTER, &format!("approval redeem dispatch failed: {e:?}"));
+                stats::increment(FILTER, "redeem_failed");
+                self.deny(&redeem_unavailable(a.id.clone()))
+            }
         }
-        let approver = &a.approval.extra.approver;
+    }
+
+    /// The service's answer to a redemption: forward on a 200, else deny.
+    fn redeemed(&mut self, a: &Approved, status: &str, body: &[u8]) {
+        let answer = match redeem_outcome(status, body) {
+            RedeemOutcome::Redeemed(answer) => answer,
+            RedeemOutcome::Refused(reason) => {
+                let _ = self.deny(&redeem_refused(reason, a.id.clone()));
+                return;
+            }
+            RedeemOutcome::Unavailable => {
+                let status = if status.is_empty() {
+                    "none (timeout or reset)"
+                } else {
+                    status
+                };
+                log::warn(FILTER, &format!("approval redeem failed: status {status}"));
+                stats::increment(FILTER, "redeem_failed");
+                let _ = self.deny(&redeem_unavailable(a.id.clone()));
+                return;
+            }
+        };
+        let claims = &a.approval.claims;
         log::at(
             LogLevel::Info,
             FILTER,
             &format!(
-                "decision=approved control=HITL tool={} class={} user={} session={} approver={} jti={} args_sha256={}..",
-                claims.tool.as_deref().unwrap_or_default(),
+                "decision=approved control=HITL tool={} class={} user={} session={} approver={} approval_id={} jti={} args_sha256={}..",
+                a.redeem.tool,
                 a.class.as_str(),
-                claims.sub.as_deref().unwrap_or_default(),
-                claims.sid.as_deref().unwrap_or_default(),
-                approver,
-                jti,
-                a.approval.extra.args_sha256.get(..16).unwrap_or_default(),
+                a.redeem.user,
+                a.redeem.session,
+                answer.approver,
+                answer.approval_id,
+                claims.jti.as_deref().unwrap_or_default(),
+                a.redeem.args_sha256.get(..16).unwrap_or_default(),
             ),
         );
         stats::increment(FILTER, "approved");
-        self.set_http_request_body(0, body_size, &a.body);
-        if self.get_http_request_header("content-length").is_some() {
-            self.set_http_request_header("content-length", Some(&a.body.len().to_string()));
-        }
-        self.set_http_request_header(APPROVER_HEADER, Some(approver));
-        Action::Continue
+        self.set_http_request_header(APPROVER_HEADER, Some(&answer.approver));
+        self.resume_http_request();
     }
 
     /// Post the approval request to the webhook; the answer arrives in `on_http_call_response`.

@@ -6,6 +6,7 @@
 //!              "path": "/v1/approvals", "timeout_ms": 2000},
 //!  "tokens": {"issuer": "meshguard-approval", "audiences": ["meshguard-gateway"],
 //!             "algorithms": ["ES256"], "jwks": {"inline": {"keys": [...]}}},
+//!  "redeem": {"path": "/v1/redeem", "timeout_ms": 2000},
 //!  "max_token_age_seconds": 300,
 //!  "token_header": "meshguard-approval",
 //!  "preview_bytes": 512,
@@ -17,6 +18,11 @@
 //! `params._meta["meshguard/approval"]` (MCP's own request metadata, which survives the
 //! gateway's header hygiene) or in the `token_header` request header (not `x-meshguard-`:
 //! those are stripped from outside).
+//!
+//! `redeem` is where an approved call's approval is consumed before it is forwarded: the
+//! same cluster and authority as the webhook (the approval service), its own path and
+//! timeout. Redemption is always on: it is what makes an approval single-use across gateway
+//! replicas and restarts.
 
 use super::ToolClass;
 use crate::body::BodyLimits;
@@ -33,6 +39,9 @@ pub struct Config {
     pub classes: Vec<ToolClass>,
     /// Where approvals are requested.
     pub webhook: WebhookConfig,
+    /// Where approvals are redeemed (consumed once) before an approved call is forwarded.
+    #[serde(default)]
+    pub redeem: RedeemConfig,
     /// How approval tokens are verified (issuer, audience, pinned algorithms, inline keys).
     pub tokens: VerifierConfig,
     /// Oldest approval token accepted, by `iat`, seconds (10 to 3600).
@@ -63,6 +72,31 @@ pub struct WebhookConfig {
     /// Timeout, milliseconds (50 to 30000); a timeout denies the call.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+}
+
+/// The redemption endpoint of the approval service (the webhook's cluster and authority).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemConfig {
+    /// `:path` of the call.
+    #[serde(default = "default_redeem_path")]
+    pub path: String,
+    /// Timeout, milliseconds (50 to 30000); a timeout denies the call.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+impl Default for RedeemConfig {
+    fn default() -> Self {
+        Self {
+            path: default_redeem_path(),
+            timeout_ms: default_timeout(),
+        }
+    }
+}
+
+fn default_redeem_path() -> String {
+    "/v1/redeem".into()
 }
 
 fn default_classes() -> Vec<ToolClass> {
@@ -99,6 +133,10 @@ impl Validate for Config {
         }
         self.webhook.validate().map_err(|e| e.within("webhook"))?;
         self.tokens.validate().map_err(|e| e.within("tokens"))?;
+        if !self.redeem.path.starts_with('/') {
+            return Err(ConfigError::invalid("redeem.path", "must start with /"));
+        }
+        in_range("redeem.timeout_ms", self.redeem.timeout_ms, 50, 30000)?;
         if matches!(self.tokens.jwks, JwksSource::Remote(_)) {
             return Err(ConfigError::invalid(
                 "tokens.jwks",

@@ -11,8 +11,10 @@
 //!   a webhook timeout, error or non-2xx answer denies (`approval_unavailable`);
 //! - a gated call with an approval token (in `params._meta["meshguard/approval"]` or the
 //!   configured header): verified, checked against user, session, tool, server and argument
-//!   hash ([`token::check`]), then single-use (the filter records its `jti`) and forwarded
-//!   re-serialised without the token ([`Decision::Approved`]); anything else is refused.
+//!   hash ([`token::check`]), then redeemed once at the approval service ([`RedeemRequest`]:
+//!   one atomic consume shared by every gateway replica; a service that cannot be reached
+//!   denies, [`redeem_unavailable`]) and forwarded re-serialised without the token
+//!   ([`Decision::Approved`]); anything else is refused.
 //!
 //! Missing identity or class headers on a `tools/call` fail closed.
 
@@ -26,9 +28,12 @@ mod tests;
 
 pub use crate::canonical::canonical_json;
 pub use args::args_sha256;
-pub use config::{Config, WebhookConfig};
+pub use config::{Config, RedeemConfig, WebhookConfig};
 pub use token::{Approval, ApprovalClaims, ApprovalError, Binding};
-pub use webhook::{ApprovalRequest, ApprovalState, ApprovalStatus, ApprovalTicket};
+pub use webhook::{
+    redeem_outcome, ApprovalRequest, ApprovalState, ApprovalStatus, ApprovalTicket, RedeemAnswer,
+    RedeemOutcome, RedeemRequest,
+};
 
 use crate::config::ConfigError;
 use crate::denial::{Control, Denial};
@@ -64,7 +69,8 @@ pub struct RequestInfo {
 pub enum Decision {
     /// Forward unchanged.
     Pass,
-    /// A valid approval: record its `jti` once, then forward `body` instead of the original.
+    /// A valid approval: redeem it once at the service, then forward `body` instead of the
+    /// original.
     Approved(Box<Approved>),
     /// No approval yet: post `request` to the webhook, then answer pending.
     Ask(Box<Ask>),
@@ -78,6 +84,9 @@ pub struct Approved {
     pub approval: Approval,
     /// The request re-serialised without the approval token.
     pub body: Vec<u8>,
+    /// What the gate redeems at the approval service before forwarding: the token's `jti`
+    /// and this call's user, session, server, tool and argument hash.
+    pub redeem: RedeemRequest,
     /// The JSON-RPC id, for a replay denial.
     pub id: Value,
     pub class: ToolClass,
@@ -243,6 +252,14 @@ impl Gate {
             });
         match verified {
             Ok(approval) => Decision::Approved(Box::new(Approved {
+                redeem: RedeemRequest {
+                    jti: approval.claims.jti.clone().unwrap_or_default(),
+                    user: binding.user.to_string(),
+                    session: binding.session.to_string(),
+                    server: binding.server.to_string(),
+                    tool: binding.tool.to_string(),
+                    args_sha256: binding.args_sha256.to_string(),
+                },
                 approval,
                 body: without_token(request),
                 id: Value::Null,
@@ -294,6 +311,11 @@ impl Gate {
         truncate(canonical_json(&value), self.config.preview_bytes)
     }
 
+    /// The redemption call body for an approved call.
+    pub fn redeem_body(approved: &Approved) -> Vec<u8> {
+        serde_json::to_vec(&approved.redeem).unwrap_or_default()
+    }
+
     /// The webhook call body for an ask.
     pub fn webhook_body(ask: &Ask) -> Vec<u8> {
         serde_json::to_vec(&ask.request).unwrap_or_default()
@@ -337,6 +359,30 @@ pub fn unavailable(id: Value) -> Denial {
         503,
         "approval_unavailable",
         "the approval service could not be reached; the call is denied",
+    )
+    .with_id(id)
+}
+
+/// The answer when the approval could not be redeemed at the service (unreachable, timed
+/// out, failed): deny, fail closed; the approval stays unused.
+pub fn redeem_unavailable(id: Value) -> Denial {
+    hitl(
+        503,
+        "approval_unavailable",
+        "the approval service could not confirm this approval is unused; the call is denied",
+    )
+    .with_data("detail", json!("redeem_failed"))
+    .with_id(id)
+}
+
+/// The answer when the service refused the redemption (`reason`: already used, unknown, or
+/// for another call).
+pub fn redeem_refused(reason: &'static str, id: Value) -> Denial {
+    Denial::new(
+        403,
+        Control::Hitl,
+        reason,
+        "the approval service refused this approval (used already, or not for this call); ask for a new one",
     )
     .with_id(id)
 }

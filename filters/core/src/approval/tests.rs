@@ -93,6 +93,14 @@ fn approved_call_with_reordered_arguments_goes_through_without_the_token() {
             assert_eq!(fwd["params"]["arguments"]["repo"], "org/api");
             assert_eq!(fwd["params"]["_meta"], json!({"progressToken": 7}));
             assert!(!String::from_utf8_lossy(&a.body).contains(&t));
+            // What the gate redeems at the service: the token's jti bound to this call.
+            assert_eq!(a.redeem.jti, "jti-1");
+            assert_eq!(a.redeem.user, "alice");
+            assert_eq!(a.redeem.session, "sess-1");
+            assert_eq!(a.redeem.tool, req.tool);
+            assert_eq!(a.redeem.server, req.server);
+            assert_eq!(a.redeem.args_sha256, req.args_sha256);
+            assert!(a.redeem.complete());
         }
         other => panic!("{other:?}"),
     }
@@ -355,6 +363,9 @@ fn config_is_strict() {
             json!({"remote": {"uri": "http://a/jwks", "cluster": "a"}}),
             "tokens.jwks",
         ),
+        ("/redeem", json!({"path": "v1/redeem"}), "redeem.path"),
+        ("/redeem", json!({"timeout_ms": 5}), "redeem.timeout_ms"),
+        ("/redeem", json!({"cluster": "elsewhere"}), ""),
         ("/bogus", json!(1), ""),
     ];
     for (path, value, field) in cases {
@@ -395,7 +406,8 @@ fn an_approval_is_single_use_and_extras_cannot_override_claims() {
         Decision::Approved(a) => a.approval,
         other => panic!("{other:?}"),
     };
-    // The record the filter keeps in shared data: the second use is a replay.
+    // The per-proxy replay record still works for a jti (the token verifiers use it); the
+    // gate's single use is the service's redemption (examples/approval-service/tests).
     let iss = approval.claims.iss.clone().unwrap_or_default();
     let jti = approval.claims.jti.clone().unwrap_or_default();
     let until = approval.claims.exp.unwrap_or(0) + 60;

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! The gate accepts it only for the same user, session, tool, server and argument hash, no
-//! older than the configured age, and only once (the `jti` is recorded in shared data).
+//! older than the configured age, and only once: the gate redeems the `jti`, bound to the
+//! call, at the approval service ([`super::RedeemRequest`]), whose store all replicas share.
 
 use super::webhook::ApprovalRequest;
 use crate::denial::{Control, Denial};

@@ -91,6 +91,83 @@ pub struct ApprovalStatus {
     pub approval_token: Option<String>,
 }
 
+/// The gate asks the service to consume an approval, once, for this exact call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    /// `jti` of the verified approval token.
+    pub jti: String,
+    /// The user the call is made for (must be the approved requester).
+    pub user: String,
+    /// The session of the call.
+    pub session: String,
+    /// The tool server route of the call.
+    pub server: String,
+    /// The tool called.
+    pub tool: String,
+    /// [`super::args_sha256`] of the call's arguments.
+    pub args_sha256: String,
+}
+
+impl RedeemRequest {
+    /// True when every field is present (the service refuses blanks).
+    pub fn complete(&self) -> bool {
+        [
+            &self.jti,
+            &self.user,
+            &self.session,
+            &self.server,
+            &self.tool,
+            &self.args_sha256,
+        ]
+        .iter()
+        .all(|f| !f.trim().is_empty())
+    }
+}
+
+/// The service's answer to a successful redemption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemAnswer {
+    /// The approval consumed.
+    pub approval_id: String,
+    /// The verified approver the service recorded.
+    pub approver: String,
+}
+
+/// What a redemption answer means for the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    /// Consumed now, for this call: forward it.
+    Redeemed(RedeemAnswer),
+    /// Refused by the service (already used, unknown, or another call): deny, 403.
+    Refused(&'static str),
+    /// No usable answer (timeout, reset, 5xx, nonsense): deny, 503 (fail closed).
+    Unavailable,
+}
+
+/// Read the service's answer to a redemption: `status` is the HTTP status (empty when the
+/// call failed or timed out), `body` its body.
+pub fn redeem_outcome(status: &str, body: &[u8]) -> RedeemOutcome {
+    let reason = || -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        v.get("error")?.as_str().map(str::to_string)
+    };
+    match status {
+        "200" => match serde_json::from_slice::<RedeemAnswer>(body) {
+            Ok(a) if !a.approver.trim().is_empty() && a.approver.len() <= 128 => {
+                RedeemOutcome::Redeemed(a)
+            }
+            _ => RedeemOutcome::Unavailable,
+        },
+        "404" | "409" => RedeemOutcome::Refused(match reason().as_deref() {
+            Some("approval_mismatch") => "approval_mismatch",
+            Some("unknown_approval") => "approval_unknown",
+            _ => "approval_replayed",
+        }),
+        _ => RedeemOutcome::Unavailable,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +189,38 @@ mod tests {
         }
         let long = format!(r#"{{"approval_id":"{}","poll":"/p"}}"#, "a".repeat(200));
         assert!(ApprovalTicket::parse(long.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn only_a_200_with_an_approver_redeems_and_everything_odd_fails_closed() {
+        let ok = br#"{"approval_id":"ap_1","approver":"carol"}"#;
+        assert!(
+            matches!(redeem_outcome("200", ok), RedeemOutcome::Redeemed(a) if a.approver == "carol")
+        );
+        assert_eq!(
+            redeem_outcome("409", br#"{"error":"approval_replayed"}"#),
+            RedeemOutcome::Refused("approval_replayed")
+        );
+        assert_eq!(
+            redeem_outcome("409", br#"{"error":"approval_mismatch"}"#),
+            RedeemOutcome::Refused("approval_mismatch")
+        );
+        assert_eq!(
+            redeem_outcome("404", b"x"),
+            RedeemOutcome::Refused("approval_replayed")
+        );
+        for (status, body) in [
+            ("", &ok[..]),
+            ("503", ok),
+            ("201", ok),
+            ("200", br#"{"approval_id":"a","approver":""}"#),
+            ("200", b"nonsense"),
+        ] {
+            assert_eq!(
+                redeem_outcome(status, body),
+                RedeemOutcome::Unavailable,
+                "{status}"
+            );
+        }
     }
 }
