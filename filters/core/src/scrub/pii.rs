@@ -9,7 +9,7 @@
 
 use super::kind::{Confidence, Finding, Kind};
 use super::validate::{
-    card_issuer, context_before, iban_length, iban_mod97, is_word_byte, isolated, luhn, ssn_valid,
+    card_issuer, context_before, iban_length, iban_mod97, isolated, luhn, ssn_valid,
 };
 use regex::Regex;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -28,7 +28,6 @@ const CONTEXT_BYTES: usize = 32;
 type Group = (usize, usize);
 
 struct Patterns {
-    email_domain: Regex,
     iban: Regex,
     nanp: Regex,
     e164: Regex,
@@ -40,7 +39,6 @@ struct Patterns {
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |p: &str| Regex::new(p).expect("constant pattern");
     Patterns {
-        email_domain: re(r"^@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})"),
         iban: re(r"^[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)"),
         nanp: re(
             r"(?:\+?1[ .-]?|001[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}",
@@ -76,28 +74,70 @@ impl PiiKinds {
     }
 }
 
-/// The e-mail address whose `@` is at `at`, if there is one.
+/// The e-mail address whose `@` is at `at`, if there is one. Internationalised addresses
+/// (letters of any script in the local part and the domain, `用户@例子.广告`,
+/// `josé@exämple.de`) are found whole, not from their first ASCII letter.
 pub fn email_at(text: &str, at: usize) -> Option<Finding> {
     const LOCAL_MAX: usize = 64;
-    let b = text.as_bytes();
-    let is_local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let is_local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
     let mut start = at;
-    while start > 0 && at - start < LOCAL_MAX && is_local(b[start - 1]) {
-        start -= 1;
+    for c in text[..at].chars().rev().take(LOCAL_MAX) {
+        if !is_local(c) {
+            break;
+        }
+        start -= c.len_utf8();
     }
-    while start < at && b[start] == b'.' {
-        start += 1;
-    }
-    let local = &text[start..at];
+    let local = text[start..at].trim_start_matches('.');
+    let start = at - local.len();
     if local.is_empty() || local.ends_with('.') || local.contains("..") {
         return None;
     }
-    let m = PATTERNS.email_domain.find(&text[at..])?;
-    let end = at + m.end();
-    if b.get(end).is_some_and(|c| is_word_byte(*c) || *c == b'-') {
-        return None;
-    }
+    let end = at + 1 + email_domain_len(&text[at + 1..])?;
     Some(Finding::new(Kind::Email, start..end, Confidence::High))
+}
+
+/// Byte length of the domain at the start of `rest`: two or more labels of letters, digits
+/// and inner `-` (any script), the last one a top-level domain (letters, or punycode
+/// `xn--`), not continued by a letter, digit, `_` or `-`.
+fn email_domain_len(rest: &str) -> Option<usize> {
+    const LABEL_MAX: usize = 63;
+    const LABELS_MAX: usize = 16;
+    let mut labels: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 0;
+    while labels.len() < LABELS_MAX {
+        let len: usize = rest[pos..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '-')
+            .take(LABEL_MAX + 1)
+            .map(char::len_utf8)
+            .sum();
+        let label = &rest[pos..pos + len];
+        if len == 0 || label.starts_with('-') || label.ends_with('-') {
+            break;
+        }
+        if label.chars().count() > LABEL_MAX {
+            return None;
+        }
+        labels.push((pos, pos + len));
+        if !rest[pos + len..].starts_with('.') {
+            break;
+        }
+        pos += len + 1;
+    }
+    let continues = |end: usize| {
+        rest[end..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    };
+    (2..=labels.len()).rev().find_map(|k| {
+        let (s, e) = labels[k - 1];
+        let tld = &rest[s..e];
+        let n = tld.chars().count();
+        let ok = ((2..=24).contains(&n) && tld.chars().all(char::is_alphabetic))
+            || (tld.len() > 4 && tld.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")));
+        (ok && !continues(e)).then_some(e)
+    })
 }
 
 /// Digit statistics of a numeric region, used to skip detectors that cannot match.
