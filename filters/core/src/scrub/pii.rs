@@ -473,7 +473,8 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
         for m in (1..=n).rev() {
             let chain = &all[i..i + m];
             let d = digits(m);
-            if !(7..=15).contains(&d) && !(first_is_00(b, chain[0]) && d <= 17) {
+            let plausible = (7..=15).contains(&d) || (first_is_00(b, chain[0]) && d <= 17);
+            if !plausible {
                 continue;
             }
             let e = chain[m - 1].1;
