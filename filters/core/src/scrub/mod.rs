@@ -21,6 +21,7 @@ pub mod kind;
 pub mod log_line;
 pub mod overlap;
 pub mod pii;
+pub mod providers;
 pub mod secrets;
 pub mod validate;
 pub mod view;
@@ -109,6 +110,15 @@ impl Scrubber {
     fn find_in_view(&self, text: &str) -> Vec<Finding> {
         let mut out = Vec::new();
         anchors::scan(text, self.on, &mut out);
+        let provider_kinds = [
+            Kind::ApiToken,
+            Kind::GitlabToken,
+            Kind::SlackToken,
+            Kind::StripeKey,
+        ];
+        if provider_kinds.iter().any(|k| self.on.contains(*k)) {
+            providers::scan(text, &mut out);
+        }
         pii::numeric(text, self.pii_kinds(), &mut out);
         if self.on.contains(Kind::IpAddress) {
             pii::ipv6(text, &mut out);

@@ -311,7 +311,7 @@ fn card_valid(b: &[u8], s: usize, e: usize) -> bool {
         n += 1;
     }
     let digits = &buf[..n];
-    isolated(b, s, e) && card_issuer(digits) && std::str::from_utf8(digits).is_ok_and(luhn)
+    std::str::from_utf8(digits).is_ok_and(luhn) && card_issuer(digits) && isolated(b, s, e)
 }
 
 /// The digit groups of a region, in order.

@@ -3,7 +3,9 @@
 //! is bounded by the token length, never by the text length.
 
 use super::kind::{Confidence, Finding, Kind};
-use super::validate::{contains_ci, entropy, floor_boundary, is_placeholder, is_word_byte};
+use super::validate::{
+    contains_ci, entropy, floor_boundary, is_placeholder, is_word_byte, non_secret_key,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use regex::Regex;
@@ -229,6 +231,9 @@ pub fn assignment(text: &str, kw: std::ops::Range<usize>, family: Family) -> Opt
     }
     let (key_end, span) = assigned_value(b, kw.end)?;
     let key = &b[key_start..key_end];
+    if non_secret_key(key) {
+        return None;
+    }
     let aws_key = [b"aws".as_slice(), b"secret_access", b"secretaccess"]
         .iter()
         .any(|w| contains_ci(key, w));

@@ -111,18 +111,15 @@ const ISSUERS: &[Issuer] = &[
 /// has a length that issuer uses (see the issuer table above).
 pub fn card_issuer(digits: &[u8]) -> bool {
     let n = digits.len();
-    if !digits.iter().all(u8::is_ascii_digit) {
+    if !(12..=19).contains(&n) || !digits.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let prefix = |k: usize| -> u32 {
-        digits[..k.min(n)]
-            .iter()
-            .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
-    };
+    let mut prefix = [0u32; 5];
+    for k in 1..5 {
+        prefix[k] = prefix[k - 1] * 10 + u32::from(digits[k - 1] - b'0');
+    }
     ISSUERS.iter().any(|i| {
-        (i.min_len..=i.max_len).contains(&n)
-            && i.digits <= n
-            && (i.lo..=i.hi).contains(&prefix(i.digits))
+        n >= i.min_len && n <= i.max_len && i.lo <= prefix[i.digits] && prefix[i.digits] <= i.hi
     })
 }
 
@@ -362,6 +359,59 @@ pub fn isolated(text: &[u8], start: usize, end: usize) -> bool {
         }
     }
     true
+}
+
+/// Key words that make a `*token*` / `*password*` key name metadata rather than a credential:
+/// pagination cursors (`nextPageToken`, `page_token`, `continuation_token`, AWS `NextToken`),
+/// idempotency keys, token accounting (`max_tokens`, `token_type`) and password metadata
+/// (`password_last_changed`, `password_expires_at`, `password_policy`).
+const NON_SECRET_KEY_WORDS: &[&str] = &[
+    "page",
+    "next",
+    "prev",
+    "continuation",
+    "cursor",
+    "idempoten",
+    "pagination",
+    "resume",
+    "sync_token",
+    "synctoken",
+    "marker",
+    "last_changed",
+    "lastchanged",
+    "changed",
+    "updated",
+    "expire",
+    "expiry",
+    "policy",
+    "length",
+    "_type",
+    "tokentype",
+    "_count",
+    "tokencount",
+    "usage",
+    "limit",
+    "max_token",
+    "maxtoken",
+    "tokenizer",
+    "_at",
+    "date",
+    "timestamp",
+    "created",
+    "_url",
+    "_uri",
+    "endpoint",
+    "required",
+    "strength",
+];
+
+/// Whether a secret-sounding key names metadata about a credential rather than one (see
+/// [`NON_SECRET_KEY_WORDS`]): its value is neither masked nor blocked for the key's sake.
+/// Provider formats and other detectors still apply to the value itself.
+pub fn non_secret_key(key: &[u8]) -> bool {
+    NON_SECRET_KEY_WORDS
+        .iter()
+        .any(|w| contains_ci(key, w.as_bytes()))
 }
 
 /// Case-insensitive ASCII substring test, without allocating.
