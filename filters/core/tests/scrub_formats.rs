@@ -136,3 +136,17 @@ fn cards_of_every_issuer_and_length() {
         }
     }
 }
+
+#[test]
+fn addresses_after_phone_words_stay_addresses() {
+    only(
+        "please reach out to 10.205.138.12 today",
+        Kind::IpAddress,
+        "10.205.138.12",
+    );
+    only(
+        r#"{"name": "Ana Tello", "client_ip": "131.244.102.60"}"#,
+        Kind::IpAddress,
+        "131.244.102.60",
+    );
+}

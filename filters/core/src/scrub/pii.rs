@@ -444,6 +444,14 @@ fn phone_shape(b: &[u8], groups: &[Group], plus: bool, paren_first: bool) -> Opt
     None
 }
 
+/// A dotted quad of 1-3 digit groups is an IPv4 address or a version, never a phone,
+/// whatever words precede it.
+fn dotted_quad(b: &[u8], chain: &[Group]) -> bool {
+    chain.len() == 4
+        && chain.iter().all(|g| g.1 - g.0 <= 3)
+        && chain.windows(2).all(|w| &b[w[0].1..w[1].0] == b".")
+}
+
 fn first_is_00(b: &[u8], g: Group) -> bool {
     b[g.0..g.1].starts_with(b"00")
 }
@@ -479,6 +487,9 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
             }
             let e = chain[m - 1].1;
             let e = e + extension_len(&b[e..]);
+            if dotted_quad(b, chain) {
+                continue;
+            }
             let paren_first = paren && b.get(chain[0].1) == Some(&b')');
             let conf = phone_shape(b, chain, plus, paren_first).or_else(|| {
                 let ctx = *context.get_or_insert_with(|| {
