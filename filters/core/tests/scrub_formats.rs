@@ -150,3 +150,10 @@ fn addresses_after_phone_words_stay_addresses() {
         "131.244.102.60",
     );
 }
+
+#[test]
+fn a_hyphenated_label_after_a_phone_does_not_hide_it() {
+    only("407-545-7273-Fax", Kind::Phone, "407-545-7273");
+    only("Office: 078 3780 0656-Office", Kind::Phone, "078 3780 0656");
+    assert!(found("ORD-415-555-0132").is_empty());
+}

@@ -169,3 +169,22 @@ fn real_credentials_under_token_keys_are_still_masked() {
     let (_, report) = scrub_json_text(default_scrubber(), body.as_bytes()).unwrap();
     assert_eq!(report.total(), 5, "{body}");
 }
+
+#[test]
+fn random_letters_under_secret_keys_and_dollar_passwords_are_secrets() {
+    for (text, value) in [
+        ("apiKey=cfCWAyqPufFPKyyWdwHF\n", "cfCWAyqPufFPKyyWdwHF"),
+        ("auth_token: sDjtPFQqNshCANqN\n", "sDjtPFQqNshCANqN"),
+        (
+            "DATABASE_URL=postgresql://app:$Ah76F84nqGePDn@db.internal:5432/app",
+            "$Ah76F84nqGePDn",
+        ),
+    ] {
+        let f = found(text);
+        assert!(f.iter().any(|(_, v)| *v == value), "{text}: {f:?}");
+    }
+    // Names and references under the same keys are not.
+    for text in ["secret_name=MyApplicationName", "password=$DB_PASSWORD"] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+}

@@ -444,6 +444,13 @@ fn phone_shape(b: &[u8], groups: &[Group], plus: bool, paren_first: bool) -> Opt
     None
 }
 
+/// [`isolated`], except that a hyphenated label may follow: `407-545-7273-Fax`,
+/// `078 3780 0656-Office` (the number itself still stands alone on its left).
+fn phone_isolated(b: &[u8], s: usize, e: usize) -> bool {
+    let label = b.get(e) == Some(&b'-') && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
+    isolated(b, s, e) || (label && isolated(&b[..e], s, e))
+}
+
 /// A dotted quad of 1-3 digit groups is an IPv4 address or a version, never a phone,
 /// whatever words precede it.
 fn dotted_quad(b: &[u8], chain: &[Group]) -> bool {
@@ -497,7 +504,7 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
                 });
                 (ctx && (7..=15).contains(&d)).then_some(Confidence::Low)
             });
-            if let Some(conf) = conf.filter(|_| isolated(b, s, e)) {
+            if let Some(conf) = conf.filter(|_| phone_isolated(b, s, e)) {
                 found = Some((m, Finding::new(Kind::Phone, s..e, conf)));
                 break;
             }

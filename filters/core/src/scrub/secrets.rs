@@ -321,12 +321,21 @@ pub fn secret_value(v: &str, family: Family) -> bool {
         }
         Family::Token => {
             v.len() >= 12
-                && has_digit
+                && (has_digit || mixed_case(v))
                 && has_alpha
                 && !v.bytes().any(|c| c.is_ascii_whitespace())
                 && entropy(v) >= 3.0
         }
     }
+}
+
+/// Random letters: at least a quarter upper case and a quarter lower case (`cfCWAyqPufFP`),
+/// unlike words and CamelCase names (`MyApplicationName`).
+fn mixed_case(v: &str) -> bool {
+    let upper = v.bytes().filter(u8::is_ascii_uppercase).count();
+    let lower = v.bytes().filter(u8::is_ascii_lowercase).count();
+    let letters = upper + lower;
+    letters >= 12 && upper * 4 >= letters && lower * 4 >= letters
 }
 
 /// `Bearer <token>` (an `Authorization` header in a log line) whose token looks random.

@@ -321,7 +321,13 @@ pub fn is_placeholder(value: &str) -> bool {
     if v.bytes().all(|b| b == first) {
         return true;
     }
-    if v.contains("${") || v.contains("{{") || v.contains("%(") || v.starts_with('$') {
+    // `$DB_PASS`, `${DB_PASS}`: a reference to the secret, not the secret itself.
+    let env_ref = v.strip_prefix('$').is_some_and(|r| {
+        !r.is_empty()
+            && r.bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+    });
+    if v.contains("${") || v.contains("{{") || v.contains("%(") || env_ref {
         return true;
     }
     if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with('[') && v.ends_with(']')) {
