@@ -498,7 +498,13 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
                 continue;
             }
             let paren_first = paren && b.get(chain[0].1) == Some(&b')');
+            // After a phone word, bare digits count: one run, or runs joined by single
+            // spaces (dashed and dotted runs are dates and versions unless shaped).
+            let spaced = chain.windows(2).all(|w| follows(b, w[0], w[1], b' '));
             let conf = phone_shape(b, chain, plus, paren_first).or_else(|| {
+                if !spaced {
+                    return None;
+                }
                 let ctx = *context.get_or_insert_with(|| {
                     context_before(b, r.start, CONTEXT_BYTES, PHONE_CONTEXT)
                 });

@@ -225,6 +225,11 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     }
 });
 
+/// First bytes of every format: a token starting with anything else is skipped at once
+/// (hex digests, UUIDs and most identifiers start with a digit or a lower-case letter
+/// no provider prefix uses).
+const FIRST_BYTES: &[u8] = b"gxwhanprodSAEsylLGfNlbCHtPkM0123456789abcdefMNO";
+
 fn is_token_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
 }
@@ -232,7 +237,11 @@ fn is_token_byte(c: u8) -> bool {
 /// The provider kind of a whole token, if it is a documented credential format.
 pub fn classify(token: &str) -> Option<Kind> {
     let b = token.as_bytes();
-    for pr in PROVIDERS {
+    let first = *b.first()?;
+    if !FIRST_BYTES.contains(&first) {
+        return None;
+    }
+    for pr in PROVIDERS.iter().filter(|p| p.prefix.as_bytes()[0] == first) {
         let Some(body) = b.strip_prefix(pr.prefix.as_bytes()) else {
             continue;
         };
@@ -249,10 +258,13 @@ pub fn classify(token: &str) -> Option<Kind> {
             return Some(Kind::ApiToken);
         }
     }
-    let dots = b.iter().filter(|x| **x == b'.').count();
-    let mailchimp = token.contains("-us") && c.mailchimp.is_match(token);
-    let terraform = token.contains(".atlasv1.") && c.terraform.is_match(token);
-    let discord = dots == 2 && matches!(b[0], b'M' | b'N' | b'O') && c.discord.is_match(token);
+    let n = b.len();
+    let mailchimp = (35..=37).contains(&n) && token.contains("-us") && c.mailchimp.is_match(token);
+    let terraform =
+        (80..=95).contains(&n) && token.contains(".atlasv1.") && c.terraform.is_match(token);
+    let discord = matches!(first, b'M' | b'N' | b'O')
+        && b.iter().filter(|x| **x == b'.').count() == 2
+        && c.discord.is_match(token);
     (mailchimp || terraform || discord).then_some(Kind::ApiToken)
 }
 
