@@ -137,6 +137,58 @@ async fn json_tool_result_arrives_masked_valid_and_correctly_framed() {
     );
 }
 
+/// What a tool returns when it answers `json.dumps(record)`: a JSON document as its text,
+/// with `\n`, `\t`, `\"` and `\uXXXX` escapes before the values.
+fn json_dumps_text() -> String {
+    let record = json!({
+        "name": "Ann Lee",
+        "notes": "Contact:\n+44 20 7946 0958\n078-05-1120\tDE89370400440532013000\n10.20.30.40\nann@example.com\n\"bob@example.org\"",
+        "card": "card\u{a0}4111 1111 1111 1111",
+    });
+    serde_json::to_string(&record).expect("serialisable")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_dumps_tool_result_is_masked_inside_its_escapes_and_stays_valid_json() {
+    for mode in [ResponseMode::Json, ResponseMode::Sse] {
+        let upstream = McpUpstream::start(mode).await;
+        let config = json!({});
+        let envoy = envoy(config.clone(), upstream.addr);
+        let original = json_dumps_text();
+        let reply = McpClient::new(envoy.url("/mcp"))
+            .call_tool("echo", json!({"text": original}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_framing(&reply);
+        let v = reply.response();
+        let text = v["result"]["content"][0]["text"].as_str().expect("text");
+        // The tool's own JSON is still valid: no mask left a bare backslash behind.
+        let inner: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("the tool's JSON was broken ({e}): {text}"));
+        assert_eq!(
+            inner["notes"],
+            "Contact:\n[REDACTED:PHONE]\n[REDACTED:SSN]\t[REDACTED:IBAN]\n[REDACTED:IP_ADDRESS]\n[REDACTED:EMAIL]\n\"[REDACTED:EMAIL]\"",
+            "{text}"
+        );
+        assert_eq!(inner["card"], "card\u{a0}**** **** **** 1111", "{text}");
+        assert_eq!(inner["name"], "Ann Lee");
+        let scrubbed = native(&config)
+            .scrubber()
+            .scrub(&original)
+            .text
+            .into_owned();
+        assert_eq!(text, scrubbed, "Envoy and the native engine disagree");
+        for (name, n) in [
+            ("redacted.phone", 1),
+            ("redacted.ssn", 1),
+            ("redacted.iban", 1),
+            ("redacted.email", 2),
+        ] {
+            assert_eq!(counter(&envoy, name), n, "{name}");
+        }
+    }
+}
+
 /// Cut `stream` in the middle of each needle (and around it), so values straddle chunks.
 fn cut_mid_values(stream: &[u8], needles: &[&str]) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(stream);

@@ -4,6 +4,11 @@ detect-secrets on the labeled corpus, per-type recall and precision as JSON on s
 
     anchors.py presidio        CORPUS   (run with .tools/scrub-presidio/bin/python)
     anchors.py detect-secrets  CORPUS   (run with .tools/scrub-detect-secrets/bin/python)
+    anchors.py kingfisher      CORPUS   (any python; runs .tools/scrub-kingfisher/bin/kingfisher)
+
+Secret splits (secrets_*.jsonl) label every credential as type "secret" with its provider
+"family": any secret finding overlapping it counts, per family too ("family:<name>"), and
+every finding on an honest pagination sample is counted in "pagination_masked".
 
 Offline: Presidio's NLP engine is a blank spaCy pipeline on disk (`SCRUB_BLANK_SPACY`, default
 .tools/scrub-blank-en; no model, so only pattern recognizers find anything) and tldextract
@@ -76,18 +81,27 @@ def score(samples, findings_of, covers):
     def bump(kind, field):
         stats.setdefault(kind, {"tp": 0, "fn": 0, "fp": 0})[field] += 1
 
+    masked_pagination = 0
     for s in samples:
         found = findings_of(s)
         ents = s["entities"]
+        if s.get("format") == "pagination":
+            masked_pagination += len(found)
         for e in ents:
             hit = any(e["type"] in kinds and a < e["end"] and e["start"] < b for kinds, _, a, b in found)
             bump(e["type"], "tp" if hit else "fn")
+            if "family" in e:
+                bump("family:" + e["family"], "tp" if hit else "fn")
+            if s.get("format") in ("plain", "json_dumps", "unicode"):
+                bump("format:" + s["format"], "tp" if hit else "fn")
         for kinds, primary, a, b in found:
             if not any(e["type"] in kinds and a < e["end"] and e["start"] < b for e in ents):
                 bump(primary, "fp")
     out = {}
+    if any(s.get("format") == "pagination" for s in samples):
+        out["pagination_masked"] = {"recall": None, "precision": None, "count": masked_pagination}
     for kind, c in sorted(stats.items()):
-        if kind not in covers:
+        if kind not in covers and not kind.startswith(("family:", "format:")) and kind != "secret":
             continue
         pos = c["tp"] + c["fn"]
         det = c["tp"] + c["fp"]
@@ -148,27 +162,73 @@ def detect_secrets(samples):
                 starts.append(starts[-1] + len(line) + 1)
             out = []
             for secret in by_file.get(f"sample_{s['id']}.txt", []):
-                kinds = DETECT_SECRETS_TYPES.get(secret.type)
-                if not kinds:
-                    continue
+                kinds = DETECT_SECRETS_TYPES.get(secret.type, set()) | {"secret"}
                 n = max(secret.line_number - 1, 0)
                 line = lines[n] if n < len(lines) else ""
                 value = secret.secret_value or ""
                 at = line.find(value) if value else -1
                 start = starts[n] + max(at, 0)
                 end = start + (len(value) if at >= 0 else len(line))
-                primary = "generic_secret" if len(kinds) > 2 else sorted(kinds)[0]
+                primary = "generic_secret" if len(kinds) > 3 else sorted(kinds - {"secret"} or kinds)[0]
                 out.append((kinds, primary, start, end))
             return out
 
         return score(samples, findings_of, set(COVERS["detect_secrets"]))
 
 
+def kingfisher(samples):
+    """Kingfisher (PyPI kingfisher-bin) over one file per sample, all rules, no validation
+    (offline); any finding overlapping a labeled secret counts."""
+    import subprocess
+    import tempfile
+
+    exe = os.environ.get("SCRUB_KINGFISHER", os.path.join(ROOT, ".tools", "scrub-kingfisher", "bin", "kingfisher"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in samples:
+            with open(os.path.join(tmp, f"sample_{s['id']}.txt"), "w") as f:
+                f.write(s["text"])
+        proc = subprocess.run(
+            [exe, "scan", tmp, "--format", "json", "--no-validate", "--no-update-check"],
+            capture_output=True, text=True)
+        findings = {}
+        try:
+            docs = [json.loads(proc.stdout)]
+        except ValueError:
+            docs = []
+            for line in proc.stdout.splitlines():
+                try:
+                    docs.append(json.loads(line))
+                except ValueError:
+                    continue
+        for doc in docs:
+            items = doc.get("findings", []) if isinstance(doc, dict) else doc
+            if not isinstance(items, list):
+                continue
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                f = item.get("finding", item)
+                path = f.get("path") or ""
+                snippet = f.get("snippet") or ""
+                findings.setdefault(os.path.basename(path), []).append(snippet)
+
+    def findings_of(s):
+        out = []
+        for snippet in findings.get(f"sample_{s['id']}.txt", []):
+            at = s["text"].find(snippet) if snippet else -1
+            start, end = (at, at + len(snippet)) if at >= 0 else (0, len(s["text"]))
+            out.append(({"secret"}, "secret", start, end))
+        return out
+
+    return score(samples, findings_of, {"secret"})
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("presidio", "detect-secrets"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("presidio", "detect-secrets", "kingfisher"):
         sys.exit(__doc__)
     samples = load(sys.argv[2])
-    result = presidio(samples) if sys.argv[1] == "presidio" else detect_secrets(samples)
+    run = {"presidio": presidio, "detect-secrets": detect_secrets, "kingfisher": kingfisher}
+    result = run[sys.argv[1]](samples)
     print(json.dumps({"anchor": sys.argv[1].replace("-", "_"), "types": result}))
 
 

@@ -165,6 +165,7 @@ fn run() -> Result<bool, String> {
         "percent",
         None,
     );
+    run_splits();
     Ok(ok)
 }
 
@@ -231,6 +232,7 @@ fn score_meshguard(samples: &[Value]) -> (BTreeMap<String, Counts>, f64) {
 fn python_for(anchor: &str) -> PathBuf {
     let (var, dir) = match anchor {
         "presidio" => ("SCRUB_PRESIDIO_PYTHON", "scrub-presidio"),
+        "kingfisher" => ("SCRUB_KINGFISHER_PYTHON", "scrub-kingfisher"),
         _ => ("SCRUB_DETECT_SECRETS_PYTHON", "scrub-detect-secrets"),
     };
     std::env::var_os(var)
@@ -263,4 +265,211 @@ fn run_anchor(anchor: &str, corpus: &std::path::Path) -> Result<AnchorFigures, S
         .into_iter()
         .map(|(kind, f)| (kind, (f["recall"].as_f64(), f["precision"].as_f64())))
         .collect())
+}
+
+/// Run an anchor and keep its raw per-type JSON (counts included).
+fn run_anchor_raw(anchor: &str, corpus: &std::path::Path) -> Result<Value, String> {
+    let python = python_for(anchor);
+    if !python.exists() {
+        return Err(format!(
+            "{} missing: run tests/eval/scrubber/setup.sh",
+            python.display()
+        ));
+    }
+    let script = workspace_root().join("tests/eval/scrubber/anchors.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(anchor)
+        .arg(corpus)
+        .output()
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("output: {e}"))?;
+    Ok(v["types"].clone())
+}
+
+/// PII kinds whose recall makes the overall PII figure.
+const PII_KINDS: [&str; 6] = ["email", "phone", "credit_card", "iban", "ssn", "ip_address"];
+
+/// The dev and held-out splits (`make_splits.py`): PII against Presidio, secrets against
+/// detect-secrets and Kingfisher, all in the same run. Prints BENCH lines per split, kind,
+/// format and provider family; never fails the run (held-out figures are reported, not
+/// tuned to).
+fn run_splits() {
+    let dir = workspace_root().join("tests/eval/scrubber");
+    for split in ["dev", "heldout"] {
+        let pii = dir.join(format!("pii_{split}.jsonl"));
+        if pii.exists() {
+            split_report(split, "pii", &pii, &["presidio"]);
+        }
+        let secrets = dir.join(format!("secrets_{split}.jsonl"));
+        if secrets.exists() {
+            split_report(
+                split,
+                "secrets",
+                &secrets,
+                &["detect-secrets", "kingfisher"],
+            );
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Recall over `keys` from per-key counts (`tp`, `fn`).
+fn pooled(counts: &BTreeMap<String, Counts>, keys: &[&str]) -> Option<f64> {
+    let mut c = Counts::default();
+    for k in keys {
+        if let Some(x) = counts.get(*k) {
+            c.tp += x.tp;
+            c.fn_ += x.fn_;
+        }
+    }
+    c.recall()
+}
+
+fn anchor_counts(types: &Value) -> BTreeMap<String, Counts> {
+    types
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let c = Counts {
+                        tp: v["tp"].as_u64().unwrap_or(0),
+                        fn_: v["fn"].as_u64().unwrap_or(0),
+                        fp: v["fp"].as_u64().unwrap_or(0),
+                    };
+                    (k.clone(), c)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn split_report(split: &str, set: &str, path: &std::path::Path, anchors: &[&str]) {
+    let samples = load(path);
+    let (ours, masked_pagination) = score_split(&samples);
+    let ours_name = |key: &str| format!("scrubber_{split}_{set}_recall_{}", key.replace(':', "_"));
+    let mut anchor_results = Vec::new();
+    for anchor in anchors {
+        match run_anchor_raw(anchor, path) {
+            Ok(types) => anchor_results.push((anchor.replace('-', "_"), types)),
+            Err(e) => eprintln!("anchor {anchor} unavailable on {split}/{set}: {}", e.trim()),
+        }
+    }
+    let mut keys: Vec<String> = ours.keys().cloned().collect();
+    if set == "pii" {
+        keys.push("pii_overall".into());
+    }
+    for key in &keys {
+        let recall = if key == "pii_overall" {
+            pooled(&ours, &PII_KINDS)
+        } else {
+            ours.get(key).and_then(Counts::recall)
+        };
+        let Some(recall) = recall else { continue };
+        let mut printed = false;
+        for (anchor, types) in &anchor_results {
+            let counts = anchor_counts(types);
+            let theirs = if key == "pii_overall" {
+                pooled(&counts, &PII_KINDS)
+            } else {
+                counts.get(key).and_then(Counts::recall)
+            };
+            if let Some(theirs) = theirs {
+                let vs = format!("{anchor}_{split}_{set}_recall_{}", key.replace(':', "_"));
+                bench_line(&ours_name(key), recall, "percent", Some((&vs, theirs)));
+                printed = true;
+            }
+        }
+        if !printed {
+            bench_line(&ours_name(key), recall, "percent", None);
+        }
+    }
+    if set == "secrets" {
+        bench_line(
+            &format!("scrubber_{split}_pagination_tokens_masked"),
+            masked_pagination as f64,
+            "count",
+            None,
+        );
+        for (anchor, types) in &anchor_results {
+            if let Some(n) = types["pagination_masked"]["count"].as_u64() {
+                bench_line(
+                    &format!("{anchor}_{split}_pagination_tokens_masked"),
+                    n as f64,
+                    "count",
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// meshguard on a split: per kind (a "secret" entity is hit by any secret finding), per
+/// `family:` and `format:`; and the findings on honest pagination samples.
+fn score_split(samples: &[Value]) -> (BTreeMap<String, Counts>, u64) {
+    let scrubber = default_scrubber();
+    let show_misses = std::env::var_os("SCRUB_EVAL_MISSES").is_some();
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut masked_pagination = 0;
+    for sample in samples {
+        let text = sample["text"].as_str().unwrap_or_default();
+        let format = sample["format"].as_str().unwrap_or_default();
+        let findings = scrubber.find(text);
+        if format == "pagination" {
+            masked_pagination += findings.len() as u64;
+            if show_misses && !findings.is_empty() {
+                eprintln!("PAGINATION MASKED: {text:?}");
+            }
+        }
+        for e in sample["entities"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let (Some(kind), Some(value)) = (e["type"].as_str(), e["value"].as_str()) else {
+                continue;
+            };
+            let Some(start) = text.find(value) else {
+                continue;
+            };
+            let span = start..start + value.len();
+            let hit = findings.iter().any(|f| {
+                let kind_ok = if kind == "secret" {
+                    f.kind.is_secret()
+                } else {
+                    scrubber.name(f.kind) == kind
+                };
+                kind_ok && f.span.start < span.end && span.start < f.span.end
+            });
+            let mut keys = vec![kind.to_string()];
+            if let Some(fam) = e["family"].as_str() {
+                keys.push(format!("family:{fam}"));
+            }
+            if matches!(format, "plain" | "json_dumps" | "unicode") {
+                keys.push(format!("format:{format}"));
+            }
+            for k in keys {
+                let c = counts.entry(k).or_default();
+                if hit {
+                    c.tp += 1;
+                } else {
+                    c.fn_ += 1;
+                }
+            }
+            if !hit && show_misses {
+                eprintln!("MISS {kind}: {value:?} in {text:?}");
+            }
+        }
+    }
+    (counts, masked_pagination)
 }

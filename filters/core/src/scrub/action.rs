@@ -34,7 +34,9 @@ pub fn redact(out: &mut String, label: &str) {
 }
 
 /// Mask every letter and digit but the last four with `*`, keeping separators so the
-/// shape stays recognisable: `4111 1111 1111 1111` becomes `**** **** **** 1111`.
+/// shape stays recognisable: `4111 1111 1111 1111` becomes `**** **** **** 1111`. Quotes
+/// and backslashes are masked too: the value may sit inside JSON-escaped text, where a kept
+/// backslash before a `*` would be an invalid escape.
 pub fn partial(out: &mut String, value: &str) {
     let total = value.chars().filter(|c| c.is_alphanumeric()).count();
     let keep = if value.chars().count() < PARTIAL_MIN_CHARS {
@@ -51,7 +53,7 @@ pub fn partial(out: &mut String, value: &str) {
             } else {
                 '*'
             });
-        } else if c.is_ascii_punctuation() || c == ' ' {
+        } else if (c.is_ascii_punctuation() && c != '"' && c != '\\') || c == ' ' {
             out.push(c);
         } else {
             out.push('*');

@@ -59,6 +59,11 @@ const ANCHORS: &[(&str, Anchor)] = &[
     ("api-key", Anchor::Assign(Family::Token)),
     ("access_key", Anchor::Assign(Family::Token)),
     ("accesskey", Anchor::Assign(Family::Token)),
+    ("credential", Anchor::Assign(Family::Token)),
+    ("private_key", Anchor::Assign(Family::Token)),
+    ("accountkey", Anchor::Assign(Family::Token)),
+    ("account_key", Anchor::Assign(Family::Token)),
+    ("sharedaccesskey", Anchor::Assign(Family::Token)),
     ("bearer", Anchor::Bearer),
 ];
 

@@ -8,7 +8,30 @@
 
 use super::kind::{Confidence, Finding, Kind};
 use super::secrets::{aws_secret_shape, secret_value, Family};
-use super::validate::{contains_ci, ssn_valid};
+use super::validate::{contains_ci, non_secret_key, ssn_valid};
+
+/// Key words that make a value a credential: the password family first (three), then the
+/// token family.
+const SECRET_KEY_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "accesskey",
+    "credential",
+    "private_key",
+    "privatekey",
+    "accountkey",
+    "account_key",
+    "sharedaccesskey",
+    "signing_key",
+    "encryption_key",
+];
 use super::{overlap, Scrubber};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -44,21 +67,16 @@ enum Hint {
 fn hint_for_key(key: &str) -> Hint {
     let k = key.as_bytes();
     let any = |words: &[&str]| words.iter().any(|w| contains_ci(k, w.as_bytes()));
+    if any(SECRET_KEY_WORDS) && non_secret_key(k) {
+        return Hint::None;
+    }
     if any(&["password", "passwd", "passphrase"]) {
         return Hint::Secret {
             family: Family::Password,
             aws: false,
         };
     }
-    if any(&[
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "api-key",
-        "access_key",
-        "accesskey",
-    ]) {
+    if any(&SECRET_KEY_WORDS[3..]) {
         let aws = any(&["aws", "secret_access", "secretaccess"]);
         return Hint::Secret {
             family: Family::Token,

@@ -23,9 +23,9 @@ pub enum Kind {
     AwsSecretAccessKey,
     /// A GitHub token, classic (`ghp_` ...) or fine-grained (`github_pat_`).
     GithubToken,
-    /// A GitLab personal access token (`glpat-`).
+    /// A GitLab token of any type (`glpat-`, `gldt-`, `glrt-`, `glptt-`, `glcbt-` ...).
     GitlabToken,
-    /// A Slack API token (`xoxb-`, `xoxp-` ...).
+    /// A Slack API or app token (`xoxb-`, `xoxp-`, `xapp-`, `xoxe.` ...).
     SlackToken,
     /// A Slack incoming-webhook URL path (`hooks.slack.com/services/...`).
     SlackWebhook,
@@ -41,6 +41,10 @@ pub enum Kind {
     Jwt,
     /// The password of a `scheme://user:password@host` URL (only the password is masked).
     UrlPassword,
+    /// A credential in another provider's documented format (Hugging Face `hf_`, npm
+    /// `npm_`, PyPI `pypi-`, SendGrid `SG.`, Shopify `shpat_`, Twilio `SK`, Square
+    /// `sq0atp-`, age `AGE-SECRET-KEY-1` ...; see `secrets::PROVIDERS`).
+    ApiToken,
     /// The value of a `password=` / `api_key:` / `token:` ... assignment that looks random.
     GenericSecret,
     /// An e-mail address.
@@ -62,7 +66,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every built-in kind, in overlap tie-break order.
-    pub const BUILTIN: [Kind; 20] = [
+    pub const BUILTIN: [Kind; 21] = [
         Kind::PrivateKey,
         Kind::AwsAccessKeyId,
         Kind::AwsSecretAccessKey,
@@ -76,6 +80,7 @@ impl Kind {
         Kind::OpenaiApiKey,
         Kind::Jwt,
         Kind::UrlPassword,
+        Kind::ApiToken,
         Kind::GenericSecret,
         Kind::Email,
         Kind::CreditCard,
@@ -111,6 +116,7 @@ impl Kind {
             Kind::OpenaiApiKey => ("openai_api_key", "OPENAI_API_KEY"),
             Kind::Jwt => ("jwt", "JWT"),
             Kind::UrlPassword => ("url_password", "URL_PASSWORD"),
+            Kind::ApiToken => ("api_token", "API_TOKEN"),
             Kind::GenericSecret => ("generic_secret", "GENERIC_SECRET"),
             Kind::Email => ("email", "EMAIL"),
             Kind::CreditCard => ("credit_card", "CREDIT_CARD"),

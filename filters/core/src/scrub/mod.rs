@@ -21,8 +21,10 @@ pub mod kind;
 pub mod log_line;
 pub mod overlap;
 pub mod pii;
+pub mod providers;
 pub mod secrets;
 pub mod validate;
+pub mod view;
 
 pub use config::{Action, CustomDetector, ScrubConfig};
 pub use json::Report;
@@ -95,10 +97,28 @@ impl Scrubber {
         })
     }
 
-    /// Every sensitive value in `text`, by start, overlaps resolved.
+    /// Every sensitive value in `text`, by start, overlaps resolved. The detectors scan the
+    /// text as its reader sees it ([`view::View`]: JSON escapes decoded, digits and spaces
+    /// of every script mapped to ASCII); spans refer to `text` and cover whole escapes.
     pub fn find(&self, text: &str) -> Vec<Finding> {
+        let view = view::View::new(text);
+        let mut out = self.find_in_view(view.text());
+        view.map_back(&mut out);
+        out
+    }
+
+    fn find_in_view(&self, text: &str) -> Vec<Finding> {
         let mut out = Vec::new();
         anchors::scan(text, self.on, &mut out);
+        let provider_kinds = [
+            Kind::ApiToken,
+            Kind::GitlabToken,
+            Kind::SlackToken,
+            Kind::StripeKey,
+        ];
+        if provider_kinds.iter().any(|k| self.on.contains(*k)) {
+            providers::scan(text, &mut out);
+        }
         pii::numeric(text, self.pii_kinds(), &mut out);
         if self.on.contains(Kind::IpAddress) {
             pii::ipv6(text, &mut out);

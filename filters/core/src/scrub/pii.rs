@@ -9,7 +9,7 @@
 
 use super::kind::{Confidence, Finding, Kind};
 use super::validate::{
-    card_issuer, context_before, iban_length, iban_mod97, is_word_byte, isolated, luhn, ssn_valid,
+    card_issuer, context_before, iban_length, iban_mod97, isolated, luhn, ssn_valid,
 };
 use regex::Regex;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -18,7 +18,27 @@ use std::sync::LazyLock;
 /// Words that make a bare 9-digit number an SSN.
 const SSN_CONTEXT: &[&str] = &["ssn", "social security", "ss#", "soc sec"];
 /// Words that make a bare digit run a phone number.
-const PHONE_CONTEXT: &[&str] = &["phone", "tel", "mobile", "cell", "fax", "whatsapp"];
+const PHONE_CONTEXT: &[&str] = &[
+    "phone",
+    "tel",
+    "mobile",
+    "cell",
+    "fax",
+    "whatsapp",
+    "call",
+    "contact",
+    "reach",
+    "handy",
+    "móvil",
+    "movil",
+    "cellulare",
+    "portable",
+    "sms",
+    "mob:",
+    "ph:",
+    "ph.",
+    "ring",
+];
 /// Words that make a dotted quad a version number instead of an address.
 const VERSION_CONTEXT: &[&str] = &["version", "build", "release"];
 /// How far back context words are looked for.
@@ -28,7 +48,6 @@ const CONTEXT_BYTES: usize = 32;
 type Group = (usize, usize);
 
 struct Patterns {
-    email_domain: Regex,
     iban: Regex,
     nanp: Regex,
     e164: Regex,
@@ -40,7 +59,6 @@ struct Patterns {
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |p: &str| Regex::new(p).expect("constant pattern");
     Patterns {
-        email_domain: re(r"^@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})"),
         iban: re(r"^[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)"),
         nanp: re(
             r"(?:\+?1[ .-]?|001[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}",
@@ -76,28 +94,70 @@ impl PiiKinds {
     }
 }
 
-/// The e-mail address whose `@` is at `at`, if there is one.
+/// The e-mail address whose `@` is at `at`, if there is one. Internationalised addresses
+/// (letters of any script in the local part and the domain, `用户@例子.广告`,
+/// `josé@exämple.de`) are found whole, not from their first ASCII letter.
 pub fn email_at(text: &str, at: usize) -> Option<Finding> {
     const LOCAL_MAX: usize = 64;
-    let b = text.as_bytes();
-    let is_local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let is_local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
     let mut start = at;
-    while start > 0 && at - start < LOCAL_MAX && is_local(b[start - 1]) {
-        start -= 1;
+    for c in text[..at].chars().rev().take(LOCAL_MAX) {
+        if !is_local(c) {
+            break;
+        }
+        start -= c.len_utf8();
     }
-    while start < at && b[start] == b'.' {
-        start += 1;
-    }
-    let local = &text[start..at];
+    let local = text[start..at].trim_start_matches('.');
+    let start = at - local.len();
     if local.is_empty() || local.ends_with('.') || local.contains("..") {
         return None;
     }
-    let m = PATTERNS.email_domain.find(&text[at..])?;
-    let end = at + m.end();
-    if b.get(end).is_some_and(|c| is_word_byte(*c) || *c == b'-') {
-        return None;
-    }
+    let end = at + 1 + email_domain_len(&text[at + 1..])?;
     Some(Finding::new(Kind::Email, start..end, Confidence::High))
+}
+
+/// Byte length of the domain at the start of `rest`: two or more labels of letters, digits
+/// and inner `-` (any script), the last one a top-level domain (letters, or punycode
+/// `xn--`), not continued by a letter, digit, `_` or `-`.
+fn email_domain_len(rest: &str) -> Option<usize> {
+    const LABEL_MAX: usize = 63;
+    const LABELS_MAX: usize = 16;
+    let mut labels: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 0;
+    while labels.len() < LABELS_MAX {
+        let len: usize = rest[pos..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '-')
+            .take(LABEL_MAX + 1)
+            .map(char::len_utf8)
+            .sum();
+        let label = &rest[pos..pos + len];
+        if len == 0 || label.starts_with('-') || label.ends_with('-') {
+            break;
+        }
+        if label.chars().count() > LABEL_MAX {
+            return None;
+        }
+        labels.push((pos, pos + len));
+        if !rest[pos + len..].starts_with('.') {
+            break;
+        }
+        pos += len + 1;
+    }
+    let continues = |end: usize| {
+        rest[end..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    };
+    (2..=labels.len()).rev().find_map(|k| {
+        let (s, e) = labels[k - 1];
+        let tld = &rest[s..e];
+        let n = tld.chars().count();
+        let ok = ((2..=24).contains(&n) && tld.chars().all(char::is_alphabetic))
+            || (tld.len() > 4 && tld.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")));
+        (ok && !continues(e)).then_some(e)
+    })
 }
 
 /// Digit statistics of a numeric region, used to skip detectors that cannot match.
@@ -113,7 +173,7 @@ struct Region {
 }
 
 fn is_numeric_byte(b: u8) -> bool {
-    b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'.' | b'(' | b')')
+    b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'.' | b'(' | b')' | b'/')
 }
 
 /// Scan for phone numbers, SSNs, cards, IBANs and IPv4 addresses.
@@ -251,7 +311,7 @@ fn card_valid(b: &[u8], s: usize, e: usize) -> bool {
         n += 1;
     }
     let digits = &buf[..n];
-    isolated(b, s, e) && card_issuer(digits) && std::str::from_utf8(digits).is_ok_and(luhn)
+    std::str::from_utf8(digits).is_ok_and(luhn) && card_issuer(digits) && isolated(b, s, e)
 }
 
 /// The digit groups of a region, in order.
@@ -305,34 +365,164 @@ fn ssns(text: &str, r: &Region, out: &mut Vec<Finding>) {
     }
 }
 
-/// Bare phone numbers (digit groups joined by single spaces, 7..15 digits) after words
-/// such as "phone" or "tel".
-fn context_phones(text: &str, r: &Region, out: &mut Vec<Finding>) {
-    let b = text.as_bytes();
-    let mut context = None;
-    let mut chain: Option<(Group, usize)> = None;
-    let mut flush = |chain: Option<(Group, usize)>| {
-        let Some(((s, e), digits)) = chain else {
-            return;
-        };
-        if (7..=15).contains(&digits)
-            && isolated(b, s, e)
-            && *context
-                .get_or_insert_with(|| context_before(b, r.start, CONTEXT_BYTES, PHONE_CONTEXT))
-        {
-            out.push(Finding::new(Kind::Phone, s..e, Confidence::Low));
-        }
-    };
-    for g in groups(b, r) {
-        chain = match chain {
-            Some(((s, e), d)) if follows(b, (s, e), g, b' ') => Some(((s, g.1), d + g.1 - g.0)),
-            previous => {
-                flush(previous);
-                Some((g, g.1 - g.0))
-            }
-        };
+/// Most digit groups one phone chain may hold (`+44 (0) 20 7946 0958` has five).
+const CHAIN_GROUPS: usize = 8;
+
+/// Whether the bytes between two digit groups can separate the parts of a phone number:
+/// up to three of ` -./()` (`) `, ` - `, `/`), at most one of each parenthesis.
+fn phone_separator(sep: &[u8]) -> bool {
+    (1..=3).contains(&sep.len())
+        && sep.iter().all(|c| b" -./()".contains(c))
+        && sep.iter().filter(|c| **c == b'(').count() <= 1
+        && sep.iter().filter(|c| **c == b')').count() <= 1
+        && sep
+            .iter()
+            .filter(|c| matches!(c, b'-' | b'.' | b'/'))
+            .count()
+            <= 1
+}
+
+/// How a chain of digit groups reads as a phone number, if it does. National formats of
+/// the most common countries, by group lengths: NANP `415-555-0132` (any area digits),
+/// a trunk `0` (UK, DE, FR, NL, IT, ES, AU, JP ...: `0161 496 0958`, `030/1234567`,
+/// `01.23.45.67.89`), international `+44 ...` and `0044 ...`, Russia `8 (495) 123-45-67`,
+/// Brazil `(11) 91234-5678`, China `138 0013 8000`, India `98765 43210`, Spain
+/// `612 345 678`.
+fn phone_shape(b: &[u8], groups: &[Group], plus: bool, paren_first: bool) -> Option<Confidence> {
+    let mut buf = [0usize; CHAIN_GROUPS];
+    for (slot, g) in buf.iter_mut().zip(groups) {
+        *slot = g.1 - g.0;
     }
-    flush(chain);
+    let lens = &buf[..groups.len().min(CHAIN_GROUPS)];
+    let d: usize = lens.iter().sum();
+    if d < 8 {
+        return None;
+    }
+    let first = &b[groups[0].0..groups[0].1];
+    let lead = first[0];
+    let k = groups.len();
+    if plus {
+        return ((8..=15).contains(&d) && lead != b'0').then_some(Confidence::High);
+    }
+    if first.starts_with(b"00") {
+        let cc = if first.len() > 2 {
+            first.get(2)
+        } else {
+            groups.get(1).map(|g| &b[g.0])
+        };
+        let ok = k >= 2 && cc.is_some_and(|c| *c != b'0') && (8..=15).contains(&(d - 2));
+        return ok.then_some(Confidence::High);
+    }
+    let shape = |want: &[usize]| lens == want;
+    let medium = Some(Confidence::Medium);
+    // NANP: area code and exchange both start 2-9 (`123-456-7890` is a placeholder).
+    let nanp_at = |g: usize| {
+        groups
+            .get(g)
+            .is_some_and(|x| (b'2'..=b'9').contains(&b[x.0]))
+    };
+    if (shape(&[3, 3, 4]) && nanp_at(0) && nanp_at(1))
+        || (shape(&[1, 3, 3, 4]) && lead == b'1' && nanp_at(1) && nanp_at(2))
+    {
+        return medium;
+    }
+    if lead == b'0' && k >= 2 && (9..=12).contains(&d) && !shape(&[2, 2, 4]) && !shape(&[3, 2, 4]) {
+        return medium;
+    }
+    if lead == b'8' && d == 11 && (shape(&[1, 3, 3, 2, 2]) || shape(&[1, 3, 3, 4])) {
+        return medium;
+    }
+    if paren_first && (shape(&[2, 5, 4]) || shape(&[2, 4, 4])) {
+        return medium;
+    }
+    if (lead == b'1' && shape(&[3, 4, 4]))
+        || (b"6789".contains(&lead) && shape(&[5, 5]))
+        || (b"679".contains(&lead) && (shape(&[3, 3, 3]) || shape(&[3, 2, 2, 2])))
+    {
+        return medium;
+    }
+    None
+}
+
+/// [`isolated`], except that a hyphenated label may follow: `407-545-7273-Fax`,
+/// `078 3780 0656-Office` (the number itself still stands alone on its left).
+fn phone_isolated(b: &[u8], s: usize, e: usize) -> bool {
+    let label = b.get(e) == Some(&b'-') && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
+    isolated(b, s, e) || (label && isolated(&b[..e], s, e))
+}
+
+/// A dotted quad of 1-3 digit groups is an IPv4 address or a version, never a phone,
+/// whatever words precede it.
+fn dotted_quad(b: &[u8], chain: &[Group]) -> bool {
+    chain.len() == 4
+        && chain.iter().all(|g| g.1 - g.0 <= 3)
+        && chain.windows(2).all(|w| &b[w[0].1..w[1].0] == b".")
+}
+
+fn first_is_00(b: &[u8], g: Group) -> bool {
+    b[g.0..g.1].starts_with(b"00")
+}
+
+/// Phone numbers as chains of digit groups: every chain is tried from each group, longest
+/// first, against [`phone_shape`]; after words such as "phone" or "tel", any chain of
+/// 7..15 digits counts.
+fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let all: Vec<Group> = groups(b, r).collect();
+    let mut context = None;
+    let mut i = 0;
+    while i < all.len() {
+        let mut n = 1;
+        while n < CHAIN_GROUPS
+            && i + n < all.len()
+            && phone_separator(&b[all[i + n - 1].1..all[i + n].0])
+        {
+            n += 1;
+        }
+        let start = all[i].0;
+        let plus = start > 0 && b[start - 1] == b'+';
+        let paren = start > 0 && b[start - 1] == b'(';
+        let s = start - usize::from(plus || paren);
+        let mut found = None;
+        let digits = |m: usize| all[i..i + m].iter().map(|g| g.1 - g.0).sum::<usize>();
+        for m in (1..=n).rev() {
+            let chain = &all[i..i + m];
+            let d = digits(m);
+            let plausible = (7..=15).contains(&d) || (first_is_00(b, chain[0]) && d <= 17);
+            if !plausible {
+                continue;
+            }
+            let e = chain[m - 1].1;
+            let e = e + extension_len(&b[e..]);
+            if dotted_quad(b, chain) {
+                continue;
+            }
+            let paren_first = paren && b.get(chain[0].1) == Some(&b')');
+            // After a phone word, bare digits count: one run, or runs joined by single
+            // spaces (dashed and dotted runs are dates and versions unless shaped).
+            let spaced = chain.windows(2).all(|w| follows(b, w[0], w[1], b' '));
+            let conf = phone_shape(b, chain, plus, paren_first).or_else(|| {
+                if !spaced {
+                    return None;
+                }
+                let ctx = *context.get_or_insert_with(|| {
+                    context_before(b, r.start, CONTEXT_BYTES, PHONE_CONTEXT)
+                });
+                (ctx && (7..=15).contains(&d)).then_some(Confidence::Low)
+            });
+            if let Some(conf) = conf.filter(|_| phone_isolated(b, s, e)) {
+                found = Some((m, Finding::new(Kind::Phone, s..e, conf)));
+                break;
+            }
+        }
+        match found {
+            Some((m, f)) => {
+                out.push(f);
+                i += m;
+            }
+            None => i += 1,
+        }
+    }
 }
 
 fn digit_count(b: &[u8], s: usize, e: usize) -> usize {
@@ -357,12 +547,13 @@ fn phones(text: &str, r: &Region, out: &mut Vec<Finding>) {
     }
     if r.digits >= 9 {
         for (s, e) in phone_matches(&p.national, text, r) {
-            if (9..=12).contains(&digit_count(b, s, e)) && !other_shape(b, s, e) {
+            let international = b[s..e].starts_with(b"00");
+            if (9..=12).contains(&digit_count(b, s, e)) && !other_shape(b, s, e) && !international {
                 out.push(Finding::new(Kind::Phone, s..e, Confidence::Medium));
             }
         }
     }
-    context_phones(text, r, out);
+    phone_chains(text, r, out);
 }
 
 /// Regex matches of a phone pattern in a region, extended over an extension (`x1234`,

@@ -3,7 +3,9 @@
 //! is bounded by the token length, never by the text length.
 
 use super::kind::{Confidence, Finding, Kind};
-use super::validate::{contains_ci, entropy, floor_boundary, is_placeholder, is_word_byte};
+use super::validate::{
+    contains_ci, entropy, floor_boundary, is_placeholder, is_word_byte, non_secret_key,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use regex::Regex;
@@ -229,6 +231,9 @@ pub fn assignment(text: &str, kw: std::ops::Range<usize>, family: Family) -> Opt
     }
     let (key_end, span) = assigned_value(b, kw.end)?;
     let key = &b[key_start..key_end];
+    if non_secret_key(key) {
+        return None;
+    }
     let aws_key = [b"aws".as_slice(), b"secret_access", b"secretaccess"]
         .iter()
         .any(|w| contains_ci(key, w));
@@ -316,12 +321,21 @@ pub fn secret_value(v: &str, family: Family) -> bool {
         }
         Family::Token => {
             v.len() >= 12
-                && has_digit
+                && (has_digit || mixed_case(v))
                 && has_alpha
                 && !v.bytes().any(|c| c.is_ascii_whitespace())
                 && entropy(v) >= 3.0
         }
     }
+}
+
+/// Random letters: at least a quarter upper case and a quarter lower case (`cfCWAyqPufFP`),
+/// unlike words and CamelCase names (`MyApplicationName`).
+fn mixed_case(v: &str) -> bool {
+    let upper = v.bytes().filter(u8::is_ascii_uppercase).count();
+    let lower = v.bytes().filter(u8::is_ascii_lowercase).count();
+    let letters = upper + lower;
+    letters >= 12 && upper * 4 >= letters && lower * 4 >= letters
 }
 
 /// `Bearer <token>` (an `Authorization` header in a log line) whose token looks random.

@@ -22,35 +22,105 @@ pub fn luhn(s: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// One issuer range of the IIN table: prefixes `lo..=hi` of `digits` digits, and the
+/// card lengths the issuer uses.
+struct Issuer {
+    lo: u32,
+    hi: u32,
+    digits: usize,
+    min_len: usize,
+    max_len: usize,
+}
+
+const fn iin(lo: u32, hi: u32, digits: usize, min_len: usize, max_len: usize) -> Issuer {
+    Issuer {
+        lo,
+        hi,
+        digits,
+        min_len,
+        max_len,
+    }
+}
+
+/// Issuer identification ranges with their lengths, current and legacy: Visa, Mastercard,
+/// American Express, Discover, JCB (16-19 digits, and the old 15-digit 1800/2131/2100
+/// ranges and 3088-3589), Diners Club (incl. enRoute 2014/2149), UnionPay, Maestro and
+/// its legacy UK/IE ranges (Switch, Solo, Laser), Mir, RuPay, Troy, Verve, Elo, Hipercard,
+/// Dankort, InterPayment, InstaPayment, UATP, BC Card, China T-Union.
+const ISSUERS: &[Issuer] = &[
+    iin(4, 4, 1, 13, 19),       // Visa (13, 16, 19; Visa Electron 16)
+    iin(51, 55, 2, 16, 16),     // Mastercard
+    iin(2221, 2720, 4, 16, 16), // Mastercard 2-series
+    iin(34, 34, 2, 15, 15),     // American Express
+    iin(37, 37, 2, 15, 15),     // American Express
+    iin(6011, 6011, 4, 16, 19), // Discover
+    iin(644, 649, 3, 16, 19),   // Discover
+    iin(65, 65, 2, 16, 19),     // Discover, RuPay, Elo
+    iin(622, 622, 3, 16, 19),   // Discover / UnionPay co-brand
+    iin(62, 62, 2, 16, 19),     // UnionPay
+    iin(81, 82, 2, 16, 16),     // UnionPay / RuPay
+    iin(3528, 3589, 4, 15, 19), // JCB
+    iin(3088, 3094, 4, 16, 16), // JCB (legacy)
+    iin(3096, 3102, 4, 16, 16), // JCB (legacy)
+    iin(3112, 3120, 4, 16, 16), // JCB (legacy)
+    iin(3158, 3159, 4, 16, 16), // JCB (legacy)
+    iin(3337, 3349, 4, 16, 16), // JCB (legacy)
+    iin(1800, 1800, 4, 15, 15), // JCB 15-digit
+    iin(2131, 2131, 4, 15, 15), // JCB 15-digit
+    iin(2100, 2100, 4, 15, 15), // JCB 15-digit (legacy)
+    iin(300, 305, 3, 14, 19),   // Diners Club Carte Blanche / International
+    iin(3095, 3095, 4, 14, 19), // Diners Club International
+    iin(36, 36, 2, 14, 19),     // Diners Club International
+    iin(38, 39, 2, 14, 19),     // Diners Club
+    iin(2014, 2014, 4, 15, 15), // Diners Club enRoute
+    iin(2149, 2149, 4, 15, 15), // Diners Club enRoute
+    iin(5018, 5018, 4, 12, 19), // Maestro
+    iin(5020, 5020, 4, 12, 19), // Maestro
+    iin(5038, 5038, 4, 12, 19), // Maestro
+    iin(5893, 5893, 4, 12, 19), // Maestro
+    iin(6304, 6304, 4, 12, 19), // Maestro, Laser
+    iin(6759, 6759, 4, 12, 19), // Maestro UK, Switch
+    iin(6761, 6763, 4, 12, 19), // Maestro
+    iin(6706, 6706, 4, 16, 19), // Laser
+    iin(6709, 6709, 4, 16, 19), // Laser
+    iin(6771, 6771, 4, 16, 19), // Laser
+    iin(6334, 6334, 4, 16, 19), // Solo
+    iin(6767, 6767, 4, 16, 19), // Solo
+    iin(6333, 6333, 4, 16, 19), // Switch
+    iin(4903, 4936, 4, 16, 19), // Switch (within Visa's range: 18 digits)
+    iin(5019, 5019, 4, 16, 16), // Dankort
+    iin(5041, 5041, 4, 16, 16), // Elo
+    iin(5060, 5061, 4, 16, 19), // Verve
+    iin(5066, 5067, 4, 16, 16), // Elo
+    iin(509, 509, 3, 16, 16),   // Elo
+    iin(508, 508, 3, 16, 16),   // RuPay
+    iin(60, 60, 2, 16, 19),     // RuPay, Hipercard (606282)
+    iin(6277, 6277, 4, 16, 16), // Elo
+    iin(636, 636, 3, 16, 19),   // InterPayment, Elo
+    iin(637, 639, 3, 16, 16),   // InstaPayment
+    iin(2200, 2204, 4, 16, 19), // Mir
+    iin(9792, 9792, 4, 16, 16), // Troy
+    iin(1, 1, 1, 15, 15),       // UATP
+    iin(94, 94, 2, 16, 16),     // BC Card
+    iin(31, 31, 2, 19, 19),     // China T-Union
+    iin(3841, 3841, 4, 16, 19), // Hipercard
+    iin(4011, 4011, 4, 16, 16), // Elo (within Visa's range: lengths already allowed)
+];
+
 /// Whether a digit string (separators removed) starts with a known card issuer prefix and
-/// has a length that issuer uses.
+/// has a length that issuer uses (see the issuer table above).
 pub fn card_issuer(digits: &[u8]) -> bool {
     let n = digits.len();
-    let prefix = |k: usize| -> u32 {
-        digits[..k.min(n)]
-            .iter()
-            .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
-    };
-    let p2 = prefix(2);
-    let p3 = prefix(3);
-    let p4 = prefix(4);
-    match digits.first() {
-        Some(b'4') => matches!(n, 13 | 16 | 19),
-        _ if (51..=55).contains(&p2) || (2221..=2720).contains(&p4) => n == 16,
-        _ if p2 == 34 || p2 == 37 => n == 15,
-        _ if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) => (16..=19).contains(&n),
-        _ if (3528..=3589).contains(&p4) => (16..=19).contains(&n),
-        _ if p2 == 36 || p2 == 38 || (300..=305).contains(&p3) => (14..=19).contains(&n),
-        // Maestro's registered ranges, the only issuer with 12-digit numbers.
-        _ if matches!(
-            p4,
-            5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
-        ) =>
-        {
-            (12..=19).contains(&n)
-        }
-        _ => false,
+    if !(12..=19).contains(&n) || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
     }
+    let mut prefix = [0u32; 5];
+    for k in 1..5 {
+        prefix[k] = prefix[k - 1] * 10 + u32::from(digits[k - 1] - b'0');
+    }
+    ISSUERS.iter().any(|i| {
+        n >= i.min_len && n <= i.max_len && i.lo <= prefix[i.digits] && prefix[i.digits] <= i.hi
+    })
 }
 
 /// US SSN range rules: area not 000, 666 or 9xx; group not 00; serial not 0000.
@@ -66,80 +136,102 @@ pub fn ssn_valid(digits: &[u8]) -> bool {
         && &digits[5..] != b"0000"
 }
 
-/// IBAN length for a country, for the countries that issue IBANs most often.
+/// Countries in the SWIFT IBAN registry (release 99, 2025), with their IBAN lengths.
+pub const IBAN_COUNTRIES: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BI", 27),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DJ", 27),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FK", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HN", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"LY", 25),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MN", 20),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NI", 28),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"OM", 23),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"RU", 33),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SD", 18),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"SO", 23),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
+    (b"YE", 30),
+];
+
+/// IBAN length for a country of the SWIFT IBAN registry.
 pub fn iban_length(country: &[u8]) -> Option<usize> {
-    const TABLE: &[(&[u8; 2], usize)] = &[
-        (b"AD", 24),
-        (b"AE", 23),
-        (b"AL", 28),
-        (b"AT", 20),
-        (b"AZ", 28),
-        (b"BA", 20),
-        (b"BE", 16),
-        (b"BG", 22),
-        (b"BH", 22),
-        (b"BR", 29),
-        (b"CH", 21),
-        (b"CR", 22),
-        (b"CY", 28),
-        (b"CZ", 24),
-        (b"DE", 22),
-        (b"DK", 18),
-        (b"DO", 28),
-        (b"EE", 20),
-        (b"EG", 29),
-        (b"ES", 24),
-        (b"FI", 18),
-        (b"FO", 18),
-        (b"FR", 27),
-        (b"GB", 22),
-        (b"GE", 22),
-        (b"GI", 23),
-        (b"GL", 18),
-        (b"GR", 27),
-        (b"GT", 28),
-        (b"HR", 21),
-        (b"HU", 28),
-        (b"IE", 22),
-        (b"IL", 23),
-        (b"IS", 26),
-        (b"IT", 27),
-        (b"JO", 30),
-        (b"KW", 30),
-        (b"KZ", 20),
-        (b"LB", 28),
-        (b"LI", 21),
-        (b"LT", 20),
-        (b"LU", 20),
-        (b"LV", 21),
-        (b"MC", 27),
-        (b"MD", 24),
-        (b"ME", 22),
-        (b"MK", 19),
-        (b"MR", 27),
-        (b"MT", 31),
-        (b"MU", 30),
-        (b"NL", 18),
-        (b"NO", 15),
-        (b"PK", 24),
-        (b"PL", 28),
-        (b"PS", 29),
-        (b"PT", 25),
-        (b"QA", 29),
-        (b"RO", 24),
-        (b"RS", 22),
-        (b"SA", 24),
-        (b"SE", 24),
-        (b"SI", 19),
-        (b"SK", 24),
-        (b"SM", 27),
-        (b"TN", 24),
-        (b"TR", 26),
-        (b"UA", 29),
-        (b"VG", 24),
-        (b"XK", 20),
-    ];
-    TABLE
+    IBAN_COUNTRIES
         .iter()
         .find(|(c, _)| c.as_slice() == country)
         .map(|(_, n)| *n)
@@ -229,7 +321,13 @@ pub fn is_placeholder(value: &str) -> bool {
     if v.bytes().all(|b| b == first) {
         return true;
     }
-    if v.contains("${") || v.contains("{{") || v.contains("%(") || v.starts_with('$') {
+    // `$DB_PASS`, `${DB_PASS}`: a reference to the secret, not the secret itself.
+    let env_ref = v.strip_prefix('$').is_some_and(|r| {
+        !r.is_empty()
+            && r.bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+    });
+    if v.contains("${") || v.contains("{{") || v.contains("%(") || env_ref {
         return true;
     }
     if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with('[') && v.ends_with(']')) {
@@ -267,6 +365,59 @@ pub fn isolated(text: &[u8], start: usize, end: usize) -> bool {
         }
     }
     true
+}
+
+/// Key words that make a `*token*` / `*password*` key name metadata rather than a credential:
+/// pagination cursors (`nextPageToken`, `page_token`, `continuation_token`, AWS `NextToken`),
+/// idempotency keys, token accounting (`max_tokens`, `token_type`) and password metadata
+/// (`password_last_changed`, `password_expires_at`, `password_policy`).
+const NON_SECRET_KEY_WORDS: &[&str] = &[
+    "page",
+    "next",
+    "prev",
+    "continuation",
+    "cursor",
+    "idempoten",
+    "pagination",
+    "resume",
+    "sync_token",
+    "synctoken",
+    "marker",
+    "last_changed",
+    "lastchanged",
+    "changed",
+    "updated",
+    "expire",
+    "expiry",
+    "policy",
+    "length",
+    "_type",
+    "tokentype",
+    "_count",
+    "tokencount",
+    "usage",
+    "limit",
+    "max_token",
+    "maxtoken",
+    "tokenizer",
+    "_at",
+    "date",
+    "timestamp",
+    "created",
+    "_url",
+    "_uri",
+    "endpoint",
+    "required",
+    "strength",
+];
+
+/// Whether a secret-sounding key names metadata about a credential rather than one (see
+/// [`NON_SECRET_KEY_WORDS`]): its value is neither masked nor blocked for the key's sake.
+/// Provider formats and other detectors still apply to the value itself.
+pub fn non_secret_key(key: &[u8]) -> bool {
+    NON_SECRET_KEY_WORDS
+        .iter()
+        .any(|w| contains_ci(key, w.as_bytes()))
 }
 
 /// Case-insensitive ASCII substring test, without allocating.
@@ -315,6 +466,28 @@ mod tests {
         assert!(!card_issuer(b"1234567812345670"));
         assert!(!card_issuer(b"5611111111111111"));
         assert!(!card_issuer(b"37828224631000"));
+        // Old 15-digit JCB, Mir, Troy, RuPay, UATP, UnionPay 19, Verve 19.
+        for ok in [
+            "180000000000002",
+            "213100000000000",
+            "2200000000000004",
+            "9792000000000000",
+            "6070000000000000",
+            "100000000000000",
+            "6200000000000000005",
+            "5061000000000000000",
+            "3088000000000000",
+        ] {
+            assert!(card_issuer(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "1800000000000000",
+            "9792000000000",
+            "0604000000000000",
+            "7000000000000000",
+        ] {
+            assert!(!card_issuer(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]
@@ -334,6 +507,19 @@ mod tests {
         assert!(!iban_mod97(b"DE89370400440532013001"));
         assert_eq!(iban_length(b"GB"), Some(22));
         assert_eq!(iban_length(b"ZZ"), None);
+        // Registry countries the first table missed.
+        for (c, n) in [
+            (b"RU", 33),
+            (b"LC", 32),
+            (b"BY", 28),
+            (b"SV", 28),
+            (b"YE", 30),
+        ] {
+            assert_eq!(iban_length(c), Some(n));
+        }
+        assert!(iban_mod97(b"BY13NBRB3600900000002Z00AB00"));
+        assert!(iban_mod97(b"LC55HEMM000100010012001200023015"));
+        assert!(iban_mod97(b"RU0304452522540817810538091310419"));
     }
 
     #[test]
