@@ -22,7 +22,10 @@ pub mod rules;
 pub use config::{DetectConfig, ExtraRule, Family, FamilyConfig, Mode, ModelConfig};
 pub use decode::Encoding;
 pub use json::{JsonFinding, JsonScan};
-pub use neutralise::{neutralise, strip_invisible, REDACTION_MARKER};
+pub use neutralise::{
+    neutralise, neutralise_directive, strip_artefacts, strip_invisible, ARTEFACT_MARKER,
+    REDACTION_MARKER,
+};
 
 use crate::config::{ConfigError, Validate};
 use hidden::{Hidden, Signal};
