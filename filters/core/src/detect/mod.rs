@@ -89,7 +89,8 @@ impl Finding {
 /// The outcome of scanning one text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scan {
-    /// Sum over distinct rules of their weight (a rule counts once however often it hits).
+    /// Sum over distinct rules of their weight (a rule counts once however often it hits)
+    /// within the densest neighbourhood of the text (see [`NEIGHBOURHOOD_BYTES`]).
     pub score: f32,
     /// Findings in order of discovery, at most [`MAX_FINDINGS`].
     pub findings: Vec<Finding>,
@@ -116,8 +117,33 @@ impl Scan {
     }
 }
 
-/// Sum over distinct rule ids of the highest score each reached.
+/// How far apart (bytes between span starts) two findings may be and still add up.
+///
+/// An attack is written in one place; honest text of any length holds, here and there, a
+/// word a rule weighs a little. Summing every rule over a whole document made the false
+/// positives grow with its length (a 30 KB paste summed weak hits from pages apart), so
+/// rules only add up within a neighbourhood, and the score of a text is that of its
+/// densest neighbourhood. Findings without a span (a scan-wide signal) count everywhere.
+pub const NEIGHBOURHOOD_BYTES: usize = 2048;
+
+/// The score of a set of findings: over every neighbourhood of [`NEIGHBOURHOOD_BYTES`]
+/// around a finding, the sum over distinct rule ids of the highest score each reached
+/// there; the best neighbourhood wins.
 pub(crate) fn score_of<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
+    let all: Vec<&Finding> = findings.collect();
+    let global = |f: &Finding| f.span.is_empty();
+    let near =
+        |a: &Finding, b: &Finding| a.span.start.abs_diff(b.span.start) <= NEIGHBOURHOOD_BYTES;
+    let mut best: Option<f32> = None;
+    for anchor in all.iter().filter(|f| !global(f)) {
+        let local = distinct_sum(all.iter().copied().filter(|g| global(g) || near(anchor, g)));
+        best = Some(best.map_or(local, |b| b.max(local)));
+    }
+    best.unwrap_or_else(|| distinct_sum(all.into_iter()))
+}
+
+/// Sum over distinct rule ids of the highest score each reached.
+fn distinct_sum<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
     let mut best: Vec<(&str, f32)> = Vec::new();
     for f in findings {
         match best.iter_mut().find(|(id, _)| *id == &*f.rule_id) {

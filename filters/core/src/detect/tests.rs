@@ -651,3 +651,27 @@ fn model_is_configurable() {
         assert!(err.contains(field), "{json}: {err}");
     }
 }
+
+#[test]
+fn rules_add_up_only_within_a_neighbourhood() {
+    use super::{score_of, Finding, NEIGHBOURHOOD_BYTES};
+    let f =
+        |id: &str, at: usize| Finding::new(id.into(), Family::Jailbreak, 0.6, at..at + 10, None);
+    let close = [f("a", 100), f("b", 400)];
+    assert!((score_of(close.iter()) - 1.2).abs() < 1e-6);
+    // The same two weak hits pages apart in a long document do not make an attack.
+    let far = [f("a", 100), f("b", 100 + 2 * NEIGHBOURHOOD_BYTES + 1)];
+    assert!((score_of(far.iter()) - 0.6).abs() < 1e-6);
+    // A scan-wide signal (no span) counts in every neighbourhood.
+    let mut wide = far.to_vec();
+    wide.push(Finding::new(
+        "g".into(),
+        Family::HiddenContent,
+        0.5,
+        0..0,
+        None,
+    ));
+    assert!((score_of(wide.iter()) - 1.1).abs() < 1e-6);
+    // A rule repeated counts once.
+    assert!((score_of([f("a", 1), f("a", 5)].iter()) - 0.6).abs() < 1e-6);
+}
