@@ -175,6 +175,18 @@ pub struct Detector {
     model: Option<ModelRule>,
 }
 
+/// Log-odds added to the model's cut per e-fold of windows scored (see [`ModelRule`]).
+pub const MODEL_LENGTH_SLOPE: f32 = 0.35;
+/// Fewest words for the model to decide alone.
+pub const MODEL_MIN_WORDS: usize = 16;
+/// Fewest characters for the model to decide alone.
+pub const MODEL_MIN_CHARS: usize = 100;
+
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
 /// The n-gram model as configured: the cut and the score of its finding.
 #[derive(Debug, Clone)]
 struct ModelRule {
@@ -199,17 +211,33 @@ impl ModelRule {
     }
 
     /// A finding for the best window of the folded view, when it reaches the cut.
+    ///
+    /// The cut rises with the number of windows scored (by [`MODEL_LENGTH_SLOPE`] in log-odds
+    /// per e-fold of windows), so the chance that some window of an honest text crosses it
+    /// does not grow with the text's length the way a maximum over independent windows
+    /// does. A text of fewer than [`MODEL_MIN_WORDS`] words or [`MODEL_MIN_CHARS`]
+    /// characters is too short for word statistics ("he", "Very nice!"): there the finding
+    /// weighs half the threshold and counts only next to a rule's finding.
     fn scan(&self, view: &View) -> Option<Finding> {
         let best = self.model.best_window(&view.text)?;
-        (best.probability >= self.min_probability).then(|| {
-            Finding::new(
-                ngram_model::RULE_ID.into(),
-                ngram_model::FAMILY,
-                self.weight,
-                view.map.to_original(best.span),
-                Some(format!("p={:.3}", best.probability)),
-            )
-        })
+        let windows = best.windows(self.model.window()) as f32;
+        let cut = logit(self.min_probability) + MODEL_LENGTH_SLOPE * windows.ln();
+        if logit(best.probability) < cut {
+            return None;
+        }
+        let short = best.words < MODEL_MIN_WORDS || view.text.chars().count() < MODEL_MIN_CHARS;
+        let weight = if short {
+            self.weight * 0.5
+        } else {
+            self.weight
+        };
+        Some(Finding::new(
+            ngram_model::RULE_ID.into(),
+            ngram_model::FAMILY,
+            weight,
+            view.map.to_original(best.span),
+            Some(format!("p={:.3}", best.probability)),
+        ))
     }
 }
 
@@ -284,6 +312,7 @@ impl Detector {
         }
         let mut budget = decode::Budget::default();
         self.scan_decoded(text, 0, None, &mut budget, &mut work, &mut findings);
+        drop_fallbacks(&mut findings);
         let structural = self.hidden.scan(text, &norm.marks, &findings);
         add_all(&mut findings, structural);
         if budget.exhausted {
@@ -383,6 +412,28 @@ fn trim_context(text: &str, r: Range<usize>) -> Range<usize> {
     } else {
         r
     }
+}
+
+/// Drop findings of [`rules::FALLBACK_RULES`] that another rule of their family overlaps.
+fn drop_fallbacks(findings: &mut Vec<Finding>) {
+    let fallback = |f: &Finding| rules::FALLBACK_RULES.contains(&&*f.rule_id);
+    let covered: Vec<bool> = findings
+        .iter()
+        .map(|f| {
+            fallback(f)
+                && findings.iter().any(|g| {
+                    !fallback(g)
+                        && g.family == f.family
+                        && g.span.start < f.span.end
+                        && f.span.start < g.span.end
+                })
+        })
+        .collect();
+    let mut i = 0;
+    findings.retain(|_| {
+        i += 1;
+        !covered[i - 1]
+    });
 }
 
 /// Keep a finding unless it repeats one already kept or the cap is reached.
