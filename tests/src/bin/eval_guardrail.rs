@@ -9,9 +9,13 @@
 
 use meshguard_core::detect::ngram_model::RULE_ID;
 use meshguard_core::detect::Detector;
+use meshguard_core::output_sanitizer::{self, Outcome, Sanitizer};
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
-use meshguard_e2e::guardrail_corpus::{load_all, ATTACK_FILES, HONEST_FILES};
+use meshguard_e2e::guardrail_corpus::{
+    load_all, Sample, ATTACK_FILES, HONEST_FILES, TOOL_OUTPUT_FILES,
+};
 use meshguard_e2e::load::bench_line;
+use regex::Regex;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -59,6 +63,72 @@ fn flagged(g: &Guardrail, text: &str) -> bool {
         g.inspect(body.to_string().as_bytes()).decision,
         Decision::Block(_) | Decision::Annotate(_)
     )
+}
+
+/// The text as a tool result through the output sanitizer (default configuration): whether
+/// it was caught (redacted, enveloped or withheld), changed at all, and what reaches the client.
+fn sanitized(s: &Sanitizer, text: &str) -> (bool, bool, String) {
+    let body = json!({"jsonrpc": "2.0", "id": 1,
+                      "result": {"content": [{"type": "text", "text": text}]}});
+    match s.sanitize_body(body.to_string().as_bytes()) {
+        Outcome::Unchanged(_) => (false, false, text.to_string()),
+        Outcome::Rewritten(bytes, r) => (
+            r.redacted + r.enveloped + r.blocked > 0,
+            true,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ),
+        Outcome::Refused(d) => (true, true, d.to_jsonrpc().to_string()),
+    }
+}
+
+/// Addresses, URLs and IBAN-like numbers in an attack: what the attacker wants used.
+fn artefacts(sample: &Sample, re: &Regex) -> Vec<String> {
+    let mut out = sample.artefacts.clone();
+    out.extend(re.find_iter(&sample.text).map(|m| m.as_str().to_string()));
+    out
+}
+
+/// Whether an artefact (or, for a URL or address, its host) reaches the client.
+fn survives(out: &str, artefact: &str) -> bool {
+    let host = artefact
+        .split_once("://")
+        .map(|(_, r)| r)
+        .or_else(|| artefact.split_once('@').map(|(_, h)| h))
+        .and_then(|r| r.split(['/', '?', '#', ':']).next())
+        .filter(|h| h.contains('.'));
+    out.contains(artefact) || host.is_some_and(|h| out.contains(h))
+}
+
+/// Honest texts of one split joined in corpus order ("\n\n" between) until each reaches
+/// `len` bytes: long honest inputs, as many turns or pages pasted together.
+fn joined(honest: &[Sample], split: &str, len: usize, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for s in honest.iter().filter(|s| s.split == split) {
+        if !cur.is_empty() {
+            cur.push_str("\n\n");
+        }
+        cur.push_str(&s.text);
+        if cur.len() >= len {
+            out.push(std::mem::take(&mut cur));
+            if out.len() >= max {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The length band a text's false positive is reported in.
+fn band(len: usize) -> &'static str {
+    match len {
+        0..100 => "lt100",
+        100..300 => "100_300",
+        300..1_000 => "300_1k",
+        1_000..3_000 => "1k_3k",
+        3_000..10_000 => "3k_10k",
+        _ => "10k_50k",
+    }
 }
 
 fn pct(hit: usize, total: usize) -> f64 {
@@ -139,5 +209,123 @@ fn run() -> Result<(), String> {
         );
     }
     fp.report("guardrail_false_positive", "honest flagged");
+    length_bands(&guardrail, &honest, show_misses);
+    tool_outputs(&attacks, &honest, show_misses)
+}
+
+/// Honest inputs per length band, long ones joined from consecutive honest samples.
+fn length_bands(guardrail: &Guardrail, honest: &[Sample], show_misses: bool) {
+    let mut bands: BTreeMap<&str, Tally> = BTreeMap::new();
+    for s in honest {
+        let f = flagged(guardrail, &s.text);
+        bands
+            .entry(band(s.text.len()))
+            .or_default()
+            .add(&s.split, f);
+    }
+    for split in ["dev", "heldout"] {
+        for (len, max) in [(3_000, 150), (10_000, 60), (30_000, 20), (50_000, 12)] {
+            for (i, text) in joined(honest, split, len, max).iter().enumerate() {
+                let f = flagged(guardrail, text);
+                bands.entry(band(text.len())).or_default().add(split, f);
+                if f && show_misses && split == "dev" {
+                    eprintln!("false positive joined {len} #{i}");
+                }
+            }
+        }
+    }
+    for (b, tally) in &bands {
+        tally.report(
+            &format!("guardrail_false_positive_len_{b}"),
+            &format!("honest {b} bytes flagged"),
+        );
+    }
+}
+
+/// Injected tool outputs through the output sanitizer: caught, and whether any attacker
+/// artefact survives in a caught one; honest documents as tool outputs: changed or caught.
+fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Result<(), String> {
+    let sanitizer =
+        Sanitizer::new(output_sanitizer::Config::default()).map_err(|e| e.to_string())?;
+    #[allow(clippy::expect_used)] // a constant
+    let re = Regex::new(r"https?://[^\s)\]\x22'<>]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+        .expect("constant regex");
+    let mut injected = load_all(TOOL_OUTPUT_FILES)?;
+    injected.extend(
+        attacks
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.family.as_str(),
+                    "latent_injection" | "exfiltration" | "instruction_override" | "encoding"
+                )
+            })
+            .cloned(),
+    );
+    let mut caught: BTreeMap<String, Tally> = BTreeMap::new();
+    let (mut with_artefacts, mut surviving) = (Tally::default(), Tally::default());
+    for s in &injected {
+        let (hit, _, out) = sanitized(&sanitizer, &s.text);
+        caught
+            .entry(s.family.clone())
+            .or_default()
+            .add(&s.split, hit);
+        if !hit && show_misses && s.split == "dev" {
+            eprintln!("tool output miss {} {}", s.id, s.family);
+        }
+        let arts = artefacts(s, &re);
+        if hit && !arts.is_empty() {
+            let left = arts.iter().any(|a| survives(&out, a));
+            with_artefacts.add(&s.split, true);
+            surviving.add(&s.split, left);
+            if left && show_misses && s.split == "dev" {
+                eprintln!("artefact survives {}", s.id);
+            }
+        }
+    }
+    for (family, tally) in &caught {
+        tally.report(
+            &format!("sanitizer_caught_{family}"),
+            &format!("tool output {family} caught"),
+        );
+    }
+    for (suffix, (n, total)) in [
+        ("", surviving.all),
+        ("_dev", surviving.dev),
+        ("_heldout", surviving.heldout),
+    ] {
+        bench_line(
+            &format!("sanitizer_artefacts_surviving_caught{suffix}"),
+            n as f64,
+            "count",
+            None,
+        );
+        let _ = total;
+    }
+    eprintln!(
+        "caught tool outputs with attacker artefacts: {} ({} with an artefact surviving)",
+        with_artefacts.all.1, surviving.all.0
+    );
+    let (mut changed, mut flagged_clean) = (Tally::default(), Tally::default());
+    for s in honest.iter().filter(|s| s.group != "prompts") {
+        let (hit, ch, _) = sanitized(&sanitizer, &s.text);
+        changed.add(&s.split, ch);
+        flagged_clean.add(&s.split, hit);
+        if ch && show_misses && s.split == "dev" {
+            eprintln!("clean tool output changed {} (caught: {hit})", s.id);
+        }
+    }
+    for split in ["dev", "heldout"] {
+        for text in joined(honest, split, 20_000, 20) {
+            let (hit, ch, _) = sanitized(&sanitizer, &text);
+            changed.add(split, ch);
+            flagged_clean.add(split, hit);
+        }
+    }
+    changed.report("sanitizer_clean_changed", "clean tool outputs changed");
+    flagged_clean.report(
+        "sanitizer_clean_caught",
+        "clean tool outputs caught as injected",
+    );
     Ok(())
 }

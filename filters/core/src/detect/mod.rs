@@ -22,7 +22,10 @@ pub mod rules;
 pub use config::{DetectConfig, ExtraRule, Family, FamilyConfig, Mode, ModelConfig};
 pub use decode::Encoding;
 pub use json::{JsonFinding, JsonScan};
-pub use neutralise::{neutralise, strip_invisible, REDACTION_MARKER};
+pub use neutralise::{
+    neutralise, neutralise_directive, strip_artefacts, strip_invisible, ARTEFACT_MARKER,
+    REDACTION_MARKER,
+};
 
 use crate::config::{ConfigError, Validate};
 use hidden::{Hidden, Signal};
@@ -86,7 +89,8 @@ impl Finding {
 /// The outcome of scanning one text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scan {
-    /// Sum over distinct rules of their weight (a rule counts once however often it hits).
+    /// Sum over distinct rules of their weight (a rule counts once however often it hits)
+    /// within the densest neighbourhood of the text (see [`NEIGHBOURHOOD_BYTES`]).
     pub score: f32,
     /// Findings in order of discovery, at most [`MAX_FINDINGS`].
     pub findings: Vec<Finding>,
@@ -113,8 +117,33 @@ impl Scan {
     }
 }
 
-/// Sum over distinct rule ids of the highest score each reached.
+/// How far apart (bytes between span starts) two findings may be and still add up.
+///
+/// An attack is written in one place; honest text of any length holds, here and there, a
+/// word a rule weighs a little. Summing every rule over a whole document made the false
+/// positives grow with its length (a 30 KB paste summed weak hits from pages apart), so
+/// rules only add up within a neighbourhood, and the score of a text is that of its
+/// densest neighbourhood. Findings without a span (a scan-wide signal) count everywhere.
+pub const NEIGHBOURHOOD_BYTES: usize = 2048;
+
+/// The score of a set of findings: over every neighbourhood of [`NEIGHBOURHOOD_BYTES`]
+/// around a finding, the sum over distinct rule ids of the highest score each reached
+/// there; the best neighbourhood wins.
 pub(crate) fn score_of<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
+    let all: Vec<&Finding> = findings.collect();
+    let global = |f: &Finding| f.span.is_empty();
+    let near =
+        |a: &Finding, b: &Finding| a.span.start.abs_diff(b.span.start) <= NEIGHBOURHOOD_BYTES;
+    let mut best: Option<f32> = None;
+    for anchor in all.iter().filter(|f| !global(f)) {
+        let local = distinct_sum(all.iter().copied().filter(|g| global(g) || near(anchor, g)));
+        best = Some(best.map_or(local, |b| b.max(local)));
+    }
+    best.unwrap_or_else(|| distinct_sum(all.into_iter()))
+}
+
+/// Sum over distinct rule ids of the highest score each reached.
+fn distinct_sum<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
     let mut best: Vec<(&str, f32)> = Vec::new();
     for f in findings {
         match best.iter_mut().find(|(id, _)| *id == &*f.rule_id) {
@@ -146,6 +175,18 @@ pub struct Detector {
     model: Option<ModelRule>,
 }
 
+/// Log-odds added to the model's cut per e-fold of windows scored (see [`ModelRule`]).
+pub const MODEL_LENGTH_SLOPE: f32 = 0.35;
+/// Fewest words for the model to decide alone.
+pub const MODEL_MIN_WORDS: usize = 16;
+/// Fewest characters for the model to decide alone.
+pub const MODEL_MIN_CHARS: usize = 100;
+
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
 /// The n-gram model as configured: the cut and the score of its finding.
 #[derive(Debug, Clone)]
 struct ModelRule {
@@ -170,17 +211,33 @@ impl ModelRule {
     }
 
     /// A finding for the best window of the folded view, when it reaches the cut.
+    ///
+    /// The cut rises with the number of windows scored (by [`MODEL_LENGTH_SLOPE`] in log-odds
+    /// per e-fold of windows), so the chance that some window of an honest text crosses it
+    /// does not grow with the text's length the way a maximum over independent windows
+    /// does. A text of fewer than [`MODEL_MIN_WORDS`] words or [`MODEL_MIN_CHARS`]
+    /// characters is too short for word statistics ("he", "Very nice!"): there the finding
+    /// weighs half the threshold and counts only next to a rule's finding.
     fn scan(&self, view: &View) -> Option<Finding> {
         let best = self.model.best_window(&view.text)?;
-        (best.probability >= self.min_probability).then(|| {
-            Finding::new(
-                ngram_model::RULE_ID.into(),
-                ngram_model::FAMILY,
-                self.weight,
-                view.map.to_original(best.span),
-                Some(format!("p={:.3}", best.probability)),
-            )
-        })
+        let windows = best.windows(self.model.window()) as f32;
+        let cut = logit(self.min_probability) + MODEL_LENGTH_SLOPE * windows.ln();
+        if logit(best.probability) < cut {
+            return None;
+        }
+        let short = best.words < MODEL_MIN_WORDS || view.text.chars().count() < MODEL_MIN_CHARS;
+        let weight = if short {
+            self.weight * 0.5
+        } else {
+            self.weight
+        };
+        Some(Finding::new(
+            ngram_model::RULE_ID.into(),
+            ngram_model::FAMILY,
+            weight,
+            view.map.to_original(best.span),
+            Some(format!("p={:.3}", best.probability)),
+        ))
     }
 }
 
@@ -255,6 +312,7 @@ impl Detector {
         }
         let mut budget = decode::Budget::default();
         self.scan_decoded(text, 0, None, &mut budget, &mut work, &mut findings);
+        drop_fallbacks(&mut findings);
         let structural = self.hidden.scan(text, &norm.marks, &findings);
         add_all(&mut findings, structural);
         if budget.exhausted {
@@ -354,6 +412,28 @@ fn trim_context(text: &str, r: Range<usize>) -> Range<usize> {
     } else {
         r
     }
+}
+
+/// Drop findings of [`rules::FALLBACK_RULES`] that another rule of their family overlaps.
+fn drop_fallbacks(findings: &mut Vec<Finding>) {
+    let fallback = |f: &Finding| rules::FALLBACK_RULES.contains(&&*f.rule_id);
+    let covered: Vec<bool> = findings
+        .iter()
+        .map(|f| {
+            fallback(f)
+                && findings.iter().any(|g| {
+                    !fallback(g)
+                        && g.family == f.family
+                        && g.span.start < f.span.end
+                        && f.span.start < g.span.end
+                })
+        })
+        .collect();
+    let mut i = 0;
+    findings.retain(|_| {
+        i += 1;
+        !covered[i - 1]
+    });
 }
 
 /// Keep a finding unless it repeats one already kept or the cap is reached.

@@ -50,6 +50,17 @@ pub struct WindowScore {
     pub probability: f32,
     /// Byte range of the window in the text that was scored.
     pub span: Range<usize>,
+    /// Words in the whole text (the number of windows scored follows from it).
+    pub words: usize,
+}
+
+impl WindowScore {
+    /// Windows scored over the text: one for a text of at most [`NgramModel::window`]
+    /// words, then one more per quarter window.
+    pub fn windows(&self, window: usize) -> usize {
+        let stride = (window / 4).max(1);
+        1 + self.words.saturating_sub(window).div_ceil(stride)
+    }
 }
 
 /// Why a model file was refused.
@@ -161,6 +172,7 @@ impl NgramModel {
         Some(WindowScore {
             probability: sigmoid(self.bias + self.scale * raw),
             span,
+            words: n,
         })
     }
 

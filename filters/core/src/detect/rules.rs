@@ -899,6 +899,46 @@ pub const RULES: &[BuiltinRule] = &[
         0.6,
         r"\b(?:this|the) (?:domain|domain name|file|email|url|site|website|link|sample|attachment|binary|package|candidate|applicant) is (?:clearly |definitely |certainly |totally |completely |absolutely )?(?:not malicious|safe|benign|harmless|clean|legitimate|trustworthy|not a threat|not phishing)\b|\b(?:everything|all content|content) (?:here )?is (?:safe|not malicious|benign)\b",
     ),
+    // Structure, not phrasing: an action that moves data, aimed at a target (an address,
+    // a URL, a host, an account); alone it is how honest docs talk ("send a POST to
+    // https://..."), so it weighs half and needs a second cue nearby.
+    rule(
+        "tool.exfil_directive",
+        Exfil,
+        0.5,
+        r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:to|into|at|via|onto)\b (?:\S*[a-z]\.[a-z]{2,}\b|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9])",
+    ),
+    // Wrappers that frame data as a message to the model: system labels, shouted notices,
+    // to-do notes, the model addressed in the second person. Half weight: they need a
+    // directive, an override or a target next to them.
+    rule(
+        "tool.wrapper",
+        ToolOut,
+        0.5,
+        r"#{1,6} ?\(?(?:system|admin|developer|assistant|operator)[_ ]?(?:message|note|prompt|instructions?|override|notice)\)?|\b(?:important|urgent|critical) (?:message|notice|instructions?|update|request)\b|\bimportant ?!{2,}|\btodo\b ?[:-] ?(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|copy|submit|deliver|sync|pay)\b|\badmin[_ ]?override\b|\ba message (?:to|for) you\b|\byou,? the (?:ai|assistant|model|agent|llm|language model|ai model|ai assistant)\b|\b(?:for|to) (?:the |any )?(?:ai|assistant|llm|agent|chatbot)(?: model| assistant)? (?:reading|processing|parsing|summari[sz]ing)\b",
+    ),
+    // Typo-tolerant override: each word spelled with the letters of the word it stands
+    // for ("igonre all prevoius instrcutions"), in the structure verb + "previous" + noun.
+    rule(
+        "io.misspelled_override",
+        Override,
+        1.0,
+        r"\b(?:i[gnore]{4,7}|d[isregard]{6,10}|f[orget]{4,7}|o[verid]{5,9}) (?:all |any |the |your |of |my )*(?:p[reviousr]{4,9}|above|earlier|preceding) (?:i[nstructio]{8,14}|d[irectves]{7,11}|r[ules]{3,5}|g[uidelnes]{7,11}|p[rompts]{4,7}|c[omands]{5,9})\b",
+    ),
+    // Banners that announce safeguards switched off (GODMODE, "SAFETY FILTERS: OFF").
+    rule(
+        "jb.safeguards_off_banner",
+        Jb,
+        1.0,
+        r"\bgod ?mode\b(?: \S+){0,2}? (?:enabled|activated|on|active|engaged|unlocked)\b|\b(?:ethics|ethical|safety|content|moral|censorship) (?:filters?|guidelines|restrictions|guardrails|protocols?|modules?|checks?) ?:? (?:disabled|off|removed|deactivated|bypassed|none|offline)\b",
+    ),
+    // Active content the answer is asked to carry (an XSS payload rendered by the client).
+    rule(
+        "tool.active_content_request",
+        Exfil,
+        1.0,
+        r"\b(?:include|add|insert|output|render|put|append|print|embed|write|return)\b(?: \S+){0,6}? ?<(?:img|script|iframe|svg|object|embed|body|a)\b[^>]{0,200}(?:onerror|onload|onclick|onmouseover|javascript ?:|src ?=)",
+    ),
     rule(
         "tool.emphasis",
         ToolOut,
@@ -906,6 +946,23 @@ pub const RULES: &[BuiltinRule] = &[
         r"\b(?:really|extremely|very|super|critically|vitally) important (?:\S+ ){0,2}?(?:really|extremely|very|super|critically|vitally) important\b",
     ),
 ];
+
+/// Rules that only stand in for another of their family: a finding of one is dropped
+/// where a finding of another rule of the same family overlaps it (the typo-tolerant
+/// override also matches the correct spelling, which `io.ignore_previous` already scores).
+/// A fallback is off when the rule it stands in for is disabled.
+pub const FALLBACK_RULES: &[&str] = &["io.misspelled_override"];
+/// The rule each of [`FALLBACK_RULES`] stands in for, in the same order.
+const FALLBACK_FOR: &[&str] = &["io.ignore_previous"];
+
+/// Whether a built-in rule is on: enabled itself and, for a fallback, its primary too.
+fn builtin_enabled(config: &DetectConfig, r: &BuiltinRule) -> bool {
+    let primary = FALLBACK_RULES
+        .iter()
+        .position(|f| *f == r.id)
+        .and_then(|i| FALLBACK_FOR.get(i));
+    config.rule_enabled(r.id, r.family) && primary.is_none_or(|p| config.rule_enabled(p, r.family))
+}
 
 /// Whether `id` names a built-in rule or structural signal.
 pub fn is_builtin_id(id: &str) -> bool {
@@ -1250,7 +1307,7 @@ pub struct Compiled {
 pub fn compile(config: &DetectConfig) -> Result<Compiled, ConfigError> {
     let mut metas = Vec::new();
     let (mut plain, mut folded) = (Vec::new(), Vec::new());
-    for r in RULES.iter().filter(|r| config.rule_enabled(r.id, r.family)) {
+    for r in RULES.iter().filter(|r| builtin_enabled(config, r)) {
         metas.push(meta(config, r.id, r.family, r.weight));
         folded.push((metas.len() - 1, expand(r.pattern, true, true)));
     }

