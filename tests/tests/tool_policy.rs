@@ -2,7 +2,10 @@
 //! tools and hides them from `tools/list` (JSON and SSE); a changed description quarantines
 //! a tool; intent-based rate limits refuse the second delete while reads continue, and
 //! hold exactly across two Envoy workers; the descriptor headers drive Envoy's native
-//! rate limit filter. The test sets the identity headers token-exchange would set.
+//! rate limit filter, and with meshguard's rate limit service (limitador over a real Redis)
+//! one delete per user holds across two gateway replicas, their restarts and concurrent
+//! calls, and the service down refuses writes and deletes with a JSON-RPC error. The test
+//! sets the identity headers token-exchange would set.
 
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::rugpull::{RugPull, Twist};
@@ -811,4 +814,78 @@ async fn the_rate_limit_service_down_denies_writes_and_deletes_with_a_jsonrpc_er
         r.json()["error"]["data"]["reason"],
         "rate_limit_unavailable"
     );
+}
+
+/// `ShouldRateLimit` for one `[class, user]` descriptor.
+fn rls_request(class: &str, user: &str) -> meshguard_ratelimit::rls::RateLimitRequest {
+    use meshguard_ratelimit::descriptor::{rate_limit_descriptor::Entry, RateLimitDescriptor};
+    let entry = |k: &str, v: &str| Entry {
+        key: k.into(),
+        value: v.into(),
+    };
+    meshguard_ratelimit::rls::RateLimitRequest {
+        domain: ratelimit::DOMAIN.into(),
+        descriptors: vec![RateLimitDescriptor {
+            entries: vec![entry("class", class), entry("user", user)],
+            ..Default::default()
+        }],
+        hits_addend: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_admits_exactly_the_limit_under_concurrency_across_its_replicas() {
+    use meshguard_ratelimit::rls::rate_limit_response::Code;
+    use meshguard_ratelimit::Service;
+    use std::sync::Arc;
+    let Some(redis) = Redis::start() else { return };
+    let yaml = ratelimit::service_config(
+        &redis.url(),
+        &[
+            ("delete-per-user", "delete", "user", 1, 600),
+            ("write-per-user", "write", "user", 5, 600),
+        ],
+    );
+    let config = meshguard_ratelimit::config::Config::parse(&yaml).unwrap();
+    // Two service replicas on one Redis, 40 simultaneous calls each way.
+    let replicas = [
+        Arc::new(Service::new(&config).await.unwrap()),
+        Arc::new(Service::new(&config).await.unwrap()),
+    ];
+    for (class, limit) in [("delete", 1), ("write", 5)] {
+        let calls: Vec<_> = (0..40)
+            .map(|i| {
+                let service = replicas[i % 2].clone();
+                tokio::spawn(async move { service.decide(&rls_request(class, "alice")).await })
+            })
+            .collect();
+        let mut ok = 0;
+        for call in calls {
+            let r = call.await.unwrap().unwrap();
+            if r.overall_code == Code::Ok as i32 {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, limit, "{class}: admitted under concurrency");
+    }
+    // Unknown descriptors are not limited; another domain is an error (Envoy's failure mode).
+    let r = replicas[0]
+        .decide(&rls_request("read", "alice"))
+        .await
+        .unwrap();
+    assert_eq!(r.overall_code, Code::Ok as i32);
+    let mut other = rls_request("delete", "alice");
+    other.domain = "other".into();
+    assert!(replicas[0].decide(&other).await.is_err());
+    // Redis gone: an error, never an answer that admits.
+    drop(redis);
+    let e = replicas[1]
+        .decide(&rls_request("delete", "bob"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic_code_unavailable(), "{e}");
+}
+
+fn tonic_code_unavailable() -> meshguard_ratelimit::tonic::Code {
+    meshguard_ratelimit::tonic::Code::Unavailable
 }

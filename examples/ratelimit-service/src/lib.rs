@@ -18,6 +18,13 @@
 
 pub mod config;
 
+/// Descriptor messages (`RateLimitDescriptor`, its `Entry`).
+pub use envoy_types::pb::envoy::extensions::common::ratelimit::v3 as descriptor;
+/// Envoy's rate limit service messages (`RateLimitRequest`, `RateLimitResponse`, ...).
+pub use envoy_types::pb::envoy::service::ratelimit::v3 as rls;
+/// The gRPC crate the service is built on (its `Status` and `Code`).
+pub use tonic;
+
 use config::{Config, LimitSpec};
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{Code, DescriptorStatus};
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::{
