@@ -127,7 +127,10 @@ impl Config {
         if !self.redis_url.starts_with("redis://") {
             // TLS to Redis (rediss://) is not built in (no OpenSSL): keep Redis on the
             // loopback or behind the mesh's mTLS.
-            return Err(err("redis_url", "must be a redis:// URL (rediss:// is not built in)"));
+            return Err(err(
+                "redis_url",
+                "must be a redis:// URL (rediss:// is not built in)",
+            ));
         }
         if self.limits.is_empty() {
             return Err(err("limits", "at least one limit is required"));
