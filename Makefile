@@ -25,7 +25,7 @@ TOOLS      := .tools
 ## Debian packages (wrk, docker-registry, skopeo) install with apt as root, else with sudo.
 SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help toolchain wrk postgresql envoy istio-tools chroma mcp-sdks wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
+.PHONY: help toolchain wrk postgresql redis envoy istio-tools chroma mcp-sdks wasm build demo-host test-host test bench eval eval-setup train-guardrail demo up down lint fuzz kind-e2e render render-tools istio-version-check clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -105,7 +105,7 @@ $(WASM_OUT)/%.wasm: target/$(WASM_TARGET)/release/%.wasm | $(WASM_OPT)
 JOBS       ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 2 )))
 PARALLEL    = $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(JOBS))
 WASM_MODULES := $(foreach f,$(FILTERS),$(WASM_OUT)/$(f).wasm)
-HOST_TESTS := -p meshguard-core -p meshguard-proxy -p meshguard-e2e -p meshguard-local -p meshguard-approval
+HOST_TESTS := -p meshguard-core -p meshguard-proxy -p meshguard-e2e -p meshguard-local -p meshguard-approval -p meshguard-ratelimit
 
 ## rustc for all filters in one cargo run (dependencies built once, LTO per module).
 wasm: toolchain
@@ -132,8 +132,12 @@ postgresql:
 wrk:
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
+## Redis (Debian) for the global rate limit tests: the tests start their own on a free port.
+redis:
+	@command -v redis-server >/dev/null || $(SUDO) apt-get install -y -qq redis-server || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+
 test:
-	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma mcp-sdks test-host wrk postgresql
+	@$(MAKE) --no-print-directory $(PARALLEL) build envoy istio-tools chroma mcp-sdks test-host wrk postgresql redis
 	MESHGUARD_REQUIRE_TOOLS=1 $(CARGO) test $(HOST_TESTS)
 
 ## Anchors for the scrubber evaluation (Presidio, detect-secrets) in their own venvs.

@@ -169,6 +169,12 @@ impl EnvoyBuilder {
         self
     }
 
+    /// An extra cluster given whole (e.g. the HTTP/2 cluster of a gRPC service).
+    pub fn raw_cluster(mut self, cluster: Value) -> Self {
+        self.clusters.push(cluster);
+        self
+    }
+
     /// An extra STATIC cluster that originates mTLS with `svid` and accepts only a server
     /// presenting `server_id` (e.g. the gateway's cluster for a tool server in the local mesh).
     pub fn mtls_cluster(

@@ -17,6 +17,8 @@ pub mod mesh_memory;
 pub mod oidc;
 pub mod paths;
 pub mod pki;
+pub mod ratelimit;
+pub mod redis;
 pub mod rugpull;
 pub mod tls;
 pub mod upstream;

@@ -2151,3 +2151,209 @@ fn approval_service_verifies_approvers_and_keeps_approvals_in_one_shared_store()
         "{egress}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Global rate limits (istio/ratelimit): envoyproxy/ratelimit + Redis + the EnvoyFilter
+// ---------------------------------------------------------------------------------------
+
+fn ratelimit_docs() -> Vec<Document> {
+    manifests::documents_of(&manifests::istio_dir().join("ratelimit"))
+        .unwrap_or_else(|e| panic!("istio/ratelimit: {e}"))
+}
+
+fn ratelimit_envoy_filter(docs: &[Document]) -> &Document {
+    docs.iter()
+        .find(|d| d.kind() == "EnvoyFilter" && d.name() == "meshguard-global-ratelimit")
+        .expect("EnvoyFilter meshguard-global-ratelimit")
+}
+
+/// The deployed filter and local replies say what the tested wiring says
+/// (tests/src/ratelimit.rs, run in real Envoy by tests/tests/tool_policy.rs).
+#[test]
+fn the_global_ratelimit_envoy_filter_is_the_tested_wiring() {
+    use meshguard_e2e::ratelimit;
+    let docs = ratelimit_docs();
+    let ef = ratelimit_envoy_filter(&docs);
+    assert_eq!(ef.namespace(), "mesh-gateway");
+    assert_eq!(
+        ef.value["spec"]["workloadSelector"]["labels"]["app"],
+        "mcp-gateway"
+    );
+    // After the meshguard filters (priority <= 0), before the router: it sees tool_policy's
+    // headers.
+    assert!(ef.value["spec"]["priority"].as_i64().unwrap() > 0);
+    let patches = ef.value["spec"]["configPatches"].as_array().unwrap();
+    let http = patches
+        .iter()
+        .find(|p| p["applyTo"] == "HTTP_FILTER")
+        .unwrap();
+    assert_eq!(http["patch"]["operation"], "INSERT_BEFORE");
+    assert_eq!(
+        http["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"],
+        "envoy.filters.http.router"
+    );
+    let deployed = &http["patch"]["value"]["typed_config"];
+    let tested = &ratelimit::filters(&[])[0]["typed_config"];
+    for field in [
+        "@type",
+        "domain",
+        "failure_mode_deny",
+        "status_on_error",
+        "rate_limits",
+        "stat_prefix",
+    ] {
+        assert_eq!(deployed[field], tested[field], "typed_config.{field}");
+    }
+    assert_eq!(
+        deployed["failure_mode_deny"], true,
+        "every class fails closed"
+    );
+    assert_eq!(
+        deployed["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"],
+        "outbound|8081||ratelimit.mesh-gateway.svc.cluster.local"
+    );
+    let hcm = patches
+        .iter()
+        .find(|p| p["applyTo"] == "NETWORK_FILTER")
+        .unwrap();
+    assert_eq!(hcm["patch"]["operation"], "MERGE");
+    assert_eq!(
+        hcm["patch"]["value"]["typed_config"]["local_reply_config"],
+        ratelimit::local_reply_config(),
+        "the JSON-RPC refusals"
+    );
+    // The Service the cluster name points at exists, and only mcp-gateway may call it.
+    let svc = docs
+        .iter()
+        .find(|d| d.kind() == "Service" && d.name() == "ratelimit")
+        .unwrap();
+    assert_eq!(svc.value["spec"]["ports"][0]["port"], 8081);
+    assert_eq!(svc.value["spec"]["ports"][0]["appProtocol"], "grpc");
+    let callers = docs
+        .iter()
+        .find(|d| d.kind() == "AuthorizationPolicy" && d.name() == "ratelimit-callers")
+        .unwrap();
+    assert_eq!(
+        callers.value["spec"]["rules"][0]["from"][0]["source"]["principals"],
+        json!(["cluster.local/ns/mesh-gateway/sa/mcp-gateway"])
+    );
+}
+
+#[test]
+fn the_global_ratelimit_envoy_filter_passes_envoy_validate() {
+    let docs = ratelimit_docs();
+    let ef = ratelimit_envoy_filter(&docs);
+    let mut bootstrap = validation_bootstrap(ef, &[]);
+    let cluster = meshguard_e2e::ratelimit::cluster(nowhere());
+    let mut cluster = cluster;
+    cluster["name"] = json!("outbound|8081||ratelimit.mesh-gateway.svc.cluster.local");
+    cluster["load_assignment"]["cluster_name"] = cluster["name"].clone();
+    bootstrap["static_resources"]["clusters"]
+        .as_array_mut()
+        .unwrap()
+        .push(cluster);
+    envoy_validate(&bootstrap).unwrap_or_else(|e| panic!("envoy --mode validate:\n{e}"));
+    // And a broken one is refused (the check is live).
+    let mut broken = ef.clone();
+    broken.value["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]
+        ["failure_mode_denny"] = json!(true);
+    let mut bootstrap2 = validation_bootstrap(&broken, &[]);
+    bootstrap2["static_resources"]["clusters"] = bootstrap["static_resources"]["clusters"].clone();
+    assert!(envoy_validate(&bootstrap2)
+        .unwrap_err()
+        .contains("failure_mode_denny"));
+}
+
+/// Seconds of envoyproxy/ratelimit's units.
+fn unit_seconds(unit: &str) -> u64 {
+    match unit {
+        "second" => 1,
+        "minute" => 60,
+        "hour" => 3_600,
+        "day" => 86_400,
+        other => panic!("unknown unit {other}"),
+    }
+}
+
+/// Every per-proxy limit tool_policy enforces has a mesh-wide twin in the ratelimit
+/// service's config, never looser: at most the same count over a window at least as long,
+/// under the descriptor path the EnvoyFilter sends (failure_mode=deny, class, principal).
+#[test]
+fn every_per_proxy_limit_has_a_mesh_wide_twin_that_is_never_looser() {
+    let text =
+        std::fs::read_to_string(manifests::istio_dir().join("ratelimit/config.yaml")).unwrap();
+    let config: Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(config["domain"], meshguard_e2e::ratelimit::DOMAIN);
+    let find = |nodes: &Value, key: &str, value: Option<&str>| -> Value {
+        nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["key"] == key && value.is_none_or(|v| n["value"] == v))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let deny = find(&config["descriptors"], "failure_mode", Some("deny"));
+    assert!(!deny.is_null(), "failure_mode=deny descriptors");
+    let limits = manifests::plugin_config("tool_policy")["rate_limits"].clone();
+    let mut checked = 0;
+    for l in limits.as_array().unwrap() {
+        let (class, per) = (l["class"].as_str().unwrap(), l["per"].as_str().unwrap());
+        let class_node = find(&deny["descriptors"], "class", Some(class));
+        let rl = &find(&class_node["descriptors"], per, None)["rate_limit"];
+        assert!(!rl.is_null(), "no mesh-wide limit for {class}/{per}");
+        let requests = rl["requests_per_unit"].as_u64().unwrap();
+        let window = unit_seconds(rl["unit"].as_str().unwrap());
+        assert!(
+            requests <= l["requests"].as_u64().unwrap()
+                && window >= l["window_seconds"].as_u64().unwrap(),
+            "{class}/{per}: mesh-wide {requests} per {window} s is looser than {l}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked}");
+}
+
+#[test]
+fn the_global_ratelimit_workloads_are_hardened_and_render() {
+    let docs = ratelimit_docs();
+    let deployments: Vec<&Document> = docs.iter().filter(|d| d.kind() == "Deployment").collect();
+    assert_eq!(deployments.len(), 2);
+    for d in deployments {
+        let pod = &d.value["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{}", d.name());
+        assert_eq!(pod["automountServiceAccountToken"], false, "{}", d.name());
+        for c in pod["containers"].as_array().unwrap() {
+            let sc = &c["securityContext"];
+            assert_eq!(sc["allowPrivilegeEscalation"], false, "{}", d.name());
+            assert_eq!(sc["readOnlyRootFilesystem"], true, "{}", d.name());
+            assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]), "{}", d.name());
+            assert!(
+                c["image"].as_str().unwrap().contains("@sha256:"),
+                "{}",
+                d.name()
+            );
+        }
+    }
+    let Some(tools) = tools() else { return };
+    let text = kustomize(&tools, &manifests::istio_dir().join("ratelimit"))
+        .unwrap_or_else(|e| panic!("kubectl kustomize istio/ratelimit:\n{e}"));
+    let rendered = to_documents(&text, "istio/ratelimit");
+    let cm = rendered
+        .iter()
+        .find(|d| d.kind() == "ConfigMap" && d.name() == "ratelimit-config")
+        .expect("the service's config");
+    assert!(cm.value["data"]["config.yaml"]
+        .as_str()
+        .unwrap()
+        .contains("failure_mode"));
+    for doc in rendered.iter().filter(|d| is_istio(&d.value)) {
+        istio_typed(&doc.value).unwrap_or_else(|e| panic!("{}: {e}", id(&doc.value)));
+    }
+    let core: Vec<&Value> = rendered
+        .iter()
+        .filter(|d| !is_istio(&d.value))
+        .map(|d| &d.value)
+        .collect();
+    kubernetes_validate(&tools, &core).unwrap_or_else(|e| panic!("{e}"));
+}

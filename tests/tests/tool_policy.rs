@@ -2,7 +2,10 @@
 //! tools and hides them from `tools/list` (JSON and SSE); a changed description quarantines
 //! a tool; intent-based rate limits refuse the second delete while reads continue, and
 //! hold exactly across two Envoy workers; the descriptor headers drive Envoy's native
-//! rate limit filter. The test sets the identity headers token-exchange would set.
+//! rate limit filter, and with meshguard's rate limit service (limitador over a real Redis)
+//! one delete per user holds across two gateway replicas, their restarts and concurrent
+//! calls, and the service down refuses writes and deletes with a JSON-RPC error. The test
+//! sets the identity headers token-exchange would set.
 
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::rugpull::{RugPull, Twist};
@@ -595,4 +598,294 @@ async fn through_the_gateway_chain_after_token_exchange() {
         .call_tool(&SRE_AGENT, "mcp-github", &token, &read)
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+// ---------------------------------------------------------------------------------------
+// Global (mesh-wide) rate limits: Envoy's native ratelimit filter after tool-policy, fed by
+// its x-meshguard-rl-* descriptors, asking meshguard's rate limit service (limitador over a
+// real Redis). Two gateway replicas are two Envoy processes.
+// ---------------------------------------------------------------------------------------
+
+use meshguard_e2e::ratelimit;
+use meshguard_e2e::redis::Redis;
+use std::net::SocketAddr;
+
+/// One gateway replica: tool-policy with its own per-proxy `limits`, and when `rls` is set,
+/// the global ratelimit filters pointed at that service with `fail_open` classes.
+fn replica(limits: Value, upstream: &McpUpstream, rls: Option<(SocketAddr, &[&str])>) -> Envoy {
+    let mut b = EnvoyBuilder::new()
+        .filter(WasmFilter::new("tool_policy", config(limits)))
+        .upstream(upstream.addr);
+    if let Some((addr, fail_open)) = rls {
+        for f in ratelimit::filters(fail_open) {
+            b = b.native_filter(f);
+        }
+        b = b
+            .raw_cluster(ratelimit::cluster(addr))
+            .hcm_option("local_reply_config", ratelimit::local_reply_config());
+    }
+    start(b)
+}
+
+fn delete_per_user(redis: &Redis) -> String {
+    ratelimit::service_config(
+        &redis.url(),
+        &[
+            ("delete-per-user", "delete", "user", 1, 600),
+            ("read-per-user", "read", "user", 100, 60),
+        ],
+    )
+}
+
+/// A refusal by the global limit (or its failure mode): the JSON-RPC error tool-policy's
+/// own denials use, HTTP 200 with the request's id.
+fn assert_mesh_denied(reply: &Reply, reason: &str, id: u64) -> Value {
+    let v = assert_denied(reply, 200, reason, id);
+    assert_eq!(v["jsonrpc"], "2.0", "{v}");
+    assert_eq!(v["error"]["data"]["scope"], "mesh", "{v}");
+    assert!(v.get("result").is_none(), "{v}");
+    assert_eq!(reply.header("x-meshguard-reason"), Some(reason));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    v
+}
+
+fn forwarded(envoys: &[&Envoy]) -> u64 {
+    envoys.iter().map(|e| upstream_requests(e)).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_delete_per_user_holds_across_two_gateway_replicas_and_their_restarts() {
+    let Some(redis) = Redis::start() else { return };
+    let upstream = McpUpstream::start(ResponseMode::Json).await;
+    let del = |id| tool_call(id, "delete_branch", json!({"branch": format!("b{id}")}));
+
+    // Negative control: tool-policy's per-proxy buckets alone (1 delete per user per 10
+    // minutes in each replica's shared data) let alice delete once per replica.
+    let local = json!([{"class": "delete", "per": "user", "requests": 1, "window_seconds": 600}]);
+    let (a, b) = (
+        replica(local.clone(), &upstream, None),
+        replica(local, &upstream, None),
+    );
+    for (id, envoy) in [(1, &a), (2, &b)] {
+        let r = as_user(envoy, "alice", "sre").post(&del(id)).await;
+        assert_eq!(
+            r.response()["result"]["content"][0]["text"],
+            format!("deleted branch b{id}"),
+            "per-proxy only: each replica grants its own delete"
+        );
+    }
+    drop((a, b));
+
+    // The global limit: each replica asks its own service replica; both count in one Redis.
+    let config = delete_per_user(&redis);
+    let (rls_a, rls_b) = (
+        ratelimit::start_service(&config).await,
+        ratelimit::start_service(&config).await,
+    );
+    let a = replica(json!([]), &upstream, Some((rls_a.addr, &[])));
+    let b = replica(json!([]), &upstream, Some((rls_b.addr, &[])));
+    let r = as_user(&a, "alice", "sre").post(&del(10)).await;
+    assert_eq!(
+        r.response()["result"]["content"][0]["text"],
+        "deleted branch b10"
+    );
+    let before = forwarded(&[&a, &b]);
+    let r = as_user(&b, "alice", "sre").post(&del(11)).await;
+    let v = assert_mesh_denied(&r, "rate_limited", 11);
+    assert_eq!(v["error"]["code"], -32029);
+    assert_eq!(v["error"]["data"]["class"], "delete");
+    // A forged id header cannot splice JSON into the refusal: tool-policy strips it and
+    // writes the request's own id.
+    let forged = r#"12,"result":{"content":[]}"#;
+    let r = as_user(&a, "alice", "sre")
+        .post_raw(
+            del(12).to_string().into_bytes(),
+            &[("x-meshguard-rl-id", forged)],
+        )
+        .await;
+    assert_mesh_denied(&r, "rate_limited", 12);
+    assert_eq!(
+        forwarded(&[&a, &b]),
+        before,
+        "a refused delete reached the tool"
+    );
+
+    // Concurrent deletes at both replicas: exactly one passes (limitador's reserve is one
+    // atomic Redis script).
+    let calls = (0..8u64).map(|i| {
+        let url = if i % 2 == 0 {
+            a.url("/mcp")
+        } else {
+            b.url("/mcp")
+        };
+        tokio::spawn(async move {
+            McpClient::new(url)
+                .with_header("x-meshguard-sub", "carol")
+                .with_header("x-meshguard-team", "sre")
+                .with_header("x-meshguard-role", "operator")
+                .post(&tool_call(100 + i, "delete_branch", json!({})))
+                .await
+        })
+    });
+    let mut allowed = 0;
+    for call in calls.collect::<Vec<_>>() {
+        let r = call.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        match r.denial_reason().as_deref() {
+            None => allowed += 1,
+            Some(reason) => assert_eq!(reason, "rate_limited", "{}", r.text()),
+        }
+    }
+    assert_eq!(allowed, 1, "concurrent deletes across replicas");
+
+    // Per user: bob still has his delete; reads are their own (larger) budget.
+    let r = as_user(&b, "bob", "sre").post(&del(20)).await;
+    assert_eq!(
+        r.response()["result"]["content"][0]["text"],
+        "deleted branch b20"
+    );
+    for (id, envoy) in [(21, &a), (22, &b)] {
+        let r = as_user(envoy, "alice", "sre")
+            .post(&tool_call(id, "get_issue", json!({"number": id})))
+            .await;
+        assert!(r.denial_reason().is_none(), "read {id}: {}", r.text());
+    }
+
+    // Restarts: a new gateway process, and a new service process, count on.
+    drop(a);
+    drop(rls_a);
+    let rls_a = ratelimit::start_service(&config).await;
+    let a = replica(json!([]), &upstream, Some((rls_a.addr, &[])));
+    let r = as_user(&a, "alice", "sre").post(&del(30)).await;
+    assert_mesh_denied(&r, "rate_limited", 30);
+    assert_eq!(
+        a.counter("cluster.upstream.ratelimit.meshguard_deny.over_limit"),
+        1,
+        "refused by Envoy's ratelimit filter"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_service_down_denies_writes_and_deletes_with_a_jsonrpc_error() {
+    let Some(redis) = Redis::start() else { return };
+    let upstream = McpUpstream::start(ResponseMode::Json).await;
+    let rls = ratelimit::start_service(&delete_per_user(&redis)).await;
+    let reads_open = replica(json!([]), &upstream, Some((rls.addr, &["read"])));
+    let closed = replica(json!([]), &upstream, Some((rls.addr, &[])));
+    // Up: both answer.
+    for envoy in [&reads_open, &closed] {
+        let r = as_user(envoy, "alice", "sre")
+            .post(&tool_call(1, "get_issue", json!({"number": 1})))
+            .await;
+        assert!(r.denial_reason().is_none(), "{}", r.text());
+    }
+    rls.stop().await;
+    let before = forwarded(&[&reads_open, &closed]);
+    for envoy in [&reads_open, &closed] {
+        let alice = as_user(envoy, "alice", "sre");
+        let r = alice.post(&tool_call(2, "delete_branch", json!({}))).await;
+        let v = assert_mesh_denied(&r, "rate_limit_unavailable", 2);
+        assert_eq!(v["error"]["data"]["class"], "delete");
+        let r = alice
+            .post(&tool_call(3, "count_with_progress", json!({"count": 1})))
+            .await;
+        assert_mesh_denied(&r, "rate_limit_unavailable", 3);
+    }
+    assert_eq!(
+        forwarded(&[&reads_open, &closed]),
+        before,
+        "a write or delete went through"
+    );
+    // Reads fail open only where configured.
+    let r = as_user(&reads_open, "alice", "sre")
+        .post(&tool_call(4, "get_issue", json!({"number": 4})))
+        .await;
+    assert!(r.denial_reason().is_none(), "{}", r.text());
+    let r = as_user(&closed, "alice", "sre")
+        .post(&tool_call(5, "get_issue", json!({"number": 5})))
+        .await;
+    assert_mesh_denied(&r, "rate_limit_unavailable", 5);
+    // A batch has no single id: the real status and a null id.
+    let batch = json!([tool_call(6, "delete_branch", json!({}))]);
+    let r = as_user(&closed, "alice", "sre").post(&batch).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["id"], Value::Null, "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["data"]["reason"],
+        "rate_limit_unavailable"
+    );
+}
+
+/// `ShouldRateLimit` for one `[class, user]` descriptor.
+fn rls_request(class: &str, user: &str) -> meshguard_ratelimit::rls::RateLimitRequest {
+    use meshguard_ratelimit::descriptor::{rate_limit_descriptor::Entry, RateLimitDescriptor};
+    let entry = |k: &str, v: &str| Entry {
+        key: k.into(),
+        value: v.into(),
+    };
+    meshguard_ratelimit::rls::RateLimitRequest {
+        domain: ratelimit::DOMAIN.into(),
+        descriptors: vec![RateLimitDescriptor {
+            entries: vec![entry("class", class), entry("user", user)],
+            ..Default::default()
+        }],
+        hits_addend: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_admits_exactly_the_limit_under_concurrency_across_its_replicas() {
+    use meshguard_ratelimit::rls::rate_limit_response::Code;
+    use meshguard_ratelimit::Service;
+    use std::sync::Arc;
+    let Some(redis) = Redis::start() else { return };
+    let yaml = ratelimit::service_config(
+        &redis.url(),
+        &[
+            ("delete-per-user", "delete", "user", 1, 600),
+            ("write-per-user", "write", "user", 5, 600),
+        ],
+    );
+    let config = meshguard_ratelimit::config::Config::parse(&yaml).unwrap();
+    // Two service replicas on one Redis, 40 simultaneous calls each way.
+    let replicas = [
+        Arc::new(Service::new(&config).await.unwrap()),
+        Arc::new(Service::new(&config).await.unwrap()),
+    ];
+    for (class, limit) in [("delete", 1), ("write", 5)] {
+        let calls: Vec<_> = (0..40)
+            .map(|i| {
+                let service = replicas[i % 2].clone();
+                tokio::spawn(async move { service.decide(&rls_request(class, "alice")).await })
+            })
+            .collect();
+        let mut ok = 0;
+        for call in calls {
+            let r = call.await.unwrap().unwrap();
+            if r.overall_code == Code::Ok as i32 {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, limit, "{class}: admitted under concurrency");
+    }
+    // Unknown descriptors are not limited; another domain is an error (Envoy's failure mode).
+    let r = replicas[0]
+        .decide(&rls_request("read", "alice"))
+        .await
+        .unwrap();
+    assert_eq!(r.overall_code, Code::Ok as i32);
+    let mut other = rls_request("delete", "alice");
+    other.domain = "other".into();
+    assert!(replicas[0].decide(&other).await.is_err());
+    // Redis gone: an error, never an answer that admits.
+    drop(redis);
+    let e = replicas[1]
+        .decide(&rls_request("delete", "bob"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic_code_unavailable(), "{e}");
+}
+
+fn tonic_code_unavailable() -> meshguard_ratelimit::tonic::Code {
+    meshguard_ratelimit::tonic::Code::Unavailable
 }

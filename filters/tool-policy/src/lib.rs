@@ -224,7 +224,7 @@ impl Stream {
         if let Some(class) = plan.class() {
             self.set_http_request_header(CLASS_HEADER, Some(class.as_str()));
             if self.policy.config().global_rate_limit_headers {
-                for (name, value) in descriptor_headers(class, &caller) {
+                for (name, value) in descriptor_headers(class, &caller, &plan.reply_id()) {
                     self.set_http_request_header(name, Some(&value));
                 }
             }

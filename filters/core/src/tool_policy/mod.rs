@@ -34,13 +34,19 @@ pub const RL_CLASS_HEADER: &str = "x-meshguard-rl-class";
 pub const RL_USER_HEADER: &str = "x-meshguard-rl-user";
 pub const RL_TEAM_HEADER: &str = "x-meshguard-rl-team";
 pub const RL_AGENT_HEADER: &str = "x-meshguard-rl-agent";
+/// Request header carrying the JSON-RPC id a rate limit refusal answers, as JSON (`7`,
+/// `"abc"`, `null` for a batch or an id that is not short printable ASCII): Envoy's
+/// `local_reply_config` writes it verbatim into the JSON-RPC error when the native
+/// `ratelimit` filter refuses the call (`tests/src/ratelimit.rs`).
+pub const RL_ID_HEADER: &str = "x-meshguard-rl-id";
 /// Headers only this filter may set; incoming copies are removed.
-pub const OWN_HEADERS: [&str; 5] = [
+pub const OWN_HEADERS: [&str; 6] = [
     CLASS_HEADER,
     RL_CLASS_HEADER,
     RL_USER_HEADER,
     RL_TEAM_HEADER,
     RL_AGENT_HEADER,
+    RL_ID_HEADER,
 ];
 /// Shared-data slots the rate-limit buckets are spread over.
 pub const RATE_SLOTS: u32 = 64;
@@ -102,12 +108,23 @@ pub struct RequestPlan {
     pub calls: Vec<(Value, String, ToolClass)>,
     /// Whether the body holds a `tools/list` (its response is filtered).
     pub lists: bool,
+    /// Whether the body is a JSON-RPC batch (its answer is an array).
+    pub batch: bool,
 }
 
 impl RequestPlan {
     /// The most privileged class called (what `x-meshguard-tool-class` says).
     pub fn class(&self) -> Option<ToolClass> {
         self.calls.iter().map(|(_, _, c)| *c).max()
+    }
+
+    /// The id one JSON-RPC error answering the whole request carries: the call's id for a
+    /// single `tools/call`, `null` for a batch (no single id answers it).
+    pub fn reply_id(&self) -> Value {
+        match self.calls.as_slice() {
+            [(id, _, _)] if !self.batch => id.clone(),
+            _ => Value::Null,
+        }
     }
 }
 
@@ -153,7 +170,10 @@ impl Policy {
         caller: &Caller,
         payload: &Payload,
     ) -> Result<RequestPlan, Denial> {
-        let mut plan = RequestPlan::default();
+        let mut plan = RequestPlan {
+            batch: matches!(payload, Payload::Batch(_)),
+            ..RequestPlan::default()
+        };
         for message in payload.messages() {
             let Message::Request(r) = message else {
                 continue;
@@ -358,8 +378,13 @@ pub fn rate_slot_key(slot: u32) -> String {
 }
 
 /// Descriptor headers for Envoy's rate limit filters.
-pub fn descriptor_headers(class: ToolClass, caller: &Caller) -> Vec<(&'static str, String)> {
+pub fn descriptor_headers(
+    class: ToolClass,
+    caller: &Caller,
+    reply_id: &Value,
+) -> Vec<(&'static str, String)> {
     let mut h = vec![
+        (RL_ID_HEADER, id_header_value(reply_id)),
         (RL_CLASS_HEADER, class.as_str().to_string()),
         (RL_USER_HEADER, caller.sub.clone()),
         (RL_TEAM_HEADER, caller.team.clone()),
@@ -368,6 +393,23 @@ pub fn descriptor_headers(class: ToolClass, caller: &Caller) -> Vec<(&'static st
         h.push((RL_AGENT_HEADER, agent.clone()));
     }
     h
+}
+
+/// A JSON-RPC id as a header value Envoy can splice into a JSON body: its JSON text when
+/// that is at most 128 printable ASCII characters (serde_json escapes quotes and control
+/// characters), else `null`.
+pub fn id_header_value(id: &Value) -> String {
+    match id {
+        Value::Number(_) | Value::String(_) => {
+            let text = id.to_string();
+            if text.len() <= 128 && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                text
+            } else {
+                "null".into()
+            }
+        }
+        _ => "null".into(),
+    }
 }
 
 #[cfg(test)]

@@ -312,8 +312,40 @@ fn buckets_are_per_principal_and_hashed() {
 
 #[test]
 fn descriptor_headers_name_class_and_principals() {
-    let h = descriptor_headers(ToolClass::Delete, &caller("sre"));
+    let h = descriptor_headers(ToolClass::Delete, &caller("sre"), &json!(7));
+    assert!(h.contains(&(RL_ID_HEADER, "7".to_string())));
     assert!(h.contains(&(RL_CLASS_HEADER, "delete".to_string())));
     assert!(h.contains(&(RL_USER_HEADER, "alice".to_string())));
     assert!(h.contains(&(RL_AGENT_HEADER, "sre-agent".to_string())));
+}
+
+#[test]
+fn the_reply_id_header_is_json_envoy_can_splice_or_null() {
+    assert_eq!(id_header_value(&json!(42)), "42");
+    assert_eq!(id_header_value(&json!("a\"b")), r#""a\"b""#);
+    // Control characters are escaped by serde_json; anything outside printable ASCII or
+    // longer than 128 characters, and non-scalar ids, become null (still valid JSON).
+    assert_eq!(id_header_value(&json!("a\nb")), r#""a\nb""#);
+    assert_eq!(id_header_value(&json!("é")), "null");
+    assert_eq!(id_header_value(&json!("x".repeat(200))), "null");
+    assert_eq!(id_header_value(&json!({"a": 1})), "null");
+    assert_eq!(id_header_value(&Value::Null), "null");
+    for id in [json!(1), json!("abc"), json!("a\u{1}\"")] {
+        let v: Value = serde_json::from_str(&id_header_value(&id)).unwrap();
+        assert_eq!(v, id);
+    }
+}
+
+#[test]
+fn a_batch_or_several_calls_reply_with_a_null_id() {
+    let plan = |batch, n: usize| RequestPlan {
+        calls: (0..n)
+            .map(|i| (json!(i), "t".to_string(), ToolClass::Read))
+            .collect(),
+        lists: false,
+        batch,
+    };
+    assert_eq!(plan(false, 1).reply_id(), json!(0));
+    assert_eq!(plan(true, 1).reply_id(), Value::Null);
+    assert_eq!(plan(false, 2).reply_id(), Value::Null);
 }
