@@ -366,8 +366,11 @@ impl Envoy {
         Ok(envoy)
     }
 
+    /// Waits for `/ready`. The bound is generous because V8 compiles every module (up to
+    /// 2 MiB) once per Envoy before the workers start: a sidecar with four filters took 63 s
+    /// on a 2-core machine under load, while it takes a few seconds on an idle one.
     fn wait_ready(&mut self, admin_file: &Path) -> Result<(), StartError> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return Err(StartError {

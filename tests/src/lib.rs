@@ -10,6 +10,7 @@ pub mod client;
 pub mod egress;
 pub mod envoy;
 pub mod guardrail_corpus;
+pub mod identity;
 pub mod load;
 pub mod manifests;
 pub mod mesh;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The filters that judge bodies and pass honest traffic without credentials; the identity
-/// filters (which refuse anything unauthenticated) are exercised in `identity.rs`.
+/// filters (which refuse anything unauthenticated) are exercised in `token_exchange.rs` and `audience_check.rs`.
 const BODY_FILTERS: [&str; 3] = ["prompt_guardrail", "output_sanitizer", "pii_scrubber"];
 
 /// A minimal valid configuration per filter.

@@ -555,7 +555,7 @@ async fn cases() -> Vec<Case> {
 }
 
 /// audience-check as deployed at mcp-github, for tokens without a workload binding (the
-/// binding needs mTLS and is proved in identity.rs), optionally with other JWKS settings.
+/// binding needs mTLS and is proved in audience_check.rs), optionally with other JWKS settings.
 fn unbound_audience_check(remote: Option<Value>) -> Value {
     let mut config = plugin::audience_check(&MCP_GITHUB);
     config["tokens"]["required_claims"] = json!(["team", "sid"]);

@@ -1,7 +1,7 @@
 //! meshguard-approval: the approval service behind meshguard's approval gate (HITL).
 //!
 //! The gateway's `approval_gate` filter posts an approval request here when an agent calls a
-//! write/delete/admin tool ([`meshguard_core::approval::ApprovalRequest`]: user, session,
+//! write/delete/admin tool ([`meshguard_core::approval_gate::ApprovalRequest`]: user, session,
 //! tool, class, argument hash and a scrubbed preview). The service keeps it pending, emits a
 //! Slack-style Block Kit message (logged, and posted to an incoming-webhook URL when one is
 //! configured), and shows it on a web page where a person clicks Approve or Deny. An
@@ -197,7 +197,10 @@ pub fn minter(issuer: &str, keys_json: Option<&str>) -> Result<Minter, MintError
         .map_err(|_| MintError::SigningFailed)?;
     let mut kid = [0u8; 6];
     getrandom::getrandom(&mut kid).map_err(|_| MintError::SigningFailed)?;
-    let kid = format!("approval-{}", meshguard_core::approval::args::hex(&kid));
+    let kid = format!(
+        "approval-{}",
+        meshguard_core::approval_gate::args::hex(&kid)
+    );
     let key = SigningKey::from_pem(&kid, Algorithm::ES256, &pem)?;
     Minter::new(issuer, vec![key], &kid)
 }
@@ -296,5 +299,8 @@ pub fn random_id(prefix: &str) -> String {
         // No randomness: ids would be guessable; refuse to produce one.
         return String::new();
     }
-    format!("{prefix}{}", meshguard_core::approval::args::hex(&bytes))
+    format!(
+        "{prefix}{}",
+        meshguard_core::approval_gate::args::hex(&bytes)
+    )
 }

@@ -4,7 +4,7 @@
 //! OIDC token (sent by the login in front of the page, or pasted into `id_token`).
 
 use crate::store::Entry;
-use meshguard_core::approval::ApprovalState;
+use meshguard_core::approval_gate::ApprovalState;
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {

@@ -1,7 +1,7 @@
 //! The Slack-style notification: a Block Kit message with Approve and Deny buttons that
 //! link to this service's page (link buttons need no Slack app or callback endpoint).
 
-use meshguard_core::approval::ApprovalRequest;
+use meshguard_core::approval_gate::ApprovalRequest;
 use serde_json::{json, Value};
 
 /// The Block Kit message for one pending approval.

@@ -9,7 +9,9 @@
 //! approval cannot both win: a decision is `UPDATE ... WHERE status = 'pending'`, and the
 //! gate's redemption is `UPDATE ... SET used = 1 WHERE used = 0 AND <binding> RETURNING`.
 
-use meshguard_core::approval::{ApprovalRequest, ApprovalState, ApprovalStatus, RedeemRequest};
+use meshguard_core::approval_gate::{
+    ApprovalRequest, ApprovalState, ApprovalStatus, RedeemRequest,
+};
 use std::sync::Mutex;
 use tokio_postgres::types::{ToSql, Type};
 

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use meshguard_core::approval::{
+use meshguard_core::approval_gate::{
     token, ApprovalRequest, ApprovalState, ApprovalTicket, RedeemAnswer, RedeemRequest,
 };
 use serde_json::{json, Value};

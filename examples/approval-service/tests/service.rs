@@ -6,7 +6,7 @@
 mod common;
 
 use common::{create, request, Idp};
-use meshguard_core::approval::{args_sha256, token, Approval, ApprovalClaims, Binding};
+use meshguard_core::approval_gate::{args_sha256, token, Approval, ApprovalClaims, Binding};
 use meshguard_core::jwt::{Algorithm, KeySet, Policy, Verifier};
 use serde_json::{json, Value};
 

@@ -1,6 +1,6 @@
 //! Approval gate at the gateway (HITL, human in the loop).
 //!
-//! Thin proxy-wasm adapter over [`meshguard_core::approval`]: holds the request headers,
+//! Thin proxy-wasm adapter over [`meshguard_core::approval_gate`]: holds the request headers,
 //! buffers the body, and lets [`Gate::judge`] decide. A gated `tools/call` without an
 //! approval is posted to the approval webhook (`dispatch_http_call`) and answered with a
 //! JSON-RPC error naming the approval id and poll URL; a failed, late or odd webhook answer
@@ -15,7 +15,7 @@
 //! single use is kept in this proxy: the service is the authority. Requires
 //! `allow_on_headers_stop_iteration: true` (the body is replaced after the headers).
 
-use meshguard_core::approval::{
+use meshguard_core::approval_gate::{
     pending, redeem_outcome, redeem_refused, redeem_unavailable, unavailable, ApprovalTicket,
     Approved, Ask, Decision, Gate, RedeemOutcome, RequestInfo, APPROVER_HEADER, CLASS_HEADER,
 };
@@ -46,7 +46,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let config = config::load::<meshguard_core::approval::Config>(self, FILTER);
+        let config = config::load::<meshguard_core::approval_gate::Config>(self, FILTER);
         self.gate = config.and_then(|c| match Gate::new(c) {
             Ok(g) => Some(Rc::new(g)),
             Err(e) => {

@@ -26,7 +26,7 @@ pub mod detect;
 pub mod jwt;
 pub mod scrub;
 
-pub mod approval;
+pub mod approval_gate;
 pub mod audience_check;
 pub mod egress_guard;
 pub mod memory_guard;

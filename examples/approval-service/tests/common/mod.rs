@@ -8,7 +8,7 @@ use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike, ES256KeyPair, 
 use meshguard_approval::auth::ApproverPolicy;
 use meshguard_approval::store::StoreConfig;
 use meshguard_approval::{minter, start, Running, Settings};
-use meshguard_core::approval::args_sha256;
+use meshguard_core::approval_gate::args_sha256;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 

@@ -462,7 +462,7 @@ fn differential() -> Vec<(u8, &'static str, &'static str)> {
         .collect()
 }
 
-/// The request a differential case is sent as (shared shape with tests/tests/egress.rs).
+/// The request a differential case is sent as (shared shape with tests/tests/egress_guard.rs).
 fn differential_request(place: &str, value: &str) -> Value {
     match place {
         "resources/read" => json!({"jsonrpc":"2.0","id":7,"method":"resources/read",
