@@ -20,7 +20,7 @@ use meshguard_core::approval_gate::{
     Approved, Ask, Decision, Gate, RedeemOutcome, RequestInfo, APPROVER_HEADER, CLASS_HEADER,
 };
 use meshguard_core::body::BodyVerdict;
-use meshguard_core::denial::{Control, Denial};
+use meshguard_core::denial::Denial;
 use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::{config, denial, log, request, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -169,12 +169,7 @@ impl HttpContext for Stream {
         if let Some(verdict) = self.gate.config().body.verdict_on_overflow(body_size) {
             let d = match verdict {
                 BodyVerdict::Refuse(d) => d,
-                _ => Denial::new(
-                    413,
-                    Control::Protocol,
-                    "body_too_large",
-                    "body too large to judge",
-                ),
+                _ => meshguard_core::approval_gate::body_uninspectable(),
             };
             return self.deny(&d);
         }

@@ -6,7 +6,7 @@
 //! body or `message` event goes to [`Sanitizer`], and what it rewrites replaces the
 //! original. Events that carry no result (progress, notifications) pass at once.
 
-use meshguard_core::denial::{Control, Denial};
+use meshguard_core::denial::Denial;
 use meshguard_core::mcp::{SseError, SseEvent};
 use meshguard_core::output_sanitizer::{Config, Outcome, Report, Sanitizer};
 use meshguard_proxy::request::RequestIdTap;
@@ -117,12 +117,7 @@ impl ResponseInspector for Inspector {
         let limit = self.0.config().body.max_bytes;
         if event.raw.len() > limit {
             // A whole oversize event can arrive in one chunk, past the parser's bound.
-            let denial = Denial::new(
-                502,
-                Control::Protocol,
-                SseError::EventTooLarge { limit }.reason(),
-                "unsafe event stream",
-            );
+            let denial = Denial::from(SseError::EventTooLarge { limit });
             stats::increment(FILTER, &format!("denied.{}", denial.reason));
             return EventAction::Replace(sse_error_event(&denial));
         }

@@ -163,9 +163,7 @@ impl ResponseBody {
             Mode::Sse(stream) => {
                 let result = stream.on_body(ctx, body_size, |e| inspector.inspect_event(e));
                 if let Err(e) = result {
-                    let denial =
-                        Denial::new(502, Control::Protocol, e.reason(), "unsafe event stream")
-                            .with_id(self.request_id.clone());
+                    let denial = Denial::from(e).with_id(self.request_id.clone());
                     self.count(&denial);
                     ctx.set_http_response_body(0, body_size, &sse_error_event(&denial));
                     self.mode = Mode::Discard;

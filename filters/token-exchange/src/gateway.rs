@@ -6,7 +6,7 @@ use meshguard_core::denial::{Control, Denial};
 use meshguard_core::jwt::{
     jti_from_random, Algorithm, MintCache, MintRequest, Minter, Policy, SessionCodec, Verifier,
 };
-use meshguard_core::token_exchange::Config;
+use meshguard_core::token_exchange::{Config, Refusal};
 use meshguard_proxy::host;
 use meshguard_proxy::verifier::{SharedVerifier, TokenVerifier};
 use std::cell::RefCell;
@@ -62,32 +62,18 @@ impl Gateway {
         if let Some(m) = self.mint_cache.get(req, self.minter.active_kid(), now) {
             return Ok(m.token);
         }
-        let random = host::random16().ok_or_else(|| {
-            Denial::new(
-                503,
-                Control::Mcp02,
-                "no_randomness",
-                "the host provided no randomness",
-            )
-        })?;
+        let random = host::random16().ok_or(Refusal::NoRandomness(Control::Mcp02))?;
         let minted = self
             .minter
             .mint(req, now, &jti_from_random(&random))
-            .map_err(|e| Denial::new(500, Control::Mcp02, e.reason(), "could not mint a token"))?;
+            .map_err(|e| Refusal::MintFailed(e.reason()))?;
         self.mint_cache.insert(req, &minted, now);
         Ok(minted.token)
     }
 
     /// A new session id for `sub` and its lifetime.
     pub fn issue_session(&self, sub: &str, now: u64) -> Result<(String, u64), Denial> {
-        let random = host::random16().ok_or_else(|| {
-            Denial::new(
-                503,
-                Control::Mcp18,
-                "no_randomness",
-                "the host provided no randomness",
-            )
-        })?;
+        let random = host::random16().ok_or(Refusal::NoRandomness(Control::Mcp18))?;
         Ok((self.sessions.issue(sub, &random, now), self.session_max_age))
     }
 
@@ -96,14 +82,7 @@ impl Gateway {
         self.sessions
             .verify(sid, sub, now)
             .map(|_| ())
-            .map_err(|e| {
-                Denial::new(
-                    403,
-                    Control::Mcp18,
-                    e.reason(),
-                    "the session does not belong to this user",
-                )
-            })
+            .map_err(|e| Refusal::SessionNotTheUsers(e.reason()).into())
     }
 }
 

@@ -20,7 +20,7 @@ use meshguard_core::identity::{bearer, identity_headers, HEADER_PREFIX};
 use meshguard_core::jwt::Claims;
 use meshguard_core::mcp::{Message, Method, Payload};
 use meshguard_core::token_exchange::{
-    agent_mint_request, session_matches, single_tool, tool_mint_request, Config, Target,
+    agent_mint_request, session_matches, single_tool, tool_mint_request, Config, Refusal, Target,
 };
 use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::request::{self, RequestBody};
@@ -223,13 +223,7 @@ impl Stream {
     fn authenticate(&mut self) -> Action {
         let config = self.config.clone();
         let Some(target) = config.target(&self.request.path) else {
-            let d = Denial::new(
-                404,
-                meshguard_core::denial::Control::Protocol,
-                "no_route",
-                "no agent or tool is served on this path",
-            );
-            return self.deny(&d);
+            return self.deny(&Refusal::NoRoute.into());
         };
         let verifier = match target {
             Target::Tool(_) => self.gateway.borrow().agents.clone(),
@@ -303,14 +297,11 @@ impl Stream {
 
     /// MCP-18: the request's session id must be one this gateway issued to this user.
     fn verified_session(&self, user: &Claims) -> Result<String, Denial> {
-        let sid = self.request.session.clone().ok_or_else(|| {
-            Denial::new(
-                403,
-                meshguard_core::denial::Control::Mcp18,
-                "missing_session",
-                "a chat session id is required",
-            )
-        })?;
+        let sid = self
+            .request
+            .session
+            .clone()
+            .ok_or(Refusal::MissingSession)?;
         let sub = user.sub.as_deref().unwrap_or_default();
         self.gateway
             .borrow()
@@ -322,15 +313,7 @@ impl Stream {
         match request::on_body(self, &self.config.body, body_size, end_of_stream) {
             RequestBody::Buffering => Action::Pause,
             RequestBody::Refused(d) => self.deny(&d),
-            RequestBody::Uninspected => {
-                let d = Denial::new(
-                    413,
-                    meshguard_core::denial::Control::Protocol,
-                    "body_too_large",
-                    "the tool name cannot be read from this body",
-                );
-                self.deny(&d)
-            }
+            RequestBody::Uninspected => self.deny(&Refusal::BodyUninspectable.into()),
             RequestBody::Complete { payload, .. } => match called_tool(&payload) {
                 Ok(tool) => self.mint_tool_token(tool.as_deref()),
                 Err(d) => self.deny(&d.with_id(payload.reply_id())),
@@ -448,14 +431,9 @@ fn called_tool(payload: &Payload) -> Result<Option<String>, Denial> {
         if r.mcp_method() != Method::ToolsCall {
             continue;
         }
-        let call = r.named_call().map_err(|e| {
-            Denial::new(
-                400,
-                meshguard_core::denial::Control::Protocol,
-                e.reason(),
-                "tools/call without a usable name",
-            )
-        })?;
+        let call = r
+            .named_call()
+            .map_err(|e| Refusal::UnnamedCall(e.reason()))?;
         if let Some(call) = call {
             names.push(call.name);
         }

@@ -12,15 +12,14 @@
 //! Requires `allow_on_headers_stop_iteration: true` (headers are set after the body).
 
 use meshguard_core::body::BodyVerdict;
-use meshguard_core::denial::{Control, Denial};
+use meshguard_core::denial::Denial;
 use meshguard_core::mcp::Payload;
 use meshguard_core::mcp::SseEvent;
 use meshguard_core::tool_policy::bucket::{take_in_table, TakeError};
 use meshguard_core::tool_policy::list::ListReport;
 use meshguard_core::tool_policy::{
-    descriptor_headers, quarantine, quarantined_denial, rate_limited_denial, rate_slot_key,
-    rate_unavailable_denial, Caller, Config, Policy, RequestPlan, Route, CLASS_HEADER, OWN_HEADERS,
-    RATE_SLOTS,
+    descriptor_headers, quarantine, rate_slot_key, Caller, Config, Policy, Refusal, RequestPlan,
+    Route, CLASS_HEADER, OWN_HEADERS, RATE_SLOTS,
 };
 use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::request::{self, RequestBody};
@@ -111,13 +110,7 @@ impl HttpContext for Stream {
                 return Action::Continue;
             }
             Route::Unregistered => {
-                let d = Denial::new(
-                    403,
-                    Control::Mcp03,
-                    "unregistered_server",
-                    "no registered tool server is served on this path",
-                );
-                return self.deny(&d);
+                return self.deny(&Refusal::UnregisteredServer.into());
             }
             Route::Server(s) => s.id.clone(),
         };
@@ -138,7 +131,7 @@ impl HttpContext for Stream {
         }
         match request::check_headers(self, &self.policy.config().body) {
             Some(BodyVerdict::Refuse(d)) => self.deny(&d),
-            Some(_) => self.deny(&unreadable()),
+            Some(_) => self.deny(&Refusal::BodyUninspectable.into()),
             None => Action::Pause,
         }
     }
@@ -154,7 +147,7 @@ impl HttpContext for Stream {
         match request::on_body(self, &limits, body_size, end_of_stream) {
             RequestBody::Buffering => Action::Pause,
             RequestBody::Refused(d) => self.deny(&d),
-            RequestBody::Uninspected => self.deny(&unreadable()),
+            RequestBody::Uninspected => self.deny(&Refusal::BodyUninspectable.into()),
             RequestBody::Complete { payload, .. } => {
                 self.request_id = payload.reply_id();
                 self.judge(&payload)
@@ -209,7 +202,7 @@ impl Stream {
     /// Registry, quarantine and rate limits for every `tools/call` of the body.
     fn judge(&mut self, payload: &Payload) -> Action {
         let (Some(server), Some(caller)) = (self.server().cloned(), self.caller.clone()) else {
-            return self.deny(&unreadable());
+            return self.deny(&Refusal::BodyUninspectable.into());
         };
         let plan = match self.policy.plan(&server, &caller, payload) {
             Ok(p) => p,
@@ -252,11 +245,11 @@ impl Stream {
         }
         let table = shared::read(&quarantine::key(server)).map_err(|_| {
             let id = plan.calls.first().map(|c| c.0.clone()).unwrap_or_default();
-            policy_state_unavailable().with_id(id)
+            Denial::from(Refusal::PolicyStateUnavailable).with_id(id)
         })?;
         for (id, name, _) in &plan.calls {
             if quarantine::contains(&table, name) {
-                return Err(quarantined_denial(server).with_id(id.clone()));
+                return Err(Denial::from(Refusal::Quarantined { server }).with_id(id.clone()));
             }
         }
         Ok(())
@@ -271,16 +264,16 @@ impl Stream {
                 let taken = shared::update(&key, |table| {
                     take_in_table(table, &bucket, limit, now).map(Some)
                 });
-                let denial = match taken {
+                let denial: Denial = match taken {
                     Ok(()) => continue,
                     Err(UpdateError::Refused(TakeError::Limited { retry_after })) => {
                         stats::increment(
                             FILTER,
                             &format!("rate_limited.{}.{}", class.as_str(), limit.per.as_str()),
                         );
-                        rate_limited_denial(limit, retry_after)
+                        Refusal::RateLimited { limit, retry_after }.into()
                     }
-                    Err(_) => rate_unavailable_denial(),
+                    Err(_) => Refusal::RateLimitUnavailable.into(),
                 };
                 return Err(denial.with_id(id.clone()));
             }
@@ -303,26 +296,6 @@ impl Stream {
     }
 }
 
-/// A body this filter cannot read cannot be judged: refused whatever the body limits say.
-fn unreadable() -> Denial {
-    Denial::new(
-        413,
-        Control::Protocol,
-        "body_uninspectable",
-        "the tool call cannot be read from this body",
-    )
-}
-
-/// The quarantine table could not be read: no call or listing is judged without it.
-fn policy_state_unavailable() -> Denial {
-    Denial::new(
-        503,
-        Control::Mcp03,
-        "policy_state_unavailable",
-        "the tool quarantine cannot be read",
-    )
-}
-
 /// Filters `tools/list` results for one caller.
 struct ListInspector {
     policy: Rc<Policy>,
@@ -337,7 +310,7 @@ impl ListInspector {
             return Ok(None);
         };
         let key = quarantine::key(&server.id);
-        let table = shared::read(&key).map_err(|_| policy_state_unavailable())?;
+        let table = shared::read(&key).map_err(|_| Refusal::PolicyStateUnavailable)?;
         let (new, report) = self
             .policy
             .filter_list_body(server, &self.caller, body, &table)?;

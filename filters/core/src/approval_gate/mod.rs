@@ -387,6 +387,17 @@ pub fn redeem_refused(reason: &'static str, id: Value) -> Denial {
     .with_id(id)
 }
 
+/// A body too large (or encoded) to judge: the gate cannot tell what it would approve, so
+/// it refuses whatever the body limits would let other filters do.
+pub fn body_uninspectable() -> Denial {
+    Denial::new(
+        413,
+        Control::Protocol,
+        "body_too_large",
+        "body too large to judge",
+    )
+}
+
 fn hitl(status: u16, reason: &'static str, message: &'static str) -> Denial {
     Denial::new(status, Control::Hitl, reason, message)
 }

@@ -75,6 +75,19 @@ impl SseError {
     }
 }
 
+impl From<SseError> for crate::denial::Denial {
+    /// An event stream that cannot be inspected is unsafe to relay: 502, whichever filter
+    /// (the response pipeline or a filter's own event check) found it.
+    fn from(e: SseError) -> Self {
+        Self::new(
+            502,
+            crate::denial::Control::Protocol,
+            e.reason(),
+            "unsafe event stream",
+        )
+    }
+}
+
 impl fmt::Display for SseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

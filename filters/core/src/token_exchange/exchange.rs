@@ -3,7 +3,8 @@
 
 use super::config::{AgentRoute, Config, ToolRoute};
 use super::policy;
-use crate::denial::{Control, Denial};
+use super::refusal::Refusal;
+use crate::denial::Denial;
 use crate::jwt::{Actor, Claims, MintRequest};
 
 /// What a request path addresses.
@@ -55,12 +56,7 @@ pub fn agent_mint_request(
         .as_deref()
         .is_some_and(|t| agent.teams.iter().any(|x| x == t));
     if !team_ok {
-        return Err(Denial::new(
-            403,
-            Control::Mcp09,
-            "team_not_allowed",
-            format!("this team may not use agent {}", agent.id),
-        ));
+        return Err(Refusal::TeamNotAllowed { agent: &agent.id }.into());
     }
     Ok(MintRequest {
         subject,
@@ -88,12 +84,7 @@ pub fn tool_mint_request(
     let team = agent_token.team.as_deref();
     let role = agent_token.role.as_deref();
     if !policy::allowed(&tool.allow, team, role, tool_name) {
-        return Err(Denial::new(
-            403,
-            Control::Mcp09,
-            "tool_not_allowed",
-            format!("caller's team/role may not call this tool on {}", tool.id),
-        ));
+        return Err(Refusal::ToolNotAllowed { server: &tool.id }.into());
     }
     let agent = agent_token
         .agent
@@ -118,7 +109,7 @@ fn subject(claims: &Claims) -> Result<String, Denial> {
     claims
         .sub
         .clone()
-        .ok_or_else(|| Denial::new(401, Control::Mcp02, "missing_claim", "token has no subject"))
+        .ok_or_else(|| Refusal::MissingSubject.into())
 }
 
 /// The one tool a request's `tools/call` messages name; a batch naming several tools is
@@ -127,12 +118,7 @@ pub fn single_tool<'a>(names: &[&'a str]) -> Result<Option<&'a str>, Denial> {
     match names {
         [] => Ok(None),
         [first, rest @ ..] if rest.iter().all(|n| n == first) => Ok(Some(first)),
-        _ => Err(Denial::new(
-            400,
-            Control::Mcp02,
-            "batch_mixed_tools",
-            "a batch may call only one tool",
-        )),
+        _ => Err(Refusal::BatchMixedTools.into()),
     }
 }
 
@@ -141,12 +127,7 @@ pub fn session_matches(token_sid: Option<&str>, header: Option<&str>) -> Result<
     match (token_sid, header) {
         (_, None) => Ok(()),
         (Some(t), Some(h)) if t == h => Ok(()),
-        _ => Err(Denial::new(
-            403,
-            Control::Mcp18,
-            "session_mismatch",
-            "the session named does not belong to this token",
-        )),
+        _ => Err(Refusal::SessionMismatch.into()),
     }
 }
 
@@ -154,6 +135,7 @@ pub fn session_matches(token_sid: Option<&str>, header: Option<&str>) -> Result<
 mod tests {
     use super::*;
     use crate::config::parse;
+    use crate::denial::Control;
     use serde_json::json;
 
     fn config() -> Config {

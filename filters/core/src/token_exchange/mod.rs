@@ -9,8 +9,10 @@
 pub mod config;
 pub mod exchange;
 pub mod policy;
+pub mod refusal;
 pub mod resource;
 
 pub use config::{AgentRoute, Config, ToolRoute};
 pub use exchange::{agent_mint_request, session_matches, single_tool, tool_mint_request, Target};
+pub use refusal::Refusal;
 pub use resource::{ProtectedResource, WELL_KNOWN};

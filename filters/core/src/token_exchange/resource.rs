@@ -10,8 +10,9 @@
 
 use super::config::Config;
 use super::exchange::Target;
+use super::refusal::Refusal;
 use crate::config::{non_empty, ConfigError, Validate};
-use crate::denial::{Control, Denial};
+use crate::denial::Denial;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -149,12 +150,7 @@ impl Config {
         }
         let endpoint = |p: &str| matches!(self.target(p), Some(t) if !matches!(t, Target::Jwks));
         if !suffix.is_empty() && !endpoint(suffix) && !endpoint(&format!("{suffix}/")) {
-            return Some(Err(Denial::new(
-                404,
-                Control::Protocol,
-                "no_route",
-                "no MCP endpoint is served on this path",
-            )));
+            return Some(Err(Refusal::NoEndpoint.into()));
         }
         let mut doc = json!({
             "resource": format!("{}{suffix}", pr.resource),
@@ -231,18 +227,13 @@ impl Config {
         if pr.required_scopes.iter().all(|s| granted.contains(s)) {
             return None;
         }
-        let denial = Denial::new(
-            403,
-            Control::Mcp02,
-            "insufficient_scope",
-            "the token lacks a scope this resource requires",
+        Some(
+            Refusal::InsufficientScope {
+                scopes: pr.required_scopes.join(" "),
+                resource_metadata: format!("{}{WELL_KNOWN}{}", pr.resource, self.route_of(path)),
+            }
+            .into(),
         )
-        .with_challenge("scope", pr.required_scopes.join(" "))
-        .with_challenge(
-            "resource_metadata",
-            format!("{}{WELL_KNOWN}{}", pr.resource, self.route_of(path)),
-        );
-        Some(denial)
     }
 
     /// The path prefix of the agent or tool route `path` is on ("" for other paths).
@@ -256,12 +247,7 @@ impl Config {
 
     /// The 401 for a user token not issued for this resource.
     pub fn audience_denial(&self) -> Denial {
-        Denial::new(
-            401,
-            Control::Mcp02,
-            "resource_mismatch",
-            "the token was not issued for this resource (RFC 8707 audience)",
-        )
+        Refusal::ResourceMismatch.into()
     }
 
     /// The transport spec's `Origin` check: a request without `Origin` (not from a browser)
@@ -283,12 +269,7 @@ impl Config {
 
     /// The 403 for a browser origin that is not allowed.
     pub fn origin_denial(&self) -> Denial {
-        Denial::new(
-            403,
-            Control::Protocol,
-            "origin_not_allowed",
-            "requests from this Origin are not accepted",
-        )
+        Refusal::OriginNotAllowed.into()
     }
 }
 
@@ -310,6 +291,7 @@ pub fn validate_origins(origins: &[String]) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
     use crate::config::parse;
+    use crate::denial::Control;
 
     fn config(extra: Value) -> Result<Config, ConfigError> {
         let mut c = json!({

@@ -19,13 +19,15 @@ pub mod config;
 pub mod list;
 pub mod pin;
 pub mod quarantine;
+pub mod refusal;
 
 pub use config::{Config, PrincipalKind, RateLimit, ToolClass, ToolServer};
+pub use refusal::Refusal;
 
-use crate::denial::{Control, Denial};
+use crate::denial::Denial;
 use crate::mcp::{Message, Method, Payload};
 use list::{detect_changes, filter_tools, ListReport};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Request header carrying the class of the forwarded `tools/call` (set only by this filter).
 pub use crate::tool_class::CLASS_HEADER;
@@ -72,12 +74,7 @@ impl Caller {
                 role: get("x-meshguard-role"),
                 agent: get("x-meshguard-agent"),
             }),
-            _ => Err(Denial::new(
-                403,
-                Control::Mcp03,
-                "missing_identity",
-                "no verified caller identity: tool policy needs token exchange first",
-            )),
+            _ => Err(Refusal::MissingIdentity.into()),
         }
     }
 
@@ -184,15 +181,7 @@ impl Policy {
                 Method::ToolsCall => {
                     let name = match r.named_call() {
                         Ok(Some(call)) => call.name.to_string(),
-                        _ => {
-                            return Err(Denial::new(
-                                400,
-                                Control::Protocol,
-                                "missing_params_name",
-                                "tools/call without a usable name",
-                            )
-                            .with_id(id))
-                        }
+                        _ => return Err(Denial::from(Refusal::MissingParamsName).with_id(id)),
                     };
                     let class = self
                         .authorize(server, caller, &name)
@@ -216,26 +205,17 @@ impl Policy {
             .tools
             .iter()
             .find(|e| e.name == tool)
-            .ok_or_else(|| {
-                Denial::new(
-                    403,
-                    Control::Mcp03,
-                    "unregistered_tool",
-                    format!("this tool is not in the registry of {}", server.id),
-                )
-            })?;
+            .ok_or(Refusal::UnregisteredTool { server: &server.id })?;
         let granted = entry
             .allow
             .iter()
             .any(|g| g.allows(&caller.team, caller.role.as_deref()));
         if !granted {
-            return Err(Denial::new(
-                403,
-                Control::Mcp03,
-                "tool_not_granted",
-                format!("caller's team/role may not use this tool on {}", server.id),
-            )
-            .with_data("class", json!(entry.class.as_str())));
+            return Err(Refusal::ToolNotGranted {
+                server: &server.id,
+                class: entry.class,
+            }
+            .into());
         }
         Ok(entry.class)
     }
@@ -259,7 +239,7 @@ impl Policy {
         quarantine_table: &str,
     ) -> Result<(Option<Vec<u8>>, ListReport), Denial> {
         let mut value: Value = crate::json::parse_message(body).map_err(|e| match e {
-            crate::json::StrictError::Syntax(_) => not_json(),
+            crate::json::StrictError::Syntax(_) => Refusal::ListNotJson.into(),
             ambiguous => crate::json::response_denial(&ambiguous),
         })?;
         let mut report = ListReport::default();
@@ -272,7 +252,7 @@ impl Policy {
         if !changed {
             return Ok((None, report));
         }
-        let bytes = serde_json::to_vec(&value).map_err(|_| not_json())?;
+        let bytes = serde_json::to_vec(&value).map_err(|_| Refusal::ListNotJson)?;
         Ok((Some(bytes), report))
     }
 }
@@ -304,55 +284,6 @@ fn filter_message(
     *tools = filter_tools(server, caller, all, &quarantined, report);
     report.changes.extend(changes);
     tools.len() != before
-}
-
-fn not_json() -> Denial {
-    Denial::new(
-        502,
-        Control::Protocol,
-        "invalid_json",
-        "the tools/list response cannot be inspected",
-    )
-}
-
-/// A call to a quarantined tool.
-pub fn quarantined_denial(server: &str) -> Denial {
-    Denial::new(
-        403,
-        Control::Mcp03,
-        "tool_quarantined",
-        format!("this tool of {server} changed since it was pinned and is quarantined"),
-    )
-}
-
-/// A call over its rate limit: 429 with `retry_after` seconds (also sent as `retry-after`).
-pub fn rate_limited_denial(limit: &RateLimit, retry_after: u64) -> Denial {
-    Denial::new(
-        429,
-        Control::Mcp03,
-        "rate_limited",
-        format!(
-            "{} {} calls per {} s per {} exceeded",
-            limit.requests,
-            limit.class.as_str(),
-            limit.window_seconds,
-            limit.per.as_str()
-        ),
-    )
-    .with_data("retry_after", json!(retry_after))
-    .with_data("class", json!(limit.class.as_str()))
-    .with_data("per", json!(limit.per.as_str()))
-}
-
-/// The rate-limit state could not be updated (full or contended): fail closed.
-pub fn rate_unavailable_denial() -> Denial {
-    Denial::new(
-        503,
-        Control::Mcp03,
-        "rate_limit_unavailable",
-        "the rate limit state is unavailable",
-    )
-    .with_data("retry_after", json!(1))
 }
 
 /// Shared-data key and in-slot id of `caller`'s bucket for `limit`: hashes, so keys never

@@ -5,6 +5,7 @@ use super::pin::tool_hashes;
 use super::*;
 use crate::config::parse;
 use crate::mcp::parse_payload;
+use serde_json::json;
 
 fn tool(name: &str, description: &str) -> Value {
     json!({"name": name, "description": description,
@@ -301,7 +302,10 @@ fn buckets_are_per_principal_and_hashed() {
     assert_ne!(id1, id2);
     assert!(k1.starts_with("meshguard.tool_policy.rl.") && !k1.contains("alice"));
     assert_eq!(p.limits_for(ToolClass::Read).count(), 0);
-    let d = rate_limited_denial(limit, 599);
+    let d = Denial::from(Refusal::RateLimited {
+        limit,
+        retry_after: 599,
+    });
     assert_eq!(d.status, 429);
     assert!(d
         .headers()
