@@ -10,7 +10,7 @@
 //!   is still starting), waits, then SIGKILLs any process of the mesh still alive (collected
 //!   from `/proc` while the mesh runs) and removes `tmp/`.
 
-use meshguard_e2e::approval::{person_token, APPROVER_ROLE};
+use meshguard_e2e::approval::{APPROVER_AUDIENCE, APPROVER_ROLE};
 use meshguard_e2e::mesh::{
     Agent, LocalMesh, MeshOptions, GATEWAY_AUDIENCE, SECURITY_AGENT, SRE_AGENT,
 };
@@ -340,7 +340,11 @@ async fn describe(mesh: &LocalMesh, memory: Option<&MeshMemory>) -> Result<Strin
             "                       the agent token is .headers.authorization of the answer".into(),
         );
     }
-    let carol = person_token(&mesh.idp, "carol", APPROVER_ROLE);
+    let carol = mesh.idp.token(
+        &UserClaims::new("carol", "sre", APPROVER_ROLE, APPROVER_AUDIENCE)
+            .exact_audience()
+            .ttl(USER_TOKEN_TTL),
+    );
     line(String::new());
     line(format!(
         "carol (role {APPROVER_ROLE}) approves held calls on the approval service, {}:",
