@@ -159,22 +159,34 @@ bench: build envoy eval wrk
 	$(CARGO) run --quiet -p meshguard-e2e --bin bench_scrubber
 
 ## Prints how long it took, build included: the issue's budget is 5 minutes on a fresh clone.
+## The demo runs two gateway replicas with the global rate limit service over Redis.
 demo:
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory $(PARALLEL) build envoy chroma demo-host && \
+	$(MAKE) --no-print-directory $(PARALLEL) build envoy chroma redis demo-host && \
 	$(CARGO) run --quiet -p meshguard-local --bin meshguard-demo && \
 	echo "make demo: $$(( $$(date +%s) - start )) s including the build"
 
-## Keep the local mesh running in the background (ports and tokens in .mesh/up.log).
+## Keep the local mesh running in the background: two gateway replicas, the approval and
+## rate limit services, Redis, Chroma. Entry points and tokens are printed (and kept in
+## .mesh/up.log); every file the mesh writes, keys included, is under .mesh/tmp. A second
+## `make up` while one runs is refused; `make down` stops it at any moment, also mid-start.
+UP := target/debug/meshguard-up
 up:
-	@$(MAKE) --no-print-directory $(PARALLEL) build envoy demo-host
+	@if [ -x $(UP) ] && $(UP) status >/dev/null; then $(UP) status; echo "refusing to start a second mesh: run \`make down\` first"; exit 1; fi
+	@$(MAKE) --no-print-directory $(PARALLEL) build envoy chroma redis demo-host
 	@mkdir -p .mesh
-	@nohup target/debug/meshguard-up > .mesh/up.log 2> .mesh/envoy.log & echo $$! > .mesh/up.pid
-	@for i in $$(seq 120); do grep -q "is up" .mesh/up.log 2>/dev/null && break; sleep 1; done
-	@grep -v "^    eyJ" .mesh/up.log | head -20; echo "(tokens in .mesh/up.log)"
+	@nohup $(UP) > .mesh/up.log 2> .mesh/stderr.log & \
+	for i in $$(seq 180); do \
+	  grep -q "is up" .mesh/up.log 2>/dev/null && break; \
+	  kill -0 $$! 2>/dev/null || { cat .mesh/up.log .mesh/stderr.log; exit 1; }; \
+	  sleep 1; \
+	done; \
+	cat .mesh/up.log; grep -q "is up" .mesh/up.log || { echo "the mesh did not come up in 180 s (see .mesh/stderr.log); stopping it"; $(UP) down; exit 1; }
 
 down:
-	@[ -f .mesh/up.pid ] && kill $$(cat .mesh/up.pid) && rm -f .mesh/up.pid && echo "mesh stopped" || echo "no mesh running"
+	@if [ -x $(UP) ]; then $(UP) down; \
+	elif [ -f .mesh/up.pid ]; then kill $$(cat .mesh/up.pid) 2>/dev/null; rm -rf .mesh/up.pid .mesh/tmp; echo "mesh stopped"; \
+	else echo "no local mesh is running"; fi
 
 lint: toolchain
 	$(CARGO) fmt --all -- --check

@@ -111,31 +111,60 @@ pub async fn approve_and_poll(
     status["approval_token"].as_str().map(str::to_string)
 }
 
+/// How someone tries to approve on the approval service.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// An OIDC bearer token.
+    Token(&'a str),
+    /// No token, only an `x-forwarded-user` header naming someone (what the service trusted
+    /// before approvers were verified).
+    ForwardedUser(&'a str),
+}
+
 /// What a person and an agent do with the local mesh's approval service, through its HTTP API.
 impl crate::mesh::LocalMesh {
+    fn approval_url(&self, path: &str) -> Result<String, String> {
+        self.approval_service()
+            .map(|s| s.url(path))
+            .ok_or_else(|| "the approval service is stopped".to_string())
+    }
+
     /// `approver` (a person with the approver role at the mesh's IdP, signed in: their token
     /// is minted here) approves `approval_id` on the service.
     pub async fn approve(&self, approval_id: &str, approver: &str) -> Result<Value, String> {
-        let url = self
-            .approval
-            .url(&format!("/v1/approvals/{approval_id}/approve"));
-        let reply = reqwest::Client::new()
-            .post(url)
-            .bearer_auth(person_token(&self.idp, approver, APPROVER_ROLE))
-            .send()
+        let token = person_token(&self.idp, approver, APPROVER_ROLE);
+        match self
+            .try_approve(approval_id, Credential::Token(&token))
             .await
-            .map_err(|e| e.to_string())?;
-        let status = reply.status();
-        let body: Value = reply.json().await.map_err(|e| e.to_string())?;
-        match status.is_success() {
-            true => Ok(body),
-            false => Err(format!("approve {approval_id}: {status} {body}")),
+        {
+            Ok((status, body)) if (200..300).contains(&status) => Ok(body),
+            Ok((status, body)) => Err(format!("approve {approval_id}: {status} {body}")),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Someone tries to approve `approval_id` with `credential`: the service's status and
+    /// JSON answer (`{"error": "<reason>"}` when refused).
+    pub async fn try_approve(
+        &self,
+        approval_id: &str,
+        credential: Credential<'_>,
+    ) -> Result<(u16, Value), String> {
+        let url = self.approval_url(&format!("/v1/approvals/{approval_id}/approve"))?;
+        let request = reqwest::Client::new().post(url);
+        let request = match credential {
+            Credential::Token(token) => request.bearer_auth(token),
+            Credential::ForwardedUser(name) => request.header("x-forwarded-user", name),
+        };
+        let reply = request.send().await.map_err(|e| e.to_string())?;
+        let status = reply.status().as_u16();
+        let body: Value = reply.json().await.map_err(|e| e.to_string())?;
+        Ok((status, body))
     }
 
     /// The agent polls `approval_id`: its status and, once approved, `approval_token`.
     pub async fn poll(&self, approval_id: &str) -> Result<Value, String> {
-        let url = self.approval.url(&format!("/v1/approvals/{approval_id}"));
+        let url = self.approval_url(&format!("/v1/approvals/{approval_id}"))?;
         let reply = reqwest::get(url).await.map_err(|e| e.to_string())?;
         reply.json().await.map_err(|e| e.to_string())
     }

@@ -286,31 +286,110 @@ fn bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
     })
 }
 
+/// How the local mesh runs.
+#[derive(Debug, Clone, Copy)]
+pub struct MeshOptions {
+    /// Gateway replicas. With one, the gateway listens on the public port itself and the
+    /// intent rate limits are tool-policy's per-proxy buckets. With two or more, the replicas
+    /// sit behind round-robin load balancing (an Envoy cluster with one endpoint per replica,
+    /// at the edge and in every agent sidecar, as Istio balances over a Service's pods),
+    /// share the approval service, and count intent rate limits mesh-wide through the rate
+    /// limit service (examples/ratelimit-service) over a Redis the mesh starts.
+    pub replicas: usize,
+}
+
+impl Default for MeshOptions {
+    fn default() -> Self {
+        MeshOptions { replicas: 1 }
+    }
+}
+
+impl MeshOptions {
+    /// Two gateway replicas with the mesh-wide services (what `make demo` and `make up` run).
+    pub fn replicated() -> Self {
+        MeshOptions { replicas: 2 }
+    }
+}
+
 /// A running local mesh; everything stops when it is dropped.
 pub struct LocalMesh {
     pub pki: Pki,
     pub idp: OidcIssuer,
     pub keys: GatewayKeys,
-    pub gateway: Envoy,
+    /// The gateway replicas, in order (socket names: `gateway-mesh`, `gateway-mesh-1`, ...).
+    gateways: Vec<Envoy>,
+    /// Each replica's bootstrap, to restart it as it was.
+    gateway_boots: Vec<Value>,
+    /// The load balancer in front of the replicas (none with one replica).
+    edge: Option<Envoy>,
+    /// The public entry point (the edge, or the only replica).
+    ingress: std::net::SocketAddr,
     pub agent_sidecars: Vec<(Agent, Envoy)>,
     pub tool_sidecars: Vec<(Tool, Envoy)>,
-    /// The approval service the gateway's approval gate asks (HITL); see [`crate::approval`].
-    pub approval: meshguard_approval::Running,
-    layout_dir: tempfile::TempDir,
+    /// The approval service the gateways' approval gate asks (HITL); see [`crate::approval`].
+    /// `None` while stopped ([`LocalMesh::stop_approval_service`]).
+    approval: Option<meshguard_approval::Running>,
+    approval_addr: std::net::SocketAddr,
+    approval_store: meshguard_approval::store::StoreConfig,
+    approval_keys: String,
+    /// The global rate limit service and its Redis (replicated meshes only).
+    ratelimit: Option<meshguard_ratelimit::Running>,
+    redis: Option<crate::redis::Redis>,
     _apps: Vec<McpUpstream>,
+    /// Sockets, certificates, keys and the approvals database; removed last.
+    layout_dir: tempfile::TempDir,
+}
+
+/// The suffix of replica `i`'s socket names (`""` for the first, `-<i>` after).
+fn replica_suffix(i: usize) -> String {
+    match i {
+        0 => String::new(),
+        i => format!("-{i}"),
+    }
+}
+
+/// A STATIC cluster over several Unix sockets, round-robin.
+fn pipes_cluster(name: &str, paths: &[PathBuf], tls: Option<Value>) -> Value {
+    let endpoints: Vec<Value> = paths
+        .iter()
+        .map(|p| json!({"endpoint": {"address": pipe(p)}}))
+        .collect();
+    let mut c = json!({
+        "name": name, "type": "STATIC", "connect_timeout": "2s", "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]}
+    });
+    if let Some(tls) = tls {
+        c["transport_socket"] = tls;
+    }
+    c
 }
 
 impl LocalMesh {
-    /// Start the issuer, the workloads and every sidecar, gateway last.
+    /// Start the one-gateway mesh (see [`MeshOptions`]).
     pub async fn start() -> Result<LocalMesh, String> {
+        Self::start_with(MeshOptions::default()).await
+    }
+
+    /// Start the issuer, the services, the workloads and every sidecar. Files (sockets, SVIDs
+    /// and their keys, Envoy configurations) go under the process's temporary directory
+    /// (`TMPDIR`), so a caller that points it elsewhere keeps every key file there.
+    pub async fn start_with(options: MeshOptions) -> Result<LocalMesh, String> {
+        let replicas = options.replicas.max(1);
         let layout_dir = tempfile::Builder::new()
             .prefix("mg")
-            .tempdir_in("/tmp")
+            .tempdir_in(std::env::temp_dir())
             .map_err(|e| e.to_string())?;
         let layout = Layout {
             dir: layout_dir.path().to_path_buf(),
         };
-        let pki = Pki::new();
+        // Unix socket paths are limited to 107 bytes.
+        if layout.socket("gateway-ingress-9").as_os_str().len() > 100 {
+            return Err(format!(
+                "the mesh directory {} is too long for Unix socket paths: set TMPDIR shorter",
+                layout.dir.display()
+            ));
+        }
+        let pki = Pki::in_dir(&layout.dir.join("pki"));
         let idp = OidcIssuer::start().await;
         // The gateway's public URL is its protected-resource identifier (RFC 8707/9728), so
         // its port is chosen before it starts. The issuer adds it to `aud` like an IdP's
@@ -320,23 +399,63 @@ impl LocalMesh {
         idp.set_resource_audience(Some(resource.clone()));
         idp.set_oauth_tokens(&[GATEWAY_AUDIENCE], std::time::Duration::from_secs(900));
         let keys = GatewayKeys::generate();
-        let approval = crate::approval::start_service(&idp).await;
-        // The gateway first: sidecars fetch its JWKS at start. Clusters connect lazily, and
-        // every mesh-internal address is a socket path known in advance, so order is free.
-        let gateway = start_gateway(
-            &layout,
-            &pki,
+        // Approvals in a SQLite file with a fixed signing key: a restarted service (same
+        // port, same key) still knows which approvals were used.
+        let approval_store = meshguard_approval::store::StoreConfig::Sqlite(
+            layout.dir.join("approvals.sqlite3").display().to_string(),
+        );
+        let approval_keys = crate::approval::signing_keys_json();
+        let approval = crate::approval::start_service_with(
             &idp,
-            &keys,
-            &approval,
-            &resource,
-            ingress_port,
-        )?;
+            approval_store.clone(),
+            None,
+            Some(&approval_keys),
+        )
+        .await;
+        let (redis, ratelimit) = match replicas {
+            1 => (None, None),
+            _ => {
+                let redis = crate::redis::Redis::start()
+                    .ok_or("redis-server is missing: run `make redis` (replicated mesh)")?;
+                let config = crate::ratelimit::service_config_for_policy(
+                    &redis.url(),
+                    &plugin::as_deployed("tool_policy"),
+                )?;
+                let rls = crate::ratelimit::start_service(&config).await;
+                (Some(redis), Some(rls))
+            }
+        };
+        let shared = Shared {
+            layout: &layout,
+            pki: &pki,
+            idp: &idp,
+            keys: &keys,
+            approval: &approval,
+            ratelimit: ratelimit.as_ref().map(|r| r.addr),
+            resource: &resource,
+        };
+        // Gateways first: sidecars fetch their JWKS at start. Clusters connect lazily, and
+        // every mesh-internal address is a socket path known in advance, so order is free.
+        let mut gateways = Vec::new();
+        let mut gateway_boots = Vec::new();
+        for i in 0..replicas {
+            let public = (replicas == 1).then_some(ingress_port);
+            let boot = gateway_bootstrap(&shared, i, public);
+            gateways.push(
+                Envoy::start(&boot, 1)
+                    .map_err(|e| format!("gateway {i} did not start:\n{}", e.log))?,
+            );
+            gateway_boots.push(boot);
+        }
+        let edge = match replicas {
+            1 => None,
+            n => Some(start_edge(&layout, n, ingress_port)?),
+        };
         let mut apps = Vec::new();
         let mut tool_sidecars = Vec::new();
         for tool in TOOLS {
             let server = McpUpstream::start(ResponseMode::Json).await;
-            let envoy = start_tool_sidecar(&layout, &pki, &tool, server.addr)?;
+            let envoy = start_tool_sidecar(&layout, &pki, &tool, server.addr, replicas)?;
             apps.push(server);
             tool_sidecars.push((tool, envoy));
         }
@@ -344,7 +463,7 @@ impl LocalMesh {
         for agent in AGENTS {
             let outbound = Outbound::default();
             let app = ScriptedAgent::start(outbound.clone()).await;
-            let envoy = start_agent_sidecar(&layout, &pki, &agent, app.addr)?;
+            let envoy = start_agent_sidecar(&layout, &pki, &agent, app.addr, replicas)?;
             let _ = outbound.set(format!("http://{}", envoy.listener("outbound")));
             apps.push(app);
             agent_sidecars.push((agent, envoy));
@@ -353,18 +472,118 @@ impl LocalMesh {
             pki,
             idp,
             keys,
-            gateway,
+            gateways,
+            gateway_boots,
+            edge,
+            ingress: std::net::SocketAddr::from(([127, 0, 0, 1], ingress_port)),
             agent_sidecars,
             tool_sidecars,
-            approval,
-            layout_dir,
+            approval_addr: approval.addr,
+            approval: Some(approval),
+            approval_store,
+            approval_keys,
+            ratelimit,
+            redis,
             _apps: apps,
+            layout_dir,
         })
+    }
+
+    /// How many gateway replicas run.
+    pub fn replicas(&self) -> usize {
+        self.gateways.len()
+    }
+
+    /// Gateway replica `i` (`0` is the only one unless replicated).
+    pub fn gateway(&self, i: usize) -> Option<&Envoy> {
+        self.gateways.get(i)
+    }
+
+    /// The load balancer in front of the replicas (replicated meshes only).
+    pub fn edge(&self) -> Option<&Envoy> {
+        self.edge.as_ref()
+    }
+
+    /// The approval service, unless stopped.
+    pub fn approval_service(&self) -> Option<&meshguard_approval::Running> {
+        self.approval.as_ref()
+    }
+
+    /// The global rate limit service's address (replicated meshes only, unless stopped).
+    pub fn rate_limit_service(&self) -> Option<std::net::SocketAddr> {
+        self.ratelimit.as_ref().map(|r| r.addr)
+    }
+
+    /// `redis://...` of the Redis the rate limit service counts in (replicated meshes only).
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis.as_ref().map(|r| r.url())
+    }
+
+    /// The directory holding the mesh's sockets, SVIDs and keys.
+    pub fn dir(&self) -> &Path {
+        self.layout_dir.path()
+    }
+
+    /// Stop gateway replica `i` and start it again from the same configuration (a new
+    /// process: whatever it kept in shared data is gone).
+    pub fn restart_gateway(&mut self, i: usize) -> Result<(), String> {
+        let boot = self
+            .gateway_boots
+            .get(i)
+            .cloned()
+            .ok_or(format!("no gateway replica {i}"))?;
+        drop(self.gateways.remove(i));
+        let sfx = replica_suffix(i);
+        for name in ["gateway-mesh", "gateway-jwks", "gateway-ingress"] {
+            let _ = std::fs::remove_file(self.socket(&format!("{name}{sfx}")));
+        }
+        let envoy = Envoy::start(&boot, 1)
+            .map_err(|e| format!("gateway {i} did not restart:\n{}", e.log))?;
+        self.gateways.insert(i, envoy);
+        Ok(())
+    }
+
+    /// Stop the approval service (the gate's webhook and redemption then fail).
+    pub fn stop_approval_service(&mut self) {
+        self.approval = None;
+    }
+
+    /// Start the approval service again on its port, store and signing key (a restart after
+    /// [`LocalMesh::stop_approval_service`]); a no-op while it runs.
+    pub async fn start_approval_service(&mut self) -> Result<(), String> {
+        if self.approval.is_some() {
+            return Ok(());
+        }
+        // The old listener closes asynchronously: wait until the port is free again.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::net::TcpListener::bind(self.approval_addr).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("approval port {} stays busy", self.approval_addr));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.approval = Some(
+            crate::approval::start_service_with(
+                &self.idp,
+                self.approval_store.clone(),
+                Some(self.approval_addr),
+                Some(&self.approval_keys),
+            )
+            .await,
+        );
+        Ok(())
+    }
+
+    /// Stop the global rate limit service (its Redis keeps running).
+    pub async fn stop_rate_limit_service(&mut self) {
+        if let Some(rls) = self.ratelimit.take() {
+            rls.stop().await;
+        }
     }
 
     /// Where users send requests (the gateway's ingress).
     pub fn gateway_url(&self, path: &str) -> String {
-        format!("http://{}{}", self.gateway.listener("ingress"), path)
+        format!("http://{}{}", self.ingress, path)
     }
 
     /// Where an agent workload sends its tool calls (its sidecar's outbound listener).
@@ -376,6 +595,23 @@ impl LocalMesh {
             .map(|(_, e)| e);
         let envoy = envoy.unwrap_or_else(|| panic!("no agent {}", agent.id));
         format!("http://{}{}", envoy.listener("outbound"), path)
+    }
+
+    /// Where an agent workload reaches gateway replica `replica` only (its sidecar's
+    /// `outbound-<replica>` listener; the plain outbound with one replica): what a call that
+    /// the load balancer happened to send there looks like.
+    pub fn agent_outbound_url_at(&self, agent: &Agent, replica: usize, path: &str) -> String {
+        let envoy = self
+            .agent_sidecars
+            .iter()
+            .find(|(a, _)| a.id == agent.id)
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| panic!("no agent {}", agent.id));
+        let name = match self.gateways.len() {
+            1 => "outbound".to_string(),
+            _ => format!("outbound-{replica}"),
+        };
+        format!("http://{}{}", envoy.listener(&name), path)
     }
 
     /// The Unix socket of a mesh-internal listener (`gateway-mesh`, `tool-mcp-github`, ...).
@@ -476,6 +712,21 @@ impl LocalMesh {
             .await
     }
 
+    /// [`LocalMesh::call_tool`] through gateway replica `replica`.
+    pub async fn call_tool_at(
+        &self,
+        replica: usize,
+        from: &Agent,
+        tool: &str,
+        token: &str,
+        call: &Value,
+    ) -> Reply {
+        McpClient::new(self.agent_outbound_url_at(from, replica, &format!("/tools/{tool}/mcp")))
+            .with_header("authorization", &format!("Bearer {token}"))
+            .post(call)
+            .await
+    }
+
     /// A tool token for `audience` and `tool` signed with the gateway's key: what an
     /// attacker who copied one off the wire between gateway and tool holds.
     pub fn stolen_tool_token(&self, audience: &str, tool: &str) -> String {
@@ -492,11 +743,19 @@ impl LocalMesh {
     }
 }
 
+/// The gateway-side sockets of every replica named `name` (`gateway-mesh`, `gateway-jwks`).
+fn replica_sockets(layout: &Layout, name: &str, replicas: usize) -> Vec<PathBuf> {
+    (0..replicas)
+        .map(|i| layout.socket(&format!("{name}{}", replica_suffix(i))))
+        .collect()
+}
+
 fn start_tool_sidecar(
     layout: &Layout,
     pki: &Pki,
     tool: &Tool,
     server: std::net::SocketAddr,
+    replicas: usize,
 ) -> Result<Envoy, String> {
     let svid = pki.svid(tool.spiffe);
     let filters = vec![
@@ -519,9 +778,9 @@ fn start_tool_sidecar(
     );
     let clusters = vec![
         static_cluster("app", server),
-        pipe_cluster(
+        pipes_cluster(
             "meshguard-gateway-jwks",
-            &layout.socket("gateway-jwks"),
+            &replica_sockets(layout, "gateway-jwks", replicas),
             None,
         ),
     ];
@@ -529,48 +788,100 @@ fn start_tool_sidecar(
         .map_err(|e| format!("{} sidecar did not start:\n{}", tool.id, e.log))
 }
 
+/// An agent's sidecar: inbound from the gateway, and `outbound` to the gateway replicas
+/// (round-robin); with several replicas also `outbound-<i>` to replica `i` alone.
 fn start_agent_sidecar(
     layout: &Layout,
     pki: &Pki,
     agent: &Agent,
     app: std::net::SocketAddr,
+    replicas: usize,
 ) -> Result<Envoy, String> {
     let svid = pki.svid(agent.spiffe);
-    let inbound = listener(
-        "inbound",
-        pipe(&layout.socket(&format!("agent-{}", agent.id))),
-        vec![route("/", "app", None)],
-        vec![rbac_allow_principals(&[ids::GATEWAY])],
-        Some(downstream_mtls(&svid, pki.ca_file(), &[])),
-    );
-    let outbound = listener(
-        "outbound",
-        tcp0(),
+    let upstream = || Some(upstream_mtls(&svid, pki.ca_file(), ids::GATEWAY));
+    let mut listeners = vec![
+        listener(
+            "inbound",
+            pipe(&layout.socket(&format!("agent-{}", agent.id))),
+            vec![route("/", "app", None)],
+            vec![rbac_allow_principals(&[ids::GATEWAY])],
+            Some(downstream_mtls(&svid, pki.ca_file(), &[])),
+        ),
+        listener(
+            "outbound",
+            tcp0(),
+            vec![route("/", "gateway", None)],
+            vec![],
+            None,
+        ),
+    ];
+    let sockets = replica_sockets(layout, "gateway-mesh", replicas);
+    let mut clusters = vec![
+        static_cluster("app", app),
+        pipes_cluster("gateway", &sockets, upstream()),
+    ];
+    if replicas > 1 {
+        for (i, socket) in sockets.iter().enumerate() {
+            let name = format!("outbound-{i}");
+            let cluster = format!("gateway-{i}");
+            listeners.push(listener(
+                &name,
+                tcp0(),
+                vec![route("/", &cluster, None)],
+                vec![],
+                None,
+            ));
+            clusters.push(pipe_cluster(&cluster, socket, upstream()));
+        }
+    }
+    Envoy::start(&bootstrap(listeners, clusters), 1)
+        .map_err(|e| format!("{} sidecar did not start:\n{}", agent.id, e.log))
+}
+
+/// The load balancer in front of the gateway replicas: the public port, round-robin over
+/// each replica's ingress socket (a Kubernetes Service in front of the gateway pods).
+fn start_edge(layout: &Layout, replicas: usize, port: u16) -> Result<Envoy, String> {
+    let ingress = listener(
+        "ingress",
+        json!({"socket_address": {"address": "127.0.0.1", "port_value": port}}),
         vec![route("/", "gateway", None)],
         vec![],
         None,
     );
-    let clusters = vec![
-        static_cluster("app", app),
-        pipe_cluster(
-            "gateway",
-            &layout.socket("gateway-mesh"),
-            Some(upstream_mtls(&svid, pki.ca_file(), ids::GATEWAY)),
-        ),
-    ];
-    Envoy::start(&bootstrap(vec![inbound, outbound], clusters), 1)
-        .map_err(|e| format!("{} sidecar did not start:\n{}", agent.id, e.log))
+    let cluster = pipes_cluster(
+        "gateway",
+        &replica_sockets(layout, "gateway-ingress", replicas),
+        None,
+    );
+    Envoy::start(&bootstrap(vec![ingress], vec![cluster]), 1)
+        .map_err(|e| format!("gateway load balancer did not start:\n{}", e.log))
 }
 
-fn start_gateway(
-    layout: &Layout,
-    pki: &Pki,
-    idp: &OidcIssuer,
-    keys: &GatewayKeys,
-    approval: &meshguard_approval::Running,
-    resource: &str,
-    ingress_port: u16,
-) -> Result<Envoy, String> {
+/// What every gateway replica shares.
+struct Shared<'a> {
+    layout: &'a Layout,
+    pki: &'a Pki,
+    idp: &'a OidcIssuer,
+    keys: &'a GatewayKeys,
+    approval: &'a meshguard_approval::Running,
+    /// The global rate limit service, when the mesh counts limits mesh-wide.
+    ratelimit: Option<std::net::SocketAddr>,
+    resource: &'a str,
+}
+
+/// Gateway replica `replica`'s bootstrap: its ingress on the public port when it is the
+/// only one (`public`), else on its own socket behind the load balancer.
+fn gateway_bootstrap(shared: &Shared, replica: usize, public: Option<u16>) -> Value {
+    let Shared {
+        layout,
+        pki,
+        idp,
+        keys,
+        approval,
+        ratelimit,
+        resource,
+    } = shared;
+    let sfx = replica_suffix(replica);
     let svid = pki.svid(ids::GATEWAY);
     let token_exchange = WasmFilter::new("token_exchange", plugin::token_exchange(idp, resource))
         .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
@@ -605,30 +916,45 @@ fn start_gateway(
         .collect();
     mesh_routes.push(not_found());
     let agent_ids: Vec<&str> = AGENTS.iter().map(|a| a.spiffe).collect();
+    // As istio/ orders them: tool-policy, the guardrail, the global rate limit (priority
+    // 10), the approval gate (priority 20), then the router.
+    let mut mesh_filters = vec![
+        rbac_allow_principals(&agent_ids),
+        token_exchange.clone(),
+        tool_policy,
+        guardrail,
+    ];
+    if ratelimit.is_some() {
+        mesh_filters.extend(crate::ratelimit::filters(&[]));
+    }
+    mesh_filters.push(approval_gate);
+    let mut mesh = listener(
+        "mesh",
+        pipe(&layout.socket(&format!("gateway-mesh{sfx}"))),
+        mesh_routes,
+        mesh_filters,
+        Some(downstream_mtls(&svid, pki.ca_file(), &[])),
+    );
+    if ratelimit.is_some() {
+        mesh["filter_chains"][0]["filters"][0]["typed_config"]["local_reply_config"] =
+            crate::ratelimit::local_reply_config();
+    }
+    let ingress_address = match public {
+        Some(port) => json!({"socket_address": {"address": "127.0.0.1", "port_value": port}}),
+        None => pipe(&layout.socket(&format!("gateway-ingress{sfx}"))),
+    };
     let listeners = vec![
         listener(
             "ingress",
-            json!({"socket_address": {"address": "127.0.0.1", "port_value": ingress_port}}),
+            ingress_address,
             ingress_routes,
             vec![token_exchange.clone()],
             None,
         ),
-        listener(
-            "mesh",
-            pipe(&layout.socket("gateway-mesh")),
-            mesh_routes,
-            vec![
-                rbac_allow_principals(&agent_ids),
-                token_exchange.clone(),
-                tool_policy,
-                guardrail,
-                approval_gate,
-            ],
-            Some(downstream_mtls(&svid, pki.ca_file(), &[])),
-        ),
+        mesh,
         listener(
             "jwks",
-            pipe(&layout.socket("gateway-jwks")),
+            pipe(&layout.socket(&format!("gateway-jwks{sfx}"))),
             vec![not_found()],
             vec![token_exchange],
             None,
@@ -636,6 +962,9 @@ fn start_gateway(
     ];
     let mut clusters = vec![static_cluster("oidc-issuer", idp.addr)];
     clusters.push(static_cluster(crate::approval::CLUSTER, approval.addr));
+    if let Some(addr) = ratelimit {
+        clusters.push(crate::ratelimit::cluster(*addr));
+    }
     for a in AGENTS {
         let tls = upstream_mtls(&svid, pki.ca_file(), a.spiffe);
         clusters.push(pipe_cluster(
@@ -652,6 +981,5 @@ fn start_gateway(
             Some(tls),
         ));
     }
-    Envoy::start(&bootstrap(listeners, clusters), 1)
-        .map_err(|e| format!("gateway did not start:\n{}", e.log))
+    bootstrap(listeners, clusters)
 }

@@ -56,6 +56,14 @@ impl MeshMemory {
         }))
     }
 
+    /// Where `agent` reaches the memory (its client sidecar, mTLS with its SVID onwards).
+    pub fn client_url(&self, agent: &Agent, path: &str) -> Option<String> {
+        self.clients
+            .iter()
+            .find(|(id, _)| *id == agent.id)
+            .map(|(_, c)| c.url(path))
+    }
+
     /// POST a record operation (`add`, `query`, ...) as `agent` with its agent token:
     /// (status, JSON body or null).
     pub async fn post(&self, agent: &Agent, token: &str, op: &str, body: &Value) -> (u16, Value) {

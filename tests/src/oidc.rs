@@ -463,6 +463,14 @@ impl OidcIssuer {
         state.oauth.token_ttl = Some(ttl);
     }
 
+    /// How long the access tokens the token endpoint issues are valid.
+    pub fn oauth_token_ttl(&self) -> Duration {
+        self.state()
+            .oauth
+            .token_ttl
+            .unwrap_or(Duration::from_secs(900))
+    }
+
     /// `<issuer>/token`: where clients redeem codes and refresh tokens.
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)

@@ -167,6 +167,31 @@ pub fn service_config(redis_url: &str, limits: &[(&str, &str, &str, u64, u64)]) 
     y
 }
 
+/// The service's configuration whose limits are the mesh-wide twins of tool-policy's
+/// per-proxy `rate_limits` in `tool_policy` (its pluginConfig): the same class, principal,
+/// count and window, counted in Redis at `redis_url` across every gateway replica.
+pub fn service_config_for_policy(redis_url: &str, tool_policy: &Value) -> Result<String, String> {
+    let limits = tool_policy["rate_limits"]
+        .as_array()
+        .ok_or("tool_policy pluginConfig has no rate_limits")?;
+    let mut specs = Vec::new();
+    for (i, l) in limits.iter().enumerate() {
+        let field = |k: &str| format!("rate_limits[{i}].{k}");
+        let class = l["class"].as_str().ok_or_else(|| field("class"))?;
+        let per = l["per"].as_str().ok_or_else(|| field("per"))?;
+        let requests = l["requests"].as_u64().ok_or_else(|| field("requests"))?;
+        let window = l["window_seconds"]
+            .as_u64()
+            .ok_or_else(|| field("window_seconds"))?;
+        specs.push((format!("{class}-per-{per}"), class, per, requests, window));
+    }
+    let borrowed: Vec<(&str, &str, &str, u64, u64)> = specs
+        .iter()
+        .map(|(n, c, p, r, w)| (n.as_str(), *c, *p, *r, *w))
+        .collect();
+    Ok(service_config(redis_url, &borrowed))
+}
+
 /// Start the rate limit service in-process on a free loopback port.
 pub async fn start_service(config_yaml: &str) -> meshguard_ratelimit::Running {
     let config =

@@ -62,7 +62,7 @@ async fn honest_flow_through_both_hops() {
         reply.response()["result"]["content"][0]["text"],
         "status of org-thousandeyes/sre-api"
     );
-    let gw = &mesh.gateway;
+    let gw = mesh.gateway(0).expect("gateway");
     assert_eq!(
         gw.counter("wasmcustom.meshguard.token_exchange.minted.agent_token"),
         1

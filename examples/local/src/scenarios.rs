@@ -4,9 +4,10 @@
 
 use crate::report::Row;
 use meshguard_e2e::agent::{run_approved_tool_call, run_tool_call};
+use meshguard_e2e::approval::{person_token, Credential, APPROVER_AUDIENCE, APPROVER_ROLE};
 use meshguard_e2e::client::tool_call;
 use meshguard_e2e::mesh::{
-    LocalMesh, GATEWAY_AUDIENCE, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT, SRE_AGENT,
+    LocalMesh, MeshOptions, GATEWAY_AUDIENCE, MCP_GITHUB, MCP_PAYROLL, SECURITY_AGENT, SRE_AGENT,
 };
 use meshguard_e2e::pki::ids;
 use meshguard_e2e::{Reply, UserClaims};
@@ -75,9 +76,10 @@ fn neutralised(reply: &Reply) -> String {
     }
 }
 
-/// Run every scenario against a fresh mesh and return the table rows.
+/// Run every scenario against a fresh mesh (two gateway replicas behind a load balancer)
+/// and return the table rows.
 pub async fn run_all() -> Result<Vec<Row>, String> {
-    let mesh = LocalMesh::start().await?;
+    let mut mesh = LocalMesh::start_with(MeshOptions::replicated()).await?;
     let mut rows = Vec::new();
     let (token, sid) = mesh
         .agent_token("sre-agent", &alice())
@@ -374,6 +376,7 @@ pub async fn run_all() -> Result<Vec<Row>, String> {
     rows.extend(memory_rows(&mesh, &token, &sid).await?);
 
     rows.extend(write_awaiting_approval(&mesh, &user_token, &sid).await);
+    rows.extend(replica_rows(&mut mesh).await?);
     Ok(rows)
 }
 
@@ -563,4 +566,235 @@ async fn memory_rows(mesh: &LocalMesh, sre_token: &str, sre_sid: &str) -> Result
         .zip(observed)
         .map(|((s, e), o)| Row::checked(s, "MCP-11", e, o))
         .collect())
+}
+
+/// The reply's JSON body, if it is one JSON object.
+fn body(reply: &Reply) -> Value {
+    serde_json::from_slice(reply.text().as_bytes()).unwrap_or(Value::Null)
+}
+
+/// `denied <reason> (mesh)` for a refusal by the global rate limit, else [`observed`].
+fn scoped(reply: &Reply) -> String {
+    match denial_data(reply)["scope"].as_str() {
+        Some(scope) => format!("{} ({scope})", observed(reply)),
+        None => observed(reply),
+    }
+}
+
+/// `denied <reason>, readable` when the refusal is a JSON-RPC error a client can read: version
+/// 2.0, the request's `id`, a message, `data.control` and `data.reason`.
+fn readable(reply: &Reply, id: u64) -> String {
+    let v = body(reply);
+    let ok = v["jsonrpc"] == "2.0"
+        && v["id"] == id
+        && v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+        && v["error"]["data"]["control"].is_string();
+    match (v["error"]["data"]["reason"].as_str(), ok) {
+        (Some(reason), true) => format!("denied {reason}, readable"),
+        _ => format!("unreadable: HTTP {} {}", reply.status, reply.text()),
+    }
+}
+
+/// What the approval service answered an approval attempt: `refused <error>` or `approved`.
+fn approval_answer(answer: Result<(u16, Value), String>) -> String {
+    match answer {
+        Ok((status, v)) if status >= 400 => {
+            format!("refused {}", v["error"].as_str().unwrap_or("(no reason)"))
+        }
+        Ok((status, v)) => format!("approved (HTTP {status}: {v})"),
+        Err(e) => e,
+    }
+}
+
+/// A `tools/call` the agent sends the gateway itself, carrying `approval` in `params._meta`
+/// as the approval gate expects.
+fn direct_call(id: u64, tool: &str, args: Value, approval: Option<&str>) -> Value {
+    let mut call = tool_call(id, tool, args);
+    if let Some(token) = approval {
+        call["params"]["_meta"] = json!({"meshguard/approval": token});
+    }
+    call
+}
+
+/// The SRE agent's `call` through gateway replica `replica` with `token`.
+async fn sre_at(mesh: &LocalMesh, replica: usize, token: &str, call: Value) -> Reply {
+    mesh.call_tool_at(replica, &SRE_AGENT, "mcp-github", token, &call)
+        .await
+}
+
+/// Issue #17 across two gateway replicas (gw0, gw1) behind the load balancer, each call
+/// pinned to one replica: single-use approvals, verified approvers, the mesh-wide delete
+/// limit, restarts, and the approval and rate limit services going down. Runs last: it
+/// restarts a gateway and stops services.
+async fn replica_rows(mesh: &mut LocalMesh) -> Result<Vec<Row>, String> {
+    const CONTROL: &str = "HITL x2";
+    let mut rows = Vec::new();
+    let dave = UserClaims::new("dave", "sre", "operator", GATEWAY_AUDIENCE);
+    let (token, _) = mesh
+        .agent_token("sre-agent", &dave)
+        .await
+        .map_err(|r| format!("flow 1 for dave failed: {}", r.text()))?;
+    let args = issue("rotate the signing keys");
+    let call =
+        |id: u64, approval: Option<&str>| direct_call(id, "create_issue", args.clone(), approval);
+    let held = sre_at(mesh, 0, &token, call(40, None)).await;
+    let approval_id = denial_data(&held)["approval_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // Who may approve: only a verified person with the approver role who is not dave.
+    let own = person_token(&mesh.idp, "dave", APPROVER_ROLE);
+    rows.push(Row::checked(
+        "requester approves their own write",
+        CONTROL,
+        "refused self_approval",
+        approval_answer(
+            mesh.try_approve(&approval_id, Credential::Token(&own))
+                .await,
+        ),
+    ));
+    rows.push(Row::checked(
+        "approval with a forged x-forwarded-user, no token",
+        CONTROL,
+        "refused approver_token_required",
+        approval_answer(
+            mesh.try_approve(&approval_id, Credential::ForwardedUser("carol"))
+                .await,
+        ),
+    ));
+    let carol = UserClaims::new("carol", "sre", APPROVER_ROLE, APPROVER_AUDIENCE).exact_audience();
+    let invalid = mesh.idp.forge_unknown_kid(&carol);
+    rows.push(Row::checked(
+        "approval with an invalid approver token",
+        CONTROL,
+        "refused approver_token_invalid",
+        approval_answer(
+            mesh.try_approve(&approval_id, Credential::Token(&invalid))
+                .await,
+        ),
+    ));
+    let bob = person_token(&mesh.idp, "bob", "operator");
+    rows.push(Row::checked(
+        "user without the approver role approves",
+        CONTROL,
+        "refused not_an_approver",
+        approval_answer(
+            mesh.try_approve(&approval_id, Credential::Token(&bob))
+                .await,
+        ),
+    ));
+    let status = match mesh.poll(&approval_id).await {
+        Ok(s) if s.get("approval_token").is_some() => "token issued".to_string(),
+        Ok(s) => s["status"].as_str().unwrap_or("?").to_string(),
+        Err(e) => e,
+    };
+    let still = sre_at(mesh, 1, &token, call(41, None)).await;
+    rows.push(Row::checked(
+        "the write after those four attempts",
+        CONTROL,
+        "pending, denied approval_pending at gw1",
+        format!("{status}, {} at gw1", observed(&still)),
+    ));
+
+    // carol approves: the token is used once, at gw0; gw1 refuses the replay.
+    let (_, approval) = approve(mesh, &approval_id).await;
+    let approval = approval.unwrap_or_default();
+    let used = sre_at(mesh, 0, &token, call(42, Some(&approval))).await;
+    let replayed = sre_at(mesh, 1, &token, call(43, Some(&approval))).await;
+    rows.push(Row::checked(
+        "approval used at gw0, replayed at gw1",
+        CONTROL,
+        "allowed at gw0, denied approval_replayed at gw1",
+        format!(
+            "{} at gw0, {} at gw1",
+            tool_result(&used, "created issue rotate the signing keys"),
+            observed(&replayed)
+        ),
+    ));
+    let restarted = match mesh.restart_gateway(0) {
+        Ok(()) => observed(&sre_at(mesh, 0, &token, call(44, Some(&approval))).await),
+        Err(e) => e,
+    };
+    rows.push(Row::checked(
+        "used approval replayed after gw0 restarts",
+        CONTROL,
+        "denied approval_replayed",
+        restarted,
+    ));
+
+    // "delete 1 per user per 10 minutes": one delete across both replicas, not one each.
+    let delete = |id: u64| {
+        tool_call(
+            id,
+            "delete_branch",
+            json!({"repo": "org-thousandeyes/sre-api", "branch": format!("stale-{id}")}),
+        )
+    };
+    let first = sre_at(mesh, 0, &token, delete(45)).await;
+    let second = sre_at(mesh, 1, &token, delete(46)).await;
+    rows.push(Row::checked(
+        "1 delete per user per 10 min, gw0 then gw1",
+        "MCP-03 x2",
+        "allowed at gw0, denied rate_limited (mesh) at gw1",
+        format!(
+            "{} at gw0, {} at gw1",
+            tool_result(&first, "deleted branch stale-45"),
+            scoped(&second)
+        ),
+    ));
+
+    // The approval service down: writes are refused, readably; back up, the used approval
+    // is still used.
+    mesh.stop_approval_service();
+    let down = sre_at(
+        mesh,
+        1,
+        &token,
+        direct_call(47, "create_issue", issue("page on-call"), None),
+    )
+    .await;
+    rows.push(Row::checked(
+        "approval service down, agent writes",
+        CONTROL,
+        "denied approval_unavailable, readable",
+        readable(&down, 47),
+    ));
+    let after = match mesh.start_approval_service().await {
+        Ok(()) => observed(&sre_at(mesh, 1, &token, call(48, Some(&approval))).await),
+        Err(e) => e,
+    };
+    rows.push(Row::checked(
+        "used approval replayed after the service restarts",
+        CONTROL,
+        "denied approval_replayed",
+        after,
+    ));
+
+    // The rate limit service down: writes and deletes fail closed, readably.
+    let frank = UserClaims::new("frank", "sre", "operator", GATEWAY_AUDIENCE);
+    let (frank_token, _) = mesh
+        .agent_token("sre-agent", &frank)
+        .await
+        .map_err(|r| format!("flow 1 for frank failed: {}", r.text()))?;
+    mesh.stop_rate_limit_service().await;
+    let mut outcomes = Vec::new();
+    for (replica, id, call) in [
+        (0, 49, delete(49)),
+        (1, 50, direct_call(50, "create_issue", issue("x"), None)),
+    ] {
+        let reply = mesh
+            .call_tool_at(replica, &SRE_AGENT, "mcp-github", &frank_token, &call)
+            .await;
+        outcomes.push(format!("{} at gw{replica}", readable(&reply, id)));
+    }
+    rows.push(Row::checked(
+        "rate limit service down: delete, write",
+        "MCP-03 x2",
+        "denied rate_limit_unavailable, readable at gw0; denied rate_limit_unavailable, readable at gw1",
+        outcomes.join("; "),
+    ));
+    Ok(rows)
 }

@@ -1,57 +1,47 @@
-//! `make up`: start the local mesh and keep it running (until SIGTERM/SIGINT, `make down`),
-//! printing where a person points their own MCP client (the MCP Inspector, the Python SDK).
+//! `make up` / `make down`: keep the local mesh running in the background, and stop it.
+//!
+//! ```text
+//! meshguard-up          start the mesh (two gateway replicas, Chroma), print entry points and
+//!                       tokens, run until SIGTERM/SIGINT
+//! meshguard-up status   exit 0 when a mesh runs from this directory (prints its pid)
+//! meshguard-up down     stop it: SIGTERM, then SIGKILL for any process it left; remove its files
+//! ```
+//!
+//! Everything lives in the mesh directory (`MESHGUARD_MESH_DIR`, default `.mesh`): the pid
+//! file that refuses a second mesh, and `tmp/`, the `TMPDIR` of the mesh process, holding
+//! every socket, certificate, key and Envoy configuration. `down` removes `tmp/` whatever
+//! state the mesh was in (also while it was still starting).
 
-use meshguard_e2e::mesh::{LocalMesh, GATEWAY_AUDIENCE, SRE_AGENT};
-use meshguard_e2e::UserClaims;
-use tokio::signal::unix::{signal, SignalKind};
+use meshguard_local::up::{self, MeshDir};
+use std::process::ExitCode;
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let mesh = match LocalMesh::start().await {
-        Ok(mesh) => mesh,
+fn main() -> ExitCode {
+    let dir = match MeshDir::from_env() {
+        Ok(dir) => dir,
         Err(e) => {
-            eprintln!("mesh could not start: {e}");
-            std::process::exit(2);
+            eprintln!("meshguard-up: {e}");
+            return ExitCode::from(2);
         }
     };
-    let user = UserClaims::new("alice", "sre", "operator", GATEWAY_AUDIENCE)
-        .ttl(std::time::Duration::from_secs(3600));
-    let user_token = mesh.idp.token(&user);
-    let (agent_token, sid) = match mesh.agent_token("sre-agent", &user).await {
-        Ok(t) => t,
-        Err(r) => {
-            eprintln!("flow 1 failed: {}", r.text());
-            std::process::exit(2);
+    match std::env::args().nth(1).as_deref() {
+        None | Some("up") => up::run(&dir),
+        Some("status") => match dir.running() {
+            Some(pid) => {
+                println!(
+                    "a local mesh is running (pid {pid}, files in {})",
+                    dir.path().display()
+                );
+                ExitCode::SUCCESS
+            }
+            None => {
+                println!("no local mesh is running");
+                ExitCode::from(1)
+            }
+        },
+        Some("down") => up::down(&dir),
+        Some(other) => {
+            eprintln!("meshguard-up: unknown command {other:?} (up, status, down)");
+            ExitCode::from(2)
         }
-    };
-    println!("meshguard local mesh is up (stop it with `make down` or Ctrl-C)");
-    println!("  OIDC issuer         {}", mesh.idp.issuer());
-    println!(
-        "  gateway (users)     {}",
-        mesh.gateway_url("/agents/sre-agent/mcp")
-    );
-    println!(
-        "  sre-agent outbound  {}",
-        mesh.agent_outbound_url(&SRE_AGENT, "/tools/mcp-github/mcp")
-    );
-    println!("  gateway admin       http://{}", mesh.gateway.admin());
-    println!("  approvals (HITL)    {}", mesh.approval.url("/"));
-    println!("  user token (alice, 1 h):\n    {user_token}");
-    println!("  chat session (header x-chat-session):\n    {sid}");
-    println!(
-        "  agent token for sre-agent (use from the sre-agent outbound URL):\n    {agent_token}"
-    );
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        eprintln!("cannot listen for signals");
-        std::process::exit(2);
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
-    drop(mesh); // stops every Envoy and server
-    println!("meshguard local mesh stopped");
 }
