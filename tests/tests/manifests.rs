@@ -2357,3 +2357,137 @@ fn the_global_ratelimit_workloads_are_hardened_and_render() {
         .collect();
     kubernetes_validate(&tools, &core).unwrap_or_else(|e| panic!("{e}"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Optional component: tools authorised by the MCP 2026-07-28 mirror headers
+// ---------------------------------------------------------------------------------------
+
+/// Istio's reading of one `when` condition on a request header: exact, `prefix*` and the
+/// presence match `*`; `notValues` is the negation (so an absent header matches it).
+fn header_condition_holds(cond: &Value, headers: &BTreeMap<&str, &str>) -> bool {
+    let key = cond["key"].as_str().unwrap_or_default();
+    let name = key
+        .strip_prefix("request.headers[")
+        .and_then(|k| k.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("not a header condition: {key}"));
+    let value = headers.get(name).copied();
+    let matches = |list: &Value| {
+        list.as_array().into_iter().flatten().any(|p| {
+            let p = p.as_str().unwrap_or_default();
+            match (p, value) {
+                (_, None) => false,
+                ("*", Some(_)) => true,
+                (p, Some(v)) => match p.strip_suffix('*') {
+                    Some(prefix) => v.starts_with(prefix),
+                    None => v == p,
+                },
+            }
+        })
+    };
+    let values_ok = cond.get("values").is_none_or(matches);
+    let not_values_ok = cond.get("notValues").is_none_or(|l| !matches(l));
+    values_ok && not_values_ok
+}
+
+/// Whether a DENY policy's rules refuse a POST to `/mcp` with `headers`.
+fn denied_by(policy: &Value, headers: &BTreeMap<&str, &str>) -> bool {
+    policy["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|rule| {
+            let to_ok = rule["to"].as_array().is_none_or(|ops| {
+                ops.iter().any(|op| {
+                    let op = &op["operation"];
+                    let path_ok = op["paths"].as_array().is_none_or(|ps| {
+                        ps.iter()
+                            .any(|p| manifests::path_matches(p.as_str().unwrap(), "/mcp"))
+                    });
+                    let method_ok = op["methods"]
+                        .as_array()
+                        .is_none_or(|ms| ms.iter().any(|m| m == "POST"));
+                    path_ok && method_ok
+                })
+            });
+            let when_ok = rule["when"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|c| header_condition_holds(c, headers));
+            to_ok && when_ok
+        })
+}
+
+#[test]
+fn mcp_header_authz_refuses_what_istio_cannot_read_and_allows_the_registry() {
+    let docs = manifests::documents_of(&manifests::istio_dir().join("components/mcp-header-authz"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for d in &docs {
+        if d.kind() != "Kustomization" && d.kind() != "Component" {
+            istio_typed(&d.value).unwrap_or_else(|e| panic!("{}: {e}", id(&d.value)));
+        }
+    }
+    let registry = manifests::plugin_config("tool_policy");
+    let servers = registry["servers"].as_array().unwrap();
+    assert!(!servers.is_empty());
+    for server in servers {
+        let app = server["id"].as_str().unwrap();
+        let policy = docs
+            .iter()
+            .map(|d| &d.value)
+            .find(|v| {
+                v["kind"] == "AuthorizationPolicy"
+                    && v["spec"]["selector"]["matchLabels"]["app"] == app
+            })
+            .unwrap_or_else(|| panic!("no header policy for {app}"));
+        assert_eq!(
+            policy["spec"]["action"], "DENY",
+            "{app}: only DENY fails closed"
+        );
+        let h = |pairs: &[(&'static str, &'static str)]| pairs.iter().copied().collect();
+        let names: Vec<&str> = server["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        // Every registered tool passes by its plain name; listing and initialize pass.
+        for name in &names {
+            let headers: BTreeMap<&str, &str> =
+                [("mcp-method", "tools/call"), ("mcp-name", *name)].into();
+            assert!(!denied_by(policy, &headers), "{app}: {name} refused");
+        }
+        assert!(!denied_by(policy, &h(&[("mcp-method", "tools/list")])));
+        assert!(!denied_by(policy, &h(&[("mcp-method", "initialize")])));
+        // What Istio cannot compare with the body is refused.
+        for (what, headers) in [
+            ("no headers (older revision)", h(&[])),
+            ("name without method", h(&[("mcp-name", "echo")])),
+            (
+                "base64 method",
+                h(&[("mcp-method", "=?base64?dG9vbHMvY2FsbA==?=")]),
+            ),
+            ("call without name", h(&[("mcp-method", "tools/call")])),
+            (
+                "base64 name",
+                h(&[
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", "=?base64?ZWNobw==?="),
+                ]),
+            ),
+            (
+                "unregistered tool",
+                h(&[("mcp-method", "tools/call"), ("mcp-name", "drop_database")]),
+            ),
+            (
+                "repeated name lines (Envoy joins them)",
+                h(&[
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", "echo,drop_database"),
+                ]),
+            ),
+        ] {
+            assert!(denied_by(policy, &headers), "{app}: {what} allowed");
+        }
+    }
+}
