@@ -16,12 +16,18 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_message(data);
     let text = String::from_utf8_lossy(data);
     let _ = classify_media(Some(&text));
-    let mut parts = text.splitn(4, '\n');
-    let mirror = MirrorHeaders {
+    let mut parts = text.splitn(5, '\n');
+    let mut mirror = MirrorHeaders {
         method: parts.next().map(str::to_string),
         name: parts.next().map(str::to_string),
         protocol_version: parts.next().map(str::to_string),
+        ..MirrorHeaders::default()
     };
+    // One `Mcp-Param-*` header line, `name: value`, run through the header collector.
+    if let Some((name, value)) = parts.next().and_then(|l| l.split_once(':')) {
+        let param = format!("mcp-param-{name}");
+        mirror.params = MirrorHeaders::from_pairs([(param.as_str(), value)]).params;
+    }
     if let Ok(payload) = parse_payload(parts.next().unwrap_or("").as_bytes()) {
         let _ = headers::check(&mirror, &payload);
     }

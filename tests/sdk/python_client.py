@@ -4,8 +4,12 @@ Run by tests/tests/sdk_clients.rs with MCP_GATEWAY (the gateway's base URL) and 
 (the agent whose endpoint to use). It signs in with the SDK's OAuthClientProvider (discovery
 from the 401 challenge, RFC 9728 metadata, RFC 8414 metadata, dynamic registration, PKCE S256;
 the local issuer consents automatically, so the "browser" is one GET), gets a chat session id,
-then talks to the agent: initialize, tools/list, tools/call, and two calls the mesh refuses,
-reading code, data.control and data.reason from the SDK's error. It prints one JSON line.
+then talks to the agent: initialize, tools/list, tools/call, and calls the mesh refuses
+(injection, team scope, the intent rate limit, a write held for approval), reading code,
+data.control and data.reason from the SDK's error. A person (played with MCP_APPROVER_TOKEN
+on the approval service at MCP_APPROVALS) approves the held call; the app calls again with a
+progress callback and gets progress notifications, then the result, over SSE. It prints one
+JSON line.
 """
 
 import asyncio
@@ -74,6 +78,23 @@ def error_of(e: MCPError) -> dict:
     return {"code": e.error.code, "control": data.get("control"), "reason": data.get("reason")}
 
 
+def github(tool: str, arguments: dict) -> dict:
+    return {"server": "mcp-github", "tool": tool, "arguments": arguments}
+
+
+async def approve(approval_id: str) -> str:
+    """What a person does on the approval service's page, then the app's poll for the token."""
+    base = os.environ["MCP_APPROVALS"]
+    async with httpx2.AsyncClient() as http:
+        resp = await http.post(
+            f"{base}/v1/approvals/{approval_id}/approve",
+            headers={"authorization": f"Bearer {os.environ['MCP_APPROVER_TOKEN']}"},
+        )
+        resp.raise_for_status()
+        status = (await http.get(f"{base}/v1/approvals/{approval_id}")).json()
+    return status["approval_token"]
+
+
 async def main() -> None:
     gateway = os.environ["MCP_GATEWAY"]
     agent = os.environ.get("MCP_AGENT", "sre-agent")
@@ -122,6 +143,39 @@ async def main() -> None:
                     out[name] = {"unexpected_result": r.model_dump(mode="json")}
                 except MCPError as e:
                     out[name] = error_of(e)
+            # The intent rate limit: one delete per user per ten minutes.
+            repo = "org-thousandeyes/sre-api"
+            r = await client.call_tool(
+                "run_tool", github("delete_branch", {"repo": repo, "branch": "release-1"}))
+            out["first_delete"] = r.content[0].text if r.content else None
+            try:
+                r = await client.call_tool(
+                    "run_tool", github("delete_branch", {"repo": repo, "branch": "release-2"}))
+                out["rate_limit"] = {"unexpected_result": r.model_dump(mode="json")}
+            except MCPError as e:
+                out["rate_limit"] = error_of(e)
+            # A write waits for a person; approved, it streams progress, then its result.
+            progress = []
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(value)
+
+            count = github("count_with_progress", {"steps": 3, "delay_ms": 50})
+            approval_id = None
+            try:
+                r = await client.call_tool("run_tool", count, progress_callback=on_progress)
+                out["held"] = {"unexpected_result": r.model_dump(mode="json")}
+            except MCPError as e:
+                out["held"] = error_of(e)
+                data = e.error.data if isinstance(e.error.data, dict) else {}
+                approval_id = data.get("approval_id")
+                out["held"]["has_approval_id"] = bool(approval_id)
+            if approval_id:
+                token = await approve(approval_id)
+                r = await client.call_tool(
+                    "run_tool", {**count, "approval": token}, progress_callback=on_progress)
+                out["counted"] = r.content[0].text if r.content else None
+                out["progress"] = progress
     print(json.dumps(out))
 
 

@@ -12,12 +12,15 @@
 use crate::upstream::{echo_handler, serve, stateless_service, McpUpstream, ResponseMode};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities,
+    ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer, ServiceError};
+use rmcp::service::{
+    NotificationContext, Peer, RequestContext, RoleClient, RoleServer, ServiceError,
+};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ErrorData, ServerHandler, ServiceExt};
+use rmcp::{ClientHandler, ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +28,33 @@ use tokio_util::sync::CancellationToken;
 /// Where the agent sends its tool calls: its sidecar's outbound listener, known only once
 /// the sidecar (which needs the agent's address first) has started.
 pub type Outbound = Arc<OnceLock<String>>;
+
+/// The user who asked for a call and the progress token they gave it.
+type ProgressTo = (Peer<RoleServer>, ProgressToken);
+
+/// The `params._meta.progressToken` the agent gives its own tool call when the user asked
+/// for progress.
+const AGENT_PROGRESS_TOKEN: &str = "agent-progress";
+
+/// The agent's MCP client of one tool call: relays the tool's progress notifications (which
+/// came back through the tool's sidecar and the gateway) to the user under the user's token.
+struct ProgressRelay {
+    to: Option<ProgressTo>,
+}
+
+impl ClientHandler for ProgressRelay {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        if let Some((user, token)) = &self.to {
+            let mut note = params;
+            note.progress_token = token.clone();
+            let _ = user.notify_progress(note).await;
+        }
+    }
+}
 
 /// The scripted agent's MCP server.
 #[derive(Clone)]
@@ -70,6 +100,7 @@ impl ScriptedAgent {
         tool: &str,
         arguments: Map<String, Value>,
         approval: Option<String>,
+        progress: Option<ProgressTo>,
     ) -> Result<CallToolResult, ErrorData> {
         let base = self
             .outbound
@@ -79,15 +110,22 @@ impl ScriptedAgent {
             StreamableHttpClientTransportConfig::with_uri(format!("{base}/tools/{server}/mcp"))
                 .auth_header(bearer.to_string());
         let transport = StreamableHttpClientTransport::from_config(config);
-        let client = ()
+        let wants_progress = progress.is_some();
+        let client = ProgressRelay { to: progress }
             .serve(transport)
             .await
             .map_err(|e| ErrorData::internal_error(format!("connecting to {server}: {e}"), None))?;
         let mut params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let mut meta = Map::new();
         if let Some(token) = approval {
             // Where the approval gate looks for a person's approval (HITL).
-            let mut meta = Map::new();
             meta.insert(APPROVAL_META.into(), Value::String(token));
+        }
+        if wants_progress {
+            // The tool then answers as an SSE stream, progress first (see ProgressRelay).
+            meta.insert("progressToken".into(), json!(AGENT_PROGRESS_TOKEN));
+        }
+        if !meta.is_empty() {
             params.meta = Some(meta.into());
         }
         let outcome = client.call_tool(params).await.map(|mut result| {
@@ -168,8 +206,13 @@ impl ServerHandler for ScriptedAgent {
             }
         };
         let approval = field("approval");
+        // The user asked for progress: relay the tool's (the agent's answer turns into SSE).
+        let progress = ctx
+            .meta
+            .get_progress_token()
+            .map(|token| (ctx.peer.clone(), token));
         Ok(self
-            .call(&bearer, &server, &tool, arguments, approval)
+            .call(&bearer, &server, &tool, arguments, approval, progress)
             .await?
             .into())
     }

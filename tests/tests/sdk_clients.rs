@@ -3,8 +3,14 @@
 //! and the TypeScript SDK (npm `@modelcontextprotocol/sdk`, pinned, `.tools/mcp-ts`). Each
 //! app (tests/sdk/) signs in by OAuth discovery and PKCE against the local issuer, lists and
 //! calls tools through an agent, and reads code, `data.control` and `data.reason` from the
-//! SDK's error object for a prompt injection and a team-scope violation.
+//! SDK's error object for a prompt injection, a team-scope violation, the intent rate limit
+//! and a call held for a person's approval. Once a person approves the held call (the app
+//! plays the person with the approver token the test gives it, where a real one clicks on
+//! the approval service's page), the app calls again with progress: the tool answers an SSE
+//! stream of progress notifications through the tool sidecar's streaming filters, the
+//! gateway and the agent, and the SDK's progress callback sees each one before the result.
 
+use meshguard_e2e::approval::{person_token, APPROVER_ROLE};
 use meshguard_e2e::mesh::{LocalMesh, GATEWAY_AUDIENCE};
 use meshguard_e2e::paths::workspace_root;
 use meshguard_e2e::UserClaims;
@@ -31,6 +37,11 @@ async fn run_app(program: &PathBuf, script: &str, mesh: &LocalMesh) -> Value {
         .arg(workspace_root().join(script))
         .env("MCP_GATEWAY", mesh.gateway_url(""))
         .env("MCP_AGENT", "sre-agent")
+        .env("MCP_APPROVALS", mesh.approval.url(""))
+        .env(
+            "MCP_APPROVER_TOKEN",
+            person_token(&mesh.idp, "carol", APPROVER_ROLE),
+        )
         .env(
             "NODE_PATH",
             workspace_root().join(".tools/mcp-ts/node_modules"),
@@ -62,6 +73,26 @@ fn assert_app_saw_the_mesh(app: &str, v: &Value) {
         json!({"code": -32003, "control": "MCP-09", "reason": "team_scope_violation"}),
         "{app}: {v}"
     );
+    // The intent rate limit (1 delete per user per 10 minutes): the first passes.
+    assert_eq!(v["first_delete"], "deleted branch release-1", "{app}: {v}");
+    assert_eq!(
+        v["rate_limit"],
+        json!({"code": -32029, "control": "MCP-03", "reason": "rate_limited"}),
+        "{app}: {v}"
+    );
+    // A write is held until a person approves it; the app reads the approval id too.
+    assert_eq!(
+        v["held"],
+        json!({"code": -32003, "control": "HITL", "reason": "approval_pending", "has_approval_id": true}),
+        "{app}: {v}"
+    );
+    // Approved, the call streams: every progress notification, then the result.
+    let progress: Vec<f64> = v["progress"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    assert_eq!(progress, [1.0, 2.0, 3.0], "{app}: {v}");
+    assert_eq!(v["counted"], "counted to 3", "{app}: {v}");
 }
 
 async fn mesh_with_alice_signing_in() -> LocalMesh {

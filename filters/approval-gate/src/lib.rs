@@ -178,6 +178,9 @@ impl HttpContext for Stream {
         }
         self.holding = false;
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        if let Err(d) = meshguard_proxy::request::check_mirror(self, &body) {
+            return self.deny(&d);
+        }
         let now = meshguard_proxy::host::now(self);
         match self.gate.judge(&body, &self.info, now) {
             Decision::Pass => {

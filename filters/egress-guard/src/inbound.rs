@@ -43,6 +43,9 @@ impl Stream {
             return Action::Pause;
         }
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        if let Err(d) = meshguard_proxy::request::check_mirror(self, &body) {
+            return self.refuse(&d);
+        }
         match self.guard.inspect(&body) {
             Decision::Pass(n) => self.pass(&format!("where=arguments candidates={n}")),
             Decision::Block(b) => self.block(&b, "arguments"),

@@ -78,6 +78,9 @@ impl Stream {
         stats::increment(FILTER, "inspected.request");
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
         self.request_id.whole(&body);
+        if let Err(d) = meshguard_proxy::request::check_mirror(self, &body) {
+            return self.refuse(&d);
+        }
         let decision = if shape.json {
             self.engine.json_body(&body, Direction::Request)
         } else {

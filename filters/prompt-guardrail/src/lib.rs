@@ -117,6 +117,9 @@ impl HttpContext for Stream {
             return Action::Pause;
         }
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        if let Err(d) = meshguard_proxy::request::check_mirror(self, &body) {
+            return self.enforce(Decision::Refuse(d));
+        }
         let outcome = self.guardrail.inspect(&body);
         for method in &outcome.methods {
             stats::increment(FILTER, method_stat(*method));

@@ -241,14 +241,32 @@ pub fn on_body(
     }
 }
 
-/// The request headers MCP 2026-07-28 mirrors from the body (checked against it once the
-/// body is complete, so routing on them downstream is safe).
-pub fn mirror_headers(ctx: &dyn HttpContext) -> MirrorHeaders {
-    MirrorHeaders {
-        method: ctx.get_http_request_header("mcp-method"),
-        name: ctx.get_http_request_header("mcp-name"),
-        protocol_version: ctx.get_http_request_header("mcp-protocol-version"),
+/// Check the MCP 2026-07-28 mirror headers against a complete request body, for a filter
+/// that parses the body itself rather than through [`on_body`] (which checks them already).
+/// The body is parsed only when the request carries a mirror header or declares a revision
+/// that requires them, so older clients cost nothing. A body that is not JSON-RPC cannot
+/// match headers claiming a method: refused with the parser's reason.
+pub fn check_mirror(ctx: &dyn HttpContext, body: &[u8]) -> Result<(), Denial> {
+    let mirror = mirror_headers(ctx);
+    if !mirror.needs_body() {
+        return Ok(());
     }
+    match parse_payload(body) {
+        Ok(payload) => headers::check(&mirror, &payload).map_err(|d| d.with_id(payload.reply_id())),
+        Err(e) => Err(Denial::new(
+            400,
+            Control::Protocol,
+            e.reason(),
+            e.to_string(),
+        )),
+    }
+}
+
+/// The request headers MCP 2026-07-28 mirrors from the body, `Mcp-Param-*` included
+/// (checked against it once the body is complete, so routing on them downstream is safe).
+pub fn mirror_headers(ctx: &dyn HttpContext) -> MirrorHeaders {
+    let headers = ctx.get_http_request_headers();
+    MirrorHeaders::from_pairs(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 mod gateway;
 
 use gateway::Gateway;
+use meshguard_core::body::BodyVerdict;
 use meshguard_core::denial::Denial;
 use meshguard_core::identity::{bearer, identity_headers, HEADER_PREFIX};
 use meshguard_core::jwt::Claims;
@@ -126,6 +127,9 @@ enum Phase {
     AwaitKeys,
     /// Agent token verified for a tool route; waiting for the body's tool name.
     AwaitBody(Box<Claims>),
+    /// A user's request to an agent, forwarded once its body matches its MCP 2026-07-28
+    /// mirror headers.
+    AwaitMirror,
     Done,
 }
 
@@ -207,6 +211,7 @@ impl HttpContext for Stream {
                 Action::Pause
             }
             Phase::AwaitBody(_) => self.on_body(body_size, end_of_stream),
+            Phase::AwaitMirror => self.check_mirror_body(body_size),
             Phase::Done => Action::Continue,
         }
     }
@@ -270,7 +275,10 @@ impl Stream {
                     .verified_session(&claims)
                     .and_then(|sid| agent_mint_request(&self.config, &claims, agent, &sid));
                 match result.and_then(|req| self.gateway.borrow_mut().mint(&req, host::now(self))) {
-                    Ok(token) => self.forward(&claims, &token, "agent_token"),
+                    Ok(token) => {
+                        self.forward(&claims, &token, "agent_token");
+                        self.await_mirror_check()
+                    }
                     Err(d) => self.deny(&d),
                 }
             }
@@ -353,6 +361,45 @@ impl Stream {
             ),
         );
         Action::Continue
+    }
+
+    /// A user's POST to an agent that carries MCP 2026-07-28 mirror headers (or declares
+    /// that revision) is held until its body is complete and checked against them, so
+    /// whatever routes or authorises on those headers behind the gateway sees the body's
+    /// truth. Requests without them (older clients) stream on untouched.
+    fn await_mirror_check(&mut self) -> Action {
+        let post = self.get_http_request_header(":method").as_deref() == Some("POST");
+        if !post || !request::mirror_headers(self).needs_body() {
+            return Action::Continue;
+        }
+        self.phase = Phase::AwaitMirror;
+        match self.request.body_complete {
+            Some(size) => self.check_mirror_body(size),
+            None => Action::Pause,
+        }
+    }
+
+    /// The complete (or oversize) body of a request in [`Phase::AwaitMirror`].
+    fn check_mirror_body(&mut self, body_size: usize) -> Action {
+        self.phase = Phase::Done;
+        let d = match self.config.body.verdict_on_overflow(body_size) {
+            Some(BodyVerdict::Refuse(d)) => d,
+            // Headers that claim to mirror a body nobody can read: refused, fail closed.
+            Some(_) => Denial::new(
+                413,
+                meshguard_core::denial::Control::Protocol,
+                "body_too_large",
+                "the MCP mirror headers cannot be checked against this body",
+            ),
+            None => {
+                let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+                match request::check_mirror(self, &body) {
+                    Ok(()) => return Action::Continue,
+                    Err(d) => d,
+                }
+            }
+        };
+        self.deny(&d)
     }
 
     fn issue_session(&mut self, user: &Claims) -> Action {
