@@ -37,7 +37,10 @@ async fn run_app(program: &PathBuf, script: &str, mesh: &LocalMesh) -> Value {
         .arg(workspace_root().join(script))
         .env("MCP_GATEWAY", mesh.gateway_url(""))
         .env("MCP_AGENT", "sre-agent")
-        .env("MCP_APPROVALS", mesh.approval.url(""))
+        .env(
+            "MCP_APPROVALS",
+            mesh.approval_service().expect("approval service").url(""),
+        )
         .env(
             "MCP_APPROVER_TOKEN",
             person_token(&mesh.idp, "carol", APPROVER_ROLE),

@@ -385,12 +385,7 @@ impl Stream {
         let d = match self.config.body.verdict_on_overflow(body_size) {
             Some(BodyVerdict::Refuse(d)) => d,
             // Headers that claim to mirror a body nobody can read: refused, fail closed.
-            Some(_) => Denial::new(
-                413,
-                meshguard_core::denial::Control::Protocol,
-                "body_too_large",
-                "the MCP mirror headers cannot be checked against this body",
-            ),
+            Some(_) => Refusal::MirrorUncheckable.into(),
             None => {
                 let body = self.get_http_request_body(0, body_size).unwrap_or_default();
                 match request::check_mirror(self, &body) {

@@ -25,6 +25,8 @@ pub enum Refusal<'a> {
     SessionMismatch,
     /// The body is too large or encoded, so the tool name cannot be read.
     BodyUninspectable,
+    /// MCP mirror headers on a body too large (or encoded) to check them against.
+    MirrorUncheckable,
     /// A `tools/call` without a usable `params.name` (`reason` from the reader).
     UnnamedCall(&'static str),
     /// The user's team may not drive this agent.
@@ -94,6 +96,12 @@ impl From<Refusal<'_>> for Denial {
                 Control::Protocol,
                 "body_too_large",
                 "the tool name cannot be read from this body",
+            ),
+            R::MirrorUncheckable => Denial::new(
+                413,
+                Control::Protocol,
+                "body_too_large",
+                "the MCP mirror headers cannot be checked against this body",
             ),
             R::UnnamedCall(reason) => Denial::new(
                 400,
