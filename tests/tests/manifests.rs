@@ -2491,3 +2491,123 @@ fn mcp_header_authz_refuses_what_istio_cannot_read_and_allows_the_registry() {
         }
     }
 }
+
+/// Whether an ALLOW policy admits a request as Istio would read these fields: source
+/// `requestPrincipals` / `notRequestPrincipals` (exact, `prefix*`, `*suffix`; Istio matches
+/// principals as it matches paths), operation paths and methods,
+/// `when` on request headers (any other `when` key, such as claims, does not hold here).
+fn edge_allows(
+    policy: &Value,
+    principal: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &BTreeMap<&str, &str>,
+) -> bool {
+    let listed = |list: &Value, p: &str| {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| manifests::path_matches(v.as_str().unwrap_or_default(), p))
+    };
+    policy["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|rule| {
+            let from_ok = rule["from"].as_array().is_none_or(|sources| {
+                sources.iter().any(|s| {
+                    let s = &s["source"];
+                    let rp = s
+                        .get("requestPrincipals")
+                        .is_none_or(|l| principal.is_some_and(|p| listed(l, p)));
+                    let not_rp = s
+                        .get("notRequestPrincipals")
+                        .is_none_or(|l| !principal.is_some_and(|p| listed(l, p)));
+                    rp && not_rp
+                })
+            });
+            let to_ok = rule["to"].as_array().is_none_or(|ops| {
+                ops.iter().any(|op| {
+                    let op = &op["operation"];
+                    op["paths"].as_array().is_none_or(|ps| {
+                        ps.iter()
+                            .any(|p| manifests::path_matches(p.as_str().unwrap(), path))
+                    }) && op["methods"]
+                        .as_array()
+                        .is_none_or(|ms| ms.iter().any(|m| m == method))
+                })
+            });
+            let when_ok = rule["when"].as_array().into_iter().flatten().all(|c| {
+                c["key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("request.headers["))
+                    && header_condition_holds(c, headers)
+            });
+            from_ok && to_ok && when_ok
+        })
+}
+
+#[test]
+fn the_edge_lets_oauth_discovery_reach_the_gateway_and_nothing_else_tokenless() {
+    let docs = base();
+    let policy = &docs
+        .iter()
+        .find(|d| d.kind() == "AuthorizationPolicy" && d.name() == "edge-gateway-ingress")
+        .expect("edge-gateway-ingress")
+        .value;
+    let none = BTreeMap::new();
+    let user = Some("https://idp.example.com/alice");
+    let bearer: BTreeMap<&str, &str> = [("authorization", "Bearer x")].into();
+    // The SDKs' discovery: the tokenless call gets the gateway's 401, the metadata is public.
+    for (method, path) in [
+        ("POST", "/agents/sre-agent/mcp"),
+        ("GET", "/.well-known/oauth-protected-resource"),
+        (
+            "GET",
+            "/.well-known/oauth-protected-resource/agents/sre-agent/mcp",
+        ),
+    ] {
+        assert!(
+            edge_allows(policy, None, method, path, &none),
+            "{method} {path}"
+        );
+    }
+    // With a verified token, the user paths as before.
+    assert!(edge_allows(
+        policy,
+        user,
+        "POST",
+        "/agents/sre-agent/mcp",
+        &bearer
+    ));
+    assert!(edge_allows(
+        policy,
+        user,
+        "POST",
+        "/meshguard/session",
+        &bearer
+    ));
+    // Nothing else is tokenless: the session endpoint, the approval page and API, other paths;
+    // and another Authorization scheme is not "no token".
+    for (method, path) in [
+        ("POST", "/meshguard/session"),
+        ("GET", "/"),
+        ("POST", "/v1/approvals/abc/approve"),
+        ("GET", "/tools/mcp-github/mcp"),
+    ] {
+        assert!(
+            !edge_allows(policy, None, method, path, &none),
+            "{method} {path}"
+        );
+    }
+    let basic: BTreeMap<&str, &str> = [("authorization", "Basic YTpi")].into();
+    assert!(!edge_allows(
+        policy,
+        None,
+        "POST",
+        "/agents/sre-agent/mcp",
+        &basic
+    ));
+    // The approval page needs the approvers' group claim, not only a token.
+    assert!(!edge_allows(policy, user, "GET", "/", &bearer));
+}
