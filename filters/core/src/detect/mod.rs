@@ -124,7 +124,7 @@ impl Scan {
 /// positives grow with its length (a 30 KB paste summed weak hits from pages apart), so
 /// rules only add up within a neighbourhood, and the score of a text is that of its
 /// densest neighbourhood. Findings without a span (a scan-wide signal) count everywhere.
-pub const NEIGHBOURHOOD_BYTES: usize = 2048;
+pub const NEIGHBOURHOOD_BYTES: usize = 768;
 
 /// The score of a set of findings: over every neighbourhood of [`NEIGHBOURHOOD_BYTES`]
 /// around a finding, the sum over distinct rule ids of the highest score each reached
@@ -142,7 +142,8 @@ pub(crate) fn score_of<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
     best.unwrap_or_else(|| distinct_sum(all.into_iter()))
 }
 
-/// Sum over distinct rule ids of the highest score each reached.
+/// Sum over distinct rule ids of the highest score each reached; when every one of them is
+/// a [`rules::CONTEXT_RULES`] rule (a setting without an ask), [`rules::CONTEXT_ALONE`] of it.
 fn distinct_sum<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
     let mut best: Vec<(&str, f32)> = Vec::new();
     for f in findings {
@@ -151,7 +152,12 @@ fn distinct_sum<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
             None => best.push((&f.rule_id, f.score)),
         }
     }
-    best.iter().map(|(_, s)| s).sum()
+    let sum: f32 = best.iter().map(|(_, s)| s).sum();
+    if !best.is_empty() && best.iter().all(|(id, _)| rules::CONTEXT_RULES.contains(id)) {
+        sum * rules::CONTEXT_ALONE
+    } else {
+        sum
+    }
 }
 
 /// What the configuration says to do with a scan.
