@@ -124,6 +124,10 @@ impl Scan {
 /// positives grow with its length (a 30 KB paste summed weak hits from pages apart), so
 /// rules only add up within a neighbourhood, and the score of a text is that of its
 /// densest neighbourhood. Findings without a span (a scan-wide signal) count everywhere.
+/// 768 bytes is a paragraph or two: at 2 KiB, two half-weight hits from neighbouring
+/// paragraphs of joined honest texts ("stay in character" here, "send the minutes to our
+/// new address" there) still made 3-10 KB inputs fail 2.3% of the time; at 768 no attack
+/// family of the evaluation lost a sample.
 pub const NEIGHBOURHOOD_BYTES: usize = 768;
 
 /// The score of a set of findings: over every neighbourhood of [`NEIGHBOURHOOD_BYTES`]
