@@ -12,7 +12,8 @@ use meshguard_core::detect::Detector;
 use meshguard_core::output_sanitizer::{self, Outcome, Sanitizer};
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
 use meshguard_e2e::guardrail_corpus::{
-    load_all, Sample, ATTACK_FILES, HONEST_FILES, TOOL_OUTPUT_FILES,
+    load_all, prose, Sample, ATTACK_FILES, HELDOUT_TOOL_OUTPUT_FILES, HONEST_FILES,
+    TOOL_OUTPUT_FILES,
 };
 use meshguard_e2e::load::bench_line;
 use regex::Regex;
@@ -154,12 +155,16 @@ fn run() -> Result<(), String> {
         config.detect.disable_rules.push(RULE_ID.to_string());
     }
     let detector = Detector::new(&config.detect).map_err(|e| e.to_string())?;
+    if std::env::args().any(|a| a == "--speed") {
+        speed(&detector);
+        return Ok(());
+    }
     let why = |text: &str| {
         let scan = detector.scan(text);
         let ids: Vec<String> = scan
             .findings
             .iter()
-            .map(|f| format!("{}={:.1}", f.rule_id, f.score))
+            .map(|f| format!("{}={:.1}@{}", f.rule_id, f.score, f.span.start))
             .collect();
         format!("score {:.2} [{}]", scan.score, ids.join(" "))
     };
@@ -209,12 +214,23 @@ fn run() -> Result<(), String> {
         );
     }
     fp.report("guardrail_false_positive", "honest flagged");
-    length_bands(&guardrail, &honest, show_misses);
+    length_bands(&guardrail, &honest, show_misses, &|t: &str| {
+        if explain {
+            why(t)
+        } else {
+            String::new()
+        }
+    });
     tool_outputs(&attacks, &honest, show_misses)
 }
 
 /// Honest inputs per length band, long ones joined from consecutive honest samples.
-fn length_bands(guardrail: &Guardrail, honest: &[Sample], show_misses: bool) {
+fn length_bands(
+    guardrail: &Guardrail,
+    honest: &[Sample],
+    show_misses: bool,
+    why: &dyn Fn(&str) -> String,
+) {
     let mut bands: BTreeMap<&str, Tally> = BTreeMap::new();
     for s in honest {
         let f = flagged(guardrail, &s.text);
@@ -229,7 +245,7 @@ fn length_bands(guardrail: &Guardrail, honest: &[Sample], show_misses: bool) {
                 let f = flagged(guardrail, text);
                 bands.entry(band(text.len())).or_default().add(split, f);
                 if f && show_misses && split == "dev" {
-                    eprintln!("false positive joined {len} #{i}");
+                    eprintln!("false positive joined {len} #{i} {}", why(text));
                 }
             }
         }
@@ -251,6 +267,10 @@ fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Res
     let re = Regex::new(r"https?://[^\s)\]\x22'<>]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
         .expect("constant regex");
     let mut injected = load_all(TOOL_OUTPUT_FILES)?;
+    let (clean_pypi, heldout): (Vec<Sample>, Vec<Sample>) = load_all(HELDOUT_TOOL_OUTPUT_FILES)?
+        .into_iter()
+        .partition(|s| s.family.starts_with("clean_"));
+    injected.extend(heldout);
     injected.extend(
         attacks
             .iter()
@@ -323,9 +343,48 @@ fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Res
         }
     }
     changed.report("sanitizer_clean_changed", "clean tool outputs changed");
+    let mut pypi = Tally::default();
+    for s in &clean_pypi {
+        let (_, ch, _) = sanitized(&sanitizer, &s.text);
+        pypi.add(&s.split, ch);
+    }
+    pypi.report(
+        "sanitizer_clean_changed_pypi",
+        "clean tool outputs from the held-out packages changed",
+    );
     flagged_clean.report(
         "sanitizer_clean_caught",
         "clean tool outputs caught as injected",
     );
     Ok(())
+}
+
+/// `--speed`: the detector's native throughput (MB/s) on the bench corpus (`make bench`'s
+/// mix of docs, chat, records and written samples), 1 MB scanned as 64 KiB texts, best of
+/// five rounds of about a second each: compare builds by running them in turn.
+fn speed(detector: &Detector) {
+    let text = prose(1_000_000);
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + (64 << 10)).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        chunks.push(&text[start..end]);
+        start = end;
+    }
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let t0 = std::time::Instant::now();
+        let mut bytes = 0usize;
+        while t0.elapsed().as_secs_f64() < 1.0 {
+            for c in &chunks {
+                std::hint::black_box(detector.scan(c));
+                bytes += c.len();
+            }
+        }
+        best = best.max(bytes as f64 / 1e6 / t0.elapsed().as_secs_f64());
+    }
+    bench_line("detector_native_throughput", best, "MB/s", None);
 }

@@ -124,7 +124,11 @@ impl Scan {
 /// positives grow with its length (a 30 KB paste summed weak hits from pages apart), so
 /// rules only add up within a neighbourhood, and the score of a text is that of its
 /// densest neighbourhood. Findings without a span (a scan-wide signal) count everywhere.
-pub const NEIGHBOURHOOD_BYTES: usize = 2048;
+/// 768 bytes is a paragraph or two: at 2 KiB, two half-weight hits from neighbouring
+/// paragraphs of joined honest texts ("stay in character" here, "send the minutes to our
+/// new address" there) still made 3-10 KB inputs fail 2.3% of the time; at 768 no attack
+/// family of the evaluation lost a sample.
+pub const NEIGHBOURHOOD_BYTES: usize = 768;
 
 /// The score of a set of findings: over every neighbourhood of [`NEIGHBOURHOOD_BYTES`]
 /// around a finding, the sum over distinct rule ids of the highest score each reached
@@ -142,7 +146,8 @@ pub(crate) fn score_of<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
     best.unwrap_or_else(|| distinct_sum(all.into_iter()))
 }
 
-/// Sum over distinct rule ids of the highest score each reached.
+/// Sum over distinct rule ids of the highest score each reached; when every one of them is
+/// a [`rules::CONTEXT_RULES`] rule (a setting without an ask), [`rules::CONTEXT_ALONE`] of it.
 fn distinct_sum<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
     let mut best: Vec<(&str, f32)> = Vec::new();
     for f in findings {
@@ -151,7 +156,12 @@ fn distinct_sum<'a>(findings: impl Iterator<Item = &'a Finding>) -> f32 {
             None => best.push((&f.rule_id, f.score)),
         }
     }
-    best.iter().map(|(_, s)| s).sum()
+    let sum: f32 = best.iter().map(|(_, s)| s).sum();
+    if !best.is_empty() && best.iter().all(|(id, _)| rules::CONTEXT_RULES.contains(id)) {
+        sum * rules::CONTEXT_ALONE
+    } else {
+        sum
+    }
 }
 
 /// What the configuration says to do with a scan.

@@ -908,6 +908,15 @@ pub const RULES: &[BuiltinRule] = &[
         0.5,
         r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:to|into|at|via|onto)\b (?:\S*[a-z]\.[a-z]{2,}\b|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9])",
     ),
+    // The ask that makes a note to the AI an attack when no other rule names it: invoke a
+    // named tool or function (`send_email`, `files.delete`). Half weight: docs of tools say
+    // it too; next to words addressed to the model it is an injection.
+    rule(
+        "tool.invoke_named",
+        ToolOut,
+        0.5,
+        r"\b(?:call|invoke|run|execute|trigger|use|fire) (?:the |your |a )?`?[a-z][a-z0-9]*[_.][a-z0-9_.]*`? (?:tool|function|action|endpoint|command)\b",
+    ),
     // Wrappers that frame data as a message to the model: system labels, shouted notices,
     // to-do notes, the model addressed in the second person. Half weight: they need a
     // directive, an override or a target next to them.
@@ -946,6 +955,31 @@ pub const RULES: &[BuiltinRule] = &[
         r"\b(?:really|extremely|very|super|critically|vitally) important (?:\S+ ){0,2}?(?:really|extremely|very|super|critically|vitally) important\b",
     ),
 ];
+
+/// Rules that describe a setting rather than ask for anything: role labels and tags,
+/// words addressed to "the AI", emphasis wrappers, mentions of system prompts or
+/// jailbreaks, "act as". Honest system prompts, prompt templates and security writing are
+/// full of them; an attack pairs them with what it wants (an override, an exfiltration, a
+/// persona without safeguards). A neighbourhood holding only such findings scores
+/// [`CONTEXT_ALONE`] of their sum (see `score_of` in the parent module).
+pub const CONTEXT_RULES: &[&str] = &[
+    "role.xml_tag",
+    "role.header",
+    "role.label_imperative",
+    "role.label_directive",
+    "role.bracket_note",
+    "tool.address_ai",
+    "tool.important_prefix",
+    "tool.important_tag",
+    "tool.wrapper",
+    "tool.emphasis",
+    "exfil.sysprompt_mention",
+    "jb.jailbreak_word",
+    "jb.dev_mode",
+    "jb.prompt_placeholder",
+];
+/// The share of their sum that context-only findings score (see [`CONTEXT_RULES`]).
+pub const CONTEXT_ALONE: f32 = 0.45;
 
 /// Rules that only stand in for another of their family: a finding of one is dropped
 /// where a finding of another rule of the same family overlaps it (the typo-tolerant
