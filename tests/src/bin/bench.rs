@@ -1,13 +1,18 @@
 //! `make bench`: load on loopback against Envoy with and without each meshguard filter,
 //! printing `BENCH` lines with ratios against anchors measured in the same run: Envoy with
 //! no filter, and Envoy's native `jwt_authn` verifying the same token (plain, and with its
-//! `jwt_cache_config`, the fairest setting) for the identity filters.
+//! `jwt_cache_config`, the fairest setting) for the identity filters. Then the two chains as
+//! deployed (the gateway's and a tool sidecar's, see [`chains`]), each against the same Envoy
+//! without meshguard filters, in interleaved rounds.
 
 use meshguard_e2e::load::{bench_line, Load, LoadResult};
 use meshguard_e2e::mesh::{plugin, GatewayKeys, GATEWAY_AUDIENCE, GATEWAY_ISSUER, MCP_GITHUB};
 use meshguard_e2e::{EnvoyBuilder, OidcIssuer, UserClaims, WasmFilter};
 use serde_json::{json, Value};
 use std::time::Duration;
+
+#[path = "bench/chains.rs"]
+mod chains;
 
 const TOOL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-thousandeyes/sre-api","number":42}}}"#;
 const TOOL_RESULT: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Issue 42: the deploy pipeline times out on the integration stage."}],"isError":false}}"#;
@@ -68,6 +73,11 @@ fn main() {
 }
 
 async fn run() -> Result<(), String> {
+    // `meshguard-bench chains`: only the chains as deployed.
+    if std::env::args().nth(1).as_deref() == Some("chains") {
+        chains::gateway().await?;
+        return chains::tool_sidecar().await;
+    }
     let plain = |url: String| Load::post(url, TOOL_CALL.to_string(), duration());
     let base = measure(EnvoyBuilder::new(), &plain)?;
     report("envoy_no_filter", base, None);
@@ -84,7 +94,9 @@ async fn run() -> Result<(), String> {
     }
     audience_check_vs_jwt_authn(base).await?;
     tool_policy_path(base)?;
-    token_exchange_mint_path(base).await
+    token_exchange_mint_path(base).await?;
+    chains::gateway().await?;
+    chains::tool_sidecar().await
 }
 
 /// Gateway side: tool-policy with the deployed registry judging a `tools/call` of a
