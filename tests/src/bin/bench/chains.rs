@@ -414,6 +414,7 @@ async fn compare(chain: &str, a: &Side, b: &Side) -> Result<(), String> {
     let length = round_length();
     let (mut rps, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
     let (mut base_rps, mut base_p50, mut base_p99) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut chain_rps, mut chain_p50, mut chain_p99) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds() {
         let ca = a.closed(length).run()?;
         let cb = b.closed(length).run()?;
@@ -429,21 +430,22 @@ async fn compare(chain: &str, a: &Side, b: &Side) -> Result<(), String> {
         base_rps.push(ca.rps);
         base_p50.push(oa.p50_ms);
         base_p99.push(oa.p99_ms);
+        chain_rps.push(cb.rps);
+        chain_p50.push(ob.p50_ms);
+        chain_p99.push(ob.p99_ms);
     }
     let anchor = format!("envoy_no_filter_{chain}");
-    bench_line(&format!("{anchor}_rps"), median(&base_rps), "req/s", None);
-    bench_line(
-        &format!("{anchor}_p50_at_500rps"),
-        median(&base_p50),
-        "ms",
-        None,
-    );
-    bench_line(
-        &format!("{anchor}_p99_at_500rps"),
-        median(&base_p99),
-        "ms",
-        None,
-    );
+    let medians = [
+        (format!("{anchor}_rps"), &base_rps, "req/s"),
+        (format!("{anchor}_p50_at_500rps"), &base_p50, "ms"),
+        (format!("{anchor}_p99_at_500rps"), &base_p99, "ms"),
+        (format!("{chain}_chain_rps"), &chain_rps, "req/s"),
+        (format!("{chain}_chain_p50_at_500rps"), &chain_p50, "ms"),
+        (format!("{chain}_chain_p99_at_500rps"), &chain_p99, "ms"),
+    ];
+    for (name, values, unit) in medians {
+        bench_line(&name, median(values), unit, None);
+    }
     println!(
         "BENCH chain={chain} rps_ratio={:.3} p50_delta_ms={:.3} p99_delta_ms={:.3} (goal >=0.5x, <=+1ms p50, <=+2ms p99)",
         median(&rps),
