@@ -14,7 +14,9 @@
 //! ([`Corpus`]), and the tool sidecar's upstream answers each call with its own tool result
 //! of varied real text. Bodies the chain refuses on a first probe (an honest sample the
 //! guardrail mistakes for an attack, a record the scrubber blocks in a request) are left out
-//! and counted, so the load measures calls that pass.
+//! and counted, so the load measures calls that pass; the run fails if a filter of the chain
+//! counted nothing on the probe (it would not be measured) or the chain denied a call under
+//! load.
 //!
 //! Rounds alternate (no filter, chain, no filter, chain, ...) so machine drift hits both
 //! sides alike; the reported figure is the median over rounds of each round's ratio or
