@@ -335,6 +335,40 @@ impl OpenLoop {
     }
 }
 
+/// A loopback HTTP/1.1 server (the origin behind the Envoy under test) answering every
+/// request with `reply(request body)` as JSON, with a content-length (a streamed body would
+/// measure Nagle, not the filter). It reads each request body whole before answering, and
+/// the bench never uses Envoy's `direct_response` as the origin: an answer sent before the
+/// request body is read leaves the connection unusable, so Envoy closes it and every request
+/// pays a new connection (and handshake), except behind a filter that holds the body, which
+/// made such a no-filter anchor slower than the filters measured against it.
+pub async fn upstream<F>(reply: F) -> Result<std::net::SocketAddr, String>
+where
+    F: Fn(&[u8]) -> axum::body::Bytes + Send + Sync + 'static,
+{
+    let reply = Arc::new(reply);
+    let handler = move |body: axum::body::Bytes| {
+        let reply = reply.clone();
+        async move { ([("content-type", "application/json")], reply(&body)) }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().fallback(handler)).await;
+    });
+    Ok(addr)
+}
+
+/// [`upstream`] answering every request with `body`.
+pub async fn fixed_upstream(
+    body: impl Into<axum::body::Bytes>,
+) -> Result<std::net::SocketAddr, String> {
+    let body = body.into();
+    upstream(move |_| body.clone()).await
+}
+
 /// Real text for bench bodies: the honest evaluation corpora (public library docs, chat and
 /// agent prompts, PII-bearing records, written samples), so scanners see the mix users
 /// deploy, not one repeated line.

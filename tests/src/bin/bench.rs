@@ -28,11 +28,22 @@ fn duration() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Start an Envoy answering `TOOL_RESULT` itself behind `builder`'s filters, warm it up,
-/// and load it.
+/// The loopback origin answering `TOOL_RESULT` behind every Envoy of the run (see
+/// [`meshguard_e2e::load::upstream`] for why never a `direct_response`).
+static ORIGIN: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
+
+/// `builder` routing to [`ORIGIN`].
+fn to_origin(builder: EnvoyBuilder) -> EnvoyBuilder {
+    match ORIGIN.get() {
+        Some(addr) => builder.upstream(*addr),
+        None => builder,
+    }
+}
+
+/// Start an Envoy forwarding to the origin behind `builder`'s filters, warm it up, and load
+/// it.
 fn measure(builder: EnvoyBuilder, load: &dyn Fn(String) -> Load) -> Result<LoadResult, String> {
-    let envoy = builder
-        .direct_response(200, "application/json", TOOL_RESULT)
+    let envoy = to_origin(builder)
         .start()
         .map_err(|e| format!("envoy did not start:\n{}", e.log))?;
     let url = envoy.url("/mcp");
@@ -73,6 +84,8 @@ fn main() {
 }
 
 async fn run() -> Result<(), String> {
+    let origin = meshguard_e2e::load::fixed_upstream(TOOL_RESULT).await?;
+    let _ = ORIGIN.set(origin);
     // `meshguard-bench chains`: only the chains as deployed.
     if std::env::args().nth(1).as_deref() == Some("chains") {
         chains::gateway().await?;
@@ -106,9 +119,7 @@ fn tool_policy_path(base: LoadResult) -> Result<(), String> {
     let mut config = plugin::as_deployed("tool_policy");
     config["rate_limits"] = json!([{"class": "read", "per": "user",
                                     "requests": 1_000_000, "window_seconds": 1}]);
-    let envoy = EnvoyBuilder::new()
-        .filter(WasmFilter::new("tool_policy", config))
-        .direct_response(200, "application/json", TOOL_RESULT)
+    let envoy = to_origin(EnvoyBuilder::new().filter(WasmFilter::new("tool_policy", config)))
         .start()
         .map_err(|e| format!("envoy did not start:\n{}", e.log))?;
     let load = |url: String| {
@@ -230,9 +241,7 @@ async fn token_exchange_mint_path(base: LoadResult) -> Result<(), String> {
     let filter = WasmFilter::new("token_exchange", config)
         .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
         .env("MESHGUARD_SESSION_KEYS", &keys.session_env);
-    let envoy = EnvoyBuilder::new()
-        .filter(filter)
-        .direct_response(200, "application/json", TOOL_RESULT)
+    let envoy = to_origin(EnvoyBuilder::new().filter(filter))
         .start()
         .map_err(|e| format!("gateway did not start:\n{}", e.log))?;
     let session = session_id(&envoy, &user_token).await?;

@@ -24,12 +24,11 @@
 //! open-loop generator ([`OpenLoop`]), counted from each request's scheduled send time.
 
 use axum::body::Bytes;
-use meshguard_e2e::load::{bench_line, median, Corpus, Load, OpenLoop};
+use meshguard_e2e::load::{bench_line, fixed_upstream, median, upstream, Corpus, Load, OpenLoop};
 use meshguard_e2e::mesh::{self, plugin, GatewayKeys, MCP_GITHUB, SRE_AGENT};
 use meshguard_e2e::pki::ids;
 use meshguard_e2e::{approval, Envoy, EnvoyBuilder, McpClient, OidcIssuer, Pki, Svid};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +40,7 @@ const CANDIDATES: u64 = 60;
 const CALL_SIZES: [usize; 6] = [200, 400, 800, 1600, 3200, 6400];
 /// Sizes of the text a tool result carries, in turn (bytes).
 const RESULT_SIZES: [usize; 6] = [500, 1000, 2000, 4000, 8000, 16000];
-/// The gateway's answer (Envoy answers itself: the tool behind it is not measured here).
+/// What the gateway's upstream answers (the tool sidecar behind it is not measured here).
 const GATEWAY_REPLY: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}],"isError":false}}"#;
 
 /// Round length: `BENCH_SECONDS`, default 3 s (rounds are short; there are several).
@@ -211,6 +210,7 @@ pub async fn gateway() -> Result<(), String> {
         &approvals,
         false,
     );
+    let tool = fixed_upstream(GATEWAY_REPLY).await?;
     let svid = pki.svid(ids::GATEWAY);
     let agent = pki.svid(SRE_AGENT.spiffe);
     let gateway = |filters: &[Value]| {
@@ -219,7 +219,7 @@ pub async fn gateway() -> Result<(), String> {
             .rbac_allow_principals(&[SRE_AGENT.spiffe])
             .cluster("oidc-issuer", idp.addr)
             .cluster(approval::CLUSTER, approvals.addr)
-            .direct_response(200, "application/json", GATEWAY_REPLY);
+            .upstream(tool);
         for f in filters {
             b = b.native_filter(f.clone());
         }
@@ -285,7 +285,7 @@ pub async fn tool_sidecar() -> Result<(), String> {
     // The gateway's JWKS, which audience-check fetches through its `meshguard-gateway-jwks`
     // cluster as in the mesh.
     let jwks_body = Bytes::from(keys.public_jwks().to_string());
-    let jwks = serve(move |_| jwks_body.clone()).await?;
+    let jwks = upstream(move |_| jwks_body.clone()).await?;
     let corpus = Corpus::load();
     let results: Arc<Vec<Bytes>> = Arc::new(
         (0..CANDIDATES)
@@ -298,7 +298,7 @@ pub async fn tool_sidecar() -> Result<(), String> {
     // The tool server: call `id` gets result `id`, so a call and its result pass or fail
     // the probe together.
     let tool =
-        serve(move |body| results[(request_id(body) % results.len() as u64) as usize].clone())
+        upstream(move |body| results[(request_id(body) % results.len() as u64) as usize].clone())
             .await?;
     let svid = pki.svid(MCP_GITHUB.spiffe);
     let gateway_svid = pki.svid(ids::GATEWAY);
@@ -375,24 +375,25 @@ fn request_id(body: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-/// A loopback HTTP server answering each request with `reply(request body)` as JSON.
-async fn serve<F>(reply: F) -> Result<SocketAddr, String>
-where
-    F: Fn(&[u8]) -> Bytes + Send + Sync + 'static,
-{
-    let reply = Arc::new(reply);
-    let handler = move |body: Bytes| {
-        let reply = reply.clone();
-        async move { ([("content-type", "application/json")], reply(&body)) }
+/// Fails if `side`'s server took a connection per request or so instead of reusing them:
+/// the figures would measure handshakes (an origin answering before reading the request
+/// body does that; see [`meshguard_e2e::load::upstream`]).
+fn reused_connections(chain: &str, name: &str, side: &Side) -> Result<(), String> {
+    let Some(server) = side.envoys.first() else {
+        return Ok(());
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, axum::Router::new().fallback(handler)).await;
-    });
-    Ok(addr)
+    let counts = server.counters(&[
+        "http.main.downstream_cx_total",
+        "http.main.downstream_rq_total",
+    ]);
+    let (connections, requests) = (counts[0], counts[1]);
+    match connections * 10 < requests {
+        true => Ok(()),
+        false => Err(format!(
+            "chain={chain} ({name}): {connections} connections for {requests} requests: \
+             the load measures connection set-up"
+        )),
+    }
 }
 
 /// The denials `envoy`'s meshguard filters answered so far.
@@ -454,6 +455,9 @@ async fn compare(chain: &str, a: &Side, b: &Side) -> Result<(), String> {
         median(&p50),
         median(&p99)
     );
+    for (side, name) in [(a, "no filter"), (b, "chain")] {
+        reused_connections(chain, name, side)?;
+    }
     let denied = b.envoys.first().map(denials).unwrap_or(0) - denied_before;
     match denied {
         0 => Ok(()),
