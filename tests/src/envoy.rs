@@ -456,6 +456,25 @@ impl Envoy {
             .collect()
     }
 
+    /// Every nonzero counter whose name starts with `prefix` (e.g. `wasmcustom.meshguard.`),
+    /// from one `/stats` snapshot.
+    pub fn counters_with_prefix(&self, prefix: &str) -> Vec<(String, u64)> {
+        let Ok((_, body)) = http_get(self.admin, "/stats?format=json") else {
+            return Vec::new();
+        };
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        v["stats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let name = s["name"].as_str()?;
+                let n = s["value"].as_u64()?;
+                (n > 0 && name.starts_with(prefix)).then(|| (name.to_string(), n))
+            })
+            .collect()
+    }
+
     /// [`Self::counters`] once Envoy has finished what was in flight: a load generator that
     /// stops leaves requests Envoy still judges and answers, so the snapshot is taken when two
     /// reads 200 ms apart agree (or after 10 s, returning the last read).

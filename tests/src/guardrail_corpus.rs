@@ -88,47 +88,5 @@ pub fn load(name: &str, group: &'static str) -> Result<Vec<Sample>, String> {
 /// corpora (public library docs, chat and agent prompts, PII-bearing records, written
 /// samples), so the scan sees the mix users deploy, not one repeated line.
 pub fn prose(n: usize) -> String {
-    const CORPORA: [&str; 4] = [
-        "guardrail/honest_public.jsonl",
-        "guardrail/honest_prompts.jsonl",
-        "scrubber/corpus.jsonl",
-        "guardrail/honest.jsonl",
-    ];
-    let texts: Vec<String> = CORPORA
-        .iter()
-        .map(|path| {
-            let full = format!("{}/eval/{path}", env!("CARGO_MANIFEST_DIR"));
-            let raw = std::fs::read_to_string(&full).unwrap_or_default();
-            raw.lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter_map(|v| v["text"].as_str().map(str::to_string))
-                .collect::<Vec<_>>()
-                .join("\n\n")
-        })
-        .filter(|t| !t.is_empty())
-        .collect();
-    let mut out = String::with_capacity(n + 8);
-    let mut offsets = vec![0usize; texts.len()];
-    'fill: while out.len() < n {
-        for (t, off) in texts.iter().zip(offsets.iter_mut()) {
-            if *off >= t.len() {
-                *off = 0;
-            }
-            let mut end = (*off + 4096).min(t.len());
-            while !t.is_char_boundary(end) {
-                end += 1;
-            }
-            out.push_str(&t[*off..end]);
-            *off = end;
-            if out.len() >= n {
-                break 'fill;
-            }
-        }
-    }
-    let mut cut = n.min(out.len());
-    while !out.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    out.truncate(cut);
-    out
+    crate::load::Corpus::load().mixed(n)
 }

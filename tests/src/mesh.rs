@@ -103,14 +103,30 @@ impl GatewayKeys {
         binding: Option<&str>,
         jti: &str,
     ) -> String {
-        use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike, ES256KeyPair};
-        let Ok(key) = ES256KeyPair::from_pem(&self.signing_pem) else {
-            return String::new();
-        };
         let mut custom = json!({"team": "sre", "role": "operator", "sid": "s", "tool": tool});
         if let Some(b) = binding {
             custom["cnf"] = json!({"spiffe": b});
         }
+        self.sign(audience, custom, jti)
+    }
+
+    /// An agent token as token-exchange mints it for alice (team sre, operator) driving
+    /// `agent` in session `sid`: audience the agent, bound to the agent's SPIFFE id, what the
+    /// agent presents to the gateway when it calls a tool (flow 2).
+    pub fn sign_agent_token(&self, agent: &Agent, sid: &str, jti: &str) -> String {
+        let custom = json!({"team": agent.team, "role": "operator", "sid": sid,
+                            "agent": agent.id, "cnf": {"spiffe": agent.spiffe},
+                            "act": {"sub": GATEWAY_ISSUER}});
+        self.sign(agent.id, custom, jti)
+    }
+
+    /// Claims `custom` plus issuer, `audience`, subject alice, `jti` and a 10-minute
+    /// lifetime, signed with the gateway's key (empty if the key is unusable).
+    fn sign(&self, audience: &str, custom: Value, jti: &str) -> String {
+        use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike, ES256KeyPair};
+        let Ok(key) = ES256KeyPair::from_pem(&self.signing_pem) else {
+            return String::new();
+        };
         let claims = Claims::with_custom_claims(custom, Duration::from_secs(600))
             .with_issuer(GATEWAY_ISSUER)
             .with_audience(audience)
@@ -750,16 +766,11 @@ fn replica_sockets(layout: &Layout, name: &str, replicas: usize) -> Vec<PathBuf>
         .collect()
 }
 
-fn start_tool_sidecar(
-    layout: &Layout,
-    pki: &Pki,
-    tool: &Tool,
-    server: std::net::SocketAddr,
-    replicas: usize,
-) -> Result<Envoy, String> {
-    let svid = pki.svid(tool.spiffe);
-    let filters = vec![
-        rbac_allow_principals(&[ids::GATEWAY]),
+/// The meshguard filters of `tool`'s sidecar (its inbound listener) as istio/ configures and
+/// orders them: audience-check, egress-guard (inbound instance), pii-scrubber,
+/// output-sanitizer. Istio's RBAC goes before them and the router after.
+pub fn tool_sidecar_chain(tool: &Tool) -> Vec<Value> {
+    vec![
         WasmFilter::new("audience_check", plugin::audience_check(tool)).http_filter(),
         WasmFilter::new(
             "egress_guard",
@@ -768,7 +779,52 @@ fn start_tool_sidecar(
         .http_filter(),
         WasmFilter::new("pii_scrubber", plugin::as_deployed("pii_scrubber")).http_filter(),
         WasmFilter::new("output_sanitizer", plugin::as_deployed("output_sanitizer")).http_filter(),
+    ]
+}
+
+/// token-exchange as the gateway runs it: `plugin::token_exchange(idp, resource)`, with the
+/// signing and session keys in its VM environment.
+pub fn token_exchange_filter(idp: &OidcIssuer, resource: &str, keys: &GatewayKeys) -> WasmFilter {
+    WasmFilter::new("token_exchange", plugin::token_exchange(idp, resource))
+        .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
+        .env("MESHGUARD_SESSION_KEYS", &keys.session_env)
+}
+
+/// The meshguard filters of the gateway's mesh listener (agents' tool calls) as istio/
+/// orders them: token-exchange, tool-policy (configured by `tool_policy`; deployed:
+/// `plugin::as_deployed("tool_policy")`), the prompt guardrail, the global rate limit
+/// (priority 10, when `global_rate_limit`), the approval gate (priority 20) asking
+/// `approval`. Istio's RBAC goes before them and the router after.
+pub fn gateway_chain(
+    token_exchange: &WasmFilter,
+    tool_policy: Value,
+    approval: &meshguard_approval::Running,
+    global_rate_limit: bool,
+) -> Vec<Value> {
+    let mut filters = vec![
+        token_exchange.http_filter(),
+        WasmFilter::new("tool_policy", tool_policy).http_filter(),
+        WasmFilter::new("prompt_guardrail", plugin::as_deployed("prompt_guardrail")).http_filter(),
     ];
+    if global_rate_limit {
+        filters.extend(crate::ratelimit::filters(&[]));
+    }
+    filters.push(
+        WasmFilter::new("approval_gate", crate::approval::gate_config(approval)).http_filter(),
+    );
+    filters
+}
+
+fn start_tool_sidecar(
+    layout: &Layout,
+    pki: &Pki,
+    tool: &Tool,
+    server: std::net::SocketAddr,
+    replicas: usize,
+) -> Result<Envoy, String> {
+    let svid = pki.svid(tool.spiffe);
+    let mut filters = vec![rbac_allow_principals(&[ids::GATEWAY])];
+    filters.extend(tool_sidecar_chain(tool));
     let inbound = listener(
         "inbound",
         pipe(&layout.socket(&format!("tool-{}", tool.id))),
@@ -883,16 +939,8 @@ fn gateway_bootstrap(shared: &Shared, replica: usize, public: Option<u16>) -> Va
     } = shared;
     let sfx = replica_suffix(replica);
     let svid = pki.svid(ids::GATEWAY);
-    let token_exchange = WasmFilter::new("token_exchange", plugin::token_exchange(idp, resource))
-        .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
-        .env("MESHGUARD_SESSION_KEYS", &keys.session_env)
-        .http_filter();
-    let guardrail =
-        WasmFilter::new("prompt_guardrail", plugin::as_deployed("prompt_guardrail")).http_filter();
-    let tool_policy =
-        WasmFilter::new("tool_policy", plugin::as_deployed("tool_policy")).http_filter();
-    let approval_gate =
-        WasmFilter::new("approval_gate", crate::approval::gate_config(approval)).http_filter();
+    let token_exchange_filter = token_exchange_filter(idp, resource, keys);
+    let token_exchange = token_exchange_filter.http_filter();
     let mut ingress_routes: Vec<Value> = AGENTS
         .iter()
         .map(|a| {
@@ -916,18 +964,13 @@ fn gateway_bootstrap(shared: &Shared, replica: usize, public: Option<u16>) -> Va
         .collect();
     mesh_routes.push(not_found());
     let agent_ids: Vec<&str> = AGENTS.iter().map(|a| a.spiffe).collect();
-    // As istio/ orders them: tool-policy, the guardrail, the global rate limit (priority
-    // 10), the approval gate (priority 20), then the router.
-    let mut mesh_filters = vec![
-        rbac_allow_principals(&agent_ids),
-        token_exchange.clone(),
-        tool_policy,
-        guardrail,
-    ];
-    if ratelimit.is_some() {
-        mesh_filters.extend(crate::ratelimit::filters(&[]));
-    }
-    mesh_filters.push(approval_gate);
+    let mut mesh_filters = vec![rbac_allow_principals(&agent_ids)];
+    mesh_filters.extend(gateway_chain(
+        &token_exchange_filter,
+        plugin::as_deployed("tool_policy"),
+        approval,
+        ratelimit.is_some(),
+    ));
     let mut mesh = listener(
         "mesh",
         pipe(&layout.socket(&format!("gateway-mesh{sfx}"))),

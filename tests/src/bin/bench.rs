@@ -1,13 +1,18 @@
 //! `make bench`: load on loopback against Envoy with and without each meshguard filter,
 //! printing `BENCH` lines with ratios against anchors measured in the same run: Envoy with
 //! no filter, and Envoy's native `jwt_authn` verifying the same token (plain, and with its
-//! `jwt_cache_config`, the fairest setting) for the identity filters.
+//! `jwt_cache_config`, the fairest setting) for the identity filters. Then the two chains as
+//! deployed (the gateway's and a tool sidecar's, see [`chains`]), each against the same Envoy
+//! without meshguard filters, in interleaved rounds.
 
 use meshguard_e2e::load::{bench_line, Load, LoadResult};
 use meshguard_e2e::mesh::{plugin, GatewayKeys, GATEWAY_AUDIENCE, GATEWAY_ISSUER, MCP_GITHUB};
 use meshguard_e2e::{EnvoyBuilder, OidcIssuer, UserClaims, WasmFilter};
 use serde_json::{json, Value};
 use std::time::Duration;
+
+#[path = "bench/chains.rs"]
+mod chains;
 
 const TOOL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":{"repo":"org-thousandeyes/sre-api","number":42}}}"#;
 const TOOL_RESULT: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Issue 42: the deploy pipeline times out on the integration stage."}],"isError":false}}"#;
@@ -23,11 +28,22 @@ fn duration() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Start an Envoy answering `TOOL_RESULT` itself behind `builder`'s filters, warm it up,
-/// and load it.
+/// The loopback origin answering `TOOL_RESULT` behind every Envoy of the run (see
+/// [`meshguard_e2e::load::upstream`] for why never a `direct_response`).
+static ORIGIN: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
+
+/// `builder` routing to [`ORIGIN`].
+fn to_origin(builder: EnvoyBuilder) -> EnvoyBuilder {
+    match ORIGIN.get() {
+        Some(addr) => builder.upstream(*addr),
+        None => builder,
+    }
+}
+
+/// Start an Envoy forwarding to the origin behind `builder`'s filters, warm it up, and load
+/// it.
 fn measure(builder: EnvoyBuilder, load: &dyn Fn(String) -> Load) -> Result<LoadResult, String> {
-    let envoy = builder
-        .direct_response(200, "application/json", TOOL_RESULT)
+    let envoy = to_origin(builder)
         .start()
         .map_err(|e| format!("envoy did not start:\n{}", e.log))?;
     let url = envoy.url("/mcp");
@@ -68,6 +84,13 @@ fn main() {
 }
 
 async fn run() -> Result<(), String> {
+    let origin = meshguard_e2e::load::fixed_upstream(TOOL_RESULT).await?;
+    let _ = ORIGIN.set(origin);
+    // `meshguard-bench chains`: only the chains as deployed.
+    if std::env::args().nth(1).as_deref() == Some("chains") {
+        chains::gateway().await?;
+        return chains::tool_sidecar().await;
+    }
     let plain = |url: String| Load::post(url, TOOL_CALL.to_string(), duration());
     let base = measure(EnvoyBuilder::new(), &plain)?;
     report("envoy_no_filter", base, None);
@@ -84,7 +107,9 @@ async fn run() -> Result<(), String> {
     }
     audience_check_vs_jwt_authn(base).await?;
     tool_policy_path(base)?;
-    token_exchange_mint_path(base).await
+    token_exchange_mint_path(base).await?;
+    chains::gateway().await?;
+    chains::tool_sidecar().await
 }
 
 /// Gateway side: tool-policy with the deployed registry judging a `tools/call` of a
@@ -94,9 +119,7 @@ fn tool_policy_path(base: LoadResult) -> Result<(), String> {
     let mut config = plugin::as_deployed("tool_policy");
     config["rate_limits"] = json!([{"class": "read", "per": "user",
                                     "requests": 1_000_000, "window_seconds": 1}]);
-    let envoy = EnvoyBuilder::new()
-        .filter(WasmFilter::new("tool_policy", config))
-        .direct_response(200, "application/json", TOOL_RESULT)
+    let envoy = to_origin(EnvoyBuilder::new().filter(WasmFilter::new("tool_policy", config)))
         .start()
         .map_err(|e| format!("envoy did not start:\n{}", e.log))?;
     let load = |url: String| {
@@ -218,9 +241,7 @@ async fn token_exchange_mint_path(base: LoadResult) -> Result<(), String> {
     let filter = WasmFilter::new("token_exchange", config)
         .env("MESHGUARD_SIGNING_KEYS", &keys.signing_env)
         .env("MESHGUARD_SESSION_KEYS", &keys.session_env);
-    let envoy = EnvoyBuilder::new()
-        .filter(filter)
-        .direct_response(200, "application/json", TOOL_RESULT)
+    let envoy = to_origin(EnvoyBuilder::new().filter(filter))
         .start()
         .map_err(|e| format!("gateway did not start:\n{}", e.log))?;
     let session = session_id(&envoy, &user_token).await?;

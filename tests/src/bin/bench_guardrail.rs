@@ -5,7 +5,7 @@
 //! written honest samples), so every byte is scanned.
 
 use meshguard_e2e::guardrail_corpus::prose;
-use meshguard_e2e::load::{bench_line, Load, LoadResult};
+use meshguard_e2e::load::{bench_line, fixed_upstream, Load, LoadResult};
 use meshguard_e2e::{EnvoyBuilder, WasmFilter};
 use serde_json::json;
 use std::time::Duration;
@@ -42,19 +42,15 @@ fn result_of(n: usize) -> String {
     r.to_string()
 }
 
-/// Where responses come from: Envoy itself (small bodies) or a loopback upstream (large
-/// ones: Envoy caps `direct_response` bodies at 4 KiB).
-enum Origin {
-    Direct(&'static str),
-    Upstream(std::net::SocketAddr),
-}
-
-fn measure(builder: EnvoyBuilder, body: &str, origin: &Origin) -> Result<LoadResult, String> {
-    let builder = match origin {
-        Origin::Direct(response) => builder.direct_response(200, "application/json", response),
-        Origin::Upstream(addr) => builder.upstream(*addr),
-    };
+/// Start an Envoy forwarding to the loopback `origin` (see
+/// [`meshguard_e2e::load::upstream`]) behind `builder`'s filters, warm it up, and load it.
+fn measure(
+    builder: EnvoyBuilder,
+    body: &str,
+    origin: std::net::SocketAddr,
+) -> Result<LoadResult, String> {
     let envoy = builder
+        .upstream(origin)
         .start()
         .map_err(|e| format!("envoy did not start:\n{}", e.log))?;
     let url = envoy.url("/mcp");
@@ -64,25 +60,6 @@ fn measure(builder: EnvoyBuilder, body: &str, origin: &Origin) -> Result<LoadRes
     let mut load = Load::post(url, body.to_string(), seconds());
     load.connections = 4;
     load.run()
-}
-
-/// A loopback upstream answering every request with `body` (with a content-length: a
-/// streamed body would measure Nagle, not the filter).
-async fn fixed_upstream(body: Vec<u8>) -> Result<std::net::SocketAddr, String> {
-    let body = axum::body::Bytes::from(body);
-    let handler = move || {
-        let body = body.clone();
-        async move { ([("content-type", "application/json")], body) }
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let router = axum::Router::new().fallback(handler);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    Ok(addr)
 }
 
 /// The filter with a threshold no real text reaches: every byte is scanned and the body
@@ -104,19 +81,19 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let small = Origin::Direct(SMALL_RESULT);
+    let small = rt.block_on(fixed_upstream(SMALL_RESULT))?;
     for (label, size) in SIZES {
-        if let Err(e) = run_size(&rt, &small, label, size) {
+        if let Err(e) = run_size(&rt, small, label, size) {
             eprintln!("{label}: {e}");
         }
     }
-    tools_call_p99(&small)
+    tools_call_p99(small)
 }
 
 /// Request- and response-side throughput for one body size, each against no filter.
 fn run_size(
     rt: &tokio::runtime::Runtime,
-    small: &Origin,
+    small: std::net::SocketAddr,
     label: &str,
     size: usize,
 ) -> Result<(), String> {
@@ -137,17 +114,15 @@ fn run_size(
             "MB/s",
             Some((&format!("envoy_no_filter_request_{label}_mbps"), mbs(&base))),
         );
-        let resp = result_of(size).into_bytes();
-        let addr = rt.block_on(fixed_upstream(resp))?;
-        let big = Origin::Upstream(addr);
-        let base = measure(EnvoyBuilder::new(), TOOL_CALL, &big)?;
+        let big = rt.block_on(fixed_upstream(result_of(size)))?;
+        let base = measure(EnvoyBuilder::new(), TOOL_CALL, big)?;
         bench_line(
             &format!("envoy_no_filter_response_{label}_mbps"),
             mbs(&base),
             "MB/s",
             None,
         );
-        let s = measure(with("output_sanitizer"), TOOL_CALL, &big)?;
+        let s = measure(with("output_sanitizer"), TOOL_CALL, big)?;
         bench_line(
             &format!("output_sanitizer_scan_{label}_mbps"),
             mbs(&s),
@@ -162,7 +137,7 @@ fn run_size(
 }
 
 /// p99 of a typical tools/call through both filters against no filter.
-fn tools_call_p99(small: &Origin) -> Result<(), String> {
+fn tools_call_p99(small: std::net::SocketAddr) -> Result<(), String> {
     let base = measure(EnvoyBuilder::new(), TOOL_CALL, small)?;
     bench_line("envoy_no_filter_tools_call_p99", base.p99_ms, "ms", None);
     let both = EnvoyBuilder::new()
