@@ -54,7 +54,7 @@ impl Chroma {
     pub async fn start() -> Option<Chroma> {
         let python = python()?;
         let data = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        let port = free_port();
+        let port = crate::ports::unassigned_port().unwrap_or_else(|e| panic!("{e}"));
         let log = std::fs::File::create(data.path().join("chroma.log"))
             .unwrap_or_else(|e| panic!("chroma log: {e}"));
         let child = Command::new(python)
@@ -148,12 +148,4 @@ impl Drop for Chroma {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A loopback port free right now (Chroma takes a port number, not a listening socket).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }

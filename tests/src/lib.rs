@@ -18,6 +18,7 @@ pub mod mesh_memory;
 pub mod oidc;
 pub mod paths;
 pub mod pki;
+pub mod ports;
 pub mod ratelimit;
 pub mod redis;
 pub mod rugpull;

@@ -235,14 +235,6 @@ fn tcp0() -> Value {
     json!({"socket_address": {"address": "127.0.0.1", "port_value": 0}})
 }
 
-/// A loopback port free right now (bound, then released for Envoy to bind).
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
-}
-
 fn pipe_cluster(name: &str, path: &Path, tls: Option<Value>) -> Value {
     let mut c = json!({
         "name": name, "type": "STATIC", "connect_timeout": "2s",
@@ -410,7 +402,7 @@ impl LocalMesh {
         // The gateway's public URL is its protected-resource identifier (RFC 8707/9728), so
         // its port is chosen before it starts. The issuer adds it to `aud` like an IdP's
         // audience mapper, and OAuth tokens carry the requested resource plus `meshguard`.
-        let ingress_port = free_port()?;
+        let ingress_port = crate::ports::unassigned_port()?;
         let resource = format!("http://127.0.0.1:{ingress_port}");
         idp.set_resource_audience(Some(resource.clone()));
         idp.set_oauth_tokens(&[GATEWAY_AUDIENCE], std::time::Duration::from_secs(900));

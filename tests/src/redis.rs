@@ -43,10 +43,7 @@ impl Redis {
     pub fn start() -> Option<Redis> {
         let bin = binary()?;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("free port: {e}"));
+        let port = crate::ports::unassigned_port().unwrap_or_else(|e| panic!("{e}"));
         let child = Command::new(bin)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([

@@ -9,6 +9,7 @@
 //! block, redact ([`neutralise()`]) or annotate. The filter decides what a score means with
 //! [`Detector::verdict`] and the per-family [`Mode`].
 
+pub mod anchors;
 pub mod config;
 pub mod decode;
 pub mod fold;

@@ -13,6 +13,7 @@
 //! linear in the text whatever the pattern or the input. [`RuleSet::matches`] bounds the
 //! constant: one literal pass plus at most one pass per rule.
 
+use super::anchors;
 use super::config::{DetectConfig, Family};
 use super::fold::leet;
 use super::hidden::Signal;
@@ -21,7 +22,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexBuilder};
 use regex_automata::meta;
 use regex_automata::util::iter::Searcher;
-use regex_automata::Input;
+use regex_automata::{Anchored, Input};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::Hir;
 use std::sync::{Arc, Mutex};
@@ -1075,13 +1076,14 @@ pub struct RuleMeta {
 
 /// Longest rule match looked for, in bytes of the view. Rules describe phrases (a few
 /// words with short gaps), so a match is tens of bytes; a rule is only searched within
-/// this distance of a place where one of its prefix literals occurs, which is what keeps
-/// the work per rule at most one pass over the text.
+/// this distance of a place where one of its anchor literals occurs, which is what keeps
+/// the work per rule within two passes over the text.
 pub const MAX_MATCH_BYTES: usize = 256;
 
 /// One view's compiled rules. Every rule is its own regex; one Aho-Corasick pass over the
-/// rules' prefix literals (every match of a rule starts with one of them) says where each
-/// rule can match, and the rule's regex only runs on those windows. A set of ~120 phrase
+/// rules' anchor literals (every match of a rule contains one of them, see [`anchors`])
+/// says where each rule can match, and the rule's regex only runs there: anchored at each
+/// occurrence when matches start with the literal, else in windows around occurrences. A set of ~120 phrase
 /// rules in one automaton has a state for nearly every combination of recent words, so its
 /// lazy DFA thrashes and falls back to an NFA simulation on ordinary prose.
 #[derive(Debug)]
@@ -1095,16 +1097,30 @@ pub struct RuleSet {
     caches: Mutex<Vec<Option<meta::Cache>>>,
     /// Index into [`Compiled::metas`] of each pattern.
     metas: Vec<usize>,
-    /// The prefix literals of the anchored rules.
+    /// The anchor literals of the anchored rules ([`anchors::anchor`]) and the suffix
+    /// literals of those whose matches start with their anchor.
     anchors: Option<AhoCorasick>,
-    /// For each anchor literal, the rules whose matches can start with it (`false`) or end
-    /// with it (`true`).
-    anchor_rules: Vec<Vec<(usize, bool)>>,
+    /// For each literal, the rules it anchors and how.
+    anchor_rules: Vec<Vec<(usize, Hit)>>,
     /// Whether each rule has a finite set of suffix literals (then a window is only searched
     /// when one of them ends within [`MAX_MATCH_BYTES`] of its start).
     has_suffix: Vec<bool>,
-    /// Rules without a finite set of prefix literals: searched over the whole text.
+    /// Rules without an anchor: searched over the whole text.
     unanchored: Vec<usize>,
+    /// Whether each rule's matches start at its anchor literals (searched anchored there).
+    leading: Vec<bool>,
+}
+
+/// How an anchor literal's occurrence places a rule's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    /// Matches start with the literal (preceded by a non-word byte when `word_start`).
+    Start { word_start: bool },
+    /// Matches contain the literal somewhere (preceded by a non-word byte when
+    /// `word_start`).
+    Inner { word_start: bool },
+    /// Matches of a [`Hit::Start`] rule end with the literal.
+    End,
 }
 
 /// Work done by a scan, in bytes handed to an automaton (the linearity tests count it).
@@ -1114,8 +1130,11 @@ pub struct Work {
     pub bytes: usize,
 }
 
-/// Cache size at which a rule's lazy-DFA cache is reset before the next scan.
-pub const CACHE_RESET_BYTES: usize = 256 << 10;
+/// Cache size at which a rule's lazy-DFA cache is reset before the next scan: close to
+/// [`DFA_CACHE_BYTES`], since a reset throws away states the next request would reuse
+/// (at 256 KiB the scan spent a tenth of its instructions rebuilding them), yet early
+/// enough that a cache rarely fills, and clears itself, within one scan.
+pub const CACHE_RESET_BYTES: usize = 480 << 10;
 
 impl Clone for RuleSet {
     fn clone(&self) -> Self {
@@ -1127,6 +1146,7 @@ impl Clone for RuleSet {
             anchor_rules: self.anchor_rules.clone(),
             has_suffix: self.has_suffix.clone(),
             unanchored: self.unanchored.clone(),
+            leading: self.leading.clone(),
         }
     }
 }
@@ -1151,9 +1171,10 @@ impl RuleSet {
             .hybrid_cache_capacity(DFA_CACHE_BYTES);
         let mut regexes = Vec::with_capacity(sources.len());
         let mut literal_ids: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        let mut anchor_rules: Vec<Vec<(usize, bool)>> = Vec::new();
+        let mut anchor_rules: Vec<Vec<(usize, Hit)>> = Vec::new();
         let mut unanchored = Vec::new();
         let mut has_suffix = vec![false; sources.len()];
+        let mut leading = vec![false; sources.len()];
         for (i, src) in sources.iter().enumerate() {
             let hir = regex_syntax::ParserBuilder::new()
                 .build()
@@ -1164,22 +1185,37 @@ impl RuleSet {
                 .build_from_hir(&hir)
                 .map_err(|e| err(e.to_string()))?;
             regexes.push(re);
-            let Some(prefixes) = literals(&hir, ExtractKind::Prefix) else {
+            let Some(anchor) = anchors::anchor(&hir) else {
                 unanchored.push(i);
                 continue;
             };
-            let suffixes = literals(&hir, ExtractKind::Suffix);
+            leading[i] = anchor.leading;
+            let (start, suffixes) = if anchor.leading {
+                (
+                    Hit::Start { word_start: false },
+                    literals(&hir, ExtractKind::Suffix),
+                )
+            } else {
+                (Hit::Inner { word_start: false }, None)
+            };
             has_suffix[i] = suffixes.is_some();
-            let tagged = prefixes.into_iter().map(|l| (l, false));
-            for (lit, is_suffix) in tagged.chain(suffixes.into_iter().flatten().map(|l| (l, true)))
-            {
+            let start = match start {
+                Hit::Start { .. } => Hit::Start {
+                    word_start: anchor.word_start,
+                },
+                _ => Hit::Inner {
+                    word_start: anchor.word_start,
+                },
+            };
+            let tagged = anchor.literals.into_iter().map(|l| (l, start));
+            for (lit, hit) in tagged.chain(suffixes.into_iter().flatten().map(|l| (l, Hit::End))) {
                 let next = anchor_rules.len();
                 let id = *literal_ids.entry(lit).or_insert(next);
                 if id == next {
                     anchor_rules.push(Vec::new());
                 }
-                if !anchor_rules[id].contains(&(i, is_suffix)) {
-                    anchor_rules[id].push((i, is_suffix));
+                if !anchor_rules[id].contains(&(i, hit)) {
+                    anchor_rules[id].push((i, hit));
                 }
             }
         }
@@ -1193,6 +1229,7 @@ impl RuleSet {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(&patterns)
                     .map_err(|e| err(e.to_string()))?,
             )
@@ -1205,6 +1242,7 @@ impl RuleSet {
             anchor_rules,
             has_suffix,
             unanchored,
+            leading,
         })
     }
 
@@ -1215,8 +1253,9 @@ impl RuleSet {
 
     /// Matches of every rule that fires (at most `per_rule` each), as (index into
     /// [`Compiled::metas`], byte range), in rule order. Adds the bytes searched to `work`:
-    /// one pass for the anchors plus, per rule, at most one pass (its windows never
-    /// overlap), so the work is linear in the text whatever it holds.
+    /// one pass for the anchors plus, per rule, at most two passes (anchored searches up to
+    /// one text length, then windows that never overlap), so the work is linear in the text
+    /// whatever it holds.
     pub fn matches(
         &self,
         text: &str,
@@ -1231,22 +1270,40 @@ impl RuleSet {
         }
         if let Some(ac) = &self.anchors {
             work.bytes += n;
-            let (mut starts, mut ends) = (vec![Vec::new(); rules], vec![Vec::new(); rules]);
+            let (mut around, mut ends) = (vec![Vec::new(); rules], vec![Vec::new(); rules]);
+            let bytes = text.as_bytes();
             for m in ac.find_overlapping_iter(text) {
-                for &(r, is_suffix) in &self.anchor_rules[m.pattern().as_usize()] {
-                    match is_suffix {
-                        false => starts[r].push(m.start()),
-                        true => ends[r].push(m.end()),
+                let in_word = m.start() > 0 && anchors::is_word_byte(bytes[m.start() - 1]);
+                for &(r, hit) in &self.anchor_rules[m.pattern().as_usize()] {
+                    match hit {
+                        // Where the rule's matches need a non-word byte before the literal.
+                        Hit::Start { word_start } | Hit::Inner { word_start }
+                            if word_start && in_word => {}
+                        // A match starts at the literal, or contains it and is at most
+                        // MAX_MATCH_BYTES long.
+                        Hit::Start { .. } => {
+                            around[r].push((m.start(), m.start() + MAX_MATCH_BYTES))
+                        }
+                        Hit::Inner { .. } => around[r].push((
+                            m.end().saturating_sub(MAX_MATCH_BYTES),
+                            m.start() + MAX_MATCH_BYTES,
+                        )),
+                        Hit::End => ends[r].push(m.end()),
                     }
                 }
             }
-            for (r, starts) in starts.iter_mut().enumerate() {
-                if starts.is_empty() {
+            for (r, around) in around.iter_mut().enumerate() {
+                if around.is_empty() {
                     continue;
                 }
                 // Overlapping matches are reported by end: starts are only nearly sorted.
-                starts.sort_unstable();
-                windows[r] = rule_windows(starts, self.has_suffix[r].then_some(&ends[r]), n);
+                around.sort_unstable();
+                windows[r] = rule_windows(around, self.has_suffix[r].then_some(&ends[r]), n);
+            }
+        }
+        for (r, spans) in windows.iter_mut().enumerate() {
+            if !self.leading[r] {
+                *spans = merged(spans);
             }
         }
         let mut out = Vec::new();
@@ -1275,31 +1332,103 @@ impl RuleSet {
                 Some(c) => c,
                 None => fresh.insert(re.create_cache()),
             };
-            let mut hits = 0;
-            'spans: for &(start, end) in spans {
-                work.bytes += end - start;
-                let mut it = Searcher::new(Input::new(text).span(start..end));
-                while let Some(m) = it.advance(|input| Ok(re.search_with(cache, input))) {
-                    out.push((self.metas[r], m.range()));
-                    hits += 1;
-                    if hits >= per_rule {
-                        break 'spans;
-                    }
-                }
-            }
+            let found = if self.leading[r] {
+                search_at_starts(re, cache, text, spans, per_rule, work)
+            } else {
+                search_windows(re, cache, text, spans, per_rule, work)
+            };
+            out.extend(found.into_iter().map(|m| (self.metas[r], m)));
         }
         out
     }
 }
 
-/// The disjoint windows a rule is searched in: from each start of one of its prefix
-/// literals up to [`MAX_MATCH_BYTES`] further or, when the rule has suffix literals (`ends`,
-/// sorted), up to the last end of one within that distance (no end, no window).
-fn rule_windows(starts: &[usize], ends: Option<&Vec<usize>>, n: usize) -> Vec<(usize, usize)> {
+/// Matches of `re` in `windows` (disjoint, sorted), at most `per_rule`.
+fn search_windows(
+    re: &meta::Regex,
+    cache: &mut meta::Cache,
+    text: &str,
+    windows: &[(usize, usize)],
+    per_rule: usize,
+    work: &mut Work,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    for &(start, end) in windows {
+        work.bytes += end - start;
+        let mut it = Searcher::new(Input::new(text).span(start..end));
+        while let Some(m) = it.advance(|input| Ok(re.search_with(cache, input))) {
+            out.push(m.range());
+            if out.len() >= per_rule {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// Matches of a rule whose matches start at its anchor literals: an anchored search at each
+/// occurrence (`spans`, sorted by start, each up to where a match could end), which stops
+/// as soon as the automaton dies, usually a few bytes in, instead of a scan of the window.
+/// Once the spans searched add up to the text's length, the rest is searched as merged
+/// windows, so the work stays within two passes over the text.
+fn search_at_starts(
+    re: &meta::Regex,
+    cache: &mut meta::Cache,
+    text: &str,
+    spans: &[(usize, usize)],
+    per_rule: usize,
+    work: &mut Work,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut budget = text.len();
+    for (i, &(start, end)) in spans.iter().enumerate() {
+        if out.last().is_some_and(|m| start < m.end) {
+            continue; // inside the previous match, as a scan of the text would skip it
+        }
+        if end - start > budget {
+            let rest = merged(&spans[i..]);
+            let more = search_windows(re, cache, text, &rest, per_rule - out.len(), work);
+            let after = out.last().map_or(0, |p| p.end);
+            out.extend(more.into_iter().filter(|m| m.start >= after));
+            return out;
+        }
+        budget -= end - start;
+        work.bytes += end - start;
+        let input = Input::new(text).span(start..end).anchored(Anchored::Yes);
+        if let Some(m) = re.search_with(cache, &input) {
+            out.push(m.range());
+            if out.len() >= per_rule {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// Sorted spans merged where they overlap or touch.
+fn merged(spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for &(start, end) in spans {
+        match out.last_mut() {
+            Some(prev) if start <= prev.1 => prev.1 = prev.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
+}
+
+/// The spans a rule is searched in, one per occurrence of an anchor literal (`(start,
+/// limit)`, sorted); when the rule has suffix literals (`ends`, sorted), a span reaches
+/// only up to the last end of one before its limit (no end, no span).
+fn rule_windows(
+    around: &[(usize, usize)],
+    ends: Option<&Vec<usize>>,
+    n: usize,
+) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
     let (mut first, mut last) = (0, 0);
-    for &start in starts {
-        let limit = (start + MAX_MATCH_BYTES).min(n);
+    for &(start, limit) in around {
+        let limit = limit.min(n);
         let end = match ends {
             None => limit,
             Some(ends) => {
@@ -1316,10 +1445,7 @@ fn rule_windows(starts: &[usize], ends: Option<&Vec<usize>>, n: usize) -> Vec<(u
                 }
             }
         };
-        match out.last_mut() {
-            Some(prev) if start <= prev.1 => prev.1 = prev.1.max(end),
-            _ => out.push((start, end)),
-        }
+        out.push((start, end));
     }
     out
 }
@@ -1372,6 +1498,54 @@ fn meta(config: &DetectConfig, id: &str, family: Family, weight: f32) -> RuleMet
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `text` fields of a JSONL corpus under tests/eval/.
+    fn corpus(path: &str) -> Vec<String> {
+        let full = format!("{}/../../tests/eval/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&full)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["text"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Anchoring only decides where a rule is searched: on attacks and honest text, every
+    /// rule that has a match (of at most MAX_MATCH_BYTES) anywhere in the folded view is
+    /// found by the anchored search, and the anchored search finds nothing else. Fails
+    /// when an anchor is not required by its rule (a word-start claim that does not hold,
+    /// a literal some match lacks).
+    #[test]
+    fn anchored_search_finds_what_a_whole_text_search_finds() {
+        let compiled = compile(&DetectConfig::default()).unwrap();
+        let set = &compiled.folded;
+        let mut texts = corpus("guardrail/attacks.jsonl");
+        texts.extend(corpus("guardrail/honest.jsonl").into_iter().take(400));
+        texts.extend(corpus("guardrail/tool_outputs.jsonl"));
+        assert!(texts.len() > 500, "corpora missing: {}", texts.len());
+        let mut fired = 0;
+        for text in &texts {
+            let view = super::super::normalize::normalize(text, true).view.text;
+            let anchored: std::collections::BTreeSet<usize> = set
+                .matches(&view, 1, &mut Work::default())
+                .into_iter()
+                .map(|(meta, _)| meta)
+                .collect();
+            for (r, re) in set.regexes.iter().enumerate() {
+                let whole: Vec<_> = re.find_iter(&view).collect();
+                let short = whole.iter().any(|m| m.len() <= MAX_MATCH_BYTES);
+                let found = anchored.contains(&set.metas[r]);
+                let id = &compiled.metas[set.metas[r]].id;
+                assert!(!short || found, "{id} missed in {view:?}");
+                assert!(!found || !whole.is_empty(), "{id} found without a match");
+                fired += usize::from(found);
+            }
+        }
+        assert!(
+            fired > 500,
+            "too few rule matches to mean anything: {fired}"
+        );
+    }
 
     #[test]
     fn every_builtin_compiles_in_both_views() {
