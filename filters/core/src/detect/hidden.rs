@@ -94,10 +94,12 @@ impl Signal {
     }
 }
 
+/// Markdown and HTML images with an absolute URL. No counted repetitions (`{1,2048}` makes
+/// the automaton too big for the lazy DFA and the regex crate falls back to its NFA).
 #[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static IMAGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?i)!\[[^\]]{0,256}\]\(\s*<?(https?://[^\s)>]{1,2048})>?\)?|<img(?-u:\b)[^>]{0,512}?(?-u:\b)src\s*=\s*["']?(https?://[^"'\s>]{1,2048})[^>]{0,512}>?"#,
+        r#"(?i)!\[[^\]]*\]\(\s*<?(https?://[^\s)>]+)>?\)?|<img(?-u:\b)[^>]*?(?-u:\b)src\s*=\s*["']?(https?://[^"'\s>]+)[^>]*>?"#,
     )
     .expect("constant regex")
 });

@@ -99,18 +99,21 @@ fn sentence_start(text: &str, at: usize) -> usize {
 }
 
 /// Exfiltration targets and active content: e-mail addresses, URLs and bare host names,
-/// IBANs, phone-like digit runs, fenced and inline code, HTML tags.
+/// IBANs, phone-like digit runs, fenced and inline code, HTML tags. Word boundaries are
+/// ASCII and there are no large counted repetitions, so the lazy DFA can run it (a Unicode
+/// `\b` makes it quit at the first non-ASCII byte, and `{0,2000}` makes the automaton too
+/// big: either way the regex crate falls back to its NFA simulation over the whole text).
 #[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static ARTEFACT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?s)```.*?(?:```|\z)",
-        r"|`[^`\n]{1,400}`",
-        r"|<[A-Za-z!/?][^<>]{0,2000}>",
+        r"|`[^`\n]+`",
+        r"|<[A-Za-z!/?][^<>]*>",
         r"|[\w.%+-]+@[\w-]+(?:\.[\w-]+)+",
-        r"|(?i:\b[a-z][a-z0-9+.-]{1,15}://[^\s<>\x22')\]]+|\bwww\.[^\s<>\x22')\]]+)",
-        r"|(?i:\b(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}/[^\s<>\x22')\]]*)",
-        r"|(?i:\b(?:[a-z0-9-]{1,63}\.)+(?:com|net|org|io|ai|co|info|biz|xyz|top|ru|cn|me|app|dev|site|online|link)\b)",
-        r"|\b[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b",
+        r"|(?i:(?-u:\b)[a-z][a-z0-9+.-]{1,15}://[^\s<>\x22')\]]+|(?-u:\b)www\.[^\s<>\x22')\]]+)",
+        r"|(?i:(?-u:\b)(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}/[^\s<>\x22')\]]*)",
+        r"|(?i:(?-u:\b)(?:[a-z0-9-]{1,63}\.)+(?:com|net|org|io|ai|co|info|biz|xyz|top|ru|cn|me|app|dev|site|online|link)(?-u:\b))",
+        r"|(?-u:\b)[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?-u:\b)",
         r"|\+?[0-9][0-9 ()./-]{6,}[0-9]",
     ))
     .expect("constant regex")
