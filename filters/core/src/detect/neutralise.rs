@@ -158,19 +158,27 @@ fn widen(text: &str, r: Range<usize>) -> Range<usize> {
 /// `text` without invisible, bidi, tag and control characters (tab, newline and carriage
 /// return kept) and without ANSI escape sequences; borrowed when nothing changes.
 pub fn strip_invisible(text: &str) -> Cow<'_, str> {
-    if text
-        .bytes()
-        .all(|b| (0x20..0x7F).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
-    {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
     let bytes = text.as_bytes();
+    let Some(first) = bytes.iter().position(|&b| !is_plain(b)) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let mut prev = '\0';
     // Inside an emoji tag sequence (a black flag followed by tags up to the cancel tag).
     let mut flag_tags = false;
-    while let Some(c) = text[i..].chars().next() {
+    let mut next_special = first;
+    loop {
+        // Printable ASCII, tab and line ends are always kept: copied a run at a time.
+        if next_special > i {
+            out.push_str(&text[i..next_special]);
+            prev = char::from(bytes[next_special - 1]);
+            flag_tags = false;
+            i = next_special;
+        }
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
         let len = if c == '\u{1B}' {
             escape_len(bytes, i)
         } else {
@@ -196,8 +204,17 @@ pub fn strip_invisible(text: &str) -> Cow<'_, str> {
         while !text.is_char_boundary(i) {
             i += 1;
         }
+        next_special = bytes[i..]
+            .iter()
+            .position(|&b| !is_plain(b))
+            .map_or(text.len(), |p| i + p);
     }
     Cow::Owned(out)
+}
+
+/// Printable ASCII, tab, newline and carriage return: bytes [`strip_invisible`] always keeps.
+fn is_plain(b: u8) -> bool {
+    (0x20..0x7F).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r')
 }
 
 /// Pictographs, dingbats and the modifiers and selectors that end an emoji before a joiner.
@@ -208,6 +225,77 @@ fn is_emoji(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The character-at-a-time definition [`strip_invisible`] must agree with.
+    fn strip_reference(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let (mut out, mut i, mut prev, mut flag_tags) = (String::new(), 0, '\0', false);
+        while let Some(c) = text[i..].chars().next() {
+            let len = if c == '\u{1B}' {
+                escape_len(bytes, i)
+            } else {
+                c.len_utf8()
+            };
+            let next = text[i + len..].chars().next().unwrap_or('\0');
+            flag_tags = is_tag(c) && (prev == '\u{1F3F4}' || flag_tags && prev != '\u{E007F}');
+            let keep = if c == '\u{200D}' {
+                is_emoji(prev) && is_emoji(next)
+            } else if is_tag(c) {
+                flag_tags
+                    && (matches!(c, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}')
+                        || c == '\u{E007F}')
+            } else {
+                !(c == '\u{1B}' || is_control(c) || is_invisible(c) && c != '\u{FE0F}')
+            };
+            if keep {
+                out.push(c);
+            }
+            prev = c;
+            i += len;
+            while !text.is_char_boundary(i) {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn run_copying_agrees_with_the_character_definition() {
+        let pieces = [
+            "plain ",
+            "\u{200B}",
+            "\u{1F468}",
+            "\u{200D}",
+            "\u{1F469}",
+            "\x1b[31m",
+            "\x1b",
+            "\u{1F3F4}",
+            "\u{E0067}",
+            "\u{E0062}",
+            "\u{E007F}",
+            "\u{E0041}",
+            "é",
+            "\u{FE0F}",
+            "\t\n",
+            "\u{7}",
+            "\u{202E}",
+            "x",
+        ];
+        // Every sequence of up to four pieces, in every order.
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let mut more = Vec::new();
+            for t in &texts {
+                for p in pieces {
+                    more.push(format!("{t}{p}"));
+                }
+            }
+            texts = more;
+        }
+        for t in &texts {
+            assert_eq!(strip_invisible(t), strip_reference(t), "{t:?}");
+        }
+    }
     use crate::detect::Detector;
 
     #[test]
