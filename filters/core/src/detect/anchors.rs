@@ -35,13 +35,23 @@ impl Anchor {
     /// The cost used to choose between anchors: occurrences at a word start only are
     /// several times rarer than occurrences anywhere.
     fn rank(&self) -> f64 {
-        if self.word_start {
+        let occurrences = if self.word_start {
             self.cost / 4.0
         } else {
             self.cost
+        };
+        if self.leading {
+            occurrences
+        } else {
+            occurrences * INNER_PENALTY
         }
     }
 }
+
+/// How much more an occurrence of an inner anchor costs than one of a leading anchor: a
+/// window of a match length either side is scanned instead of an anchored search that
+/// usually dies a few bytes in.
+const INNER_PENALTY: f64 = 6.0;
 
 /// Words so frequent in English prose that a literal equal to one of them anchors almost
 /// everywhere.

@@ -1109,6 +1109,9 @@ pub struct RuleSet {
     unanchored: Vec<usize>,
     /// Whether each rule's matches start at its anchor literals (searched anchored there).
     leading: Vec<bool>,
+    /// Longest match of each rule looked for: [`MAX_MATCH_BYTES`], or less when the
+    /// pattern cannot match more (the windows around its anchors shrink to it).
+    reach: Vec<usize>,
 }
 
 /// How an anchor literal's occurrence places a rule's window.
@@ -1147,6 +1150,7 @@ impl Clone for RuleSet {
             has_suffix: self.has_suffix.clone(),
             unanchored: self.unanchored.clone(),
             leading: self.leading.clone(),
+            reach: self.reach.clone(),
         }
     }
 }
@@ -1175,6 +1179,7 @@ impl RuleSet {
         let mut unanchored = Vec::new();
         let mut has_suffix = vec![false; sources.len()];
         let mut leading = vec![false; sources.len()];
+        let mut reach = vec![MAX_MATCH_BYTES; sources.len()];
         for (i, src) in sources.iter().enumerate() {
             let hir = regex_syntax::ParserBuilder::new()
                 .build()
@@ -1190,6 +1195,9 @@ impl RuleSet {
                 continue;
             };
             leading[i] = anchor.leading;
+            if let Some(longest) = hir.properties().maximum_len() {
+                reach[i] = longest.min(MAX_MATCH_BYTES);
+            }
             let (start, suffixes) = if anchor.leading {
                 (
                     Hit::Start { word_start: false },
@@ -1243,6 +1251,7 @@ impl RuleSet {
             has_suffix,
             unanchored,
             leading,
+            reach,
         })
     }
 
@@ -1281,12 +1290,10 @@ impl RuleSet {
                             if word_start && in_word => {}
                         // A match starts at the literal, or contains it and is at most
                         // MAX_MATCH_BYTES long.
-                        Hit::Start { .. } => {
-                            around[r].push((m.start(), m.start() + MAX_MATCH_BYTES))
-                        }
+                        Hit::Start { .. } => around[r].push((m.start(), m.start() + self.reach[r])),
                         Hit::Inner { .. } => around[r].push((
-                            m.end().saturating_sub(MAX_MATCH_BYTES),
-                            m.start() + MAX_MATCH_BYTES,
+                            m.end().saturating_sub(self.reach[r]),
+                            m.start() + self.reach[r],
                         )),
                         Hit::End => ends[r].push(m.end()),
                     }
