@@ -429,14 +429,20 @@ mod tests {
     fn every_branch_of_an_alternation_is_anchored_or_none_is() {
         let (l, _) = lits(r"\bsystem prompt|\bignore (?:all )?instructions");
         assert!(l.iter().any(|x| x.contains("system")), "{l:?}");
-        assert!(l.iter().any(|x| x.contains("instructions")), "{l:?}");
+        assert!(
+            l.iter()
+                .any(|x| x.contains("ignore") || x.contains("instructions")),
+            "{l:?}"
+        );
         assert!(anchor(&parse(r"\bfoo|(?:\S+ )*")).is_none());
     }
 
     #[test]
     fn optional_parts_never_anchor() {
+        // Either the prefixes of both shapes or the required part; never "openai" alone.
         let (l, _) = lits(r"(?:openai )?tell me");
-        assert_eq!(l, ["tell me"]);
+        assert!(l.iter().all(|x| x.ends_with("tell me")), "{l:?}");
+        assert!(l.contains(&"tell me".to_string()), "{l:?}");
         assert!(anchor(&parse(r"(?:openai)?\s*")).is_none());
     }
 
