@@ -279,15 +279,18 @@ fn joined_group(b: &[u8], g: Group, end: usize) -> Option<Group> {
 }
 
 fn longest_card_from(b: &[u8], first: Group, end: usize) -> Option<Finding> {
-    let mut digits = 0;
+    // The chain's digits so far: groups are digit runs, so they are the groups joined.
+    let mut digits = [0u8; 19];
+    let mut n = 0;
     let mut best = None;
     let mut current = Some(first);
     while let Some(g) = current {
-        digits += g.1 - g.0;
-        if digits > 19 {
-            break;
-        }
-        if digits >= 12 && card_valid(b, first.0, g.1) {
+        let Some(slot) = digits.get_mut(n..n + (g.1 - g.0)) else {
+            break; // more than 19 digits
+        };
+        slot.copy_from_slice(&b[g.0..g.1]);
+        n += g.1 - g.0;
+        if n >= 12 && card_valid(b, first.0, g.1, &digits[..n]) {
             let conf = if g == first {
                 Confidence::Medium
             } else {
@@ -300,23 +303,11 @@ fn longest_card_from(b: &[u8], first: Group, end: usize) -> Option<Finding> {
     best
 }
 
-fn card_valid(b: &[u8], s: usize, e: usize) -> bool {
-    // Cheapest first: inside a long digit run almost no candidate stands alone.
-    if !isolated(b, s, e) {
-        return false;
-    }
-    let mut buf = [0u8; 19];
-    let mut n = 0;
-    for &c in b[s..e].iter().filter(|c| c.is_ascii_digit()) {
-        if n == buf.len() {
-            return false;
-        }
-        buf[n] = c;
-        n += 1;
-    }
-    let digits = &buf[..n];
-    // The check digit rules out nine candidates in ten before the issuer table is walked.
-    std::str::from_utf8(digits).is_ok_and(luhn) && card_issuer(digits)
+/// Whether the number at `s..e` with these digits is a card. Cheapest first: inside a long
+/// digit run almost no candidate stands alone, and the check digit rules out nine
+/// candidates in ten before the issuer table is walked.
+fn card_valid(b: &[u8], s: usize, e: usize, digits: &[u8]) -> bool {
+    isolated(b, s, e) && std::str::from_utf8(digits).is_ok_and(luhn) && card_issuer(digits)
 }
 
 /// The digit groups of a region, in order.
