@@ -121,17 +121,23 @@ async fn send_h1(
         }
         bytes.extend_from_slice(b"\r\n");
     }
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
     // A filter may answer before the body is complete (refused at the headers, or once it
-    // is oversize): the rest of the write can then fail, the answer is still read.
-    let _ = stream.write_all(&bytes).await;
+    // is oversize): the rest of the write can then fail. The answer is read while the body
+    // is still being written: read only after the write, an answer that came early can be
+    // lost to the reset the peer sends for bytes it never read.
+    let write = tokio::spawn(async move {
+        let _ = writer.write_all(&bytes).await;
+        writer
+    });
     let mut raw = Vec::new();
     // Read until the answer is complete (Envoy keeps a refused connection open for its
     // delayed-close second), or until the connection closes.
     let read = async {
         let mut buf = [0u8; 16384];
         while !h1_complete(&raw) {
-            match stream.read(&mut buf).await {
+            match reader.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => raw.extend_from_slice(&buf[..n]),
             }
@@ -140,6 +146,7 @@ async fn send_h1(
     tokio::time::timeout(std::time::Duration::from_secs(20), read)
         .await
         .expect("answer within 20 s");
+    write.abort();
     parse_h1(&raw)
 }
 
