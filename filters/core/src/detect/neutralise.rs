@@ -185,18 +185,7 @@ pub fn strip_invisible(text: &str) -> Cow<'_, str> {
             c.len_utf8()
         };
         let next = text[i + len..].chars().next().unwrap_or('\0');
-        flag_tags = is_tag(c) && (prev == '\u{1F3F4}' || flag_tags && prev != '\u{E007F}');
-        let keep = if c == '\u{200D}' {
-            // The joiner of an emoji sequence (family, profession, flag) is part of it.
-            is_emoji(prev) && is_emoji(next)
-        } else if is_tag(c) {
-            flag_tags
-                && (matches!(c, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}')
-                    || c == '\u{E007F}')
-        } else {
-            !(c == '\u{1B}' || is_control(c) || is_invisible(c) && c != '\u{FE0F}')
-        };
-        if keep {
+        if keeps(c, prev, next, &mut flag_tags) {
             out.push(c);
         }
         prev = c;
@@ -210,6 +199,23 @@ pub fn strip_invisible(text: &str) -> Cow<'_, str> {
             .map_or(text.len(), |p| i + p);
     }
     Cow::Owned(out)
+}
+
+/// Whether [`strip_invisible`] keeps `c` between `prev` and `next`; `flag_tags` says
+/// whether an emoji tag sequence (a black flag followed by tags up to the cancel tag) is
+/// open, and is updated.
+fn keeps(c: char, prev: char, next: char, flag_tags: &mut bool) -> bool {
+    *flag_tags = is_tag(c) && (prev == '\u{1F3F4}' || *flag_tags && prev != '\u{E007F}');
+    if c == '\u{200D}' {
+        // The joiner of an emoji sequence (family, profession, flag) is part of it.
+        is_emoji(prev) && is_emoji(next)
+    } else if is_tag(c) {
+        *flag_tags
+            && (matches!(c, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}')
+                || c == '\u{E007F}')
+    } else {
+        !(c == '\u{1B}' || is_control(c) || is_invisible(c) && c != '\u{FE0F}')
+    }
 }
 
 /// Printable ASCII, tab, newline and carriage return: bytes [`strip_invisible`] always keeps.
@@ -226,7 +232,7 @@ fn is_emoji(c: char) -> bool {
 mod tests {
     use super::*;
 
-    /// The character-at-a-time definition [`strip_invisible`] must agree with.
+    /// Character at a time, no run copying: what [`strip_invisible`] must agree with.
     fn strip_reference(text: &str) -> String {
         let bytes = text.as_bytes();
         let (mut out, mut i, mut prev, mut flag_tags) = (String::new(), 0, '\0', false);
@@ -237,17 +243,7 @@ mod tests {
                 c.len_utf8()
             };
             let next = text[i + len..].chars().next().unwrap_or('\0');
-            flag_tags = is_tag(c) && (prev == '\u{1F3F4}' || flag_tags && prev != '\u{E007F}');
-            let keep = if c == '\u{200D}' {
-                is_emoji(prev) && is_emoji(next)
-            } else if is_tag(c) {
-                flag_tags
-                    && (matches!(c, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}')
-                        || c == '\u{E007F}')
-            } else {
-                !(c == '\u{1B}' || is_control(c) || is_invisible(c) && c != '\u{FE0F}')
-            };
-            if keep {
+            if keeps(c, prev, next, &mut flag_tags) {
                 out.push(c);
             }
             prev = c;
