@@ -100,10 +100,7 @@ impl Budget {
 pub fn decode_spans(text: &str, budget: &mut Budget) -> Vec<Decoded> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
-    for run in runs(bytes, is_b64_byte) {
-        if run.len() < MIN_HEX_LEN {
-            continue;
-        }
+    for run in long_runs(bytes, is_b64_byte, MIN_HEX_LEN) {
         if let Some(d) = decode_run(&bytes[run.clone()], budget) {
             let pad = bytes[run.end..]
                 .iter()
@@ -117,10 +114,7 @@ pub fn decode_spans(text: &str, budget: &mut Budget) -> Vec<Decoded> {
             });
         }
     }
-    if !bytes.iter().any(|&b| b == b'%' || b == b'\\') {
-        return out;
-    }
-    for token in runs(bytes, is_token_byte) {
+    for token in escape_tokens(bytes) {
         let t = &bytes[token.clone()];
         if count_escapes(t) >= MIN_ESCAPES {
             if let Some(s) = unescape(t).and_then(|v| printable(v, budget)) {
@@ -135,21 +129,55 @@ pub fn decode_spans(text: &str, budget: &mut Budget) -> Vec<Decoded> {
     out
 }
 
-/// Maximal runs of bytes satisfying `pred`.
-fn runs<'a>(
+/// Maximal runs of at least `min` bytes satisfying `pred`, found by probing every `min`-th
+/// byte: prose is mostly short words, so most of the text is stepped over instead of read
+/// (each byte is still read at most twice, whatever the text).
+fn long_runs<'a>(
     bytes: &'a [u8],
     pred: impl Fn(u8) -> bool + 'a,
+    min: usize,
 ) -> impl Iterator<Item = Range<usize>> + 'a {
+    let min = min.max(1);
+    // Invariant: no run of `min` or more members starts before `i` that was not yielded.
     let mut i = 0;
     std::iter::from_fn(move || {
-        while i < bytes.len() && !pred(bytes[i]) {
-            i += 1;
+        while i + min <= bytes.len() {
+            let probe = i + min - 1;
+            if !pred(bytes[probe]) {
+                i = probe + 1;
+                continue;
+            }
+            let start = (i..probe)
+                .rev()
+                .find(|&j| !pred(bytes[j]))
+                .map_or(i, |j| j + 1);
+            let end = (probe + 1..bytes.len())
+                .find(|&j| !pred(bytes[j]))
+                .unwrap_or(bytes.len());
+            i = end + 1;
+            if end - start >= min {
+                return Some(start..end);
+            }
         }
-        let start = i;
-        while i < bytes.len() && pred(bytes[i]) {
-            i += 1;
-        }
-        (i > start).then_some(start..i)
+        None
+    })
+}
+
+/// The tokens (maximal runs of [`is_token_byte`]) that hold a `%` or `\\`, in order: only
+/// those can hold escapes, and `memchr` finds them without reading every token.
+fn escape_tokens(bytes: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = from + memchr::memchr2(b'%', b'\\', bytes.get(from..)?)?;
+        let start = (from..at)
+            .rev()
+            .find(|&j| !is_token_byte(bytes[j]))
+            .map_or(from, |j| j + 1);
+        let end = (at + 1..bytes.len())
+            .find(|&j| !is_token_byte(bytes[j]))
+            .unwrap_or(bytes.len());
+        from = end;
+        Some(start..end)
     })
 }
 
@@ -297,6 +325,74 @@ fn printable(bytes: Vec<u8>, budget: &mut Budget) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Maximal runs of `pred`, the plain way (the reference for the skipping searches).
+    fn all_runs(bytes: &[u8], pred: impl Fn(u8) -> bool) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if !pred(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && pred(bytes[i]) {
+                i += 1;
+            }
+            out.push(start..i);
+        }
+        out
+    }
+
+    /// Texts of words, long runs and escapes of every length, from a fixed seed.
+    fn samples() -> Vec<Vec<u8>> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"aZ09+/_- \n\"'<>%\\x.";
+        (0..2000)
+            .map(|_| {
+                let len = (next() % 120) as usize;
+                let mut text = Vec::with_capacity(len);
+                while text.len() < len {
+                    let b = alphabet[(next() % alphabet.len() as u64) as usize];
+                    let repeat = if next() % 4 == 0 { next() % 30 } else { 1 } as usize;
+                    text.extend(std::iter::repeat_n(b, repeat));
+                }
+                text
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_runs_are_the_runs_of_at_least_min_bytes() {
+        for text in samples() {
+            for min in [1, 2, 5, MIN_HEX_LEN] {
+                let want: Vec<_> = all_runs(&text, is_b64_byte)
+                    .into_iter()
+                    .filter(|r| r.len() >= min)
+                    .collect();
+                let got: Vec<_> = long_runs(&text, is_b64_byte, min).collect();
+                assert_eq!(got, want, "{:?} min {min}", String::from_utf8_lossy(&text));
+            }
+        }
+    }
+
+    #[test]
+    fn escape_tokens_are_the_tokens_holding_an_escape_byte() {
+        for text in samples() {
+            let want: Vec<_> = all_runs(&text, is_token_byte)
+                .into_iter()
+                .filter(|r| text[r.clone()].iter().any(|&b| b == b'%' || b == b'\\'))
+                .collect();
+            let got: Vec<_> = escape_tokens(&text).collect();
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
+        }
+    }
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
     fn decode(text: &str) -> Vec<Decoded> {

@@ -18,7 +18,7 @@ use super::config::{DetectConfig, Family};
 use super::fold::leet;
 use super::hidden::Signal;
 use crate::config::ConfigError;
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder};
 use regex_automata::meta;
 use regex_automata::util::iter::Searcher;
@@ -929,11 +929,15 @@ pub const RULES: &[BuiltinRule] = &[
     ),
     // Typo-tolerant override: each word spelled with the letters of the word it stands
     // for ("igonre all prevoius instrcutions"), in the structure verb + "previous" + noun.
+    // The verb's first letter and one of its next two are kept ("ig"/"in", "di"/"ds", ...):
+    // a typo swaps or drops a letter further in, and the four-byte prefixes that leaves are
+    // anchors, where a bare "i", "d", "f" or "o" at a word start put this rule at every
+    // tenth word of honest text (a tenth of the detector's instructions).
     rule(
         "io.misspelled_override",
         Override,
         1.0,
-        r"\b(?:i[gnore]{4,7}|d[isregard]{6,10}|f[orget]{4,7}|o[verid]{5,9}) (?:all |any |the |your |of |my )*(?:p[reviousr]{4,9}|above|earlier|preceding) (?:i[nstructio]{8,14}|d[irectves]{7,11}|r[ules]{3,5}|g[uidelnes]{7,11}|p[rompts]{4,7}|c[omands]{5,9})\b",
+        r"\b(?:i[gn][gnore]{3,6}|d[is][isregard]{5,9}|f[or][orget]{3,6}|o[ve][verid]{4,8}) (?:all |any |the |your |of |my )*(?:p[reviousr]{4,9}|above|earlier|preceding) (?:i[nstructio]{8,14}|d[irectves]{7,11}|r[ules]{3,5}|g[uidelnes]{7,11}|p[rompts]{4,7}|c[omands]{5,9})\b",
     ),
     // Banners that announce safeguards switched off (GODMODE, "SAFETY FILTERS: OFF").
     rule(
@@ -1166,6 +1170,18 @@ fn literals(hir: &Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
     Some(lits.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
+/// Whether a rule's suffix literals occur less often than its anchor: only then does
+/// requiring one of them after an occurrence save work. A set of common suffixes (".", "o",
+/// "on") adds an Aho-Corasick hit at nearly every word and filters nothing (they made two
+/// thirds of the anchor pass's hits on real text).
+fn rarer_than(suffixes: &[Vec<u8>], anchor: &anchors::Anchor) -> bool {
+    suffixes
+        .iter()
+        .map(|l| anchors::literal_cost(l))
+        .sum::<f64>()
+        < anchor.cost
+}
+
 impl RuleSet {
     fn build(rules: Vec<(usize, String)>) -> Result<Self, ConfigError> {
         let (metas, sources): (Vec<usize>, Vec<String>) = rules.into_iter().unzip();
@@ -1201,7 +1217,7 @@ impl RuleSet {
             let (start, suffixes) = if anchor.leading {
                 (
                     Hit::Start { word_start: false },
-                    literals(&hir, ExtractKind::Suffix),
+                    literals(&hir, ExtractKind::Suffix).filter(|s| rarer_than(s, &anchor)),
                 )
             } else {
                 (Hit::Inner { word_start: false }, None)
@@ -1234,9 +1250,12 @@ impl RuleSet {
         let anchors = if patterns.is_empty() {
             None
         } else {
+            // A DFA: one table lookup per byte. See `anchor_automaton_stays_small` for
+            // its size and the NFA it replaced.
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&patterns)
                     .map_err(|e| err(e.to_string()))?,
             )
@@ -1564,13 +1583,15 @@ mod tests {
     }
 
     /// The anchor automaton is built per plugin configuration in every worker's VM: keep it
-    /// small. (A full DFA over the same literals is about 1 MB for ~4% fewer instructions.)
+    /// within 1 MiB. It is a full DFA (~800 KB, ~2 ms to build natively): the contiguous
+    /// NFA was 114 KB but cost 57 instructions per byte of real text against the DFA's 27,
+    /// an eighth of the whole scan.
     #[test]
     fn anchor_automaton_stays_small() {
         let compiled = compile(&DetectConfig::default()).unwrap();
         let ac = compiled.folded.anchors.as_ref().unwrap();
         println!("anchor automaton: {} bytes", ac.memory_usage());
-        assert!(ac.memory_usage() < 512 << 10, "{}", ac.memory_usage());
+        assert!(ac.memory_usage() < 1 << 20, "{}", ac.memory_usage());
     }
 
     #[test]
