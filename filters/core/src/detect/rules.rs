@@ -102,6 +102,10 @@ use Family::{
 };
 
 /// The built-in rule table.
+///
+/// Word tails are `(?-u:\w)*` (ASCII): a Unicode `\w*` compiles to a UTF-8 automaton whose
+/// lazy DFA outgrew its cache on real text and was rebuilt every few requests (a tenth of
+/// the scan's instructions went to determinisation for one rule).
 pub const RULES: &[BuiltinRule] = &[
     // ---- instruction override
     rule(
@@ -419,7 +423,7 @@ pub const RULES: &[BuiltinRule] = &[
         "exfil.prefix_leak",
         Exfil,
         1.0,
-        r"\b(?:start|begin|continue|complete|finish)\w* (?:\S+ ){0,5}?(?:my (?:instructions|system prompt|rules|prompt|guidelines) (?:are|is|say)|the (?:system prompt|instructions|prompt) (?:is|are|says?)|i was (?:instructed|told|programmed|asked) to)\b",
+        r"\b(?:start|begin|continue|complete|finish)(?-u:\w)* (?:\S+ ){0,5}?(?:my (?:instructions|system prompt|rules|prompt|guidelines) (?:are|is|say)|the (?:system prompt|instructions|prompt) (?:is|are|says?)|i was (?:instructed|told|programmed|asked) to)\b",
     ),
     rule(
         "exfil.repeat_conversation",
@@ -669,7 +673,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.no_ethics",
         Jb,
         0.6,
-        r"\b(?:without|no|zero|sans|devoid of|regardless of|not bound by|above|disregards?|disregarding|ignores?|ignoring|doesn'?t care about|does not care about|don'?t care about|never cares? about|no regard for|not concerned with) (?:any |all )?(?:\S+ ){0,2}?(?:ethic\w*|moral\w*|legality|laws)\b",
+        r"\b(?:without|no|zero|sans|devoid of|regardless of|not bound by|above|disregards?|disregarding|ignores?|ignoring|doesn'?t care about|does not care about|don'?t care about|never cares? about|no regard for|not concerned with) (?:any |all )?(?:\S+ ){0,2}?(?:ethic(?-u:\w)*|moral(?-u:\w)*|legality|laws)\b",
     ),
     rule(
         "jb.no_matter_how",
@@ -735,13 +739,13 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.against_provider",
         Jb,
         0.7,
-        r"\b(?:not|never|no longer|doesn'?t|does not|don'?t|do not|won't|will not|isn'?t|ignores?|defies|defy|break\w*|bypass\w*|against|violat\w*|free (?:of|from)|without) (?:\S+ ){0,4}?(?:openai|open ?a[il]|anthropic|chatgpt'?s?) (?:\S+ ){0,2}?(?:polic\w*|rules|guidelines|conventions|restrictions|filters?|limitations|terms)\b|\b(?:free (?:of|from)|not bound by|ignores?|defies|defy|against|violat\w*|break\w*|bypass\w*) (?:all |any )?(?:the )?(?:\S+ )?(?:rules|polic\w*|guidelines|restrictions|conventions)(?: and \S+)? (?:of|set by|set down by|from|imposed by) (?:openai|open ?a[il]|anthropic|chatgpt)\b|\b(?:doesn'?t|does not|don'?t|do not|no|without) (?:have )?(?:any )?content polic(?:y|ies)\b",
+        r"\b(?:not|never|no longer|doesn'?t|does not|don'?t|do not|won't|will not|isn'?t|ignores?|defies|defy|break(?-u:\w)*|bypass(?-u:\w)*|against|violat(?-u:\w)*|free (?:of|from)|without) (?:\S+ ){0,4}?(?:openai|open ?a[il]|anthropic|chatgpt'?s?) (?:\S+ ){0,2}?(?:polic(?-u:\w)*|rules|guidelines|conventions|restrictions|filters?|limitations|terms)\b|\b(?:free (?:of|from)|not bound by|ignores?|defies|defy|against|violat(?-u:\w)*|break(?-u:\w)*|bypass(?-u:\w)*) (?:all |any )?(?:the )?(?:\S+ )?(?:rules|polic(?-u:\w)*|guidelines|restrictions|conventions)(?: and \S+)? (?:of|set by|set down by|from|imposed by) (?:openai|open ?a[il]|anthropic|chatgpt)\b|\b(?:doesn'?t|does not|don'?t|do not|no|without) (?:have )?(?:any )?content polic(?:y|ies)\b",
     ),
     rule(
         "jb.response_prefix",
         Jb,
         0.4,
-        r#"\b(?:start|begin|preface|prefix)\w* (?:all |every |each )?(?:of )?(?:your |my )?(?:responses?|messages?|answers?|replies|outputs?)? ?(?:with|by) ["'\[]"#,
+        r#"\b(?:start|begin|preface|prefix)(?-u:\w)* (?:all |every |each )?(?:of )?(?:your |my )?(?:responses?|messages?|answers?|replies|outputs?)? ?(?:with|by) ["'\[]"#,
     ),
     rule(
         "jb.respond_as",
@@ -789,7 +793,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.always_answer_as",
         Jb,
         0.3,
-        r#"\b(?:always|only) (?:answer|reply|respond|end|complete|finish)\w* (?:\S+ ){0,3}?(?:with |as )?["']"#,
+        r#"\b(?:always|only) (?:answer|reply|respond|end|complete|finish)(?-u:\w)* (?:\S+ ){0,3}?(?:with |as )?["']"#,
     ),
     rule("jb.jailbreak_word", Jb, 0.3, r"\bjailbreak(?:ing|en)?\b"),
     // ---- hidden content visible only to machines
@@ -1578,6 +1582,49 @@ mod tests {
             for fold in [false, true] {
                 let src = expand(r.pattern, true, fold);
                 assert!(Regex::new(&src).is_ok(), "{} ({fold}): {src}", r.id);
+            }
+        }
+    }
+
+    /// Every rule's lazy DFA settles within its cache on real text: a cache that fills is
+    /// cleared (its memory drops) or reset before the next scan, and its states are rebuilt
+    /// on later requests (a Unicode `\w*` did that every ~70 KB and cost a tenth of the
+    /// scan).
+    #[test]
+    fn rule_caches_settle_on_real_text() {
+        let compiled = compile(&DetectConfig::default()).unwrap();
+        let set = &compiled.folded;
+        let mut text = String::new();
+        for path in [
+            "guardrail/honest_public.jsonl",
+            "guardrail/honest_prompts.jsonl",
+            "scrubber/corpus.jsonl",
+        ] {
+            for t in corpus(path).into_iter().take(400) {
+                text.push_str(&t);
+                text.push_str("\n\n");
+            }
+        }
+        let view = super::super::normalize::normalize(&text, true).view.text;
+        let mut before = vec![0; set.regexes.len()];
+        for piece in view.as_bytes().chunks(64 << 10) {
+            let piece = String::from_utf8_lossy(piece);
+            set.matches(
+                &piece,
+                super::super::MAX_HITS_PER_RULE,
+                &mut Work::default(),
+            );
+            let caches = set.caches.lock().unwrap();
+            for (r, cache) in caches.iter().enumerate() {
+                let used = cache.as_ref().map_or(0, |c| c.memory_usage());
+                let id = &compiled.metas[set.metas[r]].id;
+                assert!(
+                    used >= before[r],
+                    "{id}: cache cleared ({} -> {used})",
+                    before[r]
+                );
+                assert!(used < CACHE_RESET_BYTES, "{id}: cache at {used} bytes");
+                before[r] = used;
             }
         }
     }
