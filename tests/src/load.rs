@@ -24,6 +24,8 @@ pub struct Load {
     pub headers: Vec<(String, String)>,
     pub connections: u32,
     pub duration: Duration,
+    /// Exit after this many answers, when set ([`Load::run_requests`]).
+    pub max_requests: Option<u64>,
 }
 
 impl Load {
@@ -36,6 +38,7 @@ impl Load {
             headers: Vec::new(),
             connections: 8,
             duration,
+            max_requests: None,
         }
     }
 
@@ -69,6 +72,38 @@ impl Load {
         parse_wrk(&text).ok_or_else(|| format!("unexpected wrk output:\n{text}{errors}"))
     }
 
+    /// Send `count` requests (then wrk exits; `duration` bounds the run), for what they
+    /// leave behind rather than for figures.
+    pub fn run_requests(&self, count: u64) -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let script = dir.path().join("count.lua");
+        let counted = Self {
+            max_requests: Some(count),
+            ..self.clone()
+        };
+        std::fs::write(&script, counted.lua()).map_err(|e| e.to_string())?;
+        let out = Command::new("wrk")
+            .args(["-t1", &format!("-c{}", self.connections)])
+            .arg(format!("-d{}s", self.duration.as_secs().max(1)))
+            .arg("-s")
+            .arg(&script)
+            .arg(&self.url)
+            .output()
+            .map_err(|e| format!("wrk not runnable ({e}): apt-get install wrk"))?;
+        // Exit 0 before the duration's report: the count was reached.
+        let report = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && !report.contains("Requests/sec:") {
+            Ok(())
+        } else {
+            Err(format!(
+                "{count} requests not answered within {:?} ({}):\n{report}{}",
+                self.duration,
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
     fn lua(&self) -> String {
         let mut lua = String::from("wrk.method = \"POST\"\n");
         lua.push_str(&format!("wrk.body = {}\n", lua_string(&self.body)));
@@ -89,7 +124,14 @@ impl Load {
             lua.push_str("}\nlocal next_body = 0\nfunction request()\n  next_body = next_body % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[next_body])\nend\n");
         }
         // Any non-2xx answer means the scenario is not measuring what it claims to.
-        lua.push_str("function response(status, headers, body)\n  if status ~= 200 then\n    io.stderr:write(\"status \" .. status .. \"\\n\")\n    os.exit(3)\n  end\nend\n");
+        lua.push_str("local answers = 0\nfunction response(status, headers, body)\n  if status ~= 200 then\n    io.stderr:write(\"status \" .. status .. \"\\n\")\n    os.exit(3)\n  end\n  answers = answers + 1\n");
+        // wrk has no request count (`wrk.thread:stop()` ends the thread, not the run).
+        if let Some(max) = self.max_requests {
+            lua.push_str(&format!(
+                "  if answers >= {max} then\n    os.exit(0)\n  end\n"
+            ));
+        }
+        lua.push_str("end\n");
         lua
     }
 }
@@ -377,15 +419,32 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    /// The corpora under `tests/eval/`, each sample's text joined by blank lines.
+    /// The honest corpora under `tests/eval/`, each sample's text joined by blank lines.
     pub fn load() -> Self {
-        const CORPORA: [&str; 4] = [
+        Self::of(&[
             "guardrail/honest_public.jsonl",
             "guardrail/honest_prompts.jsonl",
             "scrubber/corpus.jsonl",
             "guardrail/honest.jsonl",
-        ];
-        let texts = CORPORA
+        ])
+    }
+
+    /// What the scanning bench sends: the honest corpora plus tool outputs (clean and
+    /// injected) and attacks, since scanners meet both and attacks cost more to scan.
+    pub fn bench() -> Self {
+        Self::of(&[
+            "guardrail/honest_public.jsonl",
+            "guardrail/honest_prompts.jsonl",
+            "scrubber/corpus.jsonl",
+            "guardrail/honest.jsonl",
+            "guardrail/tool_outputs.jsonl",
+            "guardrail/attacks.jsonl",
+        ])
+    }
+
+    /// The given corpora (paths under `tests/eval/`).
+    fn of(corpora: &[&str]) -> Self {
+        let texts = corpora
             .iter()
             .map(|path| {
                 let full = format!("{}/eval/{path}", env!("CARGO_MANIFEST_DIR"));
