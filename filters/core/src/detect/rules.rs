@@ -1104,8 +1104,8 @@ pub struct RuleSet {
     /// request) and reset before a scan once it holds [`CACHE_RESET_BYTES`]: memory stays
     /// bounded and no cache carries clear counts from one request into the next (the lazy
     /// DFA gives up after repeated clears, which would make a request's cost depend on
-    /// what came before it).
-    caches: Mutex<Vec<Option<meta::Cache>>>,
+    /// what came before it). With them, the anchor-occurrence buffers.
+    state: Mutex<Scratch>,
     /// Index into [`Compiled::metas`] of each pattern.
     metas: Vec<usize>,
     /// The anchor literals of the anchored rules ([`anchors::anchor`]) and the suffix
@@ -1154,7 +1154,7 @@ impl Clone for RuleSet {
     fn clone(&self) -> Self {
         Self {
             regexes: self.regexes.clone(),
-            caches: Mutex::new(Vec::new()),
+            state: Mutex::new(Scratch::default()),
             metas: self.metas.clone(),
             anchors: self.anchors.clone(),
             anchor_rules: self.anchor_rules.clone(),
@@ -1269,7 +1269,7 @@ impl RuleSet {
         };
         Ok(Self {
             regexes,
-            caches: Mutex::new(Vec::new()),
+            state: Mutex::new(Scratch::default()),
             metas,
             anchors,
             anchor_rules,
@@ -1297,81 +1297,104 @@ impl RuleSet {
         work: &mut Work,
     ) -> Vec<(usize, std::ops::Range<usize>)> {
         let n = text.len();
-        let rules = self.regexes.len();
-        let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); rules];
-        for &r in &self.unanchored {
-            windows[r].push((0, n));
-        }
+        // The filters are single-threaded; a poisoned or busy lock only costs fresh state.
+        let mut kept = self.state.try_lock().ok();
+        let mut fresh = Scratch::default();
+        let state = kept.as_deref_mut().unwrap_or(&mut fresh);
+        state.prepare(self.regexes.len());
         if let Some(ac) = &self.anchors {
             work.bytes += n;
-            let (mut around, mut ends) = (vec![Vec::new(); rules], vec![Vec::new(); rules]);
-            let bytes = text.as_bytes();
-            for m in ac.find_overlapping_iter(text) {
-                let in_word = m.start() > 0 && anchors::is_word_byte(bytes[m.start() - 1]);
-                for &(r, hit) in &self.anchor_rules[m.pattern().as_usize()] {
-                    match hit {
-                        // Where the rule's matches need a non-word byte before the literal.
-                        Hit::Start { word_start } | Hit::Inner { word_start }
-                            if word_start && in_word => {}
-                        // A match starts at the literal, or contains it and is at most
-                        // MAX_MATCH_BYTES long.
-                        Hit::Start { .. } => around[r].push((m.start(), m.start() + self.reach[r])),
-                        Hit::Inner { .. } => around[r].push((
-                            m.end().saturating_sub(self.reach[r]),
-                            m.start() + self.reach[r],
-                        )),
-                        Hit::End => ends[r].push(m.end()),
-                    }
-                }
-            }
-            for (r, around) in around.iter_mut().enumerate() {
-                if around.is_empty() {
-                    continue;
-                }
-                // Overlapping matches are reported by end: starts are only nearly sorted.
-                around.sort_unstable();
-                windows[r] = rule_windows(around, self.has_suffix[r].then_some(&ends[r]), n);
-            }
-        }
-        for (r, spans) in windows.iter_mut().enumerate() {
-            if !self.leading[r] {
-                *spans = merged(spans);
-            }
+            self.place(ac, text, state);
         }
         let mut out = Vec::new();
-        // The filters are single-threaded; a poisoned or busy lock only costs fresh caches.
-        let mut kept = self.caches.try_lock().ok();
-        for (r, spans) in windows.iter().enumerate() {
+        let mut spans = Vec::new();
+        for r in 0..self.regexes.len() {
+            spans.clear();
+            if self.unanchored.contains(&r) {
+                spans.push((0, n));
+            } else if !state.around[r].is_empty() {
+                // Overlapping matches are reported by end: starts are only nearly sorted.
+                state.around[r].sort_unstable();
+                let ends = self.has_suffix[r].then_some(&state.ends[r][..]);
+                rule_windows(&state.around[r], ends, n, &mut spans);
+            }
+            if !self.leading[r] {
+                merge(&mut spans);
+            }
             if spans.is_empty() {
                 continue;
             }
             let re = &self.regexes[r];
-            let mut fresh = None;
-            let cache = match kept.as_deref_mut() {
-                Some(caches) => {
-                    caches.resize_with(self.regexes.len(), || None);
-                    let slot = &mut caches[r];
-                    match slot {
-                        Some(c) if c.memory_usage() > CACHE_RESET_BYTES => c.reset(re),
-                        Some(_) => {}
-                        None => *slot = Some(re.create_cache()),
-                    }
-                    slot.as_mut()
-                }
-                None => None,
-            };
-            let cache = match cache {
-                Some(c) => c,
-                None => fresh.insert(re.create_cache()),
-            };
+            let cache = state.caches[r].get_or_insert_with(|| re.create_cache());
+            if cache.memory_usage() > CACHE_RESET_BYTES {
+                cache.reset(re);
+            }
             let found = if self.leading[r] {
-                search_at_starts(re, cache, text, spans, per_rule, work)
+                search_at_starts(re, cache, text, &spans, per_rule, work)
             } else {
-                search_windows(re, cache, text, spans, per_rule, work)
+                search_windows(re, cache, text, &spans, per_rule, work)
             };
             out.extend(found.into_iter().map(|m| (self.metas[r], m)));
         }
         out
+    }
+
+    /// Record where each rule can match: one Aho-Corasick pass over the anchor literals.
+    fn place(&self, ac: &AhoCorasick, text: &str, state: &mut Scratch) {
+        let bytes = text.as_bytes();
+        for m in ac.find_overlapping_iter(text) {
+            let in_word = m.start() > 0 && anchors::is_word_byte(bytes[m.start() - 1]);
+            for &(r, hit) in &self.anchor_rules[m.pattern().as_usize()] {
+                match hit {
+                    // Where the rule's matches need a non-word byte before the literal.
+                    Hit::Start { word_start } | Hit::Inner { word_start }
+                        if word_start && in_word => {}
+                    // A match starts at the literal, or contains it and is at most
+                    // MAX_MATCH_BYTES long.
+                    Hit::Start { .. } => {
+                        state.around[r].push((m.start(), m.start() + self.reach[r]))
+                    }
+                    Hit::Inner { .. } => state.around[r].push((
+                        m.end().saturating_sub(self.reach[r]),
+                        m.start() + self.reach[r],
+                    )),
+                    Hit::End => state.ends[r].push(m.end()),
+                }
+            }
+        }
+    }
+}
+
+/// What [`RuleSet::matches`] keeps from scan to scan: each rule's lazy-DFA cache and the
+/// buffers its anchor occurrences go into (cleared before a scan; reallocating them per
+/// scan was a tenth of a 1 KB scan's instructions).
+#[derive(Debug, Default)]
+struct Scratch {
+    caches: Vec<Option<meta::Cache>>,
+    /// Per rule: the span each anchor occurrence allows (`(start, limit)`).
+    around: Vec<Vec<(usize, usize)>>,
+    /// Per rule: where its suffix literals end.
+    ends: Vec<Vec<usize>>,
+}
+
+/// Occurrences a buffer keeps room for between scans; a larger one (a long text full of
+/// anchors) is given back, so memory does not stay at the largest request's size.
+const SCRATCH_KEEP: usize = 4096;
+
+impl Scratch {
+    /// Sized for `rules` rules, with every buffer empty.
+    fn prepare(&mut self, rules: usize) {
+        self.caches.resize_with(rules, || None);
+        self.around.resize_with(rules, Vec::new);
+        self.ends.resize_with(rules, Vec::new);
+        for v in &mut self.around {
+            v.clear();
+            v.shrink_to(SCRATCH_KEEP);
+        }
+        for v in &mut self.ends {
+            v.clear();
+            v.shrink_to(SCRATCH_KEEP);
+        }
     }
 }
 
@@ -1439,14 +1462,25 @@ fn search_at_starts(
 
 /// Sorted spans merged where they overlap or touch.
 fn merged(spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
-    for &(start, end) in spans {
-        match out.last_mut() {
+    let mut out = spans.to_vec();
+    merge(&mut out);
+    out
+}
+
+/// Merge sorted `spans` in place where they overlap or touch.
+fn merge(spans: &mut Vec<(usize, usize)>) {
+    let mut kept: usize = 0;
+    for i in 0..spans.len() {
+        let (start, end) = spans[i];
+        match kept.checked_sub(1).map(|p| &mut spans[p]) {
             Some(prev) if start <= prev.1 => prev.1 = prev.1.max(end),
-            _ => out.push((start, end)),
+            _ => {
+                spans[kept] = (start, end);
+                kept += 1;
+            }
         }
     }
-    out
+    spans.truncate(kept);
 }
 
 /// The spans a rule is searched in, one per occurrence of an anchor literal (`(start,
@@ -1454,10 +1488,10 @@ fn merged(spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
 /// only up to the last end of one before its limit (no end, no span).
 fn rule_windows(
     around: &[(usize, usize)],
-    ends: Option<&Vec<usize>>,
+    ends: Option<&[usize]>,
     n: usize,
-) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
+    out: &mut Vec<(usize, usize)>,
+) {
     let (mut first, mut last) = (0, 0);
     for &(start, limit) in around {
         let limit = limit.min(n);
@@ -1479,7 +1513,6 @@ fn rule_windows(
         };
         out.push((start, end));
     }
-    out
 }
 
 /// All enabled rules. Built-in rules are folded like the text and run once, on the folded
@@ -1624,8 +1657,8 @@ mod tests {
                 super::super::MAX_HITS_PER_RULE,
                 &mut Work::default(),
             );
-            let caches = set.caches.lock().unwrap();
-            for (r, cache) in caches.iter().enumerate() {
+            let state = set.state.lock().unwrap();
+            for (r, cache) in state.caches.iter().enumerate() {
                 let used = cache.as_ref().map_or(0, |c| c.memory_usage());
                 let id = &compiled.metas[set.metas[r]].id;
                 assert!(
