@@ -147,16 +147,10 @@ fn long_runs<'a>(
                 i = probe + 1;
                 continue;
             }
-            let start = (i..probe)
-                .rev()
-                .find(|&j| !pred(bytes[j]))
-                .map_or(i, |j| j + 1);
-            let end = (probe + 1..bytes.len())
-                .find(|&j| !pred(bytes[j]))
-                .unwrap_or(bytes.len());
-            i = end + 1;
-            if end - start >= min {
-                return Some(start..end);
+            let run = run_at(bytes, probe, i, &pred);
+            i = run.end + 1;
+            if run.len() >= min {
+                return Some(run);
             }
         }
         None
@@ -169,16 +163,23 @@ fn escape_tokens(bytes: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut from = 0;
     std::iter::from_fn(move || {
         let at = from + memchr::memchr2(b'%', b'\\', bytes.get(from..)?)?;
-        let start = (from..at)
-            .rev()
-            .find(|&j| !is_token_byte(bytes[j]))
-            .map_or(from, |j| j + 1);
-        let end = (at + 1..bytes.len())
-            .find(|&j| !is_token_byte(bytes[j]))
-            .unwrap_or(bytes.len());
-        from = end;
-        Some(start..end)
+        let token = run_at(bytes, at, from, is_token_byte);
+        from = token.end;
+        Some(token)
     })
+}
+
+/// The maximal run of bytes satisfying `pred` around `at` (which satisfies it), starting
+/// no earlier than `floor`.
+fn run_at(bytes: &[u8], at: usize, floor: usize, pred: impl Fn(u8) -> bool) -> Range<usize> {
+    let start = (floor..at)
+        .rev()
+        .find(|&j| !pred(bytes[j]))
+        .map_or(floor, |j| j + 1);
+    let end = (at + 1..bytes.len())
+        .find(|&j| !pred(bytes[j]))
+        .unwrap_or(bytes.len());
+    start..end
 }
 
 fn is_b64_byte(b: u8) -> bool {
