@@ -31,10 +31,16 @@ use std::sync::{Arc, Mutex};
 pub const MAX_PROGRAM_BYTES: usize = 32 << 20;
 /// Lazy-DFA cache limit per rule regex. Most phrase rules settle under 256 KiB; a rule
 /// with a counted gap of words (`tool.exfil_directive`: up to eight words between the verb
-/// and its target) settles near 570 KiB on real text in small requests, and at 512 KiB it
-/// was rebuilt every few requests (a sixth of the instructions of a 1 KB scan). Memory only
-/// grows as a rule's states are needed; the limit bounds it whatever the traffic.
-pub const DFA_CACHE_BYTES: usize = 1 << 20;
+/// and its target) settles near 570 KiB on honest text in small requests and above 1 MiB
+/// on injected tool outputs; at 512 KiB it was rebuilt every few requests (a sixth of the
+/// instructions of a 1 KB scan). Memory only grows as a rule's states are needed, and
+/// [`TOTAL_CACHE_BYTES`] bounds the sum.
+pub const DFA_CACHE_BYTES: usize = 2 << 20;
+
+/// Lazy-DFA memory of all of a rule set's caches together: past it, the largest caches are
+/// reset after a scan. Real text keeps the sum at a few MiB; text made to grow every rule's
+/// states would otherwise hold up to [`DFA_CACHE_BYTES`] per rule.
+pub const TOTAL_CACHE_BYTES: usize = 24 << 20;
 
 /// What a space in a built-in pattern stands for.
 const SEP: &str = r#"(?:[ ,.:;!?"'()*/`\-]{1,4})"#;
@@ -1148,7 +1154,7 @@ pub struct Work {
 /// [`DFA_CACHE_BYTES`], since a reset throws away states the next request would reuse
 /// (at 256 KiB the scan spent a tenth of its instructions rebuilding them), yet early
 /// enough that a cache rarely fills, and clears itself, within one scan.
-pub const CACHE_RESET_BYTES: usize = 960 << 10;
+pub const CACHE_RESET_BYTES: usize = 1920 << 10;
 
 impl Clone for RuleSet {
     fn clone(&self) -> Self {
@@ -1334,8 +1340,10 @@ impl RuleSet {
             } else {
                 search_windows(re, cache, text, &spans, per_rule, work)
             };
+            state.account(r);
             out.extend(found.into_iter().map(|m| (self.metas[r], m)));
         }
+        state.shed(&self.regexes, TOTAL_CACHE_BYTES);
         out
     }
 
@@ -1371,6 +1379,9 @@ impl RuleSet {
 #[derive(Debug, Default)]
 struct Scratch {
     caches: Vec<Option<meta::Cache>>,
+    /// Each cache's memory when last measured, and their sum.
+    sizes: Vec<usize>,
+    total: usize,
     /// Per rule: the span each anchor occurrence allows (`(start, limit)`).
     around: Vec<Vec<(usize, usize)>>,
     /// Per rule: where its suffix literals end.
@@ -1385,6 +1396,7 @@ impl Scratch {
     /// Sized for `rules` rules, with every buffer empty.
     fn prepare(&mut self, rules: usize) {
         self.caches.resize_with(rules, || None);
+        self.sizes.resize(rules, 0);
         self.around.resize_with(rules, Vec::new);
         self.ends.resize_with(rules, Vec::new);
         for v in &mut self.around {
@@ -1394,6 +1406,29 @@ impl Scratch {
         for v in &mut self.ends {
             v.clear();
             v.shrink_to(SCRATCH_KEEP);
+        }
+    }
+
+    /// Measure rule `r`'s cache again after a search.
+    fn account(&mut self, r: usize) {
+        let used = self.caches[r].as_ref().map_or(0, |c| c.memory_usage());
+        self.total = self.total + used - self.sizes[r];
+        self.sizes[r] = used;
+    }
+
+    /// Reset the largest caches until all of them hold at most `budget` bytes.
+    fn shed(&mut self, regexes: &[meta::Regex], budget: usize) {
+        while self.total > budget {
+            let Some((r, &before)) = self.sizes.iter().enumerate().max_by_key(|(_, s)| **s) else {
+                return;
+            };
+            if let Some(cache) = self.caches[r].as_mut() {
+                cache.reset(&regexes[r]);
+            }
+            self.account(r);
+            if self.sizes[r] >= before {
+                return; // the largest is a fresh cache: nothing left to give back
+            }
         }
     }
 }
@@ -1632,6 +1667,38 @@ mod tests {
         for piece in [64 << 10, 1 << 10] {
             caches_settle_in_pieces_of(piece);
         }
+    }
+
+    /// The caches' memory is accounted exactly, and shedding brings the sum under a budget
+    /// (resetting the largest first) without touching caches it need not.
+    #[test]
+    fn shedding_keeps_the_caches_within_a_budget() {
+        let compiled = compile(&DetectConfig::default()).unwrap();
+        let set = &compiled.folded;
+        for text in corpus("guardrail/attacks.jsonl").iter().take(200) {
+            let view = super::super::normalize::normalize(text, true).view.text;
+            set.matches(&view, 1, &mut Work::default());
+        }
+        let mut state = set.state.lock().unwrap();
+        let measured = |state: &Scratch| -> usize {
+            state
+                .caches
+                .iter()
+                .flatten()
+                .map(|c| c.memory_usage())
+                .sum()
+        };
+        assert_eq!(state.total, measured(&state));
+        // Just under the sum: the largest cache (grown past a fresh one) goes, the rest stay.
+        let before = state.sizes.clone();
+        let budget = state.total - 1;
+        state.shed(&set.regexes, budget);
+        assert_eq!(state.total, measured(&state));
+        assert!(state.total <= budget, "{} > {budget}", state.total);
+        let changed = (0..before.len())
+            .filter(|&r| state.sizes[r] != before[r])
+            .count();
+        assert_eq!(changed, 1, "one reset was enough");
     }
 
     fn caches_settle_in_pieces_of(piece: usize) {
