@@ -104,6 +104,39 @@ macro_rules! sysprompt {
     };
 }
 
+// Other languages: the override and the system-prompt request in the twenty languages
+// agents meet most (and in those where outside tests found nothing caught). Written in
+// their own spelling; `expand` folds them like the text (lowercase, diacritics and
+// look-alikes), so one alternative covers its accented and unaccented forms. Latin-script
+// words sit between ASCII word boundaries; words of other scripts cannot (the boundary is
+// ASCII) and are long enough not to need one. Word order differs between languages, so
+// the rules accept the parts in either order within a few words.
+macro_rules! ml_override_verbs {
+    () => {
+        r"(?:\b(?:ignora|ignorar|ignore[sz]?|ignorer|ignoriere|ignorieren|ignoriert|vergiss|negeer|vergeet|zignoruj|ignoruj|zapomnij|abaikan|abaikanlah|lupakan|puuza|sahau|ziba|injoro|harro|oublie|olvida|olvide|esqueça|esquece|dimentica|ignorare|ignorá|bỏ qua|yok say|unut|görmezden gel|déan neamhaird de|déan dearmad ar|leig seachad|dìochuimhnich)\b|игнорируй|игнорировать|забудь|تجاهل|अनदेखा|नज़रअंदाज़|忽略|無視|无视|忘记|忘れ|무시)"
+    };
+}
+macro_rules! ml_prior {
+    () => {
+        r"(?:\b(?:anteriores|anterior|previas|precedentes|précédentes|precedenti|vorherigen|bisherigen|obigen|vorigen|eerdere|vorige|poprzednie|wcześniejsze|sebelumnya|awali|zilizopita|yangaphambilini|mëparshme|roimhe|önceki|trước đó|trước|të gjitha)\b|предыдущие|прежние|السابقة|पिछले|之前|以前|先前|上述|前の|이전)"
+    };
+}
+macro_rules! ml_instructions {
+    () => {
+        r"(?:\b(?:instrucciones|instructions|consignes|anweisungen|instruktionen|befehle|istruzioni|instruções|instrucoes|instructies|instrukcje|polecenia|instruksi|perintah|maagizo|imiyalelo|udhëzimet|treoracha|stiùireadh|talimatları|talimatlari|hướng dẫn|reglas|règles|regeln|regole|regras|regels|zasady)\b|инструкции|указания|التعليمات|تعليمات|निर्देशों|निर्देश|指令|指示|说明|命令|지시)"
+    };
+}
+macro_rules! ml_reveal {
+    () => {
+        r"(?:\b(?:muestra|muéstrame|revela|revelar|dime|escribe|imprime|repite|comparte|affiche|afficher|montre|montrez|révèle|révéler|donne|donnez|écris|répète|zeige|zeig|gib|nenne|verrate|schreibe|wiederhole|mostre|mostra|mostrar|revele|diga|escreva|imprima|repita|mostrami|rivela|dimmi|scrivi|stampa|ripeti|toon|geef|onthul|schrijf|herhaal|pokaż|ujawnij|wypisz|podaj|napisz|powtórz|wyświetl|tampilkan|tunjukkan|ungkapkan|berikan|tuliskan|cetak|ulangi|göster|yaz|paylaş|onyesha|uonyeshe|nionyeshe|fichua|andika|rudia|nipe|bonisa|veza|bhala|shfaq|trego|zbulo|shkruaj|taispeáin|nocht|scríobh|seall|foillsich|sgrìobh|hiển thị|cho xem|tiết lộ|viết ra|in ra|lặp lại)\b|покажи|выведи|раскрой|напиши|повтори|اكشف|اعرض|أظهر|اظهر|اكتب|كرر|أعطني|दिखाएं|दिखाओ|बताएं|बताओ|प्रकट|लिखें|显示|告诉我|输出|打印|重复|透露|展示|表示|教えて|出力|見せて|繰り返|보여|출력|알려)"
+    };
+}
+macro_rules! ml_sysprompt {
+    () => {
+        r"(?:\b(?:prompt del sistema|prompt de sistema|prompt do sistema|prompt système|prompt di sistema|instrucciones del sistema|instructions système|instructions du système|message système|systemprompt|system-prompt|systemanweisungen|systemnachricht|istruzioni di sistema|instruções do sistema|systeemprompt|systeeminstructies|prompt systemowy|instrukcje systemowe|prompt sistem|instruksi sistem|sistem istemi|sistem istemini|sistem talimatları|maagizo yako ya mfumo|maagizo ya mfumo|umyalelo wakho wesistimu|umyalelo wesistimu|imiyalelo yesistimu|udhëzimet e sistemit|promptin e sistemit|leid chórais|leid córais|stiùireadh siostam|stiùireadh an t-siostaim|lời nhắc hệ thống|hướng dẫn hệ thống)\b|системный промпт|системные инструкции|системное сообщение|системную подсказку|موجه النظام|تعليمات النظام|رسالة النظام|सिस्टम प्रॉम्प्ट|सिस्टम निर्देश|系统提示|系统指令|系统消息|系統提示|システムプロンプト|システム指示|시스템 프롬프트)"
+    };
+}
+
 use Family::{
     CredentialImpersonation as Cred, Exfiltration as Exfil, HiddenContent as Hidden,
     InstructionOverride as Override, Jailbreak as Jb, RoleImpersonation as Role,
@@ -117,6 +150,49 @@ use Family::{
 /// the scan's instructions went to determinisation for one rule).
 pub const RULES: &[BuiltinRule] = &[
     // ---- instruction override
+    rule(
+        "io.ignore_previous_ml",
+        Override,
+        1.0,
+        concat!(
+            ml_override_verbs!(),
+            r" (?:\S+ ){0,3}?(?:",
+            ml_prior!(),
+            r" (?:\S+ ){0,3}?",
+            ml_instructions!(),
+            "|",
+            ml_instructions!(),
+            r" (?:\S+ ){0,3}?",
+            ml_prior!(),
+            r")|(?:",
+            ml_prior!(),
+            r" (?:\S+ ){0,3}?",
+            ml_instructions!(),
+            "|",
+            ml_instructions!(),
+            r" (?:\S+ ){0,3}?",
+            ml_prior!(),
+            r") (?:\S+ ){0,3}?",
+            ml_override_verbs!(),
+            // Without spaces (Chinese, Japanese): the parts a few characters apart.
+            r"|(?:忽略|无视|無視)\S{0,4}?(?:之前|以前|先前|上述)\S{0,6}?(?:指令|指示|说明|命令)|(?:之前|以前|先前|上述|前の)\S{0,4}?(?:指令|指示|说明|命令)\S{0,8}?(?:忽略|无视|無視)"
+        ),
+    ),
+    rule(
+        "exfil.reveal_sysprompt_ml",
+        Exfil,
+        1.0,
+        concat!(
+            ml_reveal!(),
+            r" (?:\S+ ){0,4}?",
+            ml_sysprompt!(),
+            "|",
+            ml_sysprompt!(),
+            r" (?:\S+ ){0,4}?",
+            ml_reveal!(),
+            r"|(?:系统提示|系统指令|系統提示|システムプロンプト|システム指示)\S{0,8}?(?:显示|输出|打印|表示|教えて|出力|見せて)|(?:显示|输出|打印|告诉我|透露)\S{0,6}?(?:系统提示|系统指令|系統提示)"
+        ),
+    ),
     rule(
         "io.ignore_previous",
         Override,
@@ -1062,6 +1138,10 @@ fn expand(pattern: &str, spaces: bool, fold: bool) -> String {
             ' ' if spaces && literal => out.push_str(SEP),
             'l' if fold && literal => out.push_str("[li]"),
             '0'..='9' if fold && literal => out.push(char::from(leet(c as u8))),
+            // Folded like the text: lowercase, look-alikes and diacritics (see `fold`).
+            c if fold && literal && !c.is_ascii() => {
+                out.extend(c.to_lowercase().filter_map(super::fold::fold_char))
+            }
             _ => out.push(c),
         }
     }
@@ -1219,7 +1299,12 @@ impl RuleSet {
                 .build_from_hir(&hir)
                 .map_err(|e| err(e.to_string()))?;
             regexes.push(re);
-            let Some(anchor) = anchors::anchor(&hir) else {
+            // Literals outside ASCII would widen the automaton's alphabet for every state
+            // (the rules of other scripts took it from 0.8 to 4.7 MB): such rules are
+            // searched over the whole text instead, by their own lazy DFA.
+            let Some(anchor) =
+                anchors::anchor(&hir).filter(|a| a.literals.iter().all(|l| l.is_ascii()))
+            else {
                 unanchored.push(i);
                 continue;
             };
@@ -1230,7 +1315,8 @@ impl RuleSet {
             let (start, suffixes) = if anchor.leading {
                 (
                     Hit::Start { word_start: false },
-                    literals(&hir, ExtractKind::Suffix).filter(|s| rarer_than(s, &anchor)),
+                    literals(&hir, ExtractKind::Suffix)
+                        .filter(|s| rarer_than(s, &anchor) && s.iter().all(|l| l.is_ascii())),
                 )
             } else {
                 (Hit::Inner { word_start: false }, None)
