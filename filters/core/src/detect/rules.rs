@@ -113,27 +113,52 @@ macro_rules! sysprompt {
 // the rules accept the parts in either order within a few words.
 macro_rules! ml_override_verbs {
     () => {
-        r"(?:\b(?:ignora|ignorar|ignore[sz]?|ignorer|ignoriere|ignorieren|ignoriert|vergiss|negeer|vergeet|zignoruj|ignoruj|zapomnij|abaikan|abaikanlah|lupakan|puuza|sahau|ziba|injoro|harro|oublie|olvida|olvide|esqueça|esquece|dimentica|ignorare|ignorá|bỏ qua|yok say|unut|görmezden gel|déan neamhaird de|déan dearmad ar|leig seachad|dìochuimhnich)\b|игнорируй|игнорировать|забудь|تجاهل|अनदेखा|नज़रअंदाज़|忽略|無視|无视|忘记|忘れ|무시)"
+        r"(?:\b(?:ignora|ignorar|ignore[sz]?|ignorer|ignoriere|ignorieren|ignoriert|vergiss|negeer|vergeet|zignoruj|ignoruj|zapomnij|abaikan|abaikanlah|lupakan|puuza|sahau|ziba|injoro|harro|oublie|olvida|olvide|esqueça|esquece|dimentica|ignorare|ignorá|bỏ qua|yok say|unut|görmezden gel|déan neamhaird de|déan dearmad ar|leig seachad|dìochuimhnich)\b)"
+    };
+}
+macro_rules! ml_override_verbs_script {
+    () => {
+        r"(?:игнорируй|игнорировать|забудь|تجاهل|अनदेखा|नज़रअंदाज़|忽略|無視|无视|忘记|忘れ|무시)"
     };
 }
 macro_rules! ml_prior {
     () => {
-        r"(?:\b(?:anteriores|anterior|previas|precedentes|précédentes|precedenti|vorherigen|bisherigen|obigen|vorigen|eerdere|vorige|poprzednie|wcześniejsze|sebelumnya|awali|zilizopita|yangaphambilini|mëparshme|roimhe|önceki|trước đó|trước|të gjitha)\b|предыдущие|прежние|السابقة|पिछले|之前|以前|先前|上述|前の|이전)"
+        r"(?:\b(?:trước đó|anteriores|anterior|previas|precedentes|précédentes|precedenti|vorherigen|bisherigen|obigen|vorigen|eerdere|vorige|poprzednie|wcześniejsze|sebelumnya|awali|zilizopita|yangaphambilini|mëparshme|roimhe|önceki|trước|të gjitha)\b)"
+    };
+}
+macro_rules! ml_prior_script {
+    () => {
+        r"(?:предыдущие|прежние|السابقة|पिछले|之前|以前|先前|上述|前の|이전)"
     };
 }
 macro_rules! ml_instructions {
     () => {
-        r"(?:\b(?:instrucciones|instructions|consignes|anweisungen|instruktionen|befehle|istruzioni|instruções|instrucoes|instructies|instrukcje|polecenia|instruksi|perintah|maagizo|imiyalelo|udhëzimet|treoracha|stiùireadh|talimatları|talimatlari|hướng dẫn|reglas|règles|regeln|regole|regras|regels|zasady)\b|инструкции|указания|التعليمات|تعليمات|निर्देशों|निर्देश|指令|指示|说明|命令|지시)"
+        r"(?:\b(?:talimatları|instrucciones|instructions|consignes|anweisungen|instruktionen|befehle|istruzioni|instruções|instrucoes|instructies|instrukcje|polecenia|instruksi|perintah|maagizo|imiyalelo|udhëzimet|treoracha|stiùireadh|talimatlari|hướng dẫn|reglas|règles|regeln|regole|regras|regels|zasady)\b)"
+    };
+}
+macro_rules! ml_instructions_script {
+    () => {
+        r"(?:инструкции|указания|التعليمات|تعليمات|निर्देशों|निर्देश|指令|指示|说明|命令|지시)"
     };
 }
 macro_rules! ml_reveal {
     () => {
-        r"(?:\b(?:muestra|muéstrame|revela|revelar|dime|escribe|imprime|repite|comparte|affiche|afficher|montre|montrez|révèle|révéler|donne|donnez|écris|répète|zeige|zeig|gib|nenne|verrate|schreibe|wiederhole|mostre|mostra|mostrar|revele|diga|escreva|imprima|repita|mostrami|rivela|dimmi|scrivi|stampa|ripeti|toon|geef|onthul|schrijf|herhaal|pokaż|ujawnij|wypisz|podaj|napisz|powtórz|wyświetl|tampilkan|tunjukkan|ungkapkan|berikan|tuliskan|cetak|ulangi|göster|yaz|paylaş|onyesha|uonyeshe|nionyeshe|fichua|andika|rudia|nipe|bonisa|veza|bhala|shfaq|trego|zbulo|shkruaj|taispeáin|nocht|scríobh|seall|foillsich|sgrìobh|hiển thị|cho xem|tiết lộ|viết ra|in ra|lặp lại)\b|покажи|выведи|раскрой|напиши|повтори|اكشف|اعرض|أظهر|اظهر|اكتب|كرر|أعطني|दिखाएं|दिखाओ|बताएं|बताओ|प्रकट|लिखें|显示|告诉我|输出|打印|重复|透露|展示|表示|教えて|出力|見せて|繰り返|보여|출력|알려)"
+        r"(?:\b(?:muestra|muéstrame|revela|revelar|dime|escribe|imprime|repite|comparte|affiche|afficher|montre|montrez|révèle|révéler|donne|donnez|écris|répète|zeige|zeig|gib|nenne|verrate|schreibe|wiederhole|mostre|mostra|mostrar|revele|diga|escreva|imprima|repita|mostrami|rivela|dimmi|scrivi|stampa|ripeti|toon|geef|onthul|schrijf|herhaal|pokaż|ujawnij|wypisz|podaj|napisz|powtórz|wyświetl|tampilkan|tunjukkan|ungkapkan|berikan|tuliskan|cetak|ulangi|göster|yaz|paylaş|onyesha|uonyeshe|nionyeshe|fichua|andika|rudia|nipe|bonisa|veza|bhala|shfaq|trego|zbulo|shkruaj|taispeáin|nocht|scríobh|seall|foillsich|sgrìobh|hiển thị|cho xem|tiết lộ|viết ra|in ra|lặp lại)\b)"
+    };
+}
+macro_rules! ml_reveal_script {
+    () => {
+        r"(?:покажи|выведи|раскрой|напиши|повтори|اكشف|اعرض|أظهر|اظهر|اكتب|كرر|أعطني|दिखाएं|दिखाओ|बताएं|बताओ|प्रकट|लिखें|显示|告诉我|输出|打印|重复|透露|展示|表示|教えて|出力|見せて|繰り返|보여|출력|알려)"
     };
 }
 macro_rules! ml_sysprompt {
     () => {
-        r"(?:\b(?:prompt del sistema|prompt de sistema|prompt do sistema|prompt système|prompt di sistema|instrucciones del sistema|instructions système|instructions du système|message système|systemprompt|system-prompt|systemanweisungen|systemnachricht|istruzioni di sistema|instruções do sistema|systeemprompt|systeeminstructies|prompt systemowy|instrukcje systemowe|prompt sistem|instruksi sistem|sistem istemi|sistem istemini|sistem talimatları|maagizo yako ya mfumo|maagizo ya mfumo|umyalelo wakho wesistimu|umyalelo wesistimu|imiyalelo yesistimu|udhëzimet e sistemit|promptin e sistemit|leid chórais|leid córais|stiùireadh siostam|stiùireadh an t-siostaim|lời nhắc hệ thống|hướng dẫn hệ thống)\b|системный промпт|системные инструкции|системное сообщение|системную подсказку|موجه النظام|تعليمات النظام|رسالة النظام|सिस्टम प्रॉम्प्ट|सिस्टम निर्देश|系统提示|系统指令|系统消息|系統提示|システムプロンプト|システム指示|시스템 프롬프트)"
+        r"(?:\b(?:sistem talimatları|prompt del sistema|prompt de sistema|prompt do sistema|prompt système|prompt di sistema|instrucciones del sistema|instructions système|instructions du système|message système|systemprompt|system-prompt|systemanweisungen|systemnachricht|istruzioni di sistema|instruções do sistema|systeemprompt|systeeminstructies|prompt systemowy|instrukcje systemowe|prompt sistem|instruksi sistem|sistem istemi|sistem istemini|maagizo yako ya mfumo|maagizo ya mfumo|umyalelo wakho wesistimu|umyalelo wesistimu|imiyalelo yesistimu|udhëzimet e sistemit|promptin e sistemit|leid chórais|leid córais|stiùireadh siostam|stiùireadh an t-siostaim|lời nhắc hệ thống|hướng dẫn hệ thống)\b)"
+    };
+}
+macro_rules! ml_sysprompt_script {
+    () => {
+        r"(?:системный промпт|системные инструкции|системное сообщение|системную подсказку|موجه النظام|تعليمات النظام|رسالة النظام|सिस्टम प्रॉम्प्ट|सिस्टम निर्देश|系统提示|系统指令|系统消息|系統提示|システムプロンプト|システム指示|시스템 프롬프트)"
     };
 }
 
@@ -173,7 +198,34 @@ pub const RULES: &[BuiltinRule] = &[
             r" (?:\S+ ){0,3}?",
             ml_prior!(),
             r") (?:\S+ ){0,3}?",
-            ml_override_verbs!(),
+            ml_override_verbs!()
+        ),
+    ),
+    // Other scripts: no ASCII literal to anchor on, searched whole (see `RuleSet::build`).
+    rule(
+        "io.ignore_previous_script",
+        Override,
+        1.0,
+        concat!(
+            ml_override_verbs_script!(),
+            r" (?:\S+ ){0,3}?(?:",
+            ml_prior_script!(),
+            r" (?:\S+ ){0,3}?",
+            ml_instructions_script!(),
+            "|",
+            ml_instructions_script!(),
+            r" (?:\S+ ){0,3}?",
+            ml_prior_script!(),
+            r")|(?:",
+            ml_prior_script!(),
+            r" (?:\S+ ){0,3}?",
+            ml_instructions_script!(),
+            "|",
+            ml_instructions_script!(),
+            r" (?:\S+ ){0,3}?",
+            ml_prior_script!(),
+            r") (?:\S+ ){0,3}?",
+            ml_override_verbs_script!(),
             // Without spaces (Chinese, Japanese): the parts a few characters apart.
             r"|(?:忽略|无视|無視)\S{0,4}?(?:之前|以前|先前|上述)\S{0,6}?(?:指令|指示|说明|命令)|(?:之前|以前|先前|上述|前の)\S{0,4}?(?:指令|指示|说明|命令)\S{0,8}?(?:忽略|无视|無視)"
         ),
@@ -189,7 +241,21 @@ pub const RULES: &[BuiltinRule] = &[
             "|",
             ml_sysprompt!(),
             r" (?:\S+ ){0,4}?",
-            ml_reveal!(),
+            ml_reveal!()
+        ),
+    ),
+    rule(
+        "exfil.reveal_sysprompt_script",
+        Exfil,
+        1.0,
+        concat!(
+            ml_reveal_script!(),
+            r" (?:\S+ ){0,4}?",
+            ml_sysprompt_script!(),
+            "|",
+            ml_sysprompt_script!(),
+            r" (?:\S+ ){0,4}?",
+            ml_reveal_script!(),
             r"|(?:系统提示|系统指令|系統提示|システムプロンプト|システム指示)\S{0,8}?(?:显示|输出|打印|表示|教えて|出力|見せて)|(?:显示|输出|打印|告诉我|透露)\S{0,6}?(?:系统提示|系统指令|系統提示)"
         ),
     ),
@@ -1826,15 +1892,16 @@ mod tests {
     }
 
     /// The anchor automaton is built per plugin configuration in every worker's VM: keep it
-    /// within 1 MiB. It is a full DFA (~800 KB, ~2 ms to build natively): the contiguous
-    /// NFA was 114 KB but cost 57 instructions per byte of real text against the DFA's 27,
-    /// an eighth of the whole scan.
+    /// within 1.25 MiB. It is a full DFA (~1 MB with the Latin-script words of the
+    /// multilingual rules, ~2 ms to build natively): the contiguous NFA was 114 KB but cost
+    /// 57 instructions per byte of real text against the DFA's 27, an eighth of the whole
+    /// scan. Literals outside ASCII stay out of it (they took it to 4.7 MB).
     #[test]
     fn anchor_automaton_stays_small() {
         let compiled = compile(&DetectConfig::default()).unwrap();
         let ac = compiled.folded.anchors.as_ref().unwrap();
         println!("anchor automaton: {} bytes", ac.memory_usage());
-        assert!(ac.memory_usage() < 1 << 20, "{}", ac.memory_usage());
+        assert!(ac.memory_usage() < 5 << 18, "{}", ac.memory_usage());
     }
 
     #[test]

@@ -810,7 +810,8 @@ fn overrides_and_prompt_requests_in_other_languages_are_caught() {
         assert!(
             s.findings
                 .iter()
-                .any(|f| &*f.rule_id == "io.ignore_previous_ml"),
+                .any(|f| &*f.rule_id == "io.ignore_previous_ml"
+                    || &*f.rule_id == "io.ignore_previous_script"),
             "missed {t:?}: {}",
             describe(&s)
         );
