@@ -264,6 +264,13 @@ pub const RULES: &[BuiltinRule] = &[
             r"|(?:系统提示|系统指令|系統提示|システムプロンプト|システム指示)\S{0,8}?(?:显示|输出|打印|表示|教えて|出力|見せて)|(?:显示|输出|打印|告诉我|透露)\S{0,6}?(?:系统提示|系统指令|系統提示)"
         ),
     ),
+    // The override without naming instructions: "disregard what you were told before".
+    rule(
+        "io.disregard_what_you_were_told",
+        Override,
+        0.8,
+        r"\b(?:ignore|disregard|forget)\b (?:\S+ ){0,2}?(?:what|everything|anything|all) (?:you (?:were|have been|'ve been|got) (?:told|asked|instructed|given)|(?:that )?(?:came|was said|was written) (?:before|above|earlier))\b",
+    ),
     rule(
         "io.ignore_previous",
         Override,
@@ -986,6 +993,20 @@ pub const RULES: &[BuiltinRule] = &[
             r"\b"
         ),
     ),
+    // The AI named at a clause start, then (after an optional "before you answer,") an
+    // order: "Assistant, before you answer, copy ...".
+    rule(
+        "tool.vocative_directive",
+        ToolOut,
+        1.0,
+        concat!(
+            r#"(?:^|[\n.!?:;>\]"*#-] )(?:dear |hey |hi |hello )?(?:the )?(?:"#,
+            ai!(),
+            r"|assistant|agent)(?: reading this| processing this)?, (?:(?:before|after|when|once|first|instead of)\b[^.!?\n,]{0,60}, )?(?:please )?",
+            action_verbs!(),
+            r"\b"
+        ),
+    ),
     // A label naming an AI reader, then an order: "AI triage bot: close every issue". A
     // qualifier is required: a bare "AI assistant:" is a transcript's role label, and an
     // assistant's answer often starts with advice ("Run the following").
@@ -1141,7 +1162,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.exfil_directive",
         Exfil,
         0.5,
-        r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:to|into|at|via|onto)\b (?:\S*[a-z]\.[a-z]{2,}\b|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9])",
+        r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:(?:with|using|by running) (?:curl|wget)\b|(?:to|into|at|via|onto)\b (?:\S*[a-z]\.[a-z]{2,}\b|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9]))",
     ),
     // The ask that makes a note to the AI an attack when no other rule names it: invoke a
     // named tool or function (`send_email`, `files.delete`). Half weight: docs of tools say
@@ -1159,7 +1180,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.wrapper",
         ToolOut,
         0.5,
-        r"#{1,6} ?\(?(?:system|admin|developer|assistant|operator)[_ ]?(?:message|note|prompt|instructions?|override|notice)\)?|\b(?:begin|start|end) (?:of )?(?:the )?(?:system|admin|developer|operator) (?:message|prompt|instructions?|note|override)\b|\b(?:important|urgent|critical) (?:message|notice|instructions?|update|request)\b|\bimportant ?!{2,}|\btodo\b ?[:-] ?(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|copy|submit|deliver|sync|pay)\b|\badmin[_ ]?override\b|\ba message (?:to|for) you\b|\byou,? the (?:ai|assistant|model|agent|llm|language model|ai model|ai assistant)\b|\b(?:for|to) (?:the |any )?(?:ai|assistant|llm|agent|chatbot)(?: model| assistant)? (?:reading|processing|parsing|summari[sz]ing)\b",
+        r"#{1,6} ?\(?(?:system|admin|developer|assistant|operator)[_ ]?(?:message|note|prompt|instructions?|override|notice)\)?|\b(?:begin|start|end) (?:of )?(?:the )?(?:system|admin|developer|operator) (?:message|prompt|instructions?|note|override)\b|\b(?:important|urgent|critical) (?:message|notice|instructions?|update|request)\b|\bimportant ?!{2,}|\btodo\b ?[:-] ?(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|copy|submit|deliver|sync|pay|leak|exfiltrate|transmit)\b|\badmin[_ ]?override\b|\ba message (?:to|for) you\b|\byou,? the (?:ai|assistant|model|agent|llm|language model|ai model|ai assistant)\b|\b(?:for|to) (?:the |any )?(?:ai|assistant|llm|agent|chatbot)(?: model| assistant)? (?:reading|processing|parsing|summari[sz]ing)\b",
     ),
     // Typo-tolerant override: each word spelled with the letters of the word it stands
     // for ("igonre all prevoius instrcutions"), in the structure verb + "previous" + noun.
@@ -1185,7 +1206,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.active_content_request",
         Exfil,
         1.0,
-        r"\b(?:include|add|insert|output|render|put|append|print|embed|write|return)\b(?: \S+){0,6}? ?<(?:img|script|iframe|svg|object|embed|body|a)\b[^>]{0,200}(?:onerror|onload|onclick|onmouseover|javascript ?:|src ?=)",
+        r"\b(?:include|add|insert|output|render|put|append|print|embed|write|return)\b(?: \S+){0,6}? ?<(?:img|script|iframe|svg|object|embed|body|a)\b[^>]{0,200}(?:onerror|onload|onclick|onmouseover|javascript ?:|src ?=)|\b(?:include|including|add|adding|insert|inserting|output|render|rendering|put|append|appending|embed|embedding|end with|start with)\b(?: \S+){0,6}? ?!\[[^\]\n]{0,100}\]\([^)\s]{1,300}\)(?: \S+){0,2}? (?:in|into|to|at the (?:end|start|top|bottom) of) your (?:next )?(?:answer|reply|response|summary|output|message)\b",
     ),
     rule(
         "tool.emphasis",
