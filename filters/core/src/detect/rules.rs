@@ -116,6 +116,12 @@ macro_rules! action_verbs {
         r"(?:send|forward|e-?mail|mail|cc|bcc|reply|respond|output|print|display|show|reveal|leak|dump|expose|share|publish|post|tweet|message|dm|text|phone|dial|upload|download|fetch|retrieve|read|open|visit|browse|navigate|click|follow|subscribe|unsubscribe|join|invite|add|append|include|insert|attach|embed|remove|delete|erase|wipe|destroy|drop|truncate|close|reopen|merge|approve|reject|deny|grant|revoke|elevate|promote|enable|disable|turn off|turn on|switch|set|change|update|modify|edit|rewrite|replace|rename|reset|rotate|create|generate|deploy|release|push|commit|install|uninstall|run|execute|invoke|call|trigger|kill|restart|schedule|accept|decline|confirm|mark|move|copy|paste|export|import|sync|save|store|write|say|tell|state|claim|mention|recommend|urge|warn|advise|collect|gather|list|give|provide|translate|transfer|wire|pay|refund|issue|cancel|book|reserve|buy|purchase|order|sell|sign|submit|assign|label|tag|archive|contact|notify|report|ignore|disregard|forget|do not|don't|never|always|stop)"
     };
 }
+/// Two parts in either order, a few words apart (word order differs between languages).
+macro_rules! either_order {
+    ($a:expr, $b:expr, $gap:expr) => {
+        concat!("(?:", $a, $gap, $b, "|", $b, $gap, $a, ")")
+    };
+}
 macro_rules! ml_override_verbs {
     () => {
         r"(?:\b(?:ignora|ignorar|ignore[sz]?|ignorer|ignoriere|ignorieren|ignoriert|vergiss|negeer|vergeet|zignoruj|ignoruj|zapomnij|abaikan|abaikanlah|lupakan|puuza|sahau|ziba|injoro|harro|oublie|olvida|olvide|esqueça|esquece|dimentica|ignorare|ignorá|bỏ qua|yok say|unut|görmezden gel|déan neamhaird de|déan dearmad ar|leig seachad|dìochuimhnich)\b)"
@@ -186,23 +192,11 @@ pub const RULES: &[BuiltinRule] = &[
         1.0,
         concat!(
             ml_override_verbs!(),
-            r" (?:\S+ ){0,3}?(?:",
-            ml_prior!(),
             r" (?:\S+ ){0,3}?",
-            ml_instructions!(),
+            either_order!(ml_prior!(), ml_instructions!(), r" (?:\S+ ){0,3}?"),
             "|",
-            ml_instructions!(),
+            either_order!(ml_prior!(), ml_instructions!(), r" (?:\S+ ){0,3}?"),
             r" (?:\S+ ){0,3}?",
-            ml_prior!(),
-            r")|(?:",
-            ml_prior!(),
-            r" (?:\S+ ){0,3}?",
-            ml_instructions!(),
-            "|",
-            ml_instructions!(),
-            r" (?:\S+ ){0,3}?",
-            ml_prior!(),
-            r") (?:\S+ ){0,3}?",
             ml_override_verbs!()
         ),
     ),
@@ -213,23 +207,19 @@ pub const RULES: &[BuiltinRule] = &[
         1.0,
         concat!(
             ml_override_verbs_script!(),
-            r" (?:\S+ ){0,3}?(?:",
-            ml_prior_script!(),
             r" (?:\S+ ){0,3}?",
-            ml_instructions_script!(),
+            either_order!(
+                ml_prior_script!(),
+                ml_instructions_script!(),
+                r" (?:\S+ ){0,3}?"
+            ),
             "|",
-            ml_instructions_script!(),
+            either_order!(
+                ml_prior_script!(),
+                ml_instructions_script!(),
+                r" (?:\S+ ){0,3}?"
+            ),
             r" (?:\S+ ){0,3}?",
-            ml_prior_script!(),
-            r")|(?:",
-            ml_prior_script!(),
-            r" (?:\S+ ){0,3}?",
-            ml_instructions_script!(),
-            "|",
-            ml_instructions_script!(),
-            r" (?:\S+ ){0,3}?",
-            ml_prior_script!(),
-            r") (?:\S+ ){0,3}?",
             ml_override_verbs_script!(),
             // Without spaces (Chinese, Japanese): the parts a few characters apart.
             r"|(?:忽略|无视|無視)\S{0,4}?(?:之前|以前|先前|上述)\S{0,6}?(?:指令|指示|说明|命令)|(?:之前|以前|先前|上述|前の)\S{0,4}?(?:指令|指示|说明|命令)\S{0,8}?(?:忽略|无视|無視)"
@@ -239,28 +229,18 @@ pub const RULES: &[BuiltinRule] = &[
         "exfil.reveal_sysprompt_ml",
         Exfil,
         1.0,
-        concat!(
-            ml_reveal!(),
-            r" (?:\S+ ){0,4}?",
-            ml_sysprompt!(),
-            "|",
-            ml_sysprompt!(),
-            r" (?:\S+ ){0,4}?",
-            ml_reveal!()
-        ),
+        either_order!(ml_reveal!(), ml_sysprompt!(), r" (?:\S+ ){0,4}?"),
     ),
     rule(
         "exfil.reveal_sysprompt_script",
         Exfil,
         1.0,
         concat!(
-            ml_reveal_script!(),
-            r" (?:\S+ ){0,4}?",
-            ml_sysprompt_script!(),
-            "|",
-            ml_sysprompt_script!(),
-            r" (?:\S+ ){0,4}?",
-            ml_reveal_script!(),
+            either_order!(
+                ml_reveal_script!(),
+                ml_sysprompt_script!(),
+                r" (?:\S+ ){0,4}?"
+            ),
             r"|(?:系统提示|系统指令|系統提示|システムプロンプト|システム指示)\S{0,8}?(?:显示|输出|打印|表示|教えて|出力|見せて)|(?:显示|输出|打印|告诉我|透露)\S{0,6}?(?:系统提示|系统指令|系統提示)"
         ),
     ),
@@ -1015,7 +995,7 @@ pub const RULES: &[BuiltinRule] = &[
         ToolOut,
         1.0,
         concat!(
-            r"(?:^|[\n.!?>\])] )(?:the )?(?:ai|llm|gpt|copilot|claude|chatgpt|gemini)(?: [a-z-]+){1,2}? (?:bot|assistant|agent|model)s? ?(?::|-) (?:please )?",
+            r"(?:^|[\n.!?>\]):] )(?:the )?(?:ai|llm|gpt|copilot|claude|chatgpt|gemini)(?: [a-z-]+){1,2}? (?:bot|assistant|agent|model)s? ?(?::|-) (?:please )?",
             action_verbs!(),
             r"\b"
         ),
@@ -1050,6 +1030,21 @@ pub const RULES: &[BuiltinRule] = &[
         ToolOut,
         0.6,
         r"\b(?:after|before|instead of|once you(?:'ve| have)?|when you(?:'ve| have)?) (?:completing|answering|finishing|handling|doing|fulfilling|completed?|answered|finished|responded to|respond to) (?:the |this |your )?(?:user'?s|human'?s|customer'?s|original|current) (?:request|question|task|query)\b",
+    ),
+    // Data claiming the user already authorised an action: the usual cover for an order.
+    rule(
+        "tool.claimed_approval",
+        ToolOut,
+        0.6,
+        r"\b(?:pre-?approved|pre-?authori[sz]ed|already (?:approved|authori[sz]ed|confirmed)) by (?:the |your )?(?:user|owner|account (?:holder|owner)|customer|admin|administrator|operator|human)\b|\bthe (?:user|owner|account holder|customer) (?:has )?(?:already )?(?:authori[sz]ed|approved|consented to) (?:you|this|the following)\b",
+    ),
+    // Data telling the model to send the user somewhere: "recommend that the user installs
+    // the extension from https://...".
+    rule(
+        "tool.steer_user_to_url",
+        ToolOut,
+        0.6,
+        r"\b(?:recommend|tell|urge|advise|instruct|direct|remind)(?: that)? (?:the )?users? (?:to |that (?:they |he |she )?(?:should |must )?)?(?:\S+ ){0,2}?(?:visit|install|installs|download|downloads|click|open|log in|sign in|go to|enter|call|contact)\b(?: \S+){0,8}? (?:https?|www)\b",
     ),
     // Orders about the model's own answer.
     rule(
@@ -1206,7 +1201,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.active_content_request",
         Exfil,
         1.0,
-        r"\b(?:include|add|insert|output|render|put|append|print|embed|write|return)\b(?: \S+){0,6}? ?<(?:img|script|iframe|svg|object|embed|body|a)\b[^>]{0,200}(?:onerror|onload|onclick|onmouseover|javascript ?:|src ?=)|\b(?:include|including|add|adding|insert|inserting|output|render|rendering|put|append|appending|embed|embedding|end with|start with)\b(?: \S+){0,6}? ?!\[[^\]\n]{0,100}\]\([^)\s]{1,300}\)(?: \S+){0,2}? (?:in|into|to|at the (?:end|start|top|bottom) of) your (?:next )?(?:answer|reply|response|summary|output|message)\b",
+        r"\b(?:include|add|insert|output|render|put|append|print|embed|write|return)\b(?: \S+){0,10}? ?<(?:img|script|iframe|svg|object|embed|body|a)\b[^>]{0,200}(?:onerror|onload|onclick|onmouseover|javascript ?:|src ?=)|\b(?:include|including|add|adding|insert|inserting|output|render|rendering|put|append|appending|embed|embedding|end with|start with)\b(?: \S+){0,6}? ?!\[[^\]\n]{0,100}\]\([^)\s]{1,300}\)(?: \S+){0,2}? (?:in|into|to|at the (?:end|start|top|bottom) of) your (?:next )?(?:answer|reply|response|summary|output|message)\b",
     ),
     rule(
         "tool.emphasis",
