@@ -140,6 +140,14 @@ fn pct(hit: usize, total: usize) -> f64 {
     }
 }
 
+/// Rule ids in `EVAL_DISABLE` (comma-separated), switched off in both the guardrail and the
+/// sanitizer: what one rule adds to the figures, without editing the table.
+fn disabled_by_env() -> Vec<String> {
+    std::env::var("EVAL_DISABLE")
+        .map(|d| d.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("eval failed: {e}");
@@ -151,6 +159,7 @@ fn run() -> Result<(), String> {
     let show_misses = std::env::args().any(|a| a == "--misses");
     let explain = std::env::args().any(|a| a == "--explain");
     let mut config = Config::default();
+    config.detect.disable_rules.extend(disabled_by_env());
     if std::env::args().any(|a| a == "--without-model") {
         config.detect.disable_rules.push(RULE_ID.to_string());
     }
@@ -261,8 +270,9 @@ fn length_bands(
 /// Injected tool outputs through the output sanitizer: caught, and whether any attacker
 /// artefact survives in a caught one; honest documents as tool outputs: changed or caught.
 fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Result<(), String> {
-    let sanitizer =
-        Sanitizer::new(output_sanitizer::Config::default()).map_err(|e| e.to_string())?;
+    let mut config = output_sanitizer::Config::default();
+    config.detect.disable_rules.extend(disabled_by_env());
+    let sanitizer = Sanitizer::new(config).map_err(|e| e.to_string())?;
     let (written_clean, written): (Vec<Sample>, Vec<Sample>) = load_all(WRITTEN_TOOL_OUTPUT_FILES)?
         .into_iter()
         .partition(|s| s.family == "written_clean");

@@ -124,7 +124,7 @@ macro_rules! either_order {
 }
 macro_rules! ml_override_verbs {
     () => {
-        r"(?:\b(?:ignora|ignorar|ignore[sz]?|ignorer|ignoriere|ignorieren|ignoriert|vergiss|negeer|vergeet|zignoruj|ignoruj|zapomnij|abaikan|abaikanlah|lupakan|puuza|sahau|ziba|injoro|harro|oublie|olvida|olvide|esqueça|esquece|dimentica|ignorare|ignorá|bỏ qua|yok say|unut|görmezden gel|déan neamhaird de|déan dearmad ar|leig seachad|dìochuimhnich)\b)"
+        r"(?:\b(?:ignora|ignorar|ignore|ignorez|ignorer|ignoriere|ignorieren|ignoriert|vergiss|negeer|vergeet|zignoruj|ignoruj|zapomnij|abaikan|abaikanlah|lupakan|puuza|sahau|ziba|injoro|harro|oublie|olvida|olvide|esqueça|esquece|dimentica|ignorare|ignorá|bỏ qua|yok say|unut|görmezden gel|déan neamhaird de|déan dearmad ar|leig seachad|dìochuimhnich)\b)"
     };
 }
 macro_rules! ml_override_verbs_script {
@@ -980,22 +980,9 @@ pub const RULES: &[BuiltinRule] = &[
         ToolOut,
         1.0,
         concat!(
-            r#"(?:^|[\n.!?:;>\]"*#-] )(?:dear |hey |hi |hello )?(?:the )?(?:"#,
+            r#"(?:^|[\n.!?:;>\]"*#-] )(?:dear |hey |hi |hello )?(?:the )?\b(?:"#,
             ai!(),
             r"|assistant|agent)(?: reading this| processing this)?, (?:(?:before|after|when|once|first|instead of)\b[^.!?\n,]{0,60}, )?(?:please )?",
-            action_verbs!(),
-            r"\b"
-        ),
-    ),
-    // A label naming an AI reader, then an order: "AI triage bot: close every issue". A
-    // qualifier is required: a bare "AI assistant:" is a transcript's role label, and an
-    // assistant's answer often starts with advice ("Run the following").
-    rule(
-        "tool.ai_label_directive",
-        ToolOut,
-        1.0,
-        concat!(
-            r"(?:^|[\n.!?>\]):] )(?:the )?(?:ai|llm|gpt|copilot|claude|chatgpt|gemini)(?: [a-z-]+){1,2}? (?:bot|assistant|agent|model)s? ?(?::|-) (?:please )?",
             action_verbs!(),
             r"\b"
         ),
