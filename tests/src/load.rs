@@ -525,6 +525,32 @@ fn truncate_chars(mut s: String, n: usize) -> String {
     s
 }
 
+/// About `n` bytes of an honest service log (what a log-search tool returns).
+pub fn service_log(n: usize) -> String {
+    let paths = [
+        "/api/v1/items",
+        "/healthz",
+        "/api/v1/orders",
+        "/static/app.js",
+    ];
+    let mut out = String::with_capacity(n + 200);
+    let mut i = 0u64;
+    while out.len() < n {
+        let ms = (i * 37) % 900 + 3;
+        let path = paths[(i % 4) as usize];
+        out.push_str(&format!(
+            "2026-12-03T10:{:02}:{:02}.{:03}Z INFO http request id={i} method=GET path={path}/{} status=200 duration_ms={ms} bytes={}\n",
+            (i / 60) % 60,
+            i % 60,
+            i % 1000,
+            i % 97,
+            (i * 131) % 65536
+        ));
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -519,3 +519,75 @@ async fn directives_in_other_languages_and_orders_to_the_assistant_are_withheld(
         6
     );
 }
+
+/// A large result is judged in slices across event-loop turns: while its scan is parked
+/// between slices, a tiny call on the same (only) worker gets its answer; the large result
+/// is still judged whole (the attack in its middle neutralised, honest text byte for byte).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_results_are_judged_in_slices_while_the_worker_serves_others() {
+    // Under Envoy's default buffer limit (1 MiB), which a held response must fit when it is
+    // handed back to Envoy after a tick: honest service logs, and jailbreak templates (the
+    // costliest text to scan) with one more attack in the middle.
+    let honest = meshguard_e2e::load::service_log(960_000);
+    let templates = meshguard_e2e::load::Corpus::bench().window(850_000, 5);
+    let half = templates.floor_char_boundary(templates.len() / 2);
+    let attack = format!("{} {ATTACK} {}", &templates[..half], &templates[half..]);
+    let mut scenarios = HashMap::new();
+    scenarios.insert("big-attack", json_scenario(&result(1, &attack)));
+    scenarios.insert("big-honest", json_scenario(&result(1, &honest)));
+    scenarios.insert("tiny", json_scenario(&result(1, "Issue 42 is closed.")));
+    let (addr, _task) = scripted(scenarios.clone()).await;
+    let config = json!({"max_text_bytes": 1 << 20});
+    let envoy = sanitizing(config, addr);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let sliced = || envoy.counter("wasmcustom.meshguard.output_sanitizer.sliced");
+
+    let big_client = client.clone();
+    let big = tokio::spawn(async move { get(&big_client, "big-attack", &[]).await });
+    let mut parked = false;
+    for _ in 0..5000 {
+        if sliced() >= 1 {
+            parked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        parked,
+        "the judgement of 960 KB never left its first callback"
+    );
+    let mut answered_meanwhile = 0;
+    while !big.is_finished() {
+        let tiny = get(&client, "tiny", &[]).await;
+        assert_eq!(tiny.body, scenarios["tiny"].body);
+        answered_meanwhile += usize::from(!big.is_finished());
+    }
+    assert!(
+        answered_meanwhile >= 1,
+        "no tiny call was answered while the large result was judged"
+    );
+    let big = big.await.expect("large call");
+    assert_eq!(big.status, 200);
+    let text = big.response()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let withheld = big.response()["error"]["data"]["control"] == "MCP-13";
+    let neutralised =
+        text.contains(REDACTION_MARKER) && !text.to_lowercase().contains("ignore all previous");
+    assert!(
+        withheld || neutralised,
+        "the attack in the middle reached the client"
+    );
+
+    let reply = get(&client, "big-honest", &[]).await;
+    assert_eq!(
+        reply.body, scenarios["big-honest"].body,
+        "honest result changed"
+    );
+    assert!(
+        sliced() >= 2,
+        "the honest result was not sliced: {}",
+        sliced()
+    );
+}

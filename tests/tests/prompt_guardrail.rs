@@ -257,3 +257,82 @@ async fn oversize_and_compressed_requests_are_refused() {
     assert_eq!(reply.status, 413, "{}", reply.text());
     assert_eq!(upstream_requests(&envoy), 0);
 }
+
+/// A large body is judged in slices across event-loop turns: while its scan is parked
+/// between slices, tiny requests on the same (only) worker are answered; the large body is
+/// still judged whole (an attack in its middle is blocked, honest text reaches the upstream
+/// byte for byte), and a client that gives up mid-judgement leaves the worker serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_judged_in_slices_while_the_worker_serves_others() {
+    let upstream = start_echo().await;
+    let envoy = guarded(json!({"body": {"max_bytes": 6 << 20}}), &upstream);
+    let client = McpClient::new(envoy.url("/mcp"));
+    // Jailbreak templates (the costliest text to scan) with one more attack in the middle,
+    // and a service log; both under Envoy's default 1 MiB buffer limit once in JSON.
+    let templates = meshguard_e2e::load::Corpus::bench().window(800_000, 5);
+    let half = templates.floor_char_boundary(templates.len() / 2);
+    let attack = format!("{} {ATTACK} {}", &templates[..half], &templates[half..]);
+    let honest = meshguard_e2e::load::service_log(800_000);
+    let sliced = || envoy.counter("wasmcustom.meshguard.prompt_guardrail.sliced");
+
+    let big_client = client.clone();
+    let big_body = tool_call(7, "echo", json!({"text": attack}));
+    let big = tokio::spawn(async move { big_client.post(&big_body).await });
+    let parked = wait_until(|| sliced() >= 1).await;
+    assert!(parked, "the judgement never left its first callback");
+    let mut answered_meanwhile = 0;
+    while !big.is_finished() {
+        let tiny = client
+            .post(&tool_call(8, "echo", json!({"q": "weather in Oslo"})))
+            .await;
+        assert_eq!(tiny.status, 200, "{}", tiny.text());
+        answered_meanwhile += usize::from(!big.is_finished());
+    }
+    assert!(
+        answered_meanwhile >= 1,
+        "no tiny call was answered while the large one was judged"
+    );
+    assert_blocked(&big.await.expect("large call"), json!(7));
+
+    // Honest text of the same size passes whole and unchanged.
+    let body = tool_call(9, "echo", json!({"text": honest})).to_string();
+    let reply = client.post_raw(body.clone().into_bytes(), &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["body"].as_str(), Some(body.as_str()));
+    assert!(
+        sliced() >= 2,
+        "the honest body was not sliced: {}",
+        sliced()
+    );
+
+    // A client that gives up mid-judgement: the parked judgement is dropped, the worker
+    // goes on serving.
+    let gone_client = client.clone();
+    let gone_body = tool_call(10, "echo", json!({"text": templates}));
+    let before = sliced();
+    let gone = tokio::spawn(async move { gone_client.post(&gone_body).await });
+    assert!(wait_until(|| sliced() > before).await);
+    gone.abort();
+    assert!(
+        wait_until(|| envoy.counter("wasmcustom.meshguard.prompt_guardrail.abandoned") == 1).await
+    );
+
+    let tiny_calls = envoy.counter("wasmcustom.meshguard.prompt_guardrail.method.tools_call") - 2;
+    assert_eq!(
+        upstream_requests(&envoy),
+        tiny_calls + 1,
+        "the tiny calls and the honest one; never the attack or the abandoned one"
+    );
+    assert!(!envoy.log().contains("panicked"), "{}", envoy.log());
+}
+
+/// Poll `ready` every 2 ms for up to 10 s.
+async fn wait_until(ready: impl Fn() -> bool) -> bool {
+    for _ in 0..5000 {
+        if ready() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    false
+}

@@ -20,6 +20,7 @@ pub mod denial;
 pub mod identity;
 pub mod json;
 pub mod mcp;
+pub mod pace;
 pub mod tool_class;
 
 pub mod detect;

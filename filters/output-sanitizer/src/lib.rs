@@ -9,8 +9,11 @@
 use meshguard_core::denial::Denial;
 use meshguard_core::mcp::{SseError, SseEvent};
 use meshguard_core::output_sanitizer::{Config, Outcome, Report, Sanitizer};
+use meshguard_proxy::paced;
 use meshguard_proxy::request::RequestIdTap;
-use meshguard_proxy::response::{sse_error_event, BodyAction, ResponseBody, ResponseInspector};
+use meshguard_proxy::response::{
+    sse_error_event, BodyAction, Judgement, ResponseBody, ResponseInspector,
+};
 use meshguard_proxy::sse_stream::EventAction;
 use meshguard_proxy::{config, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -45,9 +48,10 @@ impl RootContext for Root {
         self.sanitizer.is_some()
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, id: u32) -> Option<Box<dyn HttpContext>> {
         let sanitizer = self.sanitizer.clone()?;
         Some(Box::new(Stream {
+            id,
             inspector: Inspector(sanitizer),
             body: None,
             request_id: RequestIdTap::default(),
@@ -57,10 +61,17 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+
+    /// Give a large result's judgement its next slice.
+    fn on_tick(&mut self) {
+        paced::on_tick();
+    }
 }
 
 /// Per-response state.
 struct Stream {
+    /// Envoy's id of this stream (a sliced judgement resumes it by id).
+    id: u32,
     inspector: Inspector,
     body: Option<ResponseBody>,
     /// The request's JSON-RPC id, echoed when the response is replaced by a denial.
@@ -71,6 +82,21 @@ struct Stream {
 struct Inspector(Rc<Sanitizer>);
 
 impl Inspector {
+    /// What the pipeline does with a sanitized body.
+    fn body_action(outcome: Outcome) -> BodyAction {
+        match outcome {
+            Outcome::Unchanged(report) => {
+                Self::record(&report);
+                BodyAction::Forward
+            }
+            Outcome::Rewritten(bytes, report) => {
+                Self::record(&report);
+                BodyAction::Replace(bytes)
+            }
+            Outcome::Refused(denial) => BodyAction::Deny(denial),
+        }
+    }
+
     /// Count and log what a sanitization did.
     fn record(report: &Report) {
         if report.rewritten > 0 {
@@ -99,17 +125,17 @@ impl Inspector {
 impl ResponseInspector for Inspector {
     fn inspect_json(&mut self, body: &[u8]) -> BodyAction {
         stats::increment(FILTER, "inspected.json");
-        match self.0.sanitize_body(body) {
-            Outcome::Unchanged(report) => {
-                Self::record(&report);
-                BodyAction::Forward
-            }
-            Outcome::Rewritten(bytes, report) => {
-                Self::record(&report);
-                BodyAction::Replace(bytes)
-            }
-            Outcome::Refused(denial) => BodyAction::Deny(denial),
-        }
+        Self::body_action(self.0.sanitize_body(body))
+    }
+
+    /// Results are scanned in slices: a large one does not stall the worker.
+    fn judge_json(&mut self, body: Rc<[u8]>) -> Judgement {
+        stats::increment(FILTER, "inspected.json");
+        let sanitizer = self.0.clone();
+        Box::pin(async move {
+            let pace = paced::pace();
+            Self::body_action(sanitizer.sanitize_body_paced(&body, &pace).await)
+        })
     }
 
     fn inspect_event(&mut self, event: &SseEvent) -> EventAction {
@@ -147,7 +173,12 @@ impl ResponseInspector for Inspector {
     }
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_done(&mut self) -> bool {
+        paced::cancel(FILTER, self.id);
+        true
+    }
+}
 
 impl HttpContext for Stream {
     fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
@@ -161,6 +192,7 @@ impl HttpContext for Stream {
         stats::increment(FILTER, "responses");
         let (body, action) = ResponseBody::on_headers(
             self,
+            self.id,
             FILTER,
             &self.inspector.0.config().body,
             self.request_id.id(),

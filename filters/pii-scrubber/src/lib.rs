@@ -59,9 +59,10 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, id: u32) -> Option<Box<dyn HttpContext>> {
         let engine = self.engine.clone()?;
         Some(Box::new(Stream {
+            id,
             hold: RequestHold::default(),
             engine,
             response: None,
@@ -73,10 +74,17 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+
+    /// Give a large result's judgement its next slice.
+    fn on_tick(&mut self) {
+        meshguard_proxy::paced::on_tick();
+    }
 }
 
 /// Per-exchange state.
 struct Stream {
+    /// Envoy's id of this stream (a sliced judgement resumes it by id).
+    id: u32,
     /// The request body, held by the filter until it is judged.
     hold: RequestHold,
     engine: Rc<Engine>,
@@ -87,7 +95,12 @@ struct Stream {
     request_id: RequestIdTap,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_done(&mut self) -> bool {
+        meshguard_proxy::paced::cancel(FILTER, self.id);
+        true
+    }
+}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {

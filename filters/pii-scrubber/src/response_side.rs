@@ -3,8 +3,11 @@
 
 use crate::{record, Stream, FILTER};
 use meshguard_core::mcp::SseEvent;
-use meshguard_core::pii_scrubber::{Direction, Engine, Verdict};
-use meshguard_proxy::response::{sse_error_event, BodyAction, ResponseBody, ResponseInspector};
+use meshguard_core::pii_scrubber::{Decision, Direction, Engine, Verdict};
+use meshguard_proxy::paced;
+use meshguard_proxy::response::{
+    sse_error_event, BodyAction, Judgement, ResponseBody, ResponseInspector,
+};
 use meshguard_proxy::sse_stream::EventAction;
 use meshguard_proxy::{log, stats};
 use proxy_wasm::types::Action;
@@ -22,16 +25,35 @@ impl Inspector {
     }
 }
 
-impl ResponseInspector for Inspector {
-    fn inspect_json(&mut self, body: &[u8]) -> BodyAction {
-        stats::increment(FILTER, "inspected.json");
-        let decision = self.engine.json_body(body, Direction::Response);
+impl Inspector {
+    /// What the pipeline does with a judged body.
+    fn body_action(decision: Decision) -> BodyAction {
         record("response", &decision);
         match decision.verdict {
             Verdict::Clean => BodyAction::Forward,
             Verdict::Rewrite(new) => BodyAction::Replace(new),
             Verdict::Block(denial) => BodyAction::Deny(denial),
         }
+    }
+}
+
+impl ResponseInspector for Inspector {
+    fn inspect_json(&mut self, body: &[u8]) -> BodyAction {
+        stats::increment(FILTER, "inspected.json");
+        Self::body_action(self.engine.json_body(body, Direction::Response))
+    }
+
+    /// Results are scrubbed in slices: a large one does not stall the worker.
+    fn judge_json(&mut self, body: Rc<[u8]>) -> Judgement {
+        stats::increment(FILTER, "inspected.json");
+        let engine = self.engine.clone();
+        Box::pin(async move {
+            let pace = paced::pace();
+            let decision = engine
+                .json_body_paced(&body, Direction::Response, &pace)
+                .await;
+            Self::body_action(decision)
+        })
     }
 
     fn inspect_event(&mut self, event: &SseEvent) -> EventAction {
@@ -67,6 +89,7 @@ impl Stream {
         }
         let (body, action) = ResponseBody::on_headers(
             self,
+            self.id,
             FILTER,
             &self.engine.config().body,
             self.request_id.id(),

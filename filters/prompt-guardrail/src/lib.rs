@@ -12,6 +12,7 @@ use meshguard_core::mcp::Method;
 use meshguard_core::prompt_guardrail::{
     annotation_header, Config, Decision, Guardrail, ANNOTATION_HEADER,
 };
+use meshguard_proxy::paced::{self, Direction};
 use meshguard_proxy::request;
 use meshguard_proxy::request::RequestHold;
 use meshguard_proxy::{config, denial, log, stats};
@@ -47,9 +48,10 @@ impl RootContext for Root {
         self.guardrail.is_some()
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, id: u32) -> Option<Box<dyn HttpContext>> {
         let guardrail = self.guardrail.clone()?;
         Some(Box::new(Stream {
+            id,
             hold: RequestHold::default(),
             guardrail,
             skip_body: false,
@@ -59,17 +61,28 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+
+    /// Give a large body's judgement its next slice.
+    fn on_tick(&mut self) {
+        paced::on_tick();
+    }
 }
 
 /// Per-request state.
 struct Stream {
+    id: u32,
     /// The request body, held by the filter until it is judged.
     hold: RequestHold,
     guardrail: Rc<Guardrail>,
     skip_body: bool,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_done(&mut self) -> bool {
+        paced::cancel(FILTER, self.id);
+        true
+    }
+}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
@@ -118,13 +131,24 @@ impl HttpContext for Stream {
         }
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
         if let Err(d) = meshguard_proxy::request::check_mirror(self, &body) {
-            return self.enforce(Decision::Refuse(d));
+            return enforce(self, Decision::Refuse(d));
         }
-        let outcome = self.guardrail.inspect(&body);
-        for method in &outcome.methods {
-            stats::increment(FILTER, method_stat(*method));
-        }
-        self.enforce(outcome.decision)
+        let held = paced::Held {
+            context_id: self.id,
+            direction: Direction::Request,
+            bytes: body.len(),
+        };
+        let guardrail = self.guardrail.clone();
+        let judgement = async move {
+            let pace = paced::pace();
+            guardrail.inspect_paced(&body, &pace).await
+        };
+        paced::judge(FILTER, held, judgement, |ctx, outcome| {
+            for method in &outcome.methods {
+                stats::increment(FILTER, method_stat(*method));
+            }
+            enforce(ctx, outcome.decision)
+        })
     }
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).
@@ -134,8 +158,10 @@ impl HttpContext for Stream {
     }
 }
 
-impl Stream {
-    fn enforce(&mut self, decision: Decision) -> Action {
+/// Carry out a decision on the request (the stream's own context, or the effective one when
+/// a sliced judgement completes in a tick).
+fn enforce(ctx: &dyn HttpContext, decision: Decision) -> Action {
+    {
         match decision {
             Decision::Pass => {
                 stats::increment(FILTER, "passed");
@@ -146,7 +172,7 @@ impl Stream {
                 for r in &reports {
                     log::at(LogLevel::Info, FILTER, &r.audit_line("annotate"));
                 }
-                self.set_http_request_header(ANNOTATION_HEADER, Some(&annotation_header(&reports)));
+                ctx.set_http_request_header(ANNOTATION_HEADER, Some(&annotation_header(&reports)));
                 Action::Continue
             }
             Decision::Block(reports) => {
@@ -162,13 +188,13 @@ impl Stream {
                 }
                 stats::increment(FILTER, "blocked");
                 match reports.first() {
-                    Some(first) => denial::send(self, FILTER, &first.denial()),
+                    Some(first) => denial::send(ctx, FILTER, &first.denial()),
                     None => return Action::Continue,
                 }
                 Action::Pause
             }
             Decision::Refuse(d) => {
-                denial::send(self, FILTER, &d);
+                denial::send(ctx, FILTER, &d);
                 Action::Pause
             }
         }

@@ -9,6 +9,7 @@ pub mod denial;
 pub mod host;
 pub mod jwks_fetch;
 pub mod log;
+pub mod paced;
 pub mod request;
 pub mod response;
 pub mod shared;

@@ -20,6 +20,7 @@
 //!   body when the trailers arrive).
 
 use crate::host::response_header;
+use crate::paced::{self, Direction};
 use crate::sse_stream::{EventAction, SseStream};
 use meshguard_core::body::{classify_media, BodyLimits, BodyVerdict, Media};
 use meshguard_core::denial::{Control, Denial};
@@ -27,6 +28,12 @@ use meshguard_core::mcp::SseEvent;
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// A judgement of a whole JSON body that may run in slices ([`crate::paced`]).
+pub type Judgement = Pin<Box<dyn Future<Output = BodyAction>>>;
 
 /// What an inspector decides for a whole JSON body.
 pub enum BodyAction {
@@ -39,6 +46,12 @@ pub enum BodyAction {
 pub trait ResponseInspector {
     /// Judge a complete JSON body.
     fn inspect_json(&mut self, body: &[u8]) -> BodyAction;
+    /// Judge a complete JSON body in slices when it is large (see [`crate::paced`]); an
+    /// inspector whose work is small judges it in one go, as here.
+    fn judge_json(&mut self, body: Rc<[u8]>) -> Judgement {
+        let action = self.inspect_json(&body);
+        Box::pin(std::future::ready(action))
+    }
     /// Judge one complete SSE event.
     fn inspect_event(&mut self, event: &SseEvent) -> EventAction;
 }
@@ -62,12 +75,21 @@ pub struct ResponseBody {
     mode: Mode,
     limits: BodyLimits,
     filter: &'static str,
+    /// The stream, for a judgement that completes in a later tick.
+    context_id: u32,
+    reply: Reply,
+    /// The JSON body received so far (at most `limits.max_bytes`).
+    held: Vec<u8>,
+}
+
+/// What a denial replacing the response needs to know about it.
+#[derive(Clone)]
+struct Reply {
+    filter: &'static str,
     /// The JSON-RPC id of the request this response answers (echoed in denials).
     request_id: Value,
     /// The upstream's status, kept in a denial when it is not a success.
     status: u16,
-    /// The JSON body received so far (at most `limits.max_bytes`).
-    held: Vec<u8>,
 }
 
 impl ResponseBody {
@@ -75,6 +97,7 @@ impl ResponseBody {
     /// what to answer from `on_http_response_headers`.
     pub fn on_headers(
         ctx: &dyn HttpContext,
+        context_id: u32,
         filter: &'static str,
         limits: &BodyLimits,
         request_id: Value,
@@ -88,8 +111,12 @@ impl ResponseBody {
             mode: Mode::Pass,
             limits: limits.clone(),
             filter,
-            request_id,
-            status,
+            context_id,
+            reply: Reply {
+                filter,
+                request_id,
+                status,
+            },
             held: Vec::new(),
         };
         if end_of_stream {
@@ -163,8 +190,8 @@ impl ResponseBody {
             Mode::Sse(stream) => {
                 let result = stream.on_body(ctx, body_size, |e| inspector.inspect_event(e));
                 if let Err(e) = result {
-                    let denial = Denial::from(e).with_id(self.request_id.clone());
-                    self.count(&denial);
+                    let denial = Denial::from(e).with_id(self.reply.request_id.clone());
+                    self.reply.count(&denial);
                     ctx.set_http_response_body(0, body_size, &sse_error_event(&denial));
                     self.mode = Mode::Discard;
                 }
@@ -235,25 +262,45 @@ impl ResponseBody {
             return Action::Pause;
         }
         self.mode = Mode::Pass;
-        let body = std::mem::take(&mut self.held);
-        match inspector.inspect_json(&body) {
-            BodyAction::Forward => ctx.set_http_response_body(0, body_size, &body),
-            BodyAction::Replace(new) => {
-                ctx.set_http_response_body(0, body_size, &new);
-                ctx.set_http_response_header("content-length", Some(&new.len().to_string()));
+        let body: Rc<[u8]> = std::mem::take(&mut self.held).into();
+        let held = paced::Held {
+            context_id: self.context_id,
+            direction: Direction::Response,
+            bytes: body.len(),
+        };
+        let judgement = inspector.judge_json(body.clone());
+        let reply = self.reply.clone();
+        let apply = move |ctx: &dyn HttpContext, action| {
+            match action {
+                BodyAction::Forward => ctx.set_http_response_body(0, body_size, &body),
+                BodyAction::Replace(new) => {
+                    ctx.set_http_response_body(0, body_size, &new);
+                    let length = new.len().to_string();
+                    ctx.set_http_response_header("content-length", Some(&length));
+                }
+                BodyAction::Deny(denial) => {
+                    let denied = reply.announce_denial(ctx, denial);
+                    ctx.set_http_response_body(0, body_size, &denied);
+                }
             }
-            BodyAction::Deny(denial) => self.replace_held(ctx, body_size, denial),
-        }
-        Action::Continue
+            Action::Continue
+        };
+        paced::judge(self.filter, held, judgement, apply)
     }
 
     /// Replace a held body (headers still held) by the denial.
     fn replace_held(&mut self, ctx: &dyn HttpContext, body_size: usize, denial: Denial) {
-        let body = self.announce_denial(ctx, denial);
+        let body = self.reply.announce_denial(ctx, denial);
         ctx.set_http_response_body(0, body_size, &body);
         self.mode = Mode::Discard;
     }
 
+    fn announce_denial(&self, ctx: &dyn HttpContext, denial: Denial) -> Vec<u8> {
+        self.reply.announce_denial(ctx, denial)
+    }
+}
+
+impl Reply {
     /// Rewrite the (not yet sent) response headers to describe `denial`; returns its body.
     fn announce_denial(&self, ctx: &dyn HttpContext, denial: Denial) -> Vec<u8> {
         let mut denial = as_response_denial(denial);

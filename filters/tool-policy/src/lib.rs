@@ -63,8 +63,9 @@ impl RootContext for Root {
         true
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
+            id,
             hold: RequestHold::default(),
             policy: self.policy.clone()?,
             server: None,
@@ -82,6 +83,8 @@ impl RootContext for Root {
 
 /// Per-request state.
 struct Stream {
+    /// Envoy's id of this stream (a sliced judgement resumes it by id).
+    id: u32,
     /// The request body, held by the filter until it is judged.
     hold: RequestHold,
     policy: Rc<Policy>,
@@ -166,6 +169,7 @@ impl HttpContext for Stream {
         }
         let (body, action) = ResponseBody::on_headers(
             self,
+            self.id,
             FILTER,
             &self.policy.config().body,
             self.request_id.clone(),

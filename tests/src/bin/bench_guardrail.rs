@@ -173,7 +173,12 @@ fn main() {
 fn run() -> Result<(), String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let corpus = Corpus::bench();
+    // BENCH_FILTERS=a,b limits the run to those filters (while working on one of them).
+    let only = std::env::var("BENCH_FILTERS").unwrap_or_default();
     for scanner in SCANNERS {
+        if !only.is_empty() && !only.split(',').any(|f| f == scanner.filter) {
+            continue;
+        }
         if let Err(e) = rt.block_on(scanner_figures(&corpus, scanner)) {
             eprintln!("{}: {e}", scanner.filter);
         }

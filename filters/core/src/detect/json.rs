@@ -5,6 +5,7 @@
 //! the RFC 6901 JSON pointer of its string so the sanitizer can rewrite exactly that value.
 
 use super::{score_of, Detector, Finding, Scan, Verdict, MAX_FINDINGS, MAX_SCAN_BYTES};
+use crate::pace::{self, Pace};
 use serde_json::Value;
 
 /// Deepest nesting walked; deeper values are not scanned and the scan is marked truncated.
@@ -47,24 +48,51 @@ impl JsonScan {
     }
 }
 
-struct Walk<'a> {
-    detector: &'a Detector,
+/// The strings of a document to scan, collected first (the walk is recursive, the scan
+/// suspends between strings), each with its pointer.
+struct Walk<'v> {
     pointer: String,
     budget: usize,
-    out: JsonScan,
+    strings: Vec<(String, &'v str, bool)>,
+    truncated: bool,
 }
 
 impl Detector {
     /// Scan every string value (and key) of `value` at any depth, within the bounds above.
     pub fn scan_json_strings(&self, value: &Value) -> JsonScan {
+        pace::finish(self.scan_json_strings_paced(value, &Pace::unbounded()))
+    }
+
+    /// [`Detector::scan_json_strings`] in slices (see [`Detector::scan_paced`]).
+    pub async fn scan_json_strings_paced(&self, value: &Value, pace: &Pace) -> JsonScan {
         let mut w = Walk {
-            detector: self,
             pointer: String::new(),
             budget: MAX_JSON_TEXT_BYTES,
-            out: JsonScan::default(),
+            strings: Vec::new(),
+            truncated: false,
         };
         w.value(value, 0);
-        let mut out = w.out;
+        let mut out = JsonScan {
+            truncated: w.truncated,
+            ..JsonScan::default()
+        };
+        for (pointer, text, in_key) in w.strings {
+            let Scan {
+                findings,
+                truncated,
+                ..
+            } = self.scan_paced(text, pace).await;
+            out.truncated |= truncated;
+            for finding in findings {
+                if out.findings.len() < MAX_FINDINGS {
+                    out.findings.push(JsonFinding {
+                        pointer: pointer.clone(),
+                        in_key,
+                        finding,
+                    });
+                }
+            }
+        }
         out.score = score_of(out.findings.iter().map(|f| &f.finding));
         out
     }
@@ -75,10 +103,10 @@ impl Detector {
     }
 }
 
-impl Walk<'_> {
-    fn value(&mut self, v: &Value, depth: usize) {
+impl<'v> Walk<'v> {
+    fn value(&mut self, v: &'v Value, depth: usize) {
         if depth > MAX_JSON_DEPTH {
-            self.out.truncated = true;
+            self.truncated = true;
             return;
         }
         match v {
@@ -109,27 +137,13 @@ impl Walk<'_> {
         self.pointer.truncate(len);
     }
 
-    fn text(&mut self, s: &str, in_key: bool) {
+    fn text(&mut self, s: &'v str, in_key: bool) {
         if s.len() > self.budget {
-            self.out.truncated = true;
+            self.truncated = true;
             return;
         }
         self.budget -= s.len();
-        let Scan {
-            findings,
-            truncated,
-            ..
-        } = self.detector.scan(s);
-        self.out.truncated |= truncated;
-        for finding in findings {
-            if self.out.findings.len() < MAX_FINDINGS {
-                self.out.findings.push(JsonFinding {
-                    pointer: self.pointer.clone(),
-                    in_key,
-                    finding,
-                });
-            }
-        }
+        self.strings.push((self.pointer.clone(), s, in_key));
     }
 }
 

@@ -29,6 +29,7 @@ pub use neutralise::{
 };
 
 use crate::config::{ConfigError, Validate};
+use crate::pace::{self, Pace};
 use hidden::{Hidden, Signal};
 use ngram_model::NgramModel;
 use normalize::{normalize, View};
@@ -314,13 +315,23 @@ impl Detector {
 
     /// Scan a text: every finding with its span in `text`.
     pub fn scan(&self, text: &str) -> Scan {
+        pace::finish(self.scan_paced(text, &Pace::unbounded()))
+    }
+
+    /// [`Detector::scan`] in slices: it offers to suspend at `pace`'s checkpoints, between
+    /// whole passes over the text (normalisation, the literal pass, each rule, the model),
+    /// so a caller can answer other streams between slices. Same findings as `scan`.
+    pub async fn scan_paced(&self, text: &str, pace: &Pace) -> Scan {
         let (text, truncated) = clip(text, MAX_SCAN_BYTES);
         let mut findings = Vec::new();
         let mut work = Work::default();
-        let norm = self.match_text(text, None, &mut work, &mut findings);
+        let norm = self
+            .match_text(text, None, pace, &mut work, &mut findings)
+            .await;
         if let Some(f) = self.model.as_ref().and_then(|m| m.scan(&norm.view)) {
             push(&mut findings, f);
         }
+        pace.checkpoint(text.len()).await;
         let mut budget = decode::Budget::default();
         self.scan_decoded(text, 0, None, &mut budget, &mut work, &mut findings);
         drop_fallbacks(&mut findings);
@@ -345,27 +356,33 @@ impl Detector {
 
     /// Match the rules against the views of `text`; returns the folded normalisation
     /// (its marks feed the structural signals).
-    fn match_text(
+    async fn match_text(
         &self,
         text: &str,
         decoded: Option<(&Range<usize>, Encoding)>,
+        pace: &Pace,
         work: &mut Work,
         out: &mut Vec<Finding>,
     ) -> normalize::Normalized {
         let folded = normalize(text, true);
-        self.match_view(&folded.view, &self.rules.folded, decoded, work, out);
+        pace.checkpoint(text.len()).await;
+        self.match_view(&folded.view, &self.rules.folded, decoded, pace, work, out)
+            .await;
         if !self.rules.plain.is_empty() {
             let plain = normalize(text, false);
-            self.match_view(&plain.view, &self.rules.plain, decoded, work, out);
+            pace.checkpoint(text.len()).await;
+            self.match_view(&plain.view, &self.rules.plain, decoded, pace, work, out)
+                .await;
         }
         folded
     }
 
-    fn match_view(
+    async fn match_view(
         &self,
         view: &View,
         set: &RuleSet,
         decoded: Option<(&Range<usize>, Encoding)>,
+        pace: &Pace,
         work: &mut Work,
         out: &mut Vec<Finding>,
     ) {
@@ -377,7 +394,7 @@ impl Detector {
         } else {
             MAX_HITS_PER_RULE
         };
-        for (i, range) in set.matches(&view.text, per_rule, work) {
+        for (i, range) in set.matches(&view.text, per_rule, pace, work).await {
             let meta = &self.rules.metas[i];
             let span = match decoded {
                 Some((outer, _)) => outer.clone(),
@@ -405,7 +422,15 @@ impl Detector {
         }
         for d in decode::decode_spans(text, budget) {
             let span = outer.unwrap_or(&d.span).clone();
-            self.match_text(&d.text, Some((&span, d.encoding)), work, out);
+            // Decoded text is bounded by the decode budget: matched in one go.
+            let unbounded = Pace::unbounded();
+            pace::finish(self.match_text(
+                &d.text,
+                Some((&span, d.encoding)),
+                &unbounded,
+                work,
+                out,
+            ));
             self.scan_decoded(&d.text, depth + 1, Some(&span), budget, work, out);
         }
     }

@@ -18,6 +18,7 @@ use super::config::{DetectConfig, Family};
 use super::fold::leet;
 use super::hidden::Signal;
 use crate::config::ConfigError;
+use crate::pace::Pace;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder};
 use regex_automata::meta;
@@ -1529,34 +1530,35 @@ impl RuleSet {
     /// [`Compiled::metas`], byte range), in rule order. Adds the bytes searched to `work`:
     /// one pass for the anchors plus, per rule, at most two passes (anchored searches up to
     /// one text length, then windows that never overlap), so the work is linear in the text
-    /// whatever it holds.
-    pub fn matches(
+    /// whatever it holds. Offers to suspend (`pace`) after the literal pass and after each
+    /// rule; the kept caches are locked only while one rule searches, so a scan suspended
+    /// in between never holds them from another stream's scan.
+    pub async fn matches(
         &self,
         text: &str,
         per_rule: usize,
+        pace: &Pace,
         work: &mut Work,
     ) -> Vec<(usize, std::ops::Range<usize>)> {
         let n = text.len();
-        // The filters are single-threaded; a poisoned or busy lock only costs fresh state.
-        let mut kept = self.state.try_lock().ok();
-        let mut fresh = Scratch::default();
-        let state = kept.as_deref_mut().unwrap_or(&mut fresh);
-        state.prepare(self.regexes.len());
+        let rules = self.regexes.len();
+        let mut places = self.with_scratch(|s| s.take_places(rules));
         if let Some(ac) = &self.anchors {
             work.bytes += n;
-            self.place(ac, text, state);
+            self.place(ac, text, &mut places);
+            pace.checkpoint(n).await;
         }
         let mut out = Vec::new();
         let mut spans = Vec::new();
-        for r in 0..self.regexes.len() {
+        for r in 0..rules {
             spans.clear();
             if self.unanchored.contains(&r) {
                 spans.push((0, n));
-            } else if !state.around[r].is_empty() {
+            } else if !places.around[r].is_empty() {
                 // Overlapping matches are reported by end: starts are only nearly sorted.
-                state.around[r].sort_unstable();
-                let ends = self.has_suffix[r].then_some(&state.ends[r][..]);
-                rule_windows(&state.around[r], ends, n, &mut spans);
+                places.around[r].sort_unstable();
+                let ends = self.has_suffix[r].then_some(&places.ends[r][..]);
+                rule_windows(&places.around[r], ends, n, &mut spans);
             }
             if !self.leading[r] {
                 merge(&mut spans);
@@ -1564,25 +1566,54 @@ impl RuleSet {
             if spans.is_empty() {
                 continue;
             }
-            let re = &self.regexes[r];
-            let cache = state.caches[r].get_or_insert_with(|| re.create_cache());
-            if cache.memory_usage() > CACHE_RESET_BYTES {
-                cache.reset(re);
-            }
-            let found = if self.leading[r] {
-                search_at_starts(re, cache, text, &spans, per_rule, work)
-            } else {
-                search_windows(re, cache, text, &spans, per_rule, work)
-            };
-            state.account(r);
+            let before = work.bytes;
+            let found = self.with_scratch(|s| self.search_rule(r, s, text, &spans, per_rule, work));
             out.extend(found.into_iter().map(|m| (self.metas[r], m)));
+            pace.checkpoint(work.bytes - before).await;
         }
-        state.shed(&self.regexes, TOTAL_CACHE_BYTES);
+        self.with_scratch(|s| {
+            s.shed(&self.regexes, TOTAL_CACHE_BYTES);
+            s.give_back(places);
+        });
         out
     }
 
+    /// Run `f` on the kept caches (a fresh set if they are in use: the filters are
+    /// single-threaded, so that only happens after a panic poisoned the lock).
+    fn with_scratch<T>(&self, f: impl FnOnce(&mut Scratch) -> T) -> T {
+        match self.state.try_lock() {
+            Ok(mut kept) => f(&mut kept),
+            Err(_) => f(&mut Scratch::default()),
+        }
+    }
+
+    /// One rule's matches in `spans`, with its kept lazy-DFA cache.
+    fn search_rule(
+        &self,
+        r: usize,
+        state: &mut Scratch,
+        text: &str,
+        spans: &[(usize, usize)],
+        per_rule: usize,
+        work: &mut Work,
+    ) -> Vec<std::ops::Range<usize>> {
+        state.fit(self.regexes.len());
+        let re = &self.regexes[r];
+        let cache = state.caches[r].get_or_insert_with(|| re.create_cache());
+        if cache.memory_usage() > CACHE_RESET_BYTES {
+            cache.reset(re);
+        }
+        let found = if self.leading[r] {
+            search_at_starts(re, cache, text, spans, per_rule, work)
+        } else {
+            search_windows(re, cache, text, spans, per_rule, work)
+        };
+        state.account(r);
+        found
+    }
+
     /// Record where each rule can match: one Aho-Corasick pass over the anchor literals.
-    fn place(&self, ac: &AhoCorasick, text: &str, state: &mut Scratch) {
+    fn place(&self, ac: &AhoCorasick, text: &str, places: &mut Places) {
         let bytes = text.as_bytes();
         for m in ac.find_overlapping_iter(text) {
             let in_word = m.start() > 0 && anchors::is_word_byte(bytes[m.start() - 1]);
@@ -1594,53 +1625,73 @@ impl RuleSet {
                     // A match starts at the literal, or contains it and is at most
                     // MAX_MATCH_BYTES long.
                     Hit::Start { .. } => {
-                        state.around[r].push((m.start(), m.start() + self.reach[r]))
+                        places.around[r].push((m.start(), m.start() + self.reach[r]))
                     }
-                    Hit::Inner { .. } => state.around[r].push((
+                    Hit::Inner { .. } => places.around[r].push((
                         m.end().saturating_sub(self.reach[r]),
                         m.start() + self.reach[r],
                     )),
-                    Hit::End => state.ends[r].push(m.end()),
+                    Hit::End => places.ends[r].push(m.end()),
                 }
             }
         }
     }
 }
 
+/// Where one scan's rules can match (per rule: the span each anchor occurrence allows, and
+/// where its suffix literals end). Owned by the scan while it runs, kept with the caches
+/// between scans (reallocating them per scan was a tenth of a 1 KB scan's instructions).
+#[derive(Debug, Default)]
+struct Places {
+    around: Vec<Vec<(usize, usize)>>,
+    ends: Vec<Vec<usize>>,
+}
+
 /// What [`RuleSet::matches`] keeps from scan to scan: each rule's lazy-DFA cache and the
-/// buffers its anchor occurrences go into (cleared before a scan; reallocating them per
-/// scan was a tenth of a 1 KB scan's instructions).
+/// buffers its anchor occurrences go into.
 #[derive(Debug, Default)]
 struct Scratch {
     caches: Vec<Option<meta::Cache>>,
     /// Each cache's memory when last measured, and their sum.
     sizes: Vec<usize>,
     total: usize,
-    /// Per rule: the span each anchor occurrence allows (`(start, limit)`).
-    around: Vec<Vec<(usize, usize)>>,
-    /// Per rule: where its suffix literals end.
-    ends: Vec<Vec<usize>>,
+    /// The occurrence buffers, lent to one scan at a time.
+    places: Places,
 }
 
-/// Occurrences a buffer keeps room for between scans; a larger one (a long text full of
-/// anchors) is given back, so memory does not stay at the largest request's size.
+/// Occurrences a buffer keeps room for between scans.
 const SCRATCH_KEEP: usize = 4096;
 
 impl Scratch {
-    /// Sized for `rules` rules, with every buffer empty.
-    fn prepare(&mut self, rules: usize) {
-        self.caches.resize_with(rules, || None);
-        self.sizes.resize(rules, 0);
-        self.around.resize_with(rules, Vec::new);
-        self.ends.resize_with(rules, Vec::new);
-        for v in &mut self.around {
+    /// Sized for `rules` rules.
+    fn fit(&mut self, rules: usize) {
+        if self.caches.len() < rules {
+            self.caches.resize_with(rules, || None);
+            self.sizes.resize(rules, 0);
+        }
+    }
+
+    /// Lend the occurrence buffers to a scan, sized for `rules` rules and empty (a scan
+    /// that finds them lent already gets new ones).
+    fn take_places(&mut self, rules: usize) -> Places {
+        let mut p = std::mem::take(&mut self.places);
+        p.around.resize_with(rules, Vec::new);
+        p.ends.resize_with(rules, Vec::new);
+        p
+    }
+
+    /// Take the buffers back, emptied; a large one (a long text full of anchors) is given
+    /// back to the allocator, so memory does not stay at the largest request's size.
+    fn give_back(&mut self, mut p: Places) {
+        for v in &mut p.around {
             v.clear();
             v.shrink_to(SCRATCH_KEEP);
         }
-        for v in &mut self.ends {
+        for v in &mut p.ends {
             v.clear();
             v.shrink_to(SCRATCH_KEEP);
         }
+        self.places = p;
     }
 
     /// Measure rule `r`'s cache again after a search.
@@ -1833,6 +1884,18 @@ fn meta(config: &DetectConfig, id: &str, family: Family, weight: f32) -> RuleMet
 mod tests {
     use super::*;
 
+    impl RuleSet {
+        /// [`RuleSet::matches`] run to its end.
+        fn matches_now(&self, text: &str, per_rule: usize) -> Vec<(usize, std::ops::Range<usize>)> {
+            crate::pace::finish(self.matches(
+                text,
+                per_rule,
+                &Pace::unbounded(),
+                &mut Work::default(),
+            ))
+        }
+    }
+
     /// The `text` fields of a JSONL corpus under tests/eval/.
     fn corpus(path: &str) -> Vec<String> {
         let full = format!("{}/../../tests/eval/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -1861,7 +1924,7 @@ mod tests {
         for text in &texts {
             let view = super::super::normalize::normalize(text, true).view.text;
             let anchored: std::collections::BTreeSet<usize> = set
-                .matches(&view, 1, &mut Work::default())
+                .matches_now(&view, 1)
                 .into_iter()
                 .map(|(meta, _)| meta)
                 .collect();
@@ -1911,7 +1974,7 @@ mod tests {
         let set = &compiled.folded;
         for text in corpus("guardrail/attacks.jsonl").iter().take(200) {
             let view = super::super::normalize::normalize(text, true).view.text;
-            set.matches(&view, 1, &mut Work::default());
+            set.matches_now(&view, 1);
         }
         let mut state = set.state.lock().unwrap();
         let measured = |state: &Scratch| -> usize {
@@ -1953,11 +2016,7 @@ mod tests {
         let mut before = vec![0; set.regexes.len()];
         for piece in view.as_bytes().chunks(piece) {
             let piece = String::from_utf8_lossy(piece);
-            set.matches(
-                &piece,
-                super::super::MAX_HITS_PER_RULE,
-                &mut Work::default(),
-            );
+            set.matches_now(&piece, super::super::MAX_HITS_PER_RULE);
             let state = set.state.lock().unwrap();
             for (r, cache) in state.caches.iter().enumerate() {
                 let used = cache.as_ref().map_or(0, |c| c.memory_usage());

@@ -20,6 +20,7 @@ pub use config::{Config, NeutraliseMode};
 use crate::config::{ConfigError, Validate};
 use crate::denial::{Control, Denial};
 use crate::detect::{score_of, Detector, Family, Finding, Scan, Verdict};
+use crate::pace::{self, Pace};
 use links::LinkFilter;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -141,11 +142,21 @@ impl Sanitizer {
 
     /// Sanitize a complete `application/json` body (one message or a batch).
     pub fn sanitize_body(&self, body: &[u8]) -> Outcome {
+        pace::finish(self.sanitize_body_paced(body, &Pace::unbounded()))
+    }
+
+    /// [`Sanitizer::sanitize_body`] in slices: the scans suspend at `pace`'s checkpoints
+    /// (see [`crate::pace`]), so the proxy can serve other streams while a large result is
+    /// judged.
+    pub async fn sanitize_body_paced(&self, body: &[u8], pace: &Pace) -> Outcome {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Unchanged(Report::default());
         }
         match crate::json::parse_message(body) {
-            Ok(v) => self.sanitize_value(v),
+            Ok(v) => {
+                pace.checkpoint(body.len()).await;
+                self.sanitize_value(v, pace).await
+            }
             Err(crate::json::StrictError::Syntax(_)) => Outcome::Refused(not_json()),
             Err(e) => Outcome::Refused(crate::json::response_denial(&e)),
         }
@@ -156,17 +167,17 @@ impl Sanitizer {
         self.sanitize_body(data.as_bytes())
     }
 
-    fn sanitize_value(&self, mut value: Value) -> Outcome {
+    async fn sanitize_value(&self, mut value: Value, pace: &Pace) -> Outcome {
         let mut report = Report::default();
         let changed = match &mut value {
             Value::Array(items) => {
                 let mut any = false;
                 for item in items.iter_mut() {
-                    any |= self.sanitize_message(item, &mut report);
+                    any |= self.sanitize_message(item, pace, &mut report).await;
                 }
                 any
             }
-            other => self.sanitize_message(other, &mut report),
+            other => self.sanitize_message(other, pace, &mut report).await,
         };
         if !changed {
             return Outcome::Unchanged(report);
@@ -178,7 +189,12 @@ impl Sanitizer {
     }
 
     /// Rewrite one message in place if it is a result; `true` if it changed.
-    fn sanitize_message(&self, message: &mut Value, report: &mut Report) -> bool {
+    async fn sanitize_message(
+        &self,
+        message: &mut Value,
+        pace: &Pace,
+        report: &mut Report,
+    ) -> bool {
         let is_result = message.get("jsonrpc").and_then(Value::as_str) == Some("2.0")
             && message.get("id").is_some()
             && message.get("method").is_none()
@@ -190,7 +206,7 @@ impl Sanitizer {
         let Some(result) = message.get_mut("result") else {
             return false;
         };
-        let plans = self.plan(result);
+        let plans = self.plan(result, pace).await;
         report.texts += plans.len();
         let all: Vec<Finding> = plans
             .iter()
@@ -225,7 +241,7 @@ impl Sanitizer {
     }
 
     /// Pointers (relative to `result`) of every text a model reads, with their scans.
-    fn plan(&self, result: &Value) -> Vec<Planned> {
+    async fn plan(&self, result: &Value, pace: &Pace) -> Vec<Planned> {
         let mut pointers = Vec::new();
         for list in ["content", "contents"] {
             if let Some(items) = result.get(list).and_then(Value::as_array) {
@@ -244,16 +260,16 @@ impl Sanitizer {
             let mut at = String::from("/structuredContent");
             strings(structured, &mut at, 0, &mut pointers);
         }
-        pointers
-            .into_iter()
-            .filter_map(|pointer| {
-                let text = result.pointer(&pointer)?.as_str()?;
-                Some(Planned {
-                    scan: self.detector.scan(text),
+        let mut plans = Vec::with_capacity(pointers.len());
+        for pointer in pointers {
+            if let Some(text) = result.pointer(&pointer).and_then(Value::as_str) {
+                plans.push(Planned {
+                    scan: self.detector.scan_paced(text, pace).await,
                     pointer,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        plans
     }
 
     /// The sanitized form of one text, or `None` when it is unchanged.

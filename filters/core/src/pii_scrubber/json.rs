@@ -10,6 +10,7 @@
 //! (`jsonrpc`, `id`, `method`) is left alone: the client needs the id it sent back intact
 //! to match the response, and a method name is protocol, not data.
 
+use crate::pace::Pace;
 use crate::scrub::{Report, Scrubber};
 use std::borrow::Cow;
 
@@ -36,6 +37,15 @@ struct Frame {
 pub fn scrub_json_text<'a>(
     scrubber: &Scrubber,
     body: &'a [u8],
+) -> Result<(Cow<'a, [u8]>, Report), NotJson> {
+    crate::pace::finish(scrub_json_text_paced(scrubber, body, &Pace::unbounded()))
+}
+
+/// [`scrub_json_text`] in slices (see [`crate::pace`]).
+pub async fn scrub_json_text_paced<'a>(
+    scrubber: &Scrubber,
+    body: &'a [u8],
+    pace: &Pace,
 ) -> Result<(Cow<'a, [u8]>, Report), NotJson> {
     serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|_| NotJson)?;
     let text = std::str::from_utf8(body).map_err(|_| NotJson)?;
@@ -101,9 +111,10 @@ pub fn scrub_json_text<'a>(
                             f.envelope && key.is_some_and(|k| ENVELOPE.contains(&k))
                         });
                         if !envelope {
-                            if let Some(masked) =
-                                scrubber.scrub_json_str(key, &decoded, &mut report)
-                            {
+                            let masked = scrubber
+                                .scrub_json_str_paced(key, &decoded, &mut report, pace)
+                                .await;
+                            if let Some(masked) = masked {
                                 out.extend_from_slice(&bytes[copied..i]);
                                 let quoted = serde_json::to_string(&masked).map_err(|_| NotJson)?;
                                 out.extend_from_slice(quoted.as_bytes());

@@ -22,6 +22,7 @@ use crate::body::BodyVerdict;
 use crate::config::ConfigError;
 use crate::denial::{Control, Denial};
 use crate::mcp::SseEvent;
+use crate::pace::{self, Pace};
 use crate::scrub::{Action, Report, Scrubber};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -147,6 +148,17 @@ impl Engine {
     /// text (its sensitive values must not pass because it is malformed); one that JSON
     /// readers read differently (duplicate or case-variant keys) is refused.
     pub fn json_body(&self, body: &[u8], direction: Direction) -> Decision {
+        pace::finish(self.json_body_paced(body, direction, &Pace::unbounded()))
+    }
+
+    /// [`Engine::json_body`] in slices: the scans suspend at `pace`'s checkpoints (see
+    /// [`crate::pace`]), so the proxy can serve other streams while a large body is judged.
+    pub async fn json_body_paced(
+        &self,
+        body: &[u8],
+        direction: Direction,
+        pace: &Pace,
+    ) -> Decision {
         if let Err(e) = crate::json::parse_message(body) {
             if !matches!(e, crate::json::StrictError::Syntax(_)) {
                 let denial = match direction {
@@ -159,7 +171,8 @@ impl Engine {
                 };
             }
         }
-        match json::scrub_json_text(&self.scrubber, body) {
+        pace.checkpoint(body.len()).await;
+        match json::scrub_json_text_paced(&self.scrubber, body, pace).await {
             Ok((out, report)) => self.decide(out, report, body, direction),
             Err(json::NotJson) => self.text_body(body, direction),
         }

@@ -20,6 +20,7 @@ use crate::denial::{Control, Denial};
 use crate::detect::{score_of, Detector, Family, Finding, Verdict};
 use crate::mcp::jsonrpc::message_from_value;
 use crate::mcp::{Message, Method, ParseError, Request};
+use crate::pace::{self, Pace};
 use paths::JsonPath;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -175,13 +176,20 @@ impl Guardrail {
 
     /// Judge a complete request body.
     pub fn inspect(&self, body: &[u8]) -> Outcome {
+        pace::finish(self.inspect_paced(body, &Pace::unbounded()))
+    }
+
+    /// [`Guardrail::inspect`] in slices: the scans suspend at `pace`'s checkpoints (see
+    /// [`crate::pace`]), so the proxy can serve other streams while a large body is judged.
+    pub async fn inspect_paced(&self, body: &[u8], pace: &Pace) -> Outcome {
         let value: Value = match crate::json::parse_message(body) {
             Ok(v) => v,
             Err(crate::json::StrictError::Syntax(e)) => return refuse(ParseError::InvalidJson(e)),
             Err(e) => return refuse(ParseError::Ambiguous(e)),
         };
+        pace.checkpoint(body.len()).await;
         if !looks_like_jsonrpc(&value) && !self.paths.is_empty() {
-            return self.inspect_chat(&value);
+            return self.inspect_chat(&value, pace).await;
         }
         let items = match value {
             Value::Array(items) if items.is_empty() => {
@@ -203,7 +211,7 @@ impl Guardrail {
         for message in &messages {
             if let Message::Request(r) = message {
                 methods.push(r.mcp_method());
-                let (findings, t) = self.scan_request(r);
+                let (findings, t) = self.scan_request(r, pace).await;
                 truncated |= t;
                 if !findings.is_empty() {
                     let id = r.id.clone().unwrap_or(Value::Null);
@@ -217,12 +225,12 @@ impl Guardrail {
         }
     }
 
-    fn inspect_chat(&self, root: &Value) -> Outcome {
+    async fn inspect_chat(&self, root: &Value, pace: &Pace) -> Outcome {
         let mut findings = Vec::new();
         let mut truncated = false;
         for path in &self.paths {
             for v in path.resolve(root) {
-                truncated |= self.scan_value(v, &mut findings);
+                truncated |= self.scan_value(v, pace, &mut findings).await;
             }
         }
         let reports = if findings.is_empty() {
@@ -237,7 +245,7 @@ impl Guardrail {
     }
 
     /// Findings over the inspected fields of one request; `true` if a scan was truncated.
-    fn scan_request(&self, r: &Request) -> (Vec<Finding>, bool) {
+    async fn scan_request(&self, r: &Request, pace: &Pace) -> (Vec<Finding>, bool) {
         let inspect = &self.config.inspect;
         let params = r.params.as_ref();
         let member = |name: &str| params.and_then(|p| p.get(name));
@@ -257,13 +265,13 @@ impl Guardrail {
         let mut findings = Vec::new();
         let mut truncated = false;
         for root in roots {
-            truncated |= self.scan_value(root, &mut findings);
+            truncated |= self.scan_value(root, pace, &mut findings).await;
         }
         (findings, truncated)
     }
 
-    fn scan_value(&self, v: &Value, out: &mut Vec<Finding>) -> bool {
-        let scan = self.detector.scan_json_strings(v);
+    async fn scan_value(&self, v: &Value, pace: &Pace, out: &mut Vec<Finding>) -> bool {
+        let scan = self.detector.scan_json_strings_paced(v, pace).await;
         out.extend(scan.findings.into_iter().map(|f| f.finding));
         scan.truncated
     }

@@ -33,6 +33,7 @@ const SECRET_KEY_WORDS: &[&str] = &[
     "encryption_key",
 ];
 use super::{overlap, Scrubber};
+use crate::pace::Pace;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -161,11 +162,33 @@ impl Scrubber {
         s: &str,
         report: &mut Report,
     ) -> Option<String> {
-        self.scrub_hinted(s, key.map_or(Hint::None, hint_for_key), report)
+        crate::pace::finish(self.scrub_json_str_paced(key, s, report, &Pace::unbounded()))
+    }
+
+    /// [`Scrubber::scrub_json_str`] in slices (see [`crate::pace`]).
+    pub async fn scrub_json_str_paced(
+        &self,
+        key: Option<&str>,
+        s: &str,
+        report: &mut Report,
+        pace: &Pace,
+    ) -> Option<String> {
+        let hint = key.map_or(Hint::None, hint_for_key);
+        self.scrub_hinted_paced(s, hint, report, pace).await
     }
 
     fn scrub_hinted(&self, s: &str, hint: Hint, report: &mut Report) -> Option<String> {
-        let mut findings = self.find(s);
+        crate::pace::finish(self.scrub_hinted_paced(s, hint, report, &Pace::unbounded()))
+    }
+
+    async fn scrub_hinted_paced(
+        &self,
+        s: &str,
+        hint: Hint,
+        report: &mut Report,
+        pace: &Pace,
+    ) -> Option<String> {
+        let mut findings = self.find_paced(s, pace).await;
         if let Some(f) = hinted_finding(s, hint).filter(|f| self.is_enabled(f.kind)) {
             findings.push(f);
             findings = overlap::resolve(findings);

@@ -101,15 +101,24 @@ impl Scrubber {
     /// text as its reader sees it ([`view::View`]: JSON escapes decoded, digits and spaces
     /// of every script mapped to ASCII); spans refer to `text` and cover whole escapes.
     pub fn find(&self, text: &str) -> Vec<Finding> {
+        crate::pace::finish(self.find_paced(text, &crate::pace::Pace::unbounded()))
+    }
+
+    /// [`Scrubber::find`] in slices: it offers to suspend (see [`crate::pace`]) after each
+    /// pass over the text.
+    pub async fn find_paced(&self, text: &str, pace: &crate::pace::Pace) -> Vec<Finding> {
         let view = view::View::new(text);
-        let mut out = self.find_in_view(view.text());
+        pace.checkpoint(text.len()).await;
+        let mut out = self.find_in_view(view.text(), pace).await;
         view.map_back(&mut out);
         out
     }
 
-    fn find_in_view(&self, text: &str) -> Vec<Finding> {
+    async fn find_in_view(&self, text: &str, pace: &crate::pace::Pace) -> Vec<Finding> {
+        let n = text.len();
         let mut out = Vec::new();
         anchors::scan(text, self.on, &mut out);
+        pace.checkpoint(n).await;
         let provider_kinds = [
             Kind::ApiToken,
             Kind::GitlabToken,
@@ -118,15 +127,19 @@ impl Scrubber {
         ];
         if provider_kinds.iter().any(|k| self.on.contains(*k)) {
             providers::scan(text, &mut out);
+            pace.checkpoint(n).await;
         }
         pii::numeric(text, self.pii_kinds(), &mut out);
+        pace.checkpoint(n).await;
         if self.on.contains(Kind::IpAddress) {
             pii::ipv6(text, &mut out);
+            pace.checkpoint(n).await;
         }
         for (i, c) in self.custom.iter().enumerate() {
             let kind = Kind::Custom(i as u16);
             let spans = c.regex.find_iter(text).filter(|m| !m.is_empty());
             out.extend(spans.map(|m| Finding::new(kind, m.range(), Confidence::Medium)));
+            pace.checkpoint(n).await;
         }
         out.retain(|f| self.on.contains(f.kind));
         overlap::resolve(out)

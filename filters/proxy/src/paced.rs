@@ -1,0 +1,183 @@
+//! Judging a large body in slices across event-loop turns, so one body cannot stall a
+//! worker.
+//!
+//! Envoy runs all streams of a worker on one thread and a Wasm callback runs to its end: a
+//! 1 MiB body judged in one callback held every other stream of the worker for the whole
+//! scan, twice for a request that needs two turns of the event loop. The core scanners
+//! suspend at checkpoints of a [`Pace`] ([`meshguard_core::pace`]), every [`CHECKPOINT_WORK`]
+//! bytes of work; a slice polls the judgement from checkpoint to checkpoint until
+//! [`SLICE_TIME`] has passed. [`judge`] runs the first slice inside the body callback and,
+//! if the judgement is not done, parks the stream (`Action::Pause`) and lets the filter's
+//! root context give it the next slice from a 1 ms tick, one slice per tick, round robin
+//! over the parked streams. When a judgement completes its
+//! stream is made the effective context, the filter enforces the decision as it would have
+//! inline, and a stream that goes on is resumed. Small bodies finish in the first slice and
+//! never wait for a tick.
+//!
+//! A filter that uses this forwards its root's `on_tick` to [`on_tick`] and its stream's
+//! `on_done` to [`cancel`], so the judgement of a stream the client abandoned is dropped.
+
+use meshguard_core::pace::{poll_once, Pace};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+/// Work between checkpoints: bytes handed to scanner passes (see [`Pace`]); well under a
+/// millisecond of the detector's work. A single pass over a large text (normalising it,
+/// the literal pass, the n-gram model) has no checkpoint inside: about 5 ms per MiB.
+pub const CHECKPOINT_WORK: usize = 256 << 10;
+
+/// How long one slice may run (it ends at the first checkpoint after this). A tiny request
+/// on the same worker waits about two slices (one per event-loop turn it needs) instead of
+/// two whole scans; a slice after the first also waits for a tick, during which the worker
+/// serves other streams (it idles only when every stream is parked).
+pub const SLICE_TIME: Duration = Duration::from_millis(4);
+
+/// Largest body judged in slices. A parked stream's body waits in Envoy's buffer, and
+/// Envoy answers a plain 413 (requests) or 500 (responses) when a stopped filter's buffer
+/// grows past the connection's buffer limit, 1 MiB by default (also the filters' default
+/// `body.max_bytes`). A larger body, possible only when an operator raised `max_bytes`, is
+/// judged in one go as before.
+pub const MAX_SLICED_BYTES: usize = 1 << 20;
+
+/// How often parked judgements get a slice.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Which half of the stream a judgement holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Request,
+    Response,
+}
+
+/// The current effective context: what a decision is enforced on, whether it completes in
+/// the body callback (the stream itself) or in a tick (after `set_effective_context`).
+struct Current;
+
+impl Context for Current {}
+impl HttpContext for Current {}
+
+/// A parked judgement.
+struct Parked {
+    context_id: u32,
+    direction: Direction,
+    /// Polls the judgement once; `Some` with the enforced action when it completed.
+    step: Box<dyn FnMut() -> Option<Action>>,
+}
+
+thread_local! {
+    /// This VM's parked judgements (one VM per worker thread).
+    static PARKED: RefCell<VecDeque<Parked>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// A pace for one judgement: a checkpoint every [`CHECKPOINT_WORK`].
+pub fn pace() -> Pace {
+    Pace::new(CHECKPOINT_WORK)
+}
+
+/// The stream a judgement is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    pub context_id: u32,
+    pub direction: Direction,
+    /// Bytes of the body being judged (see [`MAX_SLICED_BYTES`]).
+    pub bytes: usize,
+}
+
+/// Judge a complete body with `judgement` (built with a [`pace()`]) and enforce its
+/// outcome with `enforce`, which returns what the stream does next (`Continue`, or
+/// `Pause` after it sent a denial). Returns the action for the current body callback:
+/// `enforce`'s when the judgement completes in its first slice, `Pause` while it is parked.
+pub fn judge<T: 'static>(
+    filter: &'static str,
+    held: Held,
+    judgement: impl Future<Output = T> + 'static,
+    enforce: impl FnOnce(&dyn HttpContext, T) -> Action + 'static,
+) -> Action {
+    let mut judgement = Box::pin(judgement);
+    let mut enforce = Some(enforce);
+    let whole = held.bytes > MAX_SLICED_BYTES;
+    let mut step = move || {
+        let started = now();
+        loop {
+            if let Some(outcome) = poll_once(judgement.as_mut()) {
+                return enforce.take().map(|e| e(&Current, outcome));
+            }
+            let within = started
+                .zip(now())
+                .is_some_and(|(start, t)| t.saturating_sub(start) < SLICE_TIME);
+            if !within && !whole {
+                return None;
+            }
+        }
+    };
+    if let Some(action) = step() {
+        return action;
+    }
+    crate::stats::increment(filter, "sliced");
+    PARKED.with(|p| {
+        let mut parked = p.borrow_mut();
+        if parked.is_empty() {
+            let _ = hostcalls::set_tick_period(TICK);
+        }
+        parked.push_back(Parked {
+            context_id: held.context_id,
+            direction: held.direction,
+            step: Box::new(step),
+        });
+    });
+    Action::Pause
+}
+
+/// Give the first parked judgement one slice; resume its stream if it completed and goes
+/// on; stop the tick when nothing is parked.
+pub fn on_tick() {
+    let Some(mut next) = PARKED.with(|p| p.borrow_mut().pop_front()) else {
+        let _ = hostcalls::set_tick_period(Duration::ZERO);
+        return;
+    };
+    // A stream that is gone cannot be made effective: its judgement is dropped.
+    if hostcalls::set_effective_context(next.context_id).is_ok() {
+        match (next.step)() {
+            Some(Action::Continue) => resume(next.direction),
+            Some(_) => {}
+            None => PARKED.with(|p| p.borrow_mut().push_back(next)),
+        }
+    }
+    if PARKED.with(|p| p.borrow().is_empty()) {
+        let _ = hostcalls::set_tick_period(Duration::ZERO);
+    }
+}
+
+/// The host's clock (a slice that cannot read it ends at its first checkpoint).
+fn now() -> Option<Duration> {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+}
+
+fn resume(direction: Direction) {
+    let _ = match direction {
+        Direction::Request => hostcalls::resume_http_request(),
+        Direction::Response => hostcalls::resume_http_response(),
+    };
+}
+
+/// Drop the parked judgement of a stream that ended (its `on_done`), counted as
+/// `abandoned`: the client reset the stream before the judgement was done.
+pub fn cancel(filter: &str, context_id: u32) {
+    let before = parked();
+    PARKED.with(|p| p.borrow_mut().retain(|j| j.context_id != context_id));
+    if parked() < before {
+        crate::stats::increment(filter, "abandoned");
+    }
+}
+
+/// Parked judgements on this worker (for tests and stats).
+pub fn parked() -> usize {
+    PARKED.with(|p| p.borrow().len())
+}
