@@ -581,3 +581,81 @@ fn the_native_engine_agrees_on_direction_defaults() {
     assert!(engine.applies_to(Direction::Response));
     assert!(!engine.applies_to(Direction::Request));
 }
+
+/// Large bodies are scrubbed in slices across event-loop turns: a 600 KB tool result is
+/// parked between slices and still arrives with every value masked; a large outgoing request carrying a token
+/// is judged the same way and never reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_scrubbed_in_slices_while_the_worker_serves_others() {
+    // PII-bearing records (the costliest text for the scrubber), then a service log.
+    let records = meshguard_e2e::load::Corpus::load().window(600_000, 2);
+    let mid = records.floor_char_boundary(records.len() / 2);
+    let leaky = format!(
+        "{}{}\n{}",
+        &records[..mid],
+        sensitive_text(),
+        &records[mid..]
+    );
+    let log = meshguard_e2e::load::service_log(800_000);
+    let half = log.len() / 2;
+
+    let upstream = McpUpstream::start(ResponseMode::Json).await;
+    let envoy = envoy(masking_config(), upstream.addr);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let sliced = || counter(&envoy, "sliced");
+    let big_client = client.clone();
+    let big_text = leaky.clone();
+    let big = tokio::spawn(async move {
+        big_client
+            .call_tool("echo", json!({"text": big_text}))
+            .await
+    });
+    let mut parked = false;
+    for _ in 0..5000 {
+        if sliced() >= 1 {
+            parked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(parked, "the 600 KB result never left its first callback");
+    // While it is parked the worker answers others (that ordering is asserted by the
+    // guardrail's and the sanitizer's tests over the same pipeline; the scrubber's slices
+    // are too few here to race reliably on a loaded machine).
+    let tiny = client.call_tool("echo", json!({"text": "ok"})).await;
+    assert_eq!(tiny.status, 200, "{}", tiny.text());
+    let reply = big.await.expect("large call");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_no_raw_values(&reply.body);
+    let text = reply.json()["result"]["content"][0]["text"]
+        .as_str()
+        .map(str::len)
+        .unwrap_or_default();
+    assert!(text > mid, "the result lost its text: {text} bytes");
+
+    // The request side: a large outgoing call with a token in the middle is blocked.
+    let echo = start_echo().await;
+    let guard = envoy_with_requests(echo.addr);
+    let client = McpClient::new(guard.url("/mcp"));
+    let call = tool_call(
+        9,
+        "store",
+        json!({"text": format!("{}\ntoken {GITHUB}\n{}", &log[..half], &log[half..])}),
+    );
+    let reply = client.post(&call).await;
+    assert_eq!(
+        reply.json()["error"]["data"]["control"],
+        "MCP-04",
+        "{}",
+        reply.text()
+    );
+    assert_eq!(guard.counter("cluster.upstream.upstream_rq_total"), 0);
+    assert!(guard.counter(&format!("wasmcustom.meshguard.{FILTER}.sliced")) >= 1);
+}
+
+fn envoy_with_requests(upstream: std::net::SocketAddr) -> meshguard_e2e::Envoy {
+    envoy(
+        json!({"directions": {"request": true}, "request_action": "block"}),
+        upstream,
+    )
+}

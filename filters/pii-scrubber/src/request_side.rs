@@ -5,7 +5,7 @@ use crate::{record, Stream, FILTER};
 use meshguard_core::body::BodyVerdict;
 use meshguard_core::denial::Denial;
 use meshguard_core::pii_scrubber::{Direction, Verdict};
-use meshguard_proxy::{denial, request, stats};
+use meshguard_proxy::{denial, paced, request, stats};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 
@@ -81,23 +81,42 @@ impl Stream {
         if let Err(d) = meshguard_proxy::request::check_mirror(self, &body) {
             return self.refuse(&d);
         }
-        let decision = if shape.json {
-            self.engine.json_body(&body, Direction::Request)
-        } else {
-            self.engine.text_body(&body, Direction::Request)
+        let held = paced::Held {
+            context_id: self.id,
+            direction: paced::Direction::Request,
+            bytes: body.len(),
         };
-        record("request", &decision);
-        match decision.verdict {
-            Verdict::Clean => Action::Continue,
-            Verdict::Rewrite(new) => {
-                self.set_http_request_body(0, body_size, &new);
-                if shape.had_length {
-                    self.set_http_request_header("content-length", Some(&new.len().to_string()));
-                }
-                Action::Continue
+        let engine = self.engine.clone();
+        let judgement = async move {
+            let pace = paced::pace();
+            if shape.json {
+                engine
+                    .json_body_paced(&body, Direction::Request, &pace)
+                    .await
+            } else {
+                engine
+                    .text_body_paced(&body, Direction::Request, &pace)
+                    .await
             }
-            Verdict::Block(d) => self.refuse(&d),
-        }
+        };
+        paced::judge(FILTER, held, judgement, move |ctx, decision| {
+            record("request", &decision);
+            match decision.verdict {
+                Verdict::Clean => Action::Continue,
+                Verdict::Rewrite(new) => {
+                    ctx.set_http_request_body(0, body_size, &new);
+                    if shape.had_length {
+                        let length = new.len().to_string();
+                        ctx.set_http_request_header("content-length", Some(&length));
+                    }
+                    Action::Continue
+                }
+                Verdict::Block(d) => {
+                    denial::send(ctx, FILTER, &d);
+                    Action::Pause
+                }
+            }
+        })
     }
 
     fn refuse(&mut self, d: &Denial) -> Action {

@@ -48,6 +48,7 @@ pub async fn scrub_json_text_paced<'a>(
     pace: &Pace,
 ) -> Result<(Cow<'a, [u8]>, Report), NotJson> {
     serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|_| NotJson)?;
+    pace.checkpoint(body.len()).await;
     let text = std::str::from_utf8(body).map_err(|_| NotJson)?;
     let bytes = text.as_bytes();
     let mut report = Report::default();
@@ -103,6 +104,7 @@ pub async fn scrub_json_text_paced<'a>(
                 } else {
                     Cow::Borrowed(raw)
                 };
+                pace.checkpoint(raw.len()).await;
                 match stack.last_mut() {
                     Some(f) if f.object && f.expect_key => f.key = Some(decoded.into_owned()),
                     frame => {

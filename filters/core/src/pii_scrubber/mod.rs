@@ -174,14 +174,25 @@ impl Engine {
         pace.checkpoint(body.len()).await;
         match json::scrub_json_text_paced(&self.scrubber, body, pace).await {
             Ok((out, report)) => self.decide(out, report, body, direction),
-            Err(json::NotJson) => self.text_body(body, direction),
+            Err(json::NotJson) => self.text_body_paced(body, direction, pace).await,
         }
     }
 
     /// Judge a whole body of any other type as text.
     pub fn text_body(&self, body: &[u8], direction: Direction) -> Decision {
+        pace::finish(self.text_body_paced(body, direction, &Pace::unbounded()))
+    }
+
+    /// [`Engine::text_body`] in slices (see [`crate::pace`]).
+    pub async fn text_body_paced(
+        &self,
+        body: &[u8],
+        direction: Direction,
+        pace: &Pace,
+    ) -> Decision {
         let text = String::from_utf8_lossy(body);
-        let scrubbed = self.scrubber.scrub(&text);
+        let findings = self.scrubber.find_paced(&text, pace).await;
+        let scrubbed = self.scrubber.apply(&text, findings);
         if scrubbed.findings.is_empty() {
             return Decision::clean();
         }
