@@ -155,6 +155,17 @@ impl<'a> View<'a> {
         out.push_str(&text[..i]);
         map.extend((0..i).map(|k| (k as u32, k as u32 + 1)));
         while i < b.len() {
+            // Plain ASCII reads as itself: copied a run at a time (most of any text).
+            let run = b[i..]
+                .iter()
+                .position(|c| *c == b'\\' || *c >= 0x80)
+                .unwrap_or(b.len() - i);
+            if run > 0 {
+                out.push_str(&text[i..i + run]);
+                map.extend((i..i + run).map(|k| (k as u32, k as u32 + 1)));
+                i += run;
+                continue;
+            }
             let (len, m) = unit(&text[i..]);
             let span = (i as u32, (i + len) as u32);
             match m {
