@@ -191,3 +191,15 @@ impl McpClient {
 pub fn tool_call(id: u64, name: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
 }
+
+/// Poll `ready` every 2 ms for up to 10 s; whether it became true (for a counter or a state
+/// a test waits on while a request is in flight).
+pub async fn wait_until(ready: impl Fn() -> bool) -> bool {
+    for _ in 0..5000 {
+        if ready() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    false
+}

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use meshguard_core::detect::REDACTION_MARKER;
-use meshguard_e2e::client::tool_call;
+use meshguard_e2e::client::{tool_call, wait_until};
 use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, Reply, ResponseMode, WasmFilter};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -544,14 +544,7 @@ async fn large_results_are_judged_in_slices_while_the_worker_serves_others() {
 
     let big_client = client.clone();
     let big = tokio::spawn(async move { get(&big_client, "big-attack", &[]).await });
-    let mut parked = false;
-    for _ in 0..5000 {
-        if sliced() >= 1 {
-            parked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let parked = wait_until(|| sliced() >= 1).await;
     assert!(
         parked,
         "the judgement of 960 KB never left its first callback"

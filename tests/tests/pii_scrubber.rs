@@ -6,7 +6,7 @@
 use meshguard_core::config::parse;
 use meshguard_core::mcp::SseParser;
 use meshguard_core::pii_scrubber::{Config, Direction, Engine, Verdict};
-use meshguard_e2e::client::tool_call;
+use meshguard_e2e::client::{tool_call, wait_until};
 use meshguard_e2e::upstream::{start_chunked, start_echo};
 use meshguard_e2e::{EnvoyBuilder, McpClient, McpUpstream, ResponseMode, WasmFilter};
 use serde_json::{json, Value};
@@ -610,14 +610,7 @@ async fn large_bodies_are_scrubbed_in_slices_while_the_worker_serves_others() {
             .call_tool("echo", json!({"text": big_text}))
             .await
     });
-    let mut parked = false;
-    for _ in 0..5000 {
-        if sliced() >= 1 {
-            parked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let parked = wait_until(|| sliced() >= 1).await;
     assert!(parked, "the 600 KB result never left its first callback");
     // While it is parked the worker answers others (that ordering is asserted by the
     // guardrail's and the sanitizer's tests over the same pipeline; the scrubber's slices

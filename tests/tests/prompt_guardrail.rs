@@ -3,7 +3,7 @@
 //! annotate mode forwards with a header; uninspectable bodies are refused.
 
 use base64::Engine;
-use meshguard_e2e::client::tool_call;
+use meshguard_e2e::client::{tool_call, wait_until};
 use meshguard_e2e::upstream::start_echo;
 use meshguard_e2e::{Envoy, EnvoyBuilder, McpClient, McpUpstream, ResponseMode, WasmFilter};
 use serde_json::{json, Value};
@@ -324,15 +324,4 @@ async fn large_bodies_are_judged_in_slices_while_the_worker_serves_others() {
         "the tiny calls and the honest one; never the attack or the abandoned one"
     );
     assert!(!envoy.log().contains("panicked"), "{}", envoy.log());
-}
-
-/// Poll `ready` every 2 ms for up to 10 s.
-async fn wait_until(ready: impl Fn() -> bool) -> bool {
-    for _ in 0..5000 {
-        if ready() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
-    false
 }
