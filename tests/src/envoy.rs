@@ -102,6 +102,8 @@ pub struct EnvoyBuilder {
     rbac: Option<Value>,
     /// Extra HttpConnectionManager fields (e.g. `forward_client_cert_details`).
     hcm: serde_json::Map<String, Value>,
+    /// The main listener's `per_connection_buffer_limit_bytes` (Envoy's 1 MiB when `None`).
+    buffer_limit: Option<u32>,
 }
 
 impl Default for EnvoyBuilder {
@@ -126,6 +128,7 @@ impl EnvoyBuilder {
             upstream_tls: None,
             rbac: None,
             hcm: serde_json::Map::new(),
+            buffer_limit: None,
         }
     }
 
@@ -235,6 +238,13 @@ impl EnvoyBuilder {
         self
     }
 
+    /// Set the main listener's `per_connection_buffer_limit_bytes`: the most a stream's
+    /// filters may hold of a body before Envoy answers 413 (requests) or 500 (responses).
+    pub fn buffer_limit(mut self, bytes: u32) -> Self {
+        self.buffer_limit = Some(bytes);
+        self
+    }
+
     /// The bootstrap configuration this builder produces.
     pub fn bootstrap(&self) -> Value {
         let mut http_filters: Vec<Value> = self.rbac.iter().cloned().collect();
@@ -275,17 +285,18 @@ impl EnvoyBuilder {
         if let Some(socket) = &self.listener_tls {
             filter_chain["transport_socket"] = socket.clone();
         }
+        let mut listener = json!({
+            "name": "main",
+            "stat_prefix": "main",
+            "address": loopback(0),
+            "filter_chains": [filter_chain],
+        });
+        if let Some(bytes) = self.buffer_limit {
+            listener["per_connection_buffer_limit_bytes"] = json!(bytes);
+        }
         json!({
             "admin": {"address": loopback(0)},
-            "static_resources": {
-                "listeners": [{
-                    "name": "main",
-                    "stat_prefix": "main",
-                    "address": loopback(0),
-                    "filter_chains": [filter_chain],
-                }],
-                "clusters": clusters,
-            }
+            "static_resources": {"listeners": [listener], "clusters": clusters}
         })
     }
 

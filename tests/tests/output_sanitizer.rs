@@ -584,3 +584,45 @@ async fn large_results_are_judged_in_slices_while_the_worker_serves_others() {
         sliced()
     );
 }
+
+/// A result larger than the listener's buffer limit cannot be handed back to Envoy: Envoy
+/// answers it with its own 500 as the filter writes it. Written from inside the stream's
+/// callback, that answer re-entered the module (the SDK panicked and Envoy crashed); the
+/// filter writes large bodies from its tick, so the result is refused and the worker serves
+/// on. Smaller results still pass byte for byte, and a result over the filter's own limit
+/// gets the filter's JSON-RPC refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_over_envoys_buffer_limit_are_refused_and_the_worker_serves_on() {
+    let result_of = |bytes| json_scenario(&result(1, &meshguard_e2e::load::service_log(bytes)));
+    let mut scenarios = HashMap::new();
+    scenarios.insert("over_envoy", result_of(48_000));
+    scenarios.insert("under_envoy", result_of(24_000));
+    scenarios.insert("over_filter", result_of(300_000));
+    scenarios.insert("tiny", json_scenario(&result(1, "Issue 42 is closed.")));
+    let (addr, _task) = scripted(scenarios.clone()).await;
+    let envoy = EnvoyBuilder::new()
+        .filter(WasmFilter::new(
+            "output_sanitizer",
+            json!({"body": {"max_bytes": 200_000}}),
+        ))
+        .upstream(addr)
+        .buffer_limit(32 << 10)
+        .start()
+        .unwrap_or_else(|e| panic!("envoy did not start:\n{}", e.log));
+    let client = McpClient::new(envoy.url("/mcp"));
+    let cuts = [("x-cuts", "1000,9000,20000,40000")];
+    for _ in 0..3 {
+        let reply = get(&client, "over_envoy", &cuts).await;
+        assert_eq!(reply.status, 500, "{}", reply.text());
+        assert!(!reply.text().contains("INFO"), "part of the result leaked");
+        let reply = get(&client, "under_envoy", &cuts).await;
+        assert_eq!(reply.body, scenarios["under_envoy"].body);
+        let reply = get(&client, "over_filter", &cuts).await;
+        assert_eq!(reply.denial_reason().as_deref(), Some("body_too_large"));
+        let reply = get(&client, "tiny", &[]).await;
+        assert_eq!(reply.body, scenarios["tiny"].body);
+    }
+    let deferred = envoy.counter("wasmcustom.meshguard.output_sanitizer.deferred_write");
+    assert!(deferred >= 3, "large writes were not deferred: {deferred}");
+    assert!(!envoy.log().contains("panicked"), "the module panicked");
+}

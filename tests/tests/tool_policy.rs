@@ -132,6 +132,50 @@ async fn unregistered_and_other_teams_tools_are_refused_and_absent_from_tools_li
     }
 }
 
+/// A `tools/list` answer too large to be written back from the stream's own callback (see
+/// `paced::INLINE_WRITE_MAX`) is written from the filter's tick: it reaches the client whole
+/// when nothing is hidden, filtered when a tool is, and never waits for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_tools_lists_are_written_back_whole_or_filtered() {
+    let manual = json!({"name": "search_manual", "inputSchema": {"type": "object"},
+        "description": "Search the operations manual by keyword. ".repeat(600)});
+    let (description, input_schema) = meshguard_core::tool_policy::pin::tool_hashes(&manual);
+    let config = json!({"tool_path_prefix": "/", "rate_limits": [],
+        "servers": [{"id": "docs", "path_prefix": "/mcp", "tools": [{
+            "name": "search_manual", "class": "read", "allow": [{"teams": ["sre"]}],
+            "pin": {"description": description, "input_schema": input_schema}}]}]});
+    let unregistered = json!({"name": "drop_tables", "inputSchema": {"type": "object"},
+        "description": "Drop every table."});
+    for tools in [json!([manual]), json!([manual, unregistered])] {
+        let body = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": tools}}).to_string();
+        assert!(body.len() > 20_000);
+        let chunks = vec![
+            body.as_bytes()[..9000].to_vec(),
+            body.as_bytes()[9000..].to_vec(),
+        ];
+        let upstream = meshguard_e2e::upstream::start_chunked(
+            "application/json",
+            chunks,
+            std::time::Duration::from_millis(5),
+        )
+        .await;
+        let envoy = gateway(config.clone(), &upstream);
+        let sre = as_user(&envoy, "alice", "sre");
+        let reply = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            sre.post(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})),
+        )
+        .await
+        .expect("the tools/list answer was never written back");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.response()["result"]["tools"], json!([manual]));
+        if tools.as_array().is_some_and(|t| t.len() == 1) {
+            assert_eq!(reply.body, body.as_bytes(), "an honest list changed");
+        }
+        assert!(envoy.counter("wasmcustom.meshguard.tool_policy.deferred_write") >= 1);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_calls_carry_the_class_and_no_caller_can_forge_it() {
     let upstream = start_echo().await;

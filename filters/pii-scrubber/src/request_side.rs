@@ -4,7 +4,7 @@
 use crate::{record, Stream, FILTER};
 use meshguard_core::body::BodyVerdict;
 use meshguard_core::denial::Denial;
-use meshguard_core::pii_scrubber::{Direction, Verdict};
+use meshguard_core::pii_scrubber::{Decision, Direction, Verdict};
 use meshguard_proxy::{denial, paced, request, stats};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
@@ -99,7 +99,11 @@ impl Stream {
                     .await
             }
         };
-        paced::judge(FILTER, held, judgement, move |ctx, decision| {
+        let writes = |decision: &Decision| match &decision.verdict {
+            Verdict::Rewrite(new) => new.len(),
+            _ => 0,
+        };
+        paced::judge(FILTER, held, judgement, writes, move |ctx, decision| {
             record("request", &decision);
             match decision.verdict {
                 Verdict::Clean => Action::Continue,

@@ -143,12 +143,19 @@ impl HttpContext for Stream {
             let pace = paced::pace();
             guardrail.inspect_paced(&body, &pace).await
         };
-        paced::judge(FILTER, held, judgement, |ctx, outcome| {
-            for method in &outcome.methods {
-                stats::increment(FILTER, method_stat(*method));
-            }
-            enforce(ctx, outcome.decision)
-        })
+        // Enforcing a guardrail outcome never writes the body (it forwards or denies).
+        paced::judge(
+            FILTER,
+            held,
+            judgement,
+            |_| 0,
+            |ctx, outcome| {
+                for method in &outcome.methods {
+                    stats::increment(FILTER, method_stat(*method));
+                }
+                enforce(ctx, outcome.decision)
+            },
+        )
     }
 
     /// Trailers end the body: judge it now (the SDK's default would forward it unjudged).

@@ -88,23 +88,45 @@ pub struct Held {
     pub bytes: usize,
 }
 
+/// The most bytes a stream's own callback writes into its held body. Envoy answers a
+/// stopped stream whose buffer outgrows the listener's `per_connection_buffer_limit_bytes`
+/// with a local reply made *during* the write; made inside the stream's callback, that
+/// reply calls the stream's `proxy_on_log` while the SDK's dispatcher still holds the
+/// stream (the SDK panics, "RefCell already borrowed", and Envoy 1.40 then crashed). A
+/// larger write is made from the root's tick instead, where the nested call is harmless
+/// and Envoy's 413/500 stands: safe for any buffer limit of at least this.
+pub const INLINE_WRITE_MAX: usize = 16 << 10;
+
 /// Judge a complete body with `judgement` (built with a [`pace()`]) and enforce its
 /// outcome with `enforce`, which returns what the stream does next (`Continue`, or
-/// `Pause` after it sent a denial). Returns the action for the current body callback:
-/// `enforce`'s when the judgement completes in its first slice, `Pause` while it is parked.
+/// `Pause` after it sent a denial). `writes` tells how many bytes enforcing an outcome
+/// writes into the held body: above [`INLINE_WRITE_MAX`] it is enforced from a tick.
+/// Returns the action for the current body callback: `enforce`'s when the judgement
+/// completes in its first slice, `Pause` while it is parked.
 pub fn judge<T: 'static>(
     filter: &'static str,
     held: Held,
     judgement: impl Future<Output = T> + 'static,
+    writes: impl Fn(&T) -> usize + 'static,
     enforce: impl FnOnce(&dyn HttpContext, T) -> Action + 'static,
 ) -> Action {
     let mut judgement = Box::pin(judgement);
     let mut enforce = Some(enforce);
     let whole = held.bytes > MAX_SLICED_BYTES;
+    let mut inline = true;
+    let mut decided: Option<T> = None;
+    let deferred = std::rc::Rc::new(std::cell::Cell::new(false));
+    let deferring = deferred.clone();
     let mut step = move || {
+        let in_callback = std::mem::replace(&mut inline, false);
         let started = now();
         loop {
-            if let Some(outcome) = poll_once(judgement.as_mut()) {
+            if let Some(outcome) = decided.take().or_else(|| poll_once(judgement.as_mut())) {
+                if in_callback && writes(&outcome) > INLINE_WRITE_MAX {
+                    deferring.set(true);
+                    decided = Some(outcome);
+                    return None;
+                }
                 return enforce.take().map(|e| e(&Current, outcome));
             }
             let within = started
@@ -118,7 +140,30 @@ pub fn judge<T: 'static>(
     if let Some(action) = step() {
         return action;
     }
-    crate::stats::increment(filter, "sliced");
+    let parked_for = if deferred.get() {
+        "deferred_write"
+    } else {
+        "sliced"
+    };
+    crate::stats::increment(filter, parked_for);
+    park(held, Box::new(step));
+    Action::Pause
+}
+
+/// Write `f`'s large body into the stream's held body from the next tick, not from the
+/// stream's callback (see [`INLINE_WRITE_MAX`]); the stream waits (`Pause`) until then.
+pub fn write_later(
+    filter: &'static str,
+    held: Held,
+    f: impl FnOnce(&dyn HttpContext) -> Action + 'static,
+) -> Action {
+    crate::stats::increment(filter, "deferred_write");
+    let mut f = Some(f);
+    park(held, Box::new(move || f.take().map(|f| f(&Current))));
+    Action::Pause
+}
+
+fn park(held: Held, step: Box<dyn FnMut() -> Option<Action>>) {
     PARKED.with(|p| {
         let mut parked = p.borrow_mut();
         if parked.is_empty() {
@@ -127,10 +172,9 @@ pub fn judge<T: 'static>(
         parked.push_back(Parked {
             context_id: held.context_id,
             direction: held.direction,
-            step: Box::new(step),
+            step,
         });
     });
-    Action::Pause
 }
 
 /// Give the first parked judgement one slice; resume its stream if it completed and goes

@@ -18,6 +18,10 @@
 //!   of the request it answers;
 //! - trailers end the body like `end_of_stream` does (Envoy would otherwise forward a held
 //!   body when the trailers arrive).
+//!
+//! A held body is written back whole; a large one from the root's tick
+//! ([`paced::INLINE_WRITE_MAX`]), so a filter using this forwards its root's `on_tick` to
+//! [`paced::on_tick`] and its stream's `on_done` to [`paced::cancel`].
 
 use crate::host::response_header;
 use crate::paced::{self, Direction};
@@ -246,8 +250,7 @@ impl ResponseBody {
                 self.mode = Mode::Pass;
                 let mut all = std::mem::take(&mut self.held);
                 all.extend_from_slice(&chunk);
-                ctx.set_http_response_body(0, body_size, &all);
-                return Action::Continue;
+                return self.write(ctx, body_size, all);
             }
             Some(BodyVerdict::Refuse(denial)) => {
                 self.held = Vec::new();
@@ -270,13 +273,20 @@ impl ResponseBody {
         };
         let judgement = inspector.judge_json(body.clone());
         let reply = self.reply.clone();
+        let forwarded = body.len();
+        let writes = move |action: &BodyAction| match action {
+            BodyAction::Forward => forwarded,
+            BodyAction::Replace(new) => new.len(),
+            BodyAction::Deny(_) => 0,
+        };
+        // Headers first: a body over Envoy's buffer limit ends the stream as it is written.
         let apply = move |ctx: &dyn HttpContext, action| {
             match action {
                 BodyAction::Forward => ctx.set_http_response_body(0, body_size, &body),
                 BodyAction::Replace(new) => {
-                    ctx.set_http_response_body(0, body_size, &new);
                     let length = new.len().to_string();
                     ctx.set_http_response_header("content-length", Some(&length));
+                    ctx.set_http_response_body(0, body_size, &new);
                 }
                 BodyAction::Deny(denial) => {
                     let denied = reply.announce_denial(ctx, denial);
@@ -285,7 +295,25 @@ impl ResponseBody {
             }
             Action::Continue
         };
-        paced::judge(self.filter, held, judgement, apply)
+        paced::judge(self.filter, held, judgement, writes, apply)
+    }
+
+    /// Put `body` back whole in place of the current chunk and let the response go on;
+    /// from a tick when it is large (see [`paced::INLINE_WRITE_MAX`]).
+    fn write(&self, ctx: &dyn HttpContext, body_size: usize, body: Vec<u8>) -> Action {
+        if body.len() <= paced::INLINE_WRITE_MAX {
+            ctx.set_http_response_body(0, body_size, &body);
+            return Action::Continue;
+        }
+        let held = paced::Held {
+            context_id: self.context_id,
+            direction: Direction::Response,
+            bytes: body.len(),
+        };
+        paced::write_later(self.filter, held, move |ctx| {
+            ctx.set_http_response_body(0, body_size, &body);
+            Action::Continue
+        })
     }
 
     /// Replace a held body (headers still held) by the denial.

@@ -79,6 +79,11 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+
+    /// Write a large `tools/list` answer back from the tick (see `paced::INLINE_WRITE_MAX`).
+    fn on_tick(&mut self) {
+        meshguard_proxy::paced::on_tick();
+    }
 }
 
 /// Per-request state.
@@ -98,7 +103,12 @@ struct Stream {
     response: Option<ResponseBody>,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_done(&mut self) -> bool {
+        meshguard_proxy::paced::cancel(FILTER, self.id);
+        true
+    }
+}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
