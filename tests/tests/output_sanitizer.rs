@@ -626,3 +626,88 @@ async fn results_over_envoys_buffer_limit_are_refused_and_the_worker_serves_on()
     assert!(deferred >= 3, "large writes were not deferred: {deferred}");
     assert!(!envoy.log().contains("panicked"), "the module panicked");
 }
+
+/// An SSE stream whose events are large is judged in slices too: while the large event is
+/// parked between slices, tiny calls on the same worker are answered; an event that arrives
+/// meanwhile waits for it and is judged after it, in order; the attack in the large event's
+/// middle and the one in the later event are both neutralised; an honest stream of the same
+/// size passes byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_sse_events_are_judged_in_slices_and_in_order() {
+    let templates = meshguard_e2e::load::Corpus::bench().window(850_000, 5);
+    let half = templates.floor_char_boundary(templates.len() / 2);
+    let attack = format!("{} {ATTACK} {}", &templates[..half], &templates[half..]);
+    // The later event arrives 30 ms after the large one, while it is judged.
+    let stream = |text: &str, later: &str| {
+        let mut body = sse_body(&result(1, text));
+        let cut = body.len() + 100;
+        let later = result(2, later);
+        body.extend(format!("event: message\ndata: {later}\n\n").into_bytes());
+        (body, cut)
+    };
+    let (attack_body, attack_cut) = stream(&attack, &format!("Issue 43 is open. {ATTACK}"));
+    let honest = meshguard_e2e::load::service_log(850_000);
+    let (honest_body, honest_cut) = stream(&honest, "Issue 43 is open.");
+    let sse = |body: Vec<u8>| Scenario {
+        content_type: "text/event-stream",
+        headers: vec![],
+        body,
+    };
+    let mut scenarios = HashMap::new();
+    scenarios.insert("big-attack", sse(attack_body));
+    scenarios.insert("big-honest", sse(honest_body.clone()));
+    scenarios.insert("tiny", json_scenario(&result(1, "Issue 42 is closed.")));
+    let (addr, _task) = scripted(scenarios.clone()).await;
+    let envoy = sanitizing(json!({"max_text_bytes": 1 << 20}), addr);
+    let client = McpClient::new(envoy.url("/mcp"));
+    let sliced = || envoy.counter("wasmcustom.meshguard.output_sanitizer.sliced");
+
+    let cuts = format!("{attack_cut}");
+    let big_client = client.clone();
+    let big = tokio::spawn(async move {
+        let extra = [("x-cuts", cuts.as_str()), ("x-gap-ms", "30")];
+        get(&big_client, "big-attack", &extra).await
+    });
+    assert!(
+        wait_until(|| sliced() >= 1).await,
+        "the large event's judgement never left its first callback"
+    );
+    let mut answered_meanwhile = 0;
+    while !big.is_finished() {
+        let tiny = get(&client, "tiny", &[]).await;
+        assert_eq!(tiny.body, scenarios["tiny"].body);
+        answered_meanwhile += usize::from(!big.is_finished());
+    }
+    assert!(
+        answered_meanwhile >= 1,
+        "no tiny call was answered meanwhile"
+    );
+    let big = big.await.expect("large call");
+    assert_eq!(big.status, 200);
+    let messages = big.messages();
+    let ids: Vec<Value> = messages.iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(
+        ids,
+        [Value::Null, json!(1), json!(2)],
+        "events lost or reordered"
+    );
+    for m in &messages[1..] {
+        let text = m["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        let withheld = m["error"]["data"]["control"] == "MCP-13";
+        assert!(
+            withheld
+                || text.contains(REDACTION_MARKER)
+                    && !text.to_lowercase().contains("ignore all previous"),
+            "an attack reached the client"
+        );
+    }
+
+    let cuts = format!("{honest_cut}");
+    let extra = [("x-cuts", cuts.as_str()), ("x-gap-ms", "30")];
+    let before = sliced();
+    let reply = get(&client, "big-honest", &extra).await;
+    assert!(reply.body == honest_body, "honest stream changed");
+    assert!(sliced() > before, "the honest stream was not sliced");
+}

@@ -9,12 +9,13 @@
 use meshguard_core::denial::Denial;
 use meshguard_core::mcp::{SseError, SseEvent};
 use meshguard_core::output_sanitizer::{Config, Outcome, Report, Sanitizer};
+use meshguard_core::pace::{self, Pace};
 use meshguard_proxy::paced;
 use meshguard_proxy::request::RequestIdTap;
 use meshguard_proxy::response::{
     sse_error_event, BodyAction, Judgement, ResponseBody, ResponseInspector,
 };
-use meshguard_proxy::sse_stream::EventAction;
+use meshguard_proxy::sse_stream::{EventAction, EventJudge};
 use meshguard_proxy::{config, log, stats};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -139,36 +140,51 @@ impl ResponseInspector for Inspector {
     }
 
     fn inspect_event(&mut self, event: &SseEvent) -> EventAction {
-        stats::increment(FILTER, "inspected.sse_event");
-        let limit = self.0.config().body.max_bytes;
-        if event.raw.len() > limit {
-            // A whole oversize event can arrive in one chunk, past the parser's bound.
-            let denial = Denial::from(SseError::EventTooLarge { limit });
-            stats::increment(FILTER, &format!("denied.{}", denial.reason));
-            return EventAction::Replace(sse_error_event(&denial));
+        pace::finish(event_action(&self.0, event, &Pace::unbounded()))
+    }
+
+    /// Events are scanned in slices: a large one does not stall the worker.
+    fn event_judge(&self) -> Option<EventJudge> {
+        let sanitizer = self.0.clone();
+        Some(Rc::new(move |event| {
+            let sanitizer = sanitizer.clone();
+            Box::pin(async move { event_action(&sanitizer, &event, &paced::pace()).await })
+        }))
+    }
+}
+
+/// What the pipeline does with one SSE event: a `message` event's data is sanitized as a
+/// JSON-RPC message; other events pass.
+async fn event_action(sanitizer: &Sanitizer, event: &SseEvent, pace: &Pace) -> EventAction {
+    stats::increment(FILTER, "inspected.sse_event");
+    let limit = sanitizer.config().body.max_bytes;
+    if event.raw.len() > limit {
+        // A whole oversize event can arrive in one chunk, past the parser's bound.
+        let denial = Denial::from(SseError::EventTooLarge { limit });
+        stats::increment(FILTER, &format!("denied.{}", denial.reason));
+        return EventAction::Replace(sse_error_event(&denial));
+    }
+    let is_message = event.event.as_deref().is_none_or(|t| t == "message");
+    let data = match event.data.as_deref() {
+        Some(d) if is_message && !d.trim().is_empty() => d,
+        _ => return EventAction::Forward,
+    };
+    match sanitizer.sanitize_body_paced(data.as_bytes(), pace).await {
+        Outcome::Unchanged(report) => {
+            Inspector::record(&report);
+            EventAction::Forward
         }
-        let is_message = event.event.as_deref().is_none_or(|t| t == "message");
-        let data = match event.data.as_deref() {
-            Some(d) if is_message && !d.trim().is_empty() => d,
-            _ => return EventAction::Forward,
-        };
-        match self.0.sanitize_event(data) {
-            Outcome::Unchanged(report) => {
-                Self::record(&report);
-                EventAction::Forward
-            }
-            Outcome::Rewritten(bytes, report) => {
-                Self::record(&report);
-                EventAction::Replace(event.with_data(&String::from_utf8_lossy(&bytes)))
-            }
-            Outcome::Refused(denial) => {
-                stats::increment(FILTER, &format!("denied.{}", denial.reason));
-                log::warn(
-                    FILTER,
-                    "event replaced: data is not JSON and cannot be inspected",
-                );
-                EventAction::Replace(sse_error_event(&denial))
-            }
+        Outcome::Rewritten(bytes, report) => {
+            Inspector::record(&report);
+            EventAction::Replace(event.with_data(&String::from_utf8_lossy(&bytes)))
+        }
+        Outcome::Refused(denial) => {
+            stats::increment(FILTER, &format!("denied.{}", denial.reason));
+            log::warn(
+                FILTER,
+                "event replaced: data is not JSON and cannot be inspected",
+            );
+            EventAction::Replace(sse_error_event(&denial))
         }
     }
 }

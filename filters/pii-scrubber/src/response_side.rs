@@ -8,7 +8,7 @@ use meshguard_proxy::paced;
 use meshguard_proxy::response::{
     sse_error_event, BodyAction, Judgement, ResponseBody, ResponseInspector,
 };
-use meshguard_proxy::sse_stream::EventAction;
+use meshguard_proxy::sse_stream::{EventAction, EventJudge};
 use meshguard_proxy::{log, stats};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -58,23 +58,39 @@ impl ResponseInspector for Inspector {
 
     fn inspect_event(&mut self, event: &SseEvent) -> EventAction {
         stats::increment(FILTER, "inspected.sse_event");
-        let decision = self.engine.sse_event(event);
-        record("response event", &decision);
-        match decision.verdict {
-            Verdict::Clean => EventAction::Forward,
-            Verdict::Rewrite(bytes) => EventAction::Replace(bytes),
-            Verdict::Block(denial) => {
-                stats::increment(FILTER, &format!("denied.{}", denial.reason));
-                log::warn(
-                    FILTER,
-                    &format!(
-                        "event replaced control={} reason={}",
-                        denial.control.as_str(),
-                        denial.reason
-                    ),
-                );
-                EventAction::Replace(sse_error_event(&denial))
-            }
+        event_action(self.engine.sse_event(event))
+    }
+
+    /// Events are scrubbed in slices: a large one does not stall the worker.
+    fn event_judge(&self) -> Option<EventJudge> {
+        let engine = self.engine.clone();
+        Some(Rc::new(move |event| {
+            let engine = engine.clone();
+            Box::pin(async move {
+                stats::increment(FILTER, "inspected.sse_event");
+                event_action(engine.sse_event_paced(&event, &paced::pace()).await)
+            })
+        }))
+    }
+}
+
+/// What the pipeline does with one judged SSE event.
+fn event_action(decision: Decision) -> EventAction {
+    record("response event", &decision);
+    match decision.verdict {
+        Verdict::Clean => EventAction::Forward,
+        Verdict::Rewrite(bytes) => EventAction::Replace(bytes),
+        Verdict::Block(denial) => {
+            stats::increment(FILTER, &format!("denied.{}", denial.reason));
+            log::warn(
+                FILTER,
+                &format!(
+                    "event replaced control={} reason={}",
+                    denial.control.as_str(),
+                    denial.reason
+                ),
+            );
+            EventAction::Replace(sse_error_event(&denial))
         }
     }
 }

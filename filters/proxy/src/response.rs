@@ -25,10 +25,10 @@
 
 use crate::host::response_header;
 use crate::paced::{self, Direction};
-use crate::sse_stream::{EventAction, SseStream};
+use crate::sse_stream::{EventAction, EventJudge, SseStream};
 use meshguard_core::body::{classify_media, BodyLimits, BodyVerdict, Media};
 use meshguard_core::denial::{Control, Denial};
-use meshguard_core::mcp::SseEvent;
+use meshguard_core::mcp::{SseError, SseEvent};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 use serde_json::Value;
@@ -58,6 +58,11 @@ pub trait ResponseInspector {
     }
     /// Judge one complete SSE event.
     fn inspect_event(&mut self, event: &SseEvent) -> EventAction;
+    /// Judges events in slices (see [`crate::paced`]), for an inspector whose work on a
+    /// large event is large; `None`: events are judged in one go by `inspect_event`.
+    fn event_judge(&self) -> Option<EventJudge> {
+        None
+    }
 }
 
 enum Mode {
@@ -192,11 +197,24 @@ impl ResponseBody {
                 Action::Continue
             }
             Mode::Sse(stream) => {
+                if let Some(judge) = inspector.event_judge() {
+                    let held = paced::Held {
+                        context_id: self.context_id,
+                        direction: Direction::Response,
+                        bytes: body_size,
+                    };
+                    let on_error = self.reply.sse_error();
+                    let result =
+                        stream.on_body_paced(ctx, held, self.filter, judge, on_error.clone());
+                    return result.unwrap_or_else(|e| {
+                        ctx.set_http_response_body(0, body_size, &on_error(e));
+                        self.mode = Mode::Discard;
+                        Action::Continue
+                    });
+                }
                 let result = stream.on_body(ctx, body_size, |e| inspector.inspect_event(e));
                 if let Err(e) = result {
-                    let denial = Denial::from(e).with_id(self.reply.request_id.clone());
-                    self.reply.count(&denial);
-                    ctx.set_http_response_body(0, body_size, &sse_error_event(&denial));
+                    ctx.set_http_response_body(0, body_size, &self.reply.sse_error()(e));
                     self.mode = Mode::Discard;
                 }
                 Action::Continue
@@ -223,11 +241,13 @@ impl ResponseBody {
         ctx: &dyn HttpContext,
         inspector: &mut dyn ResponseInspector,
     ) -> Action {
-        match self.mode {
+        match &self.mode {
             Mode::Json | Mode::Unknown(_) => {
                 let size = buffered_response_size(ctx, self.limits.max_bytes);
                 self.on_body(ctx, inspector, size, true)
             }
+            // The events' output is not written yet: the trailers wait for it.
+            Mode::Sse(stream) if stream.busy() => Action::Pause,
             _ => Action::Continue,
         }
     }
@@ -329,6 +349,17 @@ impl ResponseBody {
 }
 
 impl Reply {
+    /// What ends an SSE stream that broke (an oversize event): an error event carrying the
+    /// request's id, counted and logged.
+    fn sse_error(&self) -> Rc<dyn Fn(SseError) -> Vec<u8>> {
+        let reply = self.clone();
+        Rc::new(move |e| {
+            let denial = Denial::from(e).with_id(reply.request_id.clone());
+            reply.count(&denial);
+            sse_error_event(&denial)
+        })
+    }
+
     /// Rewrite the (not yet sent) response headers to describe `denial`; returns its body.
     fn announce_denial(&self, ctx: &dyn HttpContext, denial: Denial) -> Vec<u8> {
         let mut denial = as_response_denial(denial);

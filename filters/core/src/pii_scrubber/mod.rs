@@ -211,10 +211,18 @@ impl Engine {
     /// Judge one complete SSE event of a response stream: its data scrubbed as JSON when it
     /// is JSON, as text otherwise; a block becomes an error event for the same message id.
     pub fn sse_event(&self, event: &SseEvent) -> Decision {
+        pace::finish(self.sse_event_paced(event, &Pace::unbounded()))
+    }
+
+    /// [`Engine::sse_event`] in slices (see [`crate::pace`]): one large event does not
+    /// stall the proxy.
+    pub async fn sse_event_paced(&self, event: &SseEvent, pace: &Pace) -> Decision {
         let Some(data) = event.data.as_deref() else {
             return Decision::clean();
         };
-        let decision = self.json_body(data.as_bytes(), Direction::Response);
+        let decision = self
+            .json_body_paced(data.as_bytes(), Direction::Response, pace)
+            .await;
         match decision.verdict {
             Verdict::Rewrite(new) => {
                 let new = String::from_utf8_lossy(&new).into_owned();
