@@ -599,32 +599,41 @@ async fn large_bodies_are_scrubbed_in_slices_while_the_worker_serves_others() {
     let log = meshguard_e2e::load::service_log(800_000);
     let half = log.len() / 2;
 
-    let upstream = McpUpstream::start(ResponseMode::Json).await;
-    let envoy = envoy(masking_config(), upstream.addr);
-    let client = McpClient::new(envoy.url("/mcp"));
-    let sliced = || counter(&envoy, "sliced");
-    let big_client = client.clone();
-    let big_text = leaky.clone();
-    let big = tokio::spawn(async move {
-        big_client
-            .call_tool("echo", json!({"text": big_text}))
-            .await
-    });
-    let parked = wait_until(|| sliced() >= 1).await;
-    assert!(parked, "the 600 KB result never left its first callback");
-    // While it is parked the worker answers others (that ordering is asserted by the
-    // guardrail's and the sanitizer's tests over the same pipeline; the scrubber's slices
-    // are too few here to race reliably on a loaded machine).
-    let tiny = client.call_tool("echo", json!({"text": "ok"})).await;
-    assert_eq!(tiny.status, 200, "{}", tiny.text());
-    let reply = big.await.expect("large call");
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_no_raw_values(&reply.body);
-    let text = reply.json()["result"]["content"][0]["text"]
-        .as_str()
-        .map(str::len)
-        .unwrap_or_default();
-    assert!(text > mid, "the result lost its text: {text} bytes");
+    // As one JSON body and as one SSE event.
+    for mode in [ResponseMode::Json, ResponseMode::Sse] {
+        let upstream = McpUpstream::start(mode).await;
+        let envoy = envoy(masking_config(), upstream.addr);
+        let client = McpClient::new(envoy.url("/mcp"));
+        let sliced = || counter(&envoy, "sliced");
+        let big_client = client.clone();
+        let big_text = leaky.clone();
+        let big = tokio::spawn(async move {
+            big_client
+                .call_tool("echo", json!({"text": big_text}))
+                .await
+        });
+        let parked = wait_until(|| sliced() >= 1).await;
+        assert!(
+            parked,
+            "{mode:?}: the 600 KB result never left its first callback"
+        );
+        // While it is parked the worker answers others (that ordering is asserted by the
+        // guardrail's and the sanitizer's tests over the same pipeline; the scrubber's slices
+        // are too few here to race reliably on a loaded machine).
+        let tiny = client.call_tool("echo", json!({"text": "ok"})).await;
+        assert_eq!(tiny.status, 200, "{}", tiny.text());
+        let reply = big.await.expect("large call");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_no_raw_values(&reply.body);
+        let text = reply.response()["result"]["content"][0]["text"]
+            .as_str()
+            .map(str::len)
+            .unwrap_or_default();
+        assert!(
+            text > mid,
+            "{mode:?}: the result lost its text: {text} bytes"
+        );
+    }
 
     // The request side: a large outgoing call with a token in the middle is blocked.
     let echo = start_echo().await;
