@@ -523,6 +523,22 @@ async fn directives_in_other_languages_and_orders_to_the_assistant_are_withheld(
 /// A large result is judged in slices across event-loop turns: while its scan is parked
 /// between slices, a tiny call on the same (only) worker gets its answer; the large result
 /// is still judged whole (the attack in its middle neutralised, honest text byte for byte).
+/// Send the `tiny` scenario until `big` finishes, each answered with `expected`; how many
+/// were answered while `big` was still running.
+async fn tiny_calls_while(
+    big: &tokio::task::JoinHandle<Reply>,
+    client: &McpClient,
+    expected: &[u8],
+) -> usize {
+    let mut answered = 0;
+    while !big.is_finished() {
+        let tiny = get(client, "tiny", &[]).await;
+        assert_eq!(tiny.body, expected);
+        answered += usize::from(!big.is_finished());
+    }
+    answered
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_results_are_judged_in_slices_while_the_worker_serves_others() {
     // Under Envoy's default buffer limit (1 MiB), which a held response must fit when it is
@@ -549,12 +565,7 @@ async fn large_results_are_judged_in_slices_while_the_worker_serves_others() {
         parked,
         "the judgement of 960 KB never left its first callback"
     );
-    let mut answered_meanwhile = 0;
-    while !big.is_finished() {
-        let tiny = get(&client, "tiny", &[]).await;
-        assert_eq!(tiny.body, scenarios["tiny"].body);
-        answered_meanwhile += usize::from(!big.is_finished());
-    }
+    let answered_meanwhile = tiny_calls_while(&big, &client, &scenarios["tiny"].body).await;
     assert!(
         answered_meanwhile >= 1,
         "no tiny call was answered while the large result was judged"
@@ -672,12 +683,7 @@ async fn large_sse_events_are_judged_in_slices_and_in_order() {
         wait_until(|| sliced() >= 1).await,
         "the large event's judgement never left its first callback"
     );
-    let mut answered_meanwhile = 0;
-    while !big.is_finished() {
-        let tiny = get(&client, "tiny", &[]).await;
-        assert_eq!(tiny.body, scenarios["tiny"].body);
-        answered_meanwhile += usize::from(!big.is_finished());
-    }
+    let answered_meanwhile = tiny_calls_while(&big, &client, &scenarios["tiny"].body).await;
     assert!(
         answered_meanwhile >= 1,
         "no tiny call was answered meanwhile"
