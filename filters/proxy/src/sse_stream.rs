@@ -11,7 +11,7 @@
 //! buffer and queued; the judgement goes on with the events they complete, so every byte
 //! is judged before the stream resumes, and the output keeps the events' order.
 
-use crate::paced::{self, Direction, Held};
+use crate::paced::{self, Held};
 use meshguard_core::mcp::{SseError, SseEvent, SseParser};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
@@ -32,7 +32,7 @@ pub enum EventAction {
 pub type EventJudgement = Pin<Box<dyn Future<Output = EventAction>>>;
 
 /// Judges events in slices; built by an inspector that can (it owns what it needs).
-pub type EventJudge = Rc<dyn Fn(SseEvent) -> EventJudgement>;
+pub type EventJudge = Rc<dyn Fn(Rc<SseEvent>) -> EventJudgement>;
 
 /// Per-response streaming state.
 pub struct SseStream {
@@ -93,7 +93,8 @@ impl SseStream {
         Ok(())
     }
 
-    /// [`SseStream::on_body`] with events judged in slices by `judge`; returns the action
+    /// [`SseStream::on_body`] with events judged in slices by `judge` (`held` names the
+    /// stream, its response and this chunk's size); returns the action
     /// for this body callback (`Pause` while a judgement is parked). A stream error ends
     /// the output with `on_error`'s bytes (an SSE error event) and is returned.
     pub fn on_body_paced(
@@ -139,10 +140,6 @@ impl SseStream {
             ctx.set_http_response_body(0, size, &out);
             Action::Continue
         };
-        let held = Held {
-            direction: Direction::Response,
-            ..held
-        };
         let action = paced::judge(filter, held, judgement, Vec::len, enforce);
         if action == Action::Pause {
             // Parked (or done with a large output written from the tick): the chunk leaves
@@ -164,7 +161,7 @@ async fn judge_all(
 ) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        for event in events {
+        for event in events.into_iter().map(Rc::new) {
             let action = judge(event.clone()).await;
             append(&mut out, &event, action);
         }
