@@ -177,6 +177,9 @@ fn run() -> Result<(), String> {
             .collect();
         format!("score {:.2} [{}]", scan.score, ids.join(" "))
     };
+    if let Some(path) = arg_after("--probe") {
+        return probe(&path, &why);
+    }
     let guardrail = Guardrail::new(config).map_err(|e| e.to_string())?;
     let attacks = load_all(ATTACK_FILES)?;
     let honest = load_all(HONEST_FILES)?;
@@ -231,6 +234,42 @@ fn run() -> Result<(), String> {
         }
     });
     tool_outputs(&attacks, &honest, show_misses)
+}
+
+/// The value after `flag` on the command line.
+fn arg_after(flag: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// `--probe FILE`: every line of FILE (one text per line, `\n` for a newline) as a tool
+/// result through the output sanitizer: caught or not, and the detector's findings. For
+/// trying texts you write while tuning; it prints the texts, so never point it at a
+/// held-out file.
+fn probe(path: &str, why: &dyn Fn(&str) -> String) -> Result<(), String> {
+    let sanitizer =
+        Sanitizer::new(output_sanitizer::Config::default()).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let (mut hits, mut total) = (0, 0);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let line = line.replace("\\n", "\n");
+        let (hit, changed, _) = sanitized(&sanitizer, &line);
+        hits += usize::from(hit);
+        total += 1;
+        let mark = if hit {
+            "CAUGHT "
+        } else if changed {
+            "changed"
+        } else {
+            "-      "
+        };
+        let head: String = line.chars().take(90).collect();
+        println!("{mark} {head}\n        {}", why(&line));
+    }
+    println!("{hits}/{total} caught");
+    Ok(())
 }
 
 /// Honest inputs per length band, long ones joined from consecutive honest samples.
