@@ -245,12 +245,13 @@ fn arg_after(flag: &str) -> Option<String> {
 }
 
 /// `--probe FILE`: every line of FILE (one text per line, `\n` for a newline) as a tool
-/// result through the output sanitizer: caught or not, and the detector's findings. For
-/// trying texts you write while tuning; it prints the texts, so never point it at a
-/// held-out file.
+/// result through the output sanitizer (rules named in `EVAL_DISABLE` off): caught or not,
+/// and the detector's findings. For trying texts you write while tuning; it prints the
+/// texts, so never point it at a held-out file.
 fn probe(path: &str, why: &dyn Fn(&str) -> String) -> Result<(), String> {
-    let sanitizer =
-        Sanitizer::new(output_sanitizer::Config::default()).map_err(|e| e.to_string())?;
+    let mut config = output_sanitizer::Config::default();
+    config.detect.disable_rules.extend(disabled_by_env());
+    let sanitizer = Sanitizer::new(config).map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let (mut hits, mut total) = (0, 0);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
