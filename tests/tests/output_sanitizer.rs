@@ -470,6 +470,26 @@ async fn persona_jailbreak_in_a_result_is_redacted_by_the_model() {
     );
 }
 
+/// The result of `scenario` answers request `id` with the directive withheld: the redaction
+/// marker in its text and `target` nowhere in the reply.
+async fn assert_withheld(client: &McpClient, scenario: &str, id: u64, target: &str) {
+    let reply = get(client, scenario, &[]).await;
+    assert_eq!(reply.status, 200, "{scenario}: {}", reply.text());
+    let r = reply.response();
+    assert_eq!(r["id"], id, "{scenario}: {r}");
+    let out = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{scenario}: {r}"));
+    assert!(
+        out.contains(REDACTION_MARKER),
+        "{scenario} not neutralised: {out}"
+    );
+    assert!(
+        !reply.text().contains(target),
+        "{scenario}: {target} survives: {out}"
+    );
+}
+
 /// Directives in other languages and scripts, and an order addressed to the assistant, in
 /// tool results over JSON and SSE: each is withheld with its target; honest text with the
 /// same words in Spanish passes byte for byte.
@@ -492,21 +512,7 @@ async fn directives_in_other_languages_and_orders_to_the_assistant_are_withheld(
     let client = McpClient::new(envoy.url("/mcp"));
     for (name, sse, _, target) in cases {
         for scenario in [name, sse] {
-            let reply = get(&client, scenario, &[]).await;
-            assert_eq!(reply.status, 200, "{scenario}: {}", reply.text());
-            let r = reply.response();
-            assert_eq!(r["id"], 31, "{scenario}: {r}");
-            let out = r["result"]["content"][0]["text"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{scenario}: {r}"));
-            assert!(
-                out.contains(REDACTION_MARKER),
-                "{scenario} not neutralised: {out}"
-            );
-            assert!(
-                !reply.text().contains(target),
-                "{scenario}: {target} survives: {out}"
-            );
+            assert_withheld(&client, scenario, 31, target).await;
         }
     }
     let reply = get(&client, "honest", &[]).await;
@@ -546,21 +552,7 @@ async fn orders_shaped_like_the_users_or_the_systems_are_withheld() {
     let client = McpClient::new(envoy.url("/mcp"));
     for (name, sse, _) in cases {
         for scenario in [name, sse] {
-            let reply = get(&client, scenario, &[]).await;
-            assert_eq!(reply.status, 200, "{scenario}: {}", reply.text());
-            let r = reply.response();
-            assert_eq!(r["id"], 41, "{scenario}: {r}");
-            let out = r["result"]["content"][0]["text"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{scenario}: {r}"));
-            assert!(
-                out.contains(REDACTION_MARKER),
-                "{scenario} not neutralised: {out}"
-            );
-            assert!(
-                !reply.text().contains("evil.test"),
-                "{scenario}: the target survives: {out}"
-            );
+            assert_withheld(&client, scenario, 41, "evil.test").await;
         }
     }
     let reply = get(&client, "honest", &[]).await;
