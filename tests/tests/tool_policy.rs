@@ -891,26 +891,39 @@ async fn the_service_admits_exactly_the_limit_under_concurrency_across_its_repli
         ],
     );
     let config = meshguard_ratelimit::config::Config::parse(&yaml).unwrap();
-    // Two service replicas on one Redis, 40 simultaneous calls each way.
+    // Two service replicas on one Redis, 40 simultaneous calls each way for each of 32
+    // users at once: neither more (two replicas taking the last token) nor fewer (a hit
+    // seen twice while its commit is half done) than the limit, for every user.
     let replicas = [
         Arc::new(Service::new(&config).await.unwrap()),
         Arc::new(Service::new(&config).await.unwrap()),
     ];
-    for (class, limit) in [("delete", 1), ("write", 5)] {
-        let calls: Vec<_> = (0..40)
+    // Four bursts, each with users of its own (the race is a window of one Redis round trip).
+    let bursts = (0..4).flat_map(|b| [(b, "delete", 1), (b, "write", 5)]);
+    for (burst, class, limit) in bursts {
+        let users: Vec<String> = (0..32).map(|u| format!("user-{burst}-{u}")).collect();
+        let calls: Vec<_> = (0..40 * users.len())
             .map(|i| {
                 let service = replicas[i % 2].clone();
-                tokio::spawn(async move { service.decide(&rls_request(class, "alice")).await })
+                let (user, class) = (users[i % users.len()].clone(), class.to_string());
+                tokio::spawn(async move {
+                    let r = service.decide(&rls_request(&class, &user)).await;
+                    (user, r.unwrap().overall_code == Code::Ok as i32)
+                })
             })
             .collect();
-        let mut ok = 0;
+        let mut admitted = std::collections::BTreeMap::<String, usize>::new();
         for call in calls {
-            let r = call.await.unwrap().unwrap();
-            if r.overall_code == Code::Ok as i32 {
-                ok += 1;
-            }
+            let (user, ok) = call.await.unwrap();
+            *admitted.entry(user).or_default() += usize::from(ok);
         }
-        assert_eq!(ok, limit, "{class}: admitted under concurrency");
+        for user in &users {
+            assert_eq!(
+                admitted.get(user),
+                Some(&limit),
+                "{class} for {user}: admitted under concurrency ({admitted:?})"
+            );
+        }
     }
     // Unknown descriptors are not limited; another domain is an error (Envoy's failure mode).
     let r = replicas[0]

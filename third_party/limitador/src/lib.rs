@@ -878,17 +878,20 @@ impl AsyncRateLimiter {
     ) -> LimitadorResult<CommitResult> {
         let counters = self.counters_that_apply(namespace, ctx).await?;
 
-        for counter in &counters {
-            self.storage.update_counter(counter, actual_amount).await?
-        }
-
         let reservation_released = match reservation_id {
+            // One step: counted and released together (see `commit_reservation` on
+            // `AsyncCounterStorage`).
             Some(reservation_id) if !counters.is_empty() => {
                 self.storage
-                    .release_reservation(&counters, reservation_id)
+                    .commit_reservation(&counters, reservation_id, actual_amount)
                     .await?
             }
-            _ => false,
+            _ => {
+                for counter in &counters {
+                    self.storage.update_counter(counter, actual_amount).await?
+                }
+                false
+            }
         };
 
         Ok(CommitResult {

@@ -322,6 +322,17 @@ impl AsyncStorage {
             .await
     }
 
+    pub async fn commit_reservation(
+        &self,
+        counters: &[Counter],
+        reservation_id: &ReservationId,
+        amount: u64,
+    ) -> Result<bool, StorageErr> {
+        self.counters
+            .commit_reservation(counters, reservation_id, amount)
+            .await
+    }
+
     pub async fn clear(&self) -> Result<(), StorageErr> {
         self.limits.write().unwrap().clear();
         self.counters.clear().await
@@ -436,6 +447,22 @@ pub trait AsyncCounterStorage: Sync + Send {
         Err(StorageErr::unsupported(
             "reservations are not supported by this storage backend",
         ))
+    }
+
+    /// Count `amount` on every counter and release the reservation's hold. A backend
+    /// shared by several processes overrides this to do both in one atomic step: between
+    /// the two, a concurrent reservation sees the hit twice and refuses a call the limit
+    /// admits. Returns whether a hold was released.
+    async fn commit_reservation(
+        &self,
+        counters: &[Counter],
+        reservation_id: &ReservationId,
+        amount: u64,
+    ) -> Result<bool, StorageErr> {
+        for counter in counters {
+            self.update_counter(counter, amount).await?;
+        }
+        self.release_reservation(counters, reservation_id).await
     }
 }
 

@@ -7,7 +7,9 @@ use crate::limit::Limit;
 use crate::reservation::ReservationId;
 use crate::storage::keys::*;
 use crate::storage::redis::is_limited;
-use crate::storage::redis::scripts::{SCRIPT_RESERVE, SCRIPT_UPDATE_COUNTER, VALUES_AND_TTLS};
+use crate::storage::redis::scripts::{
+    SCRIPT_COMMIT_RESERVATION, SCRIPT_RESERVE, SCRIPT_UPDATE_COUNTER, VALUES_AND_TTLS,
+};
 use crate::storage::{AsyncCounterStorage, Authorization, StorageErr};
 use async_trait::async_trait;
 use redis::{AsyncCommands, ErrorKind, RedisError};
@@ -294,6 +296,35 @@ impl AsyncCounterStorage for AsyncRedisStorage {
 
         Ok(removed.into_iter().any(|removed| removed > 0))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn commit_reservation(
+        &self,
+        counters: &[Counter],
+        reservation_id: &ReservationId,
+        amount: u64,
+    ) -> Result<bool, StorageErr> {
+        if counters.is_empty() {
+            return Ok(false);
+        }
+        let mut con = self.conn_manager.clone();
+        let script = redis::Script::new(SCRIPT_COMMIT_RESERVATION);
+        let mut invocation = script.prepare_invoke();
+        for counter in counters {
+            invocation.key(key_for_counter(counter));
+            invocation.key(key_for_reservations(counter));
+            invocation.key(key_for_counters_of_limit(counter.limit()));
+        }
+        for counter in counters {
+            invocation.arg(counter.window().as_secs());
+        }
+        invocation.arg(amount).arg(reservation_id.as_str());
+        let released: i64 = invocation
+            .invoke_async(&mut con)
+            .instrument(info_span!("datastore"))
+            .await?;
+        Ok(released > 0)
+    }
 }
 
 impl AsyncRedisStorage {
@@ -342,6 +373,7 @@ impl AsyncRedisStorage {
         store.load_script(SCRIPT_UPDATE_COUNTER).await?;
         store.load_script(VALUES_AND_TTLS).await?;
         store.load_script(SCRIPT_RESERVE).await?;
+        store.load_script(SCRIPT_COMMIT_RESERVATION).await?;
         Ok(store)
     }
 

@@ -23,6 +23,38 @@ pub const SCRIPT_UPDATE_COUNTER: &str = "
     end
     return c";
 
+// Commits a reservation atomically: for every counter, adds the actual amount (exactly as
+// `SCRIPT_UPDATE_COUNTER`) and removes the reservation's hold in the same script. Done as
+// two round trips (incrby, then hdel), a concurrent `SCRIPT_RESERVE` in between sees the hit
+// twice (in the counter and still held) and refuses a call the limit admits.
+//
+// KEYS come in triplets: [counter_key, reservation_key, limit_key, ...].
+// ARGV[i]     = window (seconds) of counter i
+// ARGV[n + 1] = actual amount (0 releases the hold without counting)
+// ARGV[n + 2] = reservation id
+// Returns 1 if a hold was removed from any counter, else 0.
+pub const SCRIPT_COMMIT_RESERVATION: &str = "
+    local n = #KEYS / 3
+    local amount = tonumber(ARGV[n + 1])
+    local reservation_id = ARGV[n + 2]
+    local released = 0
+    for i = 1, n do
+        local counter_key = KEYS[3 * i - 2]
+        if amount > 0 then
+            local c = redis.call('incrby', counter_key, amount)
+            if c == amount then
+                redis.call('expire', counter_key, ARGV[i], 'NX')
+                redis.call('sadd', KEYS[3 * i], counter_key)
+            end
+        end
+        released = released + redis.call('hdel', KEYS[3 * i - 1], reservation_id)
+    end
+    if released > 0 then
+        return 1
+    end
+    return 0
+";
+
 // KEY[i]: Counter key
 // KEY[i+1]: Limit key
 // ARGV[i]: TTLs
