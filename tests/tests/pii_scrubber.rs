@@ -189,6 +189,47 @@ async fn a_json_dumps_tool_result_is_masked_inside_its_escapes_and_stays_valid_j
     }
 }
 
+/// A record whose note already held `\n` written out (a contact card exported as text, then
+/// dumped again by the tool): decoded once, each value still follows a letter `n`; local
+/// numbers are named phones only by their labels, the card only by the word before it.
+fn twice_escaped_record() -> String {
+    let record = json!({
+        "name": "Brodie Walker",
+        "note": r"Brodie Walker\nAcme Inc\n722.514.4462 fax\n(30) 173-2700 mobile\nPlease block card no 3501146169689600",
+    });
+    serde_json::to_string(&record).expect("serialisable")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_after_written_out_escapes_and_named_by_their_labels_are_masked() {
+    for mode in [ResponseMode::Json, ResponseMode::Sse] {
+        let upstream = McpUpstream::start(mode).await;
+        let config = json!({});
+        let envoy = envoy(config.clone(), upstream.addr);
+        let original = twice_escaped_record();
+        let reply = McpClient::new(envoy.url("/mcp"))
+            .call_tool("echo", json!({"text": original}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_framing(&reply);
+        let text = reply.response()["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .to_string();
+        let inner: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("the tool's JSON was broken ({e}): {text}"));
+        assert_eq!(
+            inner["note"],
+            r"Brodie Walker\nAcme Inc\n[REDACTED:PHONE] fax\n[REDACTED:PHONE] mobile\nPlease block card no ************9600",
+            "{text}"
+        );
+        assert_eq!(inner["name"], "Brodie Walker");
+        for (name, n) in [("redacted.phone", 2), ("masked.credit_card", 1)] {
+            assert_eq!(counter(&envoy, name), n, "{name}");
+        }
+    }
+}
+
 /// Cut `stream` in the middle of each needle (and around it), so values straddle chunks.
 fn cut_mid_values(stream: &[u8], needles: &[&str]) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(stream);

@@ -157,3 +157,102 @@ fn a_hyphenated_label_after_a_phone_does_not_hide_it() {
     only("Office: 078 3780 0656-Office", Kind::Phone, "078 3780 0656");
     assert!(found("ORD-415-555-0132").is_empty());
 }
+
+#[test]
+fn a_written_out_escape_before_a_value_does_not_glue_to_it() {
+    // A record whose text already held `\n` as two characters, dumped as JSON (`\\n`):
+    // decoded once, as the client does, the `n` still sits before the value, and it is not
+    // a letter of it.
+    only(
+        r#"{"note": "Phone:\\n(989)478-0291x102"}"#,
+        Kind::Phone,
+        "(989)478-0291x102",
+    );
+    only(
+        r#"{"note": "Acme Inc\\n+41 92 961 71 65 fax"}"#,
+        Kind::Phone,
+        "+41 92 961 71 65",
+    );
+    only(
+        r#"{"note": "card no:\\t4111 1111 1111 1111"}"#,
+        Kind::CreditCard,
+        "4111 1111 1111 1111",
+    );
+    only(
+        r#"{"note": "name\\r078-05-1120"}"#,
+        Kind::Ssn,
+        "078-05-1120",
+    );
+    // A letter glued to digits is still part of one token.
+    assert!(found("n4158880132").is_empty());
+    assert!(found(r#"{"k": "x\\q415-555-0132"}"#)
+        .iter()
+        .all(|(k, _)| *k != Kind::Phone));
+}
+
+#[test]
+fn numbers_the_text_names_phones_count_in_any_national_shape() {
+    // Local numbers without their area code and national shapes of many countries, named a
+    // phone by a word before them or a label after them.
+    for (text, phone) in [
+        ("Phone:\n(30) 173-2700", "(30) 173-2700"),
+        ("They're not answering at 85 99 60", "85 99 60"),
+        ("no message on my registered 448 2197 yet", "448 2197"),
+        ("call me on 28-64-27-85 please", "28-64-27-85"),
+        ("Desk: 031-309-788", "031-309-788"),
+        ("5622571686 fax", "5622571686"),
+        ("06-53933840-Office", "06-53933840"),
+        ("(1) 501-3830 mobile", "(1) 501-3830"),
+        ("9688 8718 (home)", "9688 8718"),
+    ] {
+        only(text, Kind::Phone, phone);
+    }
+}
+
+#[test]
+fn phone_words_do_not_make_dates_quantities_or_ids_phones() {
+    for text in [
+        "call on 12-05-2024 at noon",
+        "message sent 2024.05.12",
+        "we reach 100 000 users",
+        "contact count 1 500 000",
+        "phone model 12345",
+        "office 2024",
+        "5622571686 officers",
+    ] {
+        let phones: Vec<_> = found(text)
+            .into_iter()
+            .filter(|(k, _)| *k == Kind::Phone)
+            .collect();
+        assert!(phones.is_empty(), "{text:?}: {phones:?}");
+    }
+}
+
+#[test]
+fn a_card_word_makes_any_luhn_valid_number_a_card() {
+    // Issuer ranges the table does not hold (generated and test cards, new issuers) are
+    // cards when the text says so.
+    only(
+        "My card 3501146169689600 is expiring",
+        Kind::CreditCard,
+        "3501146169689600",
+    );
+    only(
+        "amount for cc 569813181447 please",
+        Kind::CreditCard,
+        "569813181447",
+    );
+    only("card no 0604 6798 5895", Kind::CreditCard, "0604 6798 5895");
+    // Without the word, or with a word that only contains it, they are not.
+    for text in [
+        "order 3501146169689600 shipped",
+        "account 569813181447 closed",
+        "card 3501146169689601 (check digit wrong)",
+    ] {
+        let cards: Vec<_> = found(text)
+            .into_iter()
+            .filter(|(k, _)| *k == Kind::CreditCard)
+            .collect();
+        assert!(cards.is_empty(), "{text:?}: {cards:?}");
+    }
+}

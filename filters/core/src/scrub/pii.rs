@@ -9,7 +9,8 @@
 
 use super::kind::{Confidence, Finding, Kind};
 use super::validate::{
-    card_issuer, context_before, iban_length, iban_mod97, isolated, luhn, ssn_valid,
+    card_issuer, context_before, iban_length, iban_mod97, isolated, label_after, luhn, ssn_valid,
+    word_before,
 };
 use regex::Regex;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -38,6 +39,32 @@ const PHONE_CONTEXT: &[&str] = &[
     "ph:",
     "ph.",
     "ring",
+    "message",
+    "answer",
+    "desk",
+    "dial",
+    "text me",
+];
+/// Labels that name a phone number when they follow it (`... office`, `...-Fax`).
+const PHONE_LABELS: &[&str] = &[
+    "office", "fax", "mobile", "cell", "home", "work", "tel", "phone", "desk", "direct", "mob",
+];
+/// Words that make any Luhn-valid 12-19 digit number a card number, whatever its issuer
+/// prefix (the issuer table only knows assigned ranges; generated and test cards, and
+/// issuers missing from it, are still cards when the text says so).
+const CARD_CONTEXT: &[&str] = &[
+    "card",
+    "cc",
+    "visa",
+    "mastercard",
+    "amex",
+    "maestro",
+    "credit",
+    "debit",
+    "carte",
+    "tarjeta",
+    "karte",
+    "carta",
 ];
 /// Words that make a dotted quad a version number instead of an address.
 const VERSION_CONTEXT: &[&str] = &["version", "build", "release"];
@@ -232,7 +259,7 @@ fn scan_region(text: &str, r: &Region, kinds: PiiKinds, out: &mut Vec<Finding>) 
     if kinds.ssn && r.digits >= 9 {
         ssns(text, r, out);
     }
-    if kinds.phone && r.digits >= 7 {
+    if kinds.phone && r.digits >= CONTEXT_PHONE_DIGITS.start {
         phones(text, r, out);
     }
     if kinds.ip && r.dots >= 3 {
@@ -253,8 +280,9 @@ fn matches_in<'a>(re: &'a Regex, text: &'a str, r: &Region) -> impl Iterator<Ite
 fn cards(text: &str, r: &Region, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
     let mut group = next_group(b, r.start, r.end);
+    let context = group.is_some_and(|g| word_before(b, g.0, CONTEXT_BYTES, CARD_CONTEXT));
     while let Some(first) = group {
-        group = match longest_card_from(b, first, r.end) {
+        group = match longest_card_from(b, first, r.end, context) {
             Some(f) => {
                 let end = f.span.end;
                 out.push(f);
@@ -278,7 +306,7 @@ fn joined_group(b: &[u8], g: Group, end: usize) -> Option<Group> {
     sep_ok.then(|| next_group(b, g.1 + 1, end)).flatten()
 }
 
-fn longest_card_from(b: &[u8], first: Group, end: usize) -> Option<Finding> {
+fn longest_card_from(b: &[u8], first: Group, end: usize, context: bool) -> Option<Finding> {
     // The chain's digits so far: groups are digit runs, so they are the groups joined.
     let mut digits = [0u8; 19];
     let mut n = 0;
@@ -290,7 +318,7 @@ fn longest_card_from(b: &[u8], first: Group, end: usize) -> Option<Finding> {
         };
         slot.copy_from_slice(&b[g.0..g.1]);
         n += g.1 - g.0;
-        if n >= 12 && card_valid(b, first.0, g.1, &digits[..n]) {
+        if n >= 12 && card_valid(b, first.0, g.1, &digits[..n], context) {
             let conf = if g == first {
                 Confidence::Medium
             } else {
@@ -303,11 +331,14 @@ fn longest_card_from(b: &[u8], first: Group, end: usize) -> Option<Finding> {
     best
 }
 
-/// Whether the number at `s..e` with these digits is a card. Cheapest first: inside a long
-/// digit run almost no candidate stands alone, and the check digit rules out nine
-/// candidates in ten before the issuer table is walked.
-fn card_valid(b: &[u8], s: usize, e: usize, digits: &[u8]) -> bool {
-    isolated(b, s, e) && std::str::from_utf8(digits).is_ok_and(luhn) && card_issuer(digits)
+/// Whether the number at `s..e` with these digits is a card: it stands alone, its check
+/// digit holds, and its issuer prefix is known or the words before it say it is a card.
+/// Cheapest first: inside a long digit run almost no candidate stands alone, and the check
+/// digit rules out nine candidates in ten before the issuer table is walked.
+fn card_valid(b: &[u8], s: usize, e: usize, digits: &[u8], context: bool) -> bool {
+    isolated(b, s, e)
+        && std::str::from_utf8(digits).is_ok_and(luhn)
+        && (context || card_issuer(digits))
 }
 
 /// The digit groups of a region, in order.
@@ -484,7 +515,8 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
         for m in (1..=n).rev() {
             let chain = &all[i..i + m];
             let d = digits(m);
-            let plausible = (7..=15).contains(&d) || (first_is_00(b, chain[0]) && d <= 17);
+            let plausible =
+                CONTEXT_PHONE_DIGITS.contains(&d) || (first_is_00(b, chain[0]) && d <= 17);
             if !plausible {
                 continue;
             }
@@ -495,17 +527,17 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
                 continue;
             }
             let paren_first = paren && b.get(chain[0].1) == Some(&b')');
-            // After a phone word, bare digits count: one run, or runs joined by single
-            // spaces (dashed and dotted runs are dates and versions unless shaped).
-            let spaced = chain.windows(2).all(|w| follows(b, w[0], w[1], b' '));
+            // Named a phone by a word before it ("Phone:", "call me at") or a label after
+            // it ("office", "-Fax"), any chain of phone separators counts unless it reads
+            // as a date, an SSN or a round quantity.
             let conf = phone_shape(b, chain, plus, paren_first).or_else(|| {
-                if !spaced {
+                if !CONTEXT_PHONE_DIGITS.contains(&d) || !context_phone_shape(b, chain) {
                     return None;
                 }
-                let ctx = *context.get_or_insert_with(|| {
+                let before = *context.get_or_insert_with(|| {
                     context_before(b, r.start, CONTEXT_BYTES, PHONE_CONTEXT)
                 });
-                (ctx && (7..=15).contains(&d)).then_some(Confidence::Low)
+                (before || label_after(b, e, LABEL_BYTES, PHONE_LABELS)).then_some(Confidence::Low)
             });
             if let Some(conf) = conf {
                 found = Some((m, Finding::new(Kind::Phone, s..e, conf)));
@@ -520,6 +552,28 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
             None => i += 1,
         }
     }
+}
+
+/// Digits of a number that counts as a phone only when the text names it one: national
+/// numbers without their area code run from six digits (`84 23 30`, `445 6271`).
+const CONTEXT_PHONE_DIGITS: std::ops::Range<usize> = 6..16;
+/// How far after a number a label such as "office" is looked for.
+const LABEL_BYTES: usize = 4;
+
+/// Whether a chain named a phone by its context still reads as one: not a date
+/// (`12-05-2024`, `2024.05.12`, `12/05/24`), not an SSN shape (`078-05-1120`), not a round
+/// quantity (`100 000`, `1 500 000`).
+fn context_phone_shape(b: &[u8], chain: &[Group]) -> bool {
+    let len = |g: &Group| g.1 - g.0;
+    let lens: Vec<usize> = chain.iter().map(len).collect();
+    let separated = chain.windows(2).any(|w| b[w[0].1..w[1].0] != *b" ");
+    let date = separated && matches!(lens.as_slice(), [2, 2, 4] | [4, 2, 2] | [2, 2, 2]);
+    let ssn = matches!(lens.as_slice(), [3, 2, 4]) && separated;
+    let round = chain.len() > 1
+        && chain[1..]
+            .iter()
+            .any(|g| len(g) == 3 && &b[g.0..g.1] == b"000");
+    !date && !ssn && !round
 }
 
 fn digit_count(b: &[u8], s: usize, e: usize) -> usize {

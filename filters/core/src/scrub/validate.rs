@@ -346,10 +346,14 @@ pub fn is_word_byte(b: u8) -> bool {
 
 /// Whether `text[start..end]` stands alone: not glued to letters, digits or `_`, and not a
 /// segment of a dashed or dotted identifier (`ORD-2024...`, `v1.2.3.4`, `415-555-0132-99`).
+///
+/// A literal escape before the value (`\n`, `\t`, `\r` written out, as in a record dumped
+/// twice or a log line holding an escaped message) ends the text before it: its letter is
+/// not glued to the value.
 pub fn isolated(text: &[u8], start: usize, end: usize) -> bool {
     if start > 0 {
         let prev = text[start - 1];
-        if is_word_byte(prev) || prev == b'#' {
+        if (is_word_byte(prev) && !after_literal_escape(text, start)) || prev == b'#' {
             return false;
         }
         if matches!(prev, b'-' | b'.') && start > 1 && is_word_byte(text[start - 2]) {
@@ -365,6 +369,11 @@ pub fn isolated(text: &[u8], start: usize, end: usize) -> bool {
         }
     }
     true
+}
+
+/// Whether the two bytes before `pos` are a written-out escape: `\n`, `\t` or `\r`.
+pub fn after_literal_escape(text: &[u8], pos: usize) -> bool {
+    pos >= 2 && text[pos - 2] == b'\\' && matches!(text[pos - 1], b'n' | b't' | b'r')
 }
 
 /// Key words that make a `*token*` / `*password*` key name metadata rather than a credential:
@@ -432,6 +441,37 @@ pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 pub fn context_before(text: &[u8], pos: usize, width: usize, words: &[&str]) -> bool {
     let window = &text[pos.saturating_sub(width)..pos];
     words.iter().any(|w| contains_ci(window, w.as_bytes()))
+}
+
+/// Whether one of `words` occurs as the start of a word (not after a letter:
+/// "cc" in "for cc 4111...", not in "account") in the `width` bytes before `pos`.
+pub fn word_before(text: &[u8], pos: usize, width: usize, words: &[&str]) -> bool {
+    let from = pos.saturating_sub(width);
+    let window = &text[from..pos];
+    words.iter().any(|w| {
+        let w = w.as_bytes();
+        window.windows(w.len()).enumerate().any(|(i, x)| {
+            x.eq_ignore_ascii_case(w)
+                && (from + i == 0 || !text[from + i - 1].is_ascii_alphabetic())
+        })
+    })
+}
+
+/// Whether one of `words` (lower case) starts within `width` bytes after `pos`, once spaces
+/// and the punctuation that joins a label to a value (`-`, `:`, `,`, `/`, `(`, `)`) are
+/// skipped: `416 555 0134 office`, `06-53933840-Office`, `(35) 609-270 (mobile)`.
+pub fn label_after(text: &[u8], pos: usize, width: usize, words: &[&str]) -> bool {
+    let end = (pos + width).min(text.len());
+    let mut i = pos;
+    while i < end && b" -:,/()".contains(&text[i]) {
+        i += 1;
+    }
+    let rest = &text[i..];
+    words.iter().any(|w| {
+        rest.len() >= w.len()
+            && rest[..w.len()].eq_ignore_ascii_case(w.as_bytes())
+            && !rest.get(w.len()).is_some_and(u8::is_ascii_alphabetic)
+    })
 }
 
 /// The largest char boundary of `s` at or below `i` (`str::floor_char_boundary` is unstable).
