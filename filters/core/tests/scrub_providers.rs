@@ -81,6 +81,128 @@ fn tokens() -> Vec<(String, Kind)> {
     let pm = format!("PMAK-{}-{}", rand(HEX, 24, 92), rand(HEX, 34, 93));
     v.push((pm, Kind::ApiToken));
     v.push((format!("{}-us14", rand(HEX, 32, 94)), Kind::ApiToken));
+    v.extend(more_families());
+    v
+}
+
+const UPPER_DIGITS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// Families added from the providers' published formats (as Kingfisher's rules encode
+/// them): CI, registries, cloud, payments, messaging, AI providers, secret stores.
+fn more_families() -> Vec<(String, Kind)> {
+    let mut v = Vec::new();
+    let mut seed = 200;
+    let mut add = |prefix: &str, alphabet: &str, n: usize| {
+        seed += 1;
+        v.push((
+            format!("{prefix}{}", rand(alphabet, n, seed)),
+            Kind::ApiToken,
+        ));
+    };
+    for (prefix, alphabet, n) in [
+        ("llx-", ALNUM, 48),
+        ("sk_car_", ALNUM, 20),
+        ("apify_api_", ALNUM, 36),
+        ("ops_eyJ", URL, 120),
+        ("s.", ALNUM, 24),
+        ("BBDC-", ALNUM, 40),
+        ("bkaa_", URL, 75),
+        ("bkpat_", URL, 54),
+        ("cmVmd", ALNUM, 59),
+        ("csa_", ALNUM, 36),
+        ("dckr_oat_", URL, 32),
+        ("ddp_", ALNUM, 36),
+        ("ico-", ALNUM, 32),
+        ("ion_", ALNUM, 42),
+        ("packagist_out_", HEX, 68),
+        ("PMAT-", ALNUM, 26),
+        ("AIK_SECRET_", ALNUM, 64),
+        ("cog_", ALNUM, 52),
+        ("STS.", ALNUM, 32),
+        ("essu_", URL, 80),
+        ("EXO", ALNUM, 26),
+        ("mdb_sa_sk_", URL, 40),
+        ("napi_", ALNUM, 64),
+        ("rnd_", ALNUM, 28),
+        ("ucat_", ALNUM, 28),
+        ("unkey_", ALNUM, 24),
+        ("vtwn_", URL, 40),
+        ("eyJrIjoi", URL, 60),
+        ("sm_pat_", ALNUM, 16),
+        ("s-s4t2ud-", HEX, 64),
+        ("p8e-", ALNUM, 32),
+        ("EZAK", ALNUM, 54),
+        ("FLWSECK-", URL, 34),
+        ("persona_production_", URL, 40),
+        ("ramp_sec_", ALNUM, 48),
+        ("rzp_live_", ALNUM, 14),
+        ("xnd_production_", ALNUM, 60),
+        ("api_live.", URL, 40),
+        ("EAAC", ALNUM, 120),
+        ("mlsn.", ALNUM, 60),
+        ("nyk_", ALNUM, 67),
+        ("pina_", URL, 60),
+        ("cnvca", URL, 51),
+        ("lip_", URL, 30),
+        ("sgp_", ALNUM, 64),
+        ("rdme_", ALNUM, 70),
+        ("rootly_", HEX, 64),
+        ("samsara_api_", ALNUM, 30),
+        ("polar_oat_", URL, 40),
+        ("pnu_", ALNUM, 36),
+        ("API-", UPPER_DIGITS, 26),
+        ("BSA", URL, 30),
+        ("sb_secret_", URL, 31),
+        ("bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t", URL, 80),
+    ] {
+        add(prefix, alphabet, n);
+    }
+    let uuid = |seed| {
+        let h = rand(HEX, 32, seed);
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    };
+    v.push((format!("sk-lf-{}", uuid(300)), Kind::ApiToken));
+    v.push((
+        format!("CCIPAT_{}_{}", rand(ALNUM, 22, 301), rand(HEX, 40, 302)),
+        Kind::ApiToken,
+    ));
+    v.push((
+        format!("pcsk_{}_{}", rand(ALNUM, 5, 303), rand(ALNUM, 63, 304)),
+        Kind::ApiToken,
+    ));
+    v.push((
+        format!(
+            "dt0c01.{}.{}",
+            rand(UPPER_DIGITS, 24, 305),
+            rand(UPPER_DIGITS, 64, 306)
+        ),
+        Kind::ApiToken,
+    ));
+    v.push((
+        format!("xkeysib-{}-{}", rand(HEX, 64, 307), rand(ALNUM, 16, 308)),
+        Kind::ApiToken,
+    ));
+    v.push((
+        format!("re_{}_{}", rand(ALNUM, 8, 309), rand(ALNUM, 24, 310)),
+        Kind::ApiToken,
+    ));
+    v.push((
+        format!("SWMTKN-1-{}-{}", rand(HEX, 50, 311), rand(HEX, 25, 312)),
+        Kind::ApiToken,
+    ));
+    v.push((format!("dapi{}-2", rand(HEX, 32, 313)), Kind::ApiToken));
+    v.push((
+        format!("ABIA{}", rand("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, 314)),
+        Kind::AwsAccessKeyId,
+    ));
+    v.push((format!("xoxc-{}", rand(ALNUM, 60, 315)), Kind::SlackToken));
     v
 }
 

@@ -27,6 +27,9 @@ enum Anchor {
 const ANCHORS: &[(&str, Anchor)] = &[
     ("AKIA", Anchor::Aws),
     ("ASIA", Anchor::Aws),
+    ("ABIA", Anchor::Aws),
+    ("ACCA", Anchor::Aws),
+    ("A3T", Anchor::Aws),
     ("ghp_", Anchor::Prefixed(Kind::GithubToken)),
     ("gho_", Anchor::Prefixed(Kind::GithubToken)),
     ("ghu_", Anchor::Prefixed(Kind::GithubToken)),
@@ -37,6 +40,14 @@ const ANCHORS: &[(&str, Anchor)] = &[
     ("xox", Anchor::Prefixed(Kind::SlackToken)),
     (
         "hooks.slack.com/services/",
+        Anchor::Prefixed(Kind::SlackWebhook),
+    ),
+    (
+        "hooks.slack.com/workflows/",
+        Anchor::Prefixed(Kind::SlackWebhook),
+    ),
+    (
+        "hooks.slack.com/triggers/",
         Anchor::Prefixed(Kind::SlackWebhook),
     ),
     ("sk_live_", Anchor::Prefixed(Kind::StripeKey)),

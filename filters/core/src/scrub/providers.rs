@@ -73,9 +73,10 @@ use Kind::{ApiToken as Api, GitlabToken as Gitlab, SlackToken as Slack, StripeKe
 /// keep their own detectors in [`super::secrets`].
 const PROVIDERS: &[Provider] = &[
     // GitLab token family (docs.gitlab.com "Token prefixes").
-    p("glpat-", UrlDot, 20, 80, Gitlab),
+    // Routable tokens carry a `.<version>.<checksum>` tail and run to ~300 bytes.
+    p("glpat-", UrlDot, 20, 320, Gitlab),
     p("gldt-", UrlDot, 20, 80, Gitlab),
-    p("glrt-", UrlDot, 20, 80, Gitlab),
+    p("glrt-", UrlDot, 20, 320, Gitlab),
     p("glrtr-", UrlDot, 20, 80, Gitlab),
     p("glptt-", UrlDot, 20, 80, Gitlab),
     p("glft-", UrlDot, 20, 80, Gitlab),
@@ -92,6 +93,8 @@ const PROVIDERS: &[Provider] = &[
     p("xoxe.xoxp-", Url, 20, 250, Slack),
     p("xoxe.xoxb-", Url, 20, 250, Slack),
     p("xoxe-", Url, 20, 250, Slack),
+    // Browser session cookie (`d`); `%2F`-escaped, so a run of it is enough.
+    p("xoxd-", Url, 40, 2000, Slack),
     // Stripe webhook signing secrets.
     p("whsec_", Alnum, 32, 64, Stripe),
     // Hugging Face user and organisation tokens.
@@ -114,16 +117,17 @@ const PROVIDERS: &[Provider] = &[
     p("AC", HexLower, 32, 32, Api),
     p("sq0atp-", Url, 22, 22, Api),
     p("sq0csp-", Url, 43, 43, Api),
-    p("EAAA", Url, 60, 60, Api),
-    p("shippo_live_", HexLower, 40, 40, Api),
-    p("shippo_test_", HexLower, 40, 40, Api),
+    p("EAAA", Url, 22, 60, Api),
+    p("shippo_live_", Hex, 40, 40, Api),
+    p("shippo_test_", Hex, 40, 40, Api),
     // Encryption tools.
     p("AGE-SECRET-KEY-1", Bech32Upper, 58, 58, Api),
     // Cloud and infrastructure.
     p("dop_v1_", HexLower, 64, 64, Api),
     p("doo_v1_", HexLower, 64, 64, Api),
     p("dor_v1_", HexLower, 64, 64, Api),
-    p("dapi", HexLower, 32, 34, Api),
+    // Databricks: 32 hex, optionally `-<digit>`.
+    p("dapi", Url, 32, 34, Api),
     p("hvs.", Url, 24, 200, Api),
     p("hvb.", Url, 24, 200, Api),
     p("pul-", HexLower, 40, 40, Api),
@@ -131,7 +135,8 @@ const PROVIDERS: &[Provider] = &[
     p("AKID", Alnum, 32, 32, Api),
     p("GOCSPX-", Url, 28, 28, Api),
     p("ya29.", Url, 30, 2000, Api),
-    p("sbp_", HexLower, 40, 40, Api),
+    p("sbp_", Url, 40, 40, Api),
+    p("sb_secret_", Url, 31, 31, Api),
     p("pscale_tkn_", UrlDot, 32, 64, Api),
     p("pscale_pw_", UrlDot, 32, 64, Api),
     p("pscale_oauth_", UrlDot, 32, 64, Api),
@@ -140,12 +145,13 @@ const PROVIDERS: &[Provider] = &[
     p("HRKU-", Url, 20, 80, Api),
     p("dp.pt.", Alnum, 40, 44, Api),
     p("dp.st.", UrlDot, 40, 80, Api),
-    p("tskey-", Url, 30, 100, Api),
+    p("tskey-", Url, 20, 100, Api),
     // Observability and developer tools.
     p("glc_", Alnum, 32, 400, Api),
     p("NRAK-", Alnum, 27, 27, Api),
     p("NRJS-", HexLower, 19, 19, Api),
-    p("sntrys_", Url, 50, 400, Api),
+    // Sentry org tokens are base64 with `+/`: the run before the first one is enough.
+    p("sntrys_", Url, 20, 400, Api),
     p("sntryu_", HexLower, 64, 64, Api),
     p("ATATT3", Url, 150, 250, Api),
     p("ATCTT3", Url, 150, 250, Api),
@@ -160,6 +166,115 @@ const PROVIDERS: &[Provider] = &[
     p("gsk_", Alnum, 52, 52, Api),
     p("xai-", Alnum, 70, 90, Api),
     p("pplx-", Alnum, 48, 48, Api),
+    p("llx-", Alnum, 44, 52, Api),
+    p("sk_car_", Url, 20, 20, Api),
+    p("pcsk_", Url, 69, 70, Api),
+    p("sk-lf-", UrlDot, 36, 36, Api),
+    p("apify_api_", Alnum, 34, 38, Api),
+    p("rpa_", Alnum, 30, 46, Api),
+    p("AQ.Ab8RN6", Url, 44, 44, Api),
+    p("bedrock-api-key-", Url, 40, 4000, Api),
+    // Password managers and secret stores (base64 bodies: a run up to `+/=` is enough).
+    p("A3-", Url, 36, 37, Api),
+    p("ops_eyJ", Url, 40, 4000, Api),
+    p("s.", Alnum, 24, 24, Api),
+    // Code hosting, CI and package registries.
+    p("BBDC-", Alnum, 32, 200, Api),
+    p("bkaa_", Url, 75, 75, Api),
+    p("bkaj_", Url, 333, 333, Api),
+    p("bkar_", Url, 73, 73, Api),
+    p("bkct_", Url, 73, 73, Api),
+    p("bkpt_", Url, 199, 199, Api),
+    p("bkpat_", Url, 54, 54, Api),
+    p("bkps_", Url, 64, 64, Api),
+    p("CCIPAT_", Url, 63, 63, Api),
+    p("CCIPRJ_", Url, 63, 63, Api),
+    p("cmVmd", Alnum, 59, 59, Api),
+    p("csa_", Alnum, 36, 36, Api),
+    p("dckr_oat_", Url, 32, 32, Api),
+    p("SWMTKN-1-", Url, 75, 92, Api),
+    p("SWMKEY-1-", Url, 40, 50, Api),
+    p("ddp_", Alnum, 36, 36, Api),
+    p("ddo_", Alnum, 36, 36, Api),
+    p("ico-", Alnum, 32, 32, Api),
+    p("ion_", Alnum, 42, 42, Api),
+    p("mergify_application_key_", Url, 40, 200, Api),
+    p("packagist_ort_", HexLower, 68, 68, Api),
+    p("packagist_out_", HexLower, 68, 68, Api),
+    p("packagist_acs_", HexLower, 64, 96, Api),
+    p("packagist_ack_", HexLower, 28, 32, Api),
+    p("PMAT-", Alnum, 26, 26, Api),
+    p("pat.", UrlDot, 68, 68, Api),
+    p("sat.", UrlDot, 68, 68, Api),
+    p("AIK_CI_", Alnum, 20, 44, Api),
+    p("AIK_SECRET_", Alnum, 64, 64, Api),
+    p("cog_", Alnum, 52, 52, Api),
+    p("apk_", Url, 80, 100, Api),
+    // Cloud, data and infrastructure.
+    p("STS.", Alnum, 16, 64, Api),
+    p("4b1d", Alnum, 38, 38, Api),
+    p("CCDB1_", Url, 63, 63, Api),
+    p("dt0c01.", UrlDot, 89, 89, Api),
+    p("essu_", Url, 60, 200, Api),
+    p("EXO", Alnum, 24, 30, Api),
+    p("mdb_sa_sk_", Url, 40, 40, Api),
+    p("napi_", Alnum, 64, 64, Api),
+    p("rnd_", Alnum, 28, 28, Api),
+    p("tk-us-", Url, 48, 48, Api),
+    p("ucat_", Alnum, 24, 32, Api),
+    p("unkey_", Alnum, 20, 32, Api),
+    p("vtwn_", Url, 20, 80, Api),
+    p("zpka_", Url, 41, 41, Api),
+    p("wrka", UrlDot, 90, 2000, Api),
+    p("dvc_server_", Alnum, 8, 32, Api),
+    p("eyJrIjoi", Url, 40, 380, Api),
+    p("eyJtaXJv", Url, 30, 130, Api),
+    p("sm_aat_", Alnum, 16, 16, Api),
+    p("sm_pat_", Alnum, 16, 16, Api),
+    p("sm_sat_", Alnum, 16, 16, Api),
+    p("s-s4t2ud-", HexLower, 64, 64, Api),
+    p("s-s4t2af-", HexLower, 64, 64, Api),
+    // Payments, commerce and identity.
+    p("p8e-", Alnum, 32, 32, Api),
+    p("EZAK", Alnum, 54, 54, Api),
+    p("EZTK", Alnum, 54, 54, Api),
+    p("duffel_live_", UrlDot, 43, 43, Api),
+    p("duffel_test_", UrlDot, 43, 43, Api),
+    p("FLWSECK-", Url, 32, 40, Api),
+    p("FLWSECK_TEST-", Url, 12, 40, Api),
+    p("pdl_live_apikey_", Url, 53, 53, Api),
+    p("pdl_sdbx_apikey_", Url, 53, 53, Api),
+    p("persona_production_", Url, 20, 80, Api),
+    p("ramp_sec_", Alnum, 48, 48, Api),
+    p("rzp_live_", Alnum, 14, 14, Api),
+    p("mercury_production_", Url, 50, 70, Api),
+    p("xnd_production_", Alnum, 56, 72, Api),
+    p("xnd_development_", Alnum, 56, 72, Api),
+    p("api_live.", UrlDot, 20, 80, Api),
+    p("api_live_us.", UrlDot, 20, 80, Api),
+    p("api_live_ca.", UrlDot, 20, 80, Api),
+    p("prf_", Url, 20, 84, Api),
+    // Messaging, social and SaaS.
+    p("EAAC", Alnum, 100, 400, Api),
+    p("EAAM", Alnum, 100, 400, Api),
+    p("xkeysib-", Url, 81, 81, Api),
+    p("mlsn.", Alnum, 30, 100, Api),
+    p("re_", Url, 33, 33, Api),
+    p("nyk_", Alnum, 67, 67, Api),
+    p("pina_", Url, 20, 200, Api),
+    p("cnvca", Url, 51, 51, Api),
+    p("lip_", Url, 16, 60, Api),
+    p("sgp_", Alnum, 64, 64, Api),
+    p("rdme_", Alnum, 70, 70, Api),
+    p("rootly_", HexLower, 64, 64, Api),
+    p("samsara_api_", Alnum, 26, 32, Api),
+    p("polar_at_", Url, 20, 100, Api),
+    p("polar_oat_", Url, 20, 100, Api),
+    p("polar_pat_", Url, 20, 100, Api),
+    p("pnu_", Alnum, 36, 36, Api),
+    p("fio-u-", UrlDot, 64, 64, Api),
+    p("API-", Alnum, 26, 26, Api),
+    p("BSA", Url, 24, 40, Api),
 ];
 
 /// Formats of several parts, checked by a `^...$` regex on the whole token.
@@ -177,7 +292,7 @@ const SHAPED: &[Shaped] = &[
     // Postman: PMAK-<24 hex>-<34 hex>
     Shaped {
         prefix: "PMAK-",
-        pattern: r"^PMAK-[a-f0-9]{24}-[a-f0-9]{34}$",
+        pattern: r"^PMAK-[A-Fa-f0-9]{24}-[A-Fa-f0-9]{34}$",
     },
     // Grafana service account tokens.
     Shaped {
@@ -187,7 +302,7 @@ const SHAPED: &[Shaped] = &[
     // LangSmith.
     Shaped {
         prefix: "lsv2_",
-        pattern: r"^lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}$",
+        pattern: r"^lsv2_(?:pt|sk)_[A-Fa-f0-9]{32}_[A-Fa-f0-9]{10}$",
     },
     // Airtable personal access tokens.
     Shaped {
@@ -228,7 +343,7 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
 /// First bytes of every format: a token starting with anything else is skipped at once
 /// (hex digests, UUIDs and most identifiers start with a digit or a lower-case letter
 /// no provider prefix uses).
-const FIRST_BYTES: &[u8] = b"gxwhanprodSAEsylLGfNlbCHtPkM0123456789abcdefMNO";
+const FIRST_BYTES: &[u8] = b"0123456789abcdefghiklmnoprstuvwxyzABCEFGHLMNOPS";
 
 fn is_token_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
@@ -327,6 +442,19 @@ mod tests {
             classify("SG.aaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn every_prefix_starts_with_a_first_byte_the_scan_looks_at() {
+        for prefix in PROVIDERS
+            .iter()
+            .map(|p| p.prefix)
+            .chain(SHAPED.iter().map(|s| s.prefix))
+        {
+            assert!(FIRST_BYTES.contains(&prefix.as_bytes()[0]), "{prefix}");
+            let token_bytes = prefix.bytes().all(is_token_byte);
+            assert!(token_bytes, "{prefix}: the token cutter would split it");
+        }
     }
 
     #[test]

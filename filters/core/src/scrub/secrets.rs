@@ -39,13 +39,13 @@ struct Patterns {
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |p: &str| Regex::new(p).expect("constant pattern");
     Patterns {
-        aws_key_id: re(r"^(?:AKIA|ASIA)[A-Z2-7]{16}"),
+        aws_key_id: re(r"^(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}"),
         aws_secret_nearby: re(r"[A-Za-z0-9/+]{40}"),
         github_classic: re(r"^gh[pousr]_[A-Za-z0-9]{36}"),
         github_pat: re(r"^github_pat_[A-Za-z0-9_]{82}"),
         gitlab: re(r"^glpat-[A-Za-z0-9_-]{20,64}(?:\.[A-Za-z0-9_-]{1,64}){0,3}"),
-        slack: re(r"^xox[abeprs]-[A-Za-z0-9-]{10,250}"),
-        slack_hook: re(r"^hooks\.slack\.com/services/[A-Za-z0-9_/]{20,200}"),
+        slack: re(r"^xox[abceprs]-[A-Za-z0-9-]{10,250}"),
+        slack_hook: re(r"^hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]{20,200}"),
         stripe: re(r"^[sr]k_(?:live|test)_[A-Za-z0-9]{10,247}"),
         google: re(r"^AIza[0-9A-Za-z_-]{35}"),
         anthropic: re(r"^sk-ant-[A-Za-z0-9_-]{32,300}"),
