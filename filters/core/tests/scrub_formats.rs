@@ -256,3 +256,30 @@ fn a_card_word_makes_any_luhn_valid_number_a_card() {
         assert!(cards.is_empty(), "{text:?}: {cards:?}");
     }
 }
+
+#[test]
+fn written_nanp_shapes_count_whatever_their_digits_and_country_codes_in_parentheses() {
+    // Generated and fictional numbers break NANP's digit rules; written with dashes, dots
+    // or parentheses they are still phone numbers. `+(370) ...` is an international number.
+    for phone in [
+        "(101) 661-3186",
+        "939.099.6030",
+        "1 (926) 018-1590",
+        "123-056-7890",
+        "+(370) 26018159",
+    ] {
+        only(&format!("Jane Doe, {phone}, Berlin"), Kind::Phone, phone);
+    }
+    // Page ranges and years, and spaced runs that may be three numbers, are not.
+    for text in [
+        "Machine Learning 24(2): 123-140 (1996).",
+        "vol. 20, pp 171-184 (1982.)",
+        "counts 123 056 7890 in total",
+    ] {
+        let phones: Vec<_> = found(text)
+            .into_iter()
+            .filter(|(k, _)| *k == Kind::Phone)
+            .collect();
+        assert!(phones.is_empty(), "{text:?}: {phones:?}");
+    }
+}

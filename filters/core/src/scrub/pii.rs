@@ -453,6 +453,15 @@ fn phone_shape(b: &[u8], groups: &[Group], plus: bool, paren_first: bool) -> Opt
     {
         return medium;
     }
+    // Written with dashes, dots or the area code in parentheses, `ddd-ddd-dddd` is a phone
+    // number whatever its digits (generated and fictional numbers break NANP's digit rules;
+    // spaced, it could be three numbers, so those keep them).
+    if (shape(&[3, 3, 4]) || (shape(&[1, 3, 3, 4]) && lead == b'1'))
+        && nanp_punctuated(b, groups)
+        && !counting_placeholder(b, groups)
+    {
+        return medium;
+    }
     if lead == b'0' && k >= 2 && (9..=12).contains(&d) && !shape(&[2, 2, 4]) && !shape(&[3, 2, 4]) {
         return medium;
     }
@@ -469,6 +478,34 @@ fn phone_shape(b: &[u8], groups: &[Group], plus: bool, paren_first: bool) -> Opt
         return medium;
     }
     None
+}
+
+/// Whether the digits of a chain count up (`123-456-7890`): a placeholder, not a number.
+fn counting_placeholder(b: &[u8], groups: &[Group]) -> bool {
+    const COUNTING: &[u8] = b"01234567890123456789";
+    let digits: Vec<u8> = groups
+        .iter()
+        .flat_map(|g| b[g.0..g.1].iter().copied())
+        .collect();
+    COUNTING
+        .windows(digits.len())
+        .any(|w| w == digits.as_slice())
+}
+
+/// Whether the separators of a `(1) ddd ddd dddd` chain are those of a written NANP number:
+/// the last two the same dash or dot (`415-555-0132`, `1.415.555.0132`), or the area code
+/// in parentheses before a dash (`(415) 555-0132`, `1 (415)555-0132`). Page ranges and
+/// years (`123-140 (1996`) mix them.
+fn nanp_punctuated(b: &[u8], groups: &[Group]) -> bool {
+    let k = groups.len();
+    let sep = |i: usize| &b[groups[i].1..groups[i + 1].0];
+    let (area_sep, line_sep) = (sep(k - 3), sep(k - 2));
+    let same = matches!(line_sep, b"-" | b".") && area_sep == line_sep;
+    let paren = matches!(area_sep, b")" | b") ")
+        && line_sep == b"-"
+        && groups[k - 3].0 > 0
+        && b[groups[k - 3].0 - 1] == b'(';
+    same || paren
 }
 
 /// [`isolated`], except that a hyphenated label may follow: `407-545-7273-Fax`,
@@ -507,9 +544,11 @@ fn phone_chains(text: &str, r: &Region, out: &mut Vec<Finding>) {
             n += 1;
         }
         let start = all[i].0;
-        let plus = start > 0 && b[start - 1] == b'+';
-        let paren = start > 0 && b[start - 1] == b'(';
-        let s = start - usize::from(plus || paren);
+        // `+44 ...`, `(415) ...`, and `+(370) ...` (a country code in parentheses).
+        let plus_paren = start > 1 && &b[start - 2..start] == b"+(";
+        let plus = plus_paren || (start > 0 && b[start - 1] == b'+');
+        let paren = !plus && start > 0 && b[start - 1] == b'(';
+        let s = start - usize::from(plus || paren) - usize::from(plus_paren);
         let mut found = None;
         let digits = |m: usize| all[i..i + m].iter().map(|g| g.1 - g.0).sum::<usize>();
         for m in (1..=n).rev() {
