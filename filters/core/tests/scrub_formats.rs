@@ -283,3 +283,25 @@ fn written_nanp_shapes_count_whatever_their_digits_and_country_codes_in_parenthe
         assert!(phones.is_empty(), "{text:?}: {phones:?}");
     }
 }
+
+#[test]
+fn lists_of_small_numbers_are_not_cards() {
+    // Luhn-valid by chance, joined by single spaces: labels and scores, not a card in
+    // groups of four.
+    for text in [
+        "labels: [1 1 1 1 1 1 1 0 0 0 0 0 0 0 0]",
+        "Group 2: 28 30 31 33 34 35 36 40 44 55 57 61 91 92 99",
+        "#  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1",
+    ] {
+        let cards: Vec<_> = found(text)
+            .into_iter()
+            .filter(|(k, _)| *k == Kind::CreditCard)
+            .collect();
+        assert!(cards.is_empty(), "{text:?}: {cards:?}");
+    }
+    only(
+        "card 4111 1111 1111 1111 ok",
+        Kind::CreditCard,
+        "4111 1111 1111 1111",
+    );
+}

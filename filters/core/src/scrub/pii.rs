@@ -326,7 +326,13 @@ fn longest_card_from(b: &[u8], first: Group, end: usize, context: bool) -> Optio
             };
             best = Some(Finding::new(Kind::CreditCard, first.0..g.1, conf));
         }
-        current = joined_group(b, g, end);
+        // Card numbers are written in groups of 4 (4-6-5, 4-6-4): a chain of one- and
+        // two-digit numbers (`56 60 62 71 77 80`) is a list, not a card.
+        current = if g.1 - g.0 >= 3 {
+            joined_group(b, g, end)
+        } else {
+            None
+        };
     }
     best
 }
