@@ -1533,8 +1533,10 @@ pub const RULES: &[BuiltinRule] = &[
         concat!(
             r"\b(?:",
             ai!(),
-            r"|ais|assistants?|copilots?|(?:ai|llm)[- ](?:agents?|models?|bots?|helpers?))(?:[- ](?:ai|assistant|agent|model|bot|helpers?|only))?(?: only)? ?(?:[:)\]]|\s-) ?:? ?(?:please |now |also |first |kindly |immediately )?",
+            r"|ais|assistants?|copilots?|models|(?:ai|llm)[- ](?:[a-z]+ )?(?:agents?|models?|bots?|helpers?|assistants?))(?:[- ](?:ai|assistant|agent|model|bot|helpers?|only))?(?: only)? ?(?:[:)\]]|\s-) ?:? ?(?:please |now |also |first |kindly |immediately )?",
+            r"(?:",
             harmful_verbs!(),
+            r"|close|accept|download|unlock|sell|buy|archive)",
             r"\b"
         ),
     ),
