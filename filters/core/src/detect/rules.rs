@@ -151,7 +151,7 @@ macro_rules! ml_prior_script {
 }
 macro_rules! ml_instructions {
     () => {
-        r"(?:\b(?:talimatları|instrucciones|instructions|consignes|anweisungen|instruktionen|befehle|istruzioni|instruções|instrucoes|instructies|instrukcje|polecenia|instruksi|perintah|maagizo|imiyalelo|iziyalezo|imiyalezo|udhëzimet|udhëzimet e tua|treoracha|stiùireadh|talimatlari|utasításaidat|utasításokat|utasítások|ohjeet|ohjeesi|ohjeita|juhised|juhiseid|instrukcijas|instrukcijos|nurodymus|cyfarwyddiadau|instruksies|umarni|umarnin|tilmaamaha|tilmaamo|tagubilin|arahan|upute|uputstva|navodila|pokyny|pokynů|instrucțiunile|instrucțiuni|instruccions|instrucións|instruktioner|instruksjoner|instruktionerne|hướng dẫn|reglas|règles|regeln|regole|regras|regels|zasady)\b)"
+        r"(?:\b(?:threoracha|dtreoracha|talimatları|instrucciones|instructions|consignes|anweisungen|instruktionen|befehle|istruzioni|instruções|instrucoes|instructies|instrukcje|polecenia|instruksi|perintah|maagizo|imiyalelo|iziyalezo|imiyalezo|udhëzimet|udhëzimet e tua|treoracha|stiùireadh|talimatlari|utasításaidat|utasításokat|utasítások|ohjeet|ohjeesi|ohjeita|juhised|juhiseid|instrukcijas|instrukcijos|nurodymus|cyfarwyddiadau|instruksies|umarni|umarnin|tilmaamaha|tilmaamo|tagubilin|arahan|upute|uputstva|navodila|pokyny|pokynů|instrucțiunile|instrucțiuni|instruccions|instrucións|instruktioner|instruksjoner|instruktionerne|hướng dẫn|reglas|règles|regeln|regole|regras|regels|zasady)\b)"
     };
 }
 macro_rules! ml_instructions_script {
@@ -173,13 +173,13 @@ macro_rules! ml_reveal_script {
 /// in a phrase the fixed ones below do not list ("imiyalelo yakho yesistimu").
 macro_rules! ml_system_word {
     () => {
-        r"(?:sistem|sistemit|sistemi|sisteme|sistema|sistemes|sistemo|sisteemi|sistēmas|sistemos|sistemul|sistemului|système|systeem|systeme|systemet|systemets|systemu|systému|systémové|systemowe|systemowy|rendszer|rendszerutasítások|järjestelmä|järjestelmän|süsteemi|kerfis|kerfisins|córais|chórais|siostam|siostaim|mfumo|yesistimu|isistimu|wesistimu|inkqubo|stelsel|tsarin|nidaamka|sustava|sustav|hệ thống)"
+        r"(?:system|uhlelo|yohlelo|lohlelo|córas|sistem|sistemit|sistemi|sisteme|sistema|sistemes|sistemo|sisteemi|sistēmas|sistemos|sistemul|sistemului|système|systeem|systeme|systemet|systemets|systemu|systému|systémové|systemowe|systemowy|rendszer|rendszerutasítások|järjestelmä|järjestelmän|süsteemi|kerfis|kerfisins|córais|chórais|siostam|siostaim|mfumo|yesistimu|isistimu|wesistimu|inkqubo|stelsel|tsarin|nidaamka|sustava|sustav|hệ thống)"
     };
 }
 macro_rules! ml_sysprompt {
     () => {
         concat!(
-            r"(?:\b(?:sistem talimatları|prompt del sistema|prompt de sistema|prompt do sistema|prompt système|prompt di sistema|instrucciones del sistema|instructions système|instructions du système|message système|systemprompt|system-prompt|systemanweisungen|systemnachricht|istruzioni di sistema|instruções do sistema|systeemprompt|systeeminstructies|prompt systemowy|instrukcje systemowe|prompt sistem|instruksi sistem|sistem istemi|sistem istemini|maagizo yako ya mfumo|maagizo ya mfumo|umyalelo wakho wesistimu|umyalelo wesistimu|imiyalelo yesistimu|udhëzimet e sistemit|promptin e sistemit|leid chórais|leid córais|stiùireadh siostam|stiùireadh an t-siostaim|lời nhắc hệ thống|hướng dẫn hệ thống)\b)"
+            r"(?:\b(?:sistem talimatlarını|sistem talimatlarınızı|sistem istemini|sistem talimatları|prompt del sistema|prompt de sistema|prompt do sistema|prompt système|prompt di sistema|instrucciones del sistema|instructions système|instructions du système|message système|systemprompt|system-prompt|systemanweisungen|systemnachricht|istruzioni di sistema|instruções do sistema|systeemprompt|systeeminstructies|prompt systemowy|instrukcje systemowe|prompt sistem|instruksi sistem|sistem istemi|sistem istemini|maagizo yako ya mfumo|maagizo ya mfumo|umyalelo wakho wesistimu|umyalelo wesistimu|imiyalelo yesistimu|udhëzimet e sistemit|promptin e sistemit|leid chórais|leid córais|stiùireadh siostam|stiùireadh an t-siostaim|lời nhắc hệ thống|hướng dẫn hệ thống)\b)"
         )
     };
 }
@@ -195,7 +195,10 @@ macro_rules! ml_sysprompt_generic {
             either_order!(ml_instr_or_prompt!(), ml_system_word!(), r" (?:\S+ ){0,3}?"),
             r"|",
             ml_instr_or_prompt!(),
-            r" (?:\S+ )?",
+            // Side by side, or joined by a function word ("instrucciones del sistema",
+            // "istruzioni di sistema"); a content word between them names something else
+            // ("instrukcję obsługi systemu", the system's user manual).
+            r" (?:(?:de|del|di|dello|della|du|des|da|do|dos|das|der|den|van|von|of|the|e|të|i|y|ya|wa|la|le|lo|na|ng|sa|al) )?",
             ml_system_word!(),
             r"\b|",
             ml_instr_or_prompt!(),
@@ -224,7 +227,7 @@ macro_rules! ml_sysprompt_compound {
 /// (a rule anchored on the request's other words would be searched around all of them).
 macro_rules! ml_reveal_more {
     () => {
-        r"(?:\b(?:ungitshele|ngitshele|tshela|khombisa|inis|innis|dywedwch|dangoswch|ysgrifennwch|mutasd|mondd|írd ki|näytä|kerro|kirjoita|näita|ütle|kirjuta|parādi|pastāsti|uzraksti|parodyk|pasakyk|parašyk|sýndu|wys|vertel|skryf|nuna|rubuta|ipakita|sabihin|isulat|beritahu|pokaži|reci|kaži|napiši|ispiši|pokaž|řekni|vypiš|napiš|ukáž|povedz|arată|spune|scrie|afișează|digues|escriu|mostra|amosa|berätta|visa|fortell|muuji|ii sheeg|toa|vis meg|vis mig)\b)"
+        r"(?:\b(?:ungibonise|ngibonise|bonisa|ngikhombise|phinda|phindaphinda|përsërit|përsërite|shfaq|shkruaj|ailadroddwch|ungitshele|ngitshele|tshela|khombisa|inis|innis|dywedwch|dangoswch|ysgrifennwch|mutasd|mondd|írd ki|näytä|kerro|kirjoita|näita|ütle|kirjuta|parādi|pastāsti|uzraksti|parodyk|pasakyk|parašyk|sýndu|wys|vertel|skryf|nuna|rubuta|ipakita|sabihin|isulat|beritahu|pokaži|reci|kaži|napiši|ispiši|pokaž|řekni|vypiš|napiš|ukáž|povedz|arată|spune|scrie|afișează|digues|escriu|mostra|amosa|berätta|visa|fortell|muuji|ii sheeg|toa|vis meg|vis mig)\b)"
     };
 }
 /// Instructions or a prompt, in any of the languages above.
@@ -238,7 +241,7 @@ macro_rules! ml_instr_or_prompt {
 /// yakho yesistimu", "stiùireadh siostaim agad"), where honest text names a system's.
 macro_rules! ml_your {
     () => {
-        r"(?:\b(?:tus|tu|tes|ton|vos|votre|deine|dein|deinen|ihre|je|jouw|uw|tuo|tuoi|tue|tua|teu|tuas|teus|seu|suas|twoje|swoje|twój|anda|kamu|mu|yako|zako|yakho|lakho|kwako|agad|duit|dhomh|eich|dy|sinun|ditt|dine|dina|din|jou|váš|vaše|vaše|své|svoje|tvoje|tvé|sizin|senin|mo|iyong|sa iyo|tiyo|rẹ|taw|ngươi|bạn)\b)"
+        r"(?:\b(?:tënd|tuaj|tus|tu|tes|ton|vos|votre|deine|dein|deinen|ihre|je|jouw|uw|tuo|tuoi|tue|tua|teu|tuas|teus|seu|suas|twoje|swoje|twój|anda|kamu|mu|yako|zako|yakho|lakho|kwako|agad|duit|dhomh|eich|dy|sinun|ditt|dine|dina|din|jou|váš|vaše|vaše|své|svoje|tvoje|tvé|sizin|senin|mo|iyong|sa iyo|tiyo|rẹ|taw|ngươi|bạn)\b)"
     };
 }
 macro_rules! ml_sysprompt_script {
