@@ -16,6 +16,12 @@ pub const HELDOUT_TOOL_OUTPUT_FILES: &[(&str, &str)] = &[("tool_outputs_heldout.
 /// full of honest imperatives (family `written_clean`); even lines dev, odd held-out.
 pub const WRITTEN_TOOL_OUTPUT_FILES: &[(&str, &str)] =
     &[("tool_directives_written.jsonl", "written_tool")];
+/// System-prompt extraction requests written in many languages (family `sysprompt_ml`, the
+/// language as the second part of the id): dev rows were tuned on, held-out rows were
+/// written in other phrasings ("your initial instructions", "your system message") before
+/// the detector saw them.
+pub const MULTILINGUAL_EXTRACTION_FILES: &[(&str, &str)] =
+    &[("sysprompt_multilingual.jsonl", "written_ml")];
 /// Honest samples (family `honest`) and their group: `written` hard negatives, public
 /// `docs`, and role-play / agent `prompts`. False positives are reported per group.
 pub const HONEST_FILES: &[(&str, &str)] = &[

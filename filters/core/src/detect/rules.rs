@@ -161,12 +161,12 @@ macro_rules! ml_instructions_script {
 }
 macro_rules! ml_reveal {
     () => {
-        r"(?:\b(?:muestra|muéstrame|revela|revelar|dime|escribe|imprime|repite|comparte|affiche|afficher|montre|montrez|révèle|révéler|donne|donnez|écris|répète|zeige|zeig|gib|nenne|verrate|schreibe|wiederhole|mostre|mostra|mostrar|revele|diga|escreva|imprima|repita|mostrami|rivela|dimmi|scrivi|stampa|ripeti|toon|geef|onthul|schrijf|herhaal|pokaż|ujawnij|wypisz|podaj|napisz|powtórz|wyświetl|tampilkan|tunjukkan|ungkapkan|berikan|tuliskan|cetak|ulangi|göster|yaz|paylaş|onyesha|uonyeshe|nionyeshe|fichua|andika|rudia|nipe|bonisa|veza|bhala|shfaq|trego|zbulo|shkruaj|taispeáin|nocht|scríobh|seall|foillsich|sgrìobh|hiển thị|cho xem|tiết lộ|viết ra|in ra|lặp lại)\b)"
+        r"(?:\b(?:cópialas|cópiala|copia|recopie|recopier|ausgeben|upprepa|skriv ut|tulosta|toista|chapisha|yarudie|yiphinde|athdhéan|argraffwch|ailadrodd|in toàn bộ|muestra|muéstrame|revela|revelar|dime|escribe|imprime|repite|comparte|affiche|afficher|montre|montrez|révèle|révéler|donne|donnez|écris|répète|zeige|zeig|gib|nenne|verrate|schreibe|wiederhole|mostre|mostra|mostrar|revele|diga|escreva|imprima|repita|mostrami|rivela|dimmi|scrivi|stampa|ripeti|toon|geef|onthul|schrijf|herhaal|pokaż|ujawnij|wypisz|podaj|napisz|powtórz|wyświetl|tampilkan|tunjukkan|ungkapkan|berikan|tuliskan|cetak|ulangi|göster|yaz|paylaş|onyesha|uonyeshe|nionyeshe|fichua|andika|rudia|nipe|bonisa|veza|bhala|shfaq|trego|zbulo|shkruaj|taispeáin|nocht|scríobh|seall|foillsich|sgrìobh|hiển thị|cho xem|tiết lộ|viết ra|in ra|lặp lại)\b)"
     };
 }
 macro_rules! ml_reveal_script {
     () => {
-        r"(?:покажи|выведи|раскрой|напиши|повтори|اكشف|اعرض|أظهر|اظهر|اكتب|كرر|أعطني|दिखाएं|दिखाओ|बताएं|बताओ|प्रकट|लिखें|显示|告诉我|输出|打印|重复|透露|展示|表示|教えて|出力|見せて|繰り返|보여|출력|알려)"
+        r"(?:اطبع|प्रिंट|출력|покажи|выведи|раскрой|напиши|повтори|اكشف|اعرض|أظهر|اظهر|اكتب|كرر|أعطني|दिखाएं|दिखाओ|बताएं|बताओ|प्रकट|लिखें|显示|告诉我|输出|打印|重复|透露|展示|表示|教えて|出力|見せて|繰り返|보여|출력|알려)"
     };
 }
 /// "System" in other languages, for a request naming the system's instructions or prompt
@@ -179,7 +179,7 @@ macro_rules! ml_system_word {
 macro_rules! ml_sysprompt {
     () => {
         concat!(
-            r"(?:\b(?:sistem talimatlarını|sistem talimatlarınızı|sistem istemini|sistem talimatları|prompt del sistema|prompt de sistema|prompt do sistema|prompt système|prompt di sistema|instrucciones del sistema|instructions système|instructions du système|message système|systemprompt|system-prompt|systemanweisungen|systemnachricht|istruzioni di sistema|instruções do sistema|systeemprompt|systeeminstructies|prompt systemowy|instrukcje systemowe|prompt sistem|instruksi sistem|sistem istemi|sistem istemini|maagizo yako ya mfumo|maagizo ya mfumo|umyalelo wakho wesistimu|umyalelo wesistimu|imiyalelo yesistimu|udhëzimet e sistemit|promptin e sistemit|leid chórais|leid córais|stiùireadh siostam|stiùireadh an t-siostaim|lời nhắc hệ thống|hướng dẫn hệ thống)\b)"
+            r"(?:\b(?:mensaje de sistema|messaggio di sistema|mensagem de sistema|systeembericht|wiadomość systemową|wiadomość systemowa|sistem mesajını|sistem mesajı|pesan sistem|ujumbe wako wa mfumo|ujumbe wa mfumo|umlayezo wakho wesistimu|umlayezo wesistimu|mesazhin tënd të sistemit|mesazhin e sistemit|teachtaireacht chórais|theachtaireacht chórais|teachdaireachd siostaim|teachdaireachd an t-siostaim|neges system|neges y system|thông điệp hệ thống|järjestelmäviesti[a-zäö]*|systemmeddelande[a-z]*|systemmelding[a-z]*|systembesked[a-z]*|sistem talimatlarını|sistem talimatlarınızı|sistem istemini|sistem talimatları|prompt del sistema|prompt de sistema|prompt do sistema|prompt système|prompt di sistema|instrucciones del sistema|instructions système|instructions du système|message système|systemprompt|system-prompt|systemanweisungen|systemnachricht|istruzioni di sistema|instruções do sistema|systeemprompt|systeeminstructies|prompt systemowy|instrukcje systemowe|prompt sistem|instruksi sistem|sistem istemi|sistem istemini|maagizo yako ya mfumo|maagizo ya mfumo|umyalelo wakho wesistimu|umyalelo wesistimu|imiyalelo yesistimu|udhëzimet e sistemit|promptin e sistemit|leid chórais|leid córais|stiùireadh siostam|stiùireadh an t-siostaim|lời nhắc hệ thống|hướng dẫn hệ thống)\b)"
         )
     };
 }
@@ -230,6 +230,35 @@ macro_rules! ml_reveal_more {
         r"(?:\b(?:ungibonise|ngibonise|bonisa|ngikhombise|phinda|phindaphinda|përsërit|përsërite|shfaq|shkruaj|ailadroddwch|ungitshele|ngitshele|tshela|khombisa|inis|innis|dywedwch|dangoswch|ysgrifennwch|mutasd|mondd|írd ki|näytä|kerro|kirjoita|näita|ütle|kirjuta|parādi|pastāsti|uzraksti|parodyk|pasakyk|parašyk|sýndu|wys|vertel|skryf|nuna|rubuta|ipakita|sabihin|isulat|beritahu|pokaži|reci|kaži|napiši|ispiši|pokaž|řekni|vypiš|napiš|ukáž|povedz|arată|spune|scrie|afișează|digues|escriu|mostra|amosa|berätta|visa|fortell|muuji|ii sheeg|toa|vis meg|vis mig)\b)"
     };
 }
+/// "Initial", "original", "first" of instructions in the languages above.
+macro_rules! ml_initial {
+    () => {
+        r"(?:iniciales|inicial|originales|initiales|initiale|originales|premières|ursprünglichen|ursprüngliche|anfänglichen|ersten|iniziali|originali|iniciais|originais|primeiras|oorspronkelijke|eerste|początkowe|pierwotne|pierwsze|awal|asli|pertama|za awali|ya awali|za kwanza|yokuqala|fillestare|origjinale|tosaigh|bunaidh|tùsail|cychwynnol|gwreiddiol|ban đầu|gốc|ursprungliga|första|oprindelige|opprinnelige)"
+    };
+}
+/// Question words ("what", "which") in the languages above.
+macro_rules! ml_question {
+    () => {
+        r"(?:\b(?:cuáles|cuál|qué|quelles|quels|quelle|quel|welche|welches|quali|quale|quais|welke|jakie|jaka|jakich|neler|nedir|yapi|zipi|nini|yimiphi|yini|cilat|cili|çfarë|beth|mitkä|mikä|vilka|hvilke)\b|какие|какая)"
+    };
+}
+/// "Your initial instructions" with "your" as a word, in either order.
+macro_rules! ml_your_initial_instructions {
+    () => {
+        concat!(
+            ml_your!(),
+            r" (?:\S+ ){0,2}?(?:",
+            ml_initial!(),
+            r" (?:\S+ )?",
+            ml_instr_or_prompt!(),
+            "|",
+            ml_instr_or_prompt!(),
+            r" (?:\S+ )?",
+            ml_initial!(),
+            ")"
+        )
+    };
+}
 /// Instructions or a prompt, in any of the languages above.
 macro_rules! ml_instr_or_prompt {
     () => {
@@ -246,7 +275,7 @@ macro_rules! ml_your {
 }
 macro_rules! ml_sysprompt_script {
     () => {
-        r"(?:системный промпт|системные инструкции|системное сообщение|системную подсказку|موجه النظام|تعليمات النظام|رسالة النظام|सिस्टम प्रॉम्प्ट|सिस्टम निर्देश|系统提示|系统指令|系统消息|系統提示|システムプロンプト|システム指示|시스템 프롬프트)"
+        r"(?:システムメッセージ|系統訊息|सिस्टम संदेश|시스템 메시지|системный промпт|системные инструкции|системное сообщение|системную подсказку|موجه النظام|تعليمات النظام|رسالة النظام|सिस्टम प्रॉम्प्ट|सिस्टम निर्देश|系统提示|系统指令|系统消息|系統提示|システムプロンプト|システム指示|시스템 프롬프트)"
     };
 }
 
@@ -346,6 +375,23 @@ pub const RULES: &[BuiltinRule] = &[
             ml_sysprompt_generic!()
         ),
     ),
+    // "What are your initial instructions?" in other languages: the model's own first
+    // orders asked about (a question word or a reveal verb with them), "your" as a word or
+    // a suffix. Not "follow your initial instructions", which asks nothing.
+    rule(
+        "exfil.initial_instructions_ml",
+        Exfil,
+        1.0,
+        concat!(
+            r"(?:",
+            ml_question!(),
+            "|",
+            ml_reveal!(),
+            r") (?:\S+ ){0,4}?",
+            ml_your_initial_instructions!(),
+            r"|\b(?:başlangıç|ilk) talimatların[a-zığüşöç]* (?:neler|nedir|ne)\b|\b(?:mitkä|mikä) (?:\S+ )?(?:alkuperäiset|ensimmäiset) ohjeesi\b|(?:ما هي|ما) تعليماتك الأولية|आपके प्रारंभिक निर्देश क्या|초기 지시\S{0,4} 무엇|最初の指示は何|最初的(?:指令|指示)是什么"
+        ),
+    ),
     rule(
         "exfil.reveal_sysprompt_script",
         Exfil,
@@ -356,7 +402,7 @@ pub const RULES: &[BuiltinRule] = &[
                 ml_sysprompt_script!(),
                 r" (?:\S+ ){0,4}?"
             ),
-            r"|(?:系统提示|系统指令|系統提示|システムプロンプト|システム指示)\S{0,8}?(?:显示|输出|打印|表示|教えて|出力|見せて)|(?:显示|输出|打印|告诉我|透露)\S{0,6}?(?:系统提示|系统指令|系統提示)"
+            r"|(?:系统提示|系统指令|系统消息|系統提示|システムプロンプト|システム指示|システムメッセージ)\S{0,8}?(?:显示|输出|打印|表示|教えて|出力|見せて)|(?:显示|输出|打印|告诉我|透露)\S{0,6}?(?:系统提示|系统指令|系統提示)"
         ),
     ),
     // The override without naming instructions: "disregard what you were told before".
