@@ -488,14 +488,16 @@ fn phone_shape(b: &[u8], groups: &[Group], plus: bool, paren_first: bool) -> Opt
 
 /// Whether the digits of a chain count up (`123-456-7890`): a placeholder, not a number.
 fn counting_placeholder(b: &[u8], groups: &[Group]) -> bool {
-    const COUNTING: &[u8] = b"01234567890123456789";
-    let digits: Vec<u8> = groups
-        .iter()
-        .flat_map(|g| b[g.0..g.1].iter().copied())
-        .collect();
-    COUNTING
-        .windows(digits.len())
-        .any(|w| w == digits.as_slice())
+    // Each digit is one more than the one before it, modulo 10.
+    let mut digits = groups.iter().flat_map(|g| b[g.0..g.1].iter().copied());
+    let Some(mut prev) = digits.next() else {
+        return false;
+    };
+    digits.all(|d| {
+        let next = if prev == b'9' { b'0' } else { prev + 1 };
+        prev = d;
+        d == next
+    })
 }
 
 /// Whether the separators of a `(1) ddd ddd dddd` chain are those of a written NANP number:
@@ -610,10 +612,12 @@ const LABEL_BYTES: usize = 4;
 /// quantity (`100 000`, `1 500 000`).
 fn context_phone_shape(b: &[u8], chain: &[Group]) -> bool {
     let len = |g: &Group| g.1 - g.0;
-    let lens: Vec<usize> = chain.iter().map(len).collect();
+    let shape = |want: &[usize]| {
+        chain.len() == want.len() && chain.iter().map(len).eq(want.iter().copied())
+    };
     let separated = chain.windows(2).any(|w| b[w[0].1..w[1].0] != *b" ");
-    let date = separated && matches!(lens.as_slice(), [2, 2, 4] | [4, 2, 2] | [2, 2, 2]);
-    let ssn = matches!(lens.as_slice(), [3, 2, 4]) && separated;
+    let date = separated && (shape(&[2, 2, 4]) || shape(&[4, 2, 2]) || shape(&[2, 2, 2]));
+    let ssn = separated && shape(&[3, 2, 4]);
     let round = chain.len() > 1
         && chain[1..]
             .iter()
