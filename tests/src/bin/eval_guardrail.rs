@@ -8,7 +8,7 @@
 //! `--explain` adds each one's score and partial findings.
 
 use meshguard_core::detect::ngram_model::RULE_ID;
-use meshguard_core::detect::Detector;
+use meshguard_core::detect::{Channel, Detector};
 use meshguard_core::output_sanitizer::{self, Outcome, Sanitizer};
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
 use meshguard_e2e::guardrail_corpus::{
@@ -155,6 +155,17 @@ fn main() {
     }
 }
 
+/// The score and findings of one scan, for `--explain` and `--probe`.
+fn findings_of(detector: &Detector, text: &str) -> String {
+    let scan = detector.scan(text);
+    let ids: Vec<String> = scan
+        .findings
+        .iter()
+        .map(|f| format!("{}={:.1}@{}", f.rule_id, f.score, f.span.start))
+        .collect();
+    format!("score {:.2} [{}]", scan.score, ids.join(" "))
+}
+
 fn run() -> Result<(), String> {
     let show_misses = std::env::args().any(|a| a == "--misses");
     let explain = std::env::args().any(|a| a == "--explain");
@@ -168,17 +179,11 @@ fn run() -> Result<(), String> {
         speed(&detector);
         return Ok(());
     }
-    let why = |text: &str| {
-        let scan = detector.scan(text);
-        let ids: Vec<String> = scan
-            .findings
-            .iter()
-            .map(|f| format!("{}={:.1}@{}", f.rule_id, f.score, f.span.start))
-            .collect();
-        format!("score {:.2} [{}]", scan.score, ids.join(" "))
-    };
+    let why = |text: &str| findings_of(&detector, text);
     if let Some(path) = arg_after("--probe") {
-        return probe(&path, &why);
+        let tool = Detector::for_channel(&config.detect, Channel::ToolOutput)
+            .map_err(|e| e.to_string())?;
+        return probe(&path, &|text: &str| findings_of(&tool, text));
     }
     let guardrail = Guardrail::new(config).map_err(|e| e.to_string())?;
     let attacks = load_all(ATTACK_FILES)?;

@@ -5,7 +5,9 @@
 use super::*;
 use std::sync::LazyLock;
 
-static D: LazyLock<Detector> = LazyLock::new(Detector::default);
+/// The output sanitizer's detector: every rule, the tool-output-only ones included.
+static D: LazyLock<Detector> =
+    LazyLock::new(|| Detector::for_channel(&DetectConfig::default(), Channel::ToolOutput).unwrap());
 
 /// The `text` fields of a JSONL corpus under tests/eval/, joined.
 fn corpus(path: &str) -> String {
@@ -93,7 +95,7 @@ fn work_is_bounded_on_trigger_floods() {
 /// work of the next one.
 #[test]
 fn scans_do_not_depend_on_history() {
-    let detector = Detector::default();
+    let detector = Detector::for_channel(&DetectConfig::default(), Channel::ToolOutput).unwrap();
     let docs = corpus("guardrail/honest_public.jsonl");
     let probe = take(&docs, 60 << 10);
     let cold = detector.scan(probe);

@@ -177,6 +177,20 @@ pub enum Verdict {
     Block,
 }
 
+/// Where a scanned text comes from, which decides the rules that apply to it.
+///
+/// A user asking their agent "please transfer $500 from my account to Bob" is honest; the
+/// same sentence inside an e-mail a tool returned is a third party giving the agent an
+/// order. Rules for such requests ([`rules::data_only`]) run on tool outputs only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Channel {
+    /// What a user or client sends (the prompt guardrail).
+    #[default]
+    Prompt,
+    /// What a tool returns (the output sanitizer): data, never instructions.
+    ToolOutput,
+}
+
 /// The compiled detection engine; build once per configuration and keep it.
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -265,6 +279,11 @@ impl Default for Detector {
 impl Detector {
     /// Validate the configuration and compile its rules.
     pub fn new(config: &DetectConfig) -> Result<Self, ConfigError> {
+        Self::for_channel(config, Channel::Prompt)
+    }
+
+    /// Validate the configuration and compile the rules that apply to texts of `channel`.
+    pub fn for_channel(config: &DetectConfig, channel: Channel) -> Result<Self, ConfigError> {
         config.validate()?;
         let weights = Signal::ALL.map(|s| {
             config
@@ -272,7 +291,7 @@ impl Detector {
                 .then(|| s.weight() * config.family(Family::HiddenContent).weight_scale)
         });
         Ok(Self {
-            rules: rules::compile(config)?,
+            rules: rules::compile(config, channel)?,
             hidden: Hidden {
                 weights,
                 allowed_hosts: config.allowed_image_hosts.clone(),

@@ -19,7 +19,7 @@ pub use config::{Config, NeutraliseMode};
 
 use crate::config::{ConfigError, Validate};
 use crate::denial::{Control, Denial};
-use crate::detect::{score_of, Detector, Family, Finding, Scan, Verdict};
+use crate::detect::{score_of, Channel, Detector, Family, Finding, Scan, Verdict};
 use crate::pace::{self, Pace};
 use links::LinkFilter;
 use serde_json::{json, Value};
@@ -129,7 +129,7 @@ impl Sanitizer {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
-            detector: Detector::new(&config.detect)?,
+            detector: Detector::for_channel(&config.detect, Channel::ToolOutput)?,
             links: LinkFilter::new(&config.allowed_link_hosts),
             config,
         })
