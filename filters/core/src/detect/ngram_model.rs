@@ -143,10 +143,14 @@ impl NgramModel {
         let mut ring = vec![RingWord::default(); w];
         let mut best = Best::default();
         let (mut n, mut sum, mut prev) = (0usize, 0i32, None);
+        // The ring slot of the next word and the words until the next window is scored,
+        // kept as counters: a division per word was a tenth of the model's time.
+        let (mut slot_at, mut until_scored) = (0usize, w);
         for_each_word(text, |h, span| {
             let bigram = prev.map_or(0, |p| self.weight(bigram_index(p, h, self.dims_log2)));
             let weight = self.weight(index(h, self.dims_log2)) + bigram;
-            let slot = &mut ring[n % w];
+            let last = slot_at;
+            let slot = &mut ring[last];
             sum += weight - if n >= w { slot.weight } else { 0 };
             *slot = RingWord {
                 weight,
@@ -155,8 +159,11 @@ impl NgramModel {
             };
             n += 1;
             prev = Some(h);
-            if n >= w && (n - w).is_multiple_of(stride) {
-                best.consider(&ring[n % w], sum, w, &ring[(n - 1) % w]);
+            slot_at = if last + 1 == w { 0 } else { last + 1 };
+            until_scored -= 1;
+            if until_scored == 0 {
+                best.consider(&ring[slot_at], sum, w, &ring[last]);
+                until_scored = stride;
             }
         });
         match n {
@@ -226,12 +233,15 @@ fn for_each_word(text: &str, mut f: impl FnMut(u32, Range<usize>)) {
             continue;
         }
         let (start, mut h) = (i, FNV_OFFSET);
+        let hashed = (start + MAX_WORD_BYTES).min(bytes.len());
         loop {
-            // The common case, a run of ASCII letters and digits, without decoding.
-            while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
-                if i - start < MAX_WORD_BYTES {
-                    h = (h ^ u32::from(bytes[i])).wrapping_mul(FNV_PRIME);
-                }
+            // The common case, a run of ASCII letters and digits, without decoding: hashed
+            // up to the word's first MAX_WORD_BYTES, then only skipped.
+            while i < hashed && ASCII_WORD[usize::from(bytes[i])] {
+                h = (h ^ u32::from(bytes[i])).wrapping_mul(FNV_PRIME);
+                i += 1;
+            }
+            while i < bytes.len() && ASCII_WORD[usize::from(bytes[i])] {
                 i += 1;
             }
             if i >= bytes.len() || bytes[i] < 0x80 {
@@ -250,10 +260,22 @@ fn for_each_word(text: &str, mut f: impl FnMut(u32, Range<usize>)) {
     }
 }
 
+/// Bytes that are ASCII letters or digits (a table lookup per byte of the text, which
+/// every scan walks).
+static ASCII_WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    t
+};
+
 /// Whether the character at byte `i` is alphanumeric, and its length.
 fn char_at(text: &str, i: usize) -> (bool, usize) {
     match text.as_bytes()[i] {
-        b if b < 0x80 => (b.is_ascii_alphanumeric(), 1),
+        b if b < 0x80 => (ASCII_WORD[usize::from(b)], 1),
         _ => word_char_at(text, i),
     }
 }
