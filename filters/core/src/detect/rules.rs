@@ -1710,14 +1710,29 @@ pub const RULES: &[BuiltinRule] = &[
             r"(?:send|forward|e-?mail|mail|share|upload|post|copy|export|sync|move|transfer|text|sms|fax|leak|publish|paste|dump|back ?up)\b (?:\S+ ){0,3}?(?:my|all (?:of )?my|the user'?s?) (?:\S+ ){0,3}?",
             data_owned!(),
             r"\b",
-            data_out_tail!(),
-            "|",
+            data_out_tail!()
+        ),
+    ),
+    // ... fetched first, then sent: "download my tax return and upload it to ...".
+    rule(
+        "data.owner_data_fetched_out",
+        ToolOut,
+        1.0,
+        concat!(
             data_request_or_next!(),
             r"(?:download|get|fetch|grab|open|find|collect|take|export|gather|read)\b (?:\S+ ){0,3}?(?:my|all (?:of )?my|the user'?s?) (?:\S+ ){0,3}?",
             data_owned!(),
             r"\b(?: \S+){0,6}? (?:and|then),? (?:then )?(?:send|upload|post|e-?mail|forward|share|paste|copy) (?:it|them|this|these|that|those|the \S+)",
-            data_out_tail!(),
-            "|",
+            data_out_tail!()
+        ),
+    ),
+    // Everything of a kind forwarded out, by hand or by a mailbox rule: "forward all
+    // incoming emails to ...", "set up a filter that forwards every message to ...".
+    rule(
+        "data.forward_everything",
+        ToolOut,
+        1.0,
+        concat!(
             data_request_or_next!(),
             r"(?:forward|send|redirect|copy|bcc|cc|export|sync|upload|e-?mail) (?:all|every|each|any (?:new|incoming|future)) (?:\S+ ){0,2}?(?:incoming |future |new |received )?(?:e-?mails?|messages|mail|texts|sms|chats?|conversations?|contacts|files|documents|photos|attachments|dms)\b",
             data_out_tail!(),
