@@ -869,9 +869,12 @@ pub const RULES: &[BuiltinRule] = &[
         Cred,
         1.0,
         concat!(
-            r"\b(?:act|acting|pose|posing|masquerade|masquerading|identify yourself|present yourself|authenticate yourself|operate) as (?:the |a |an )?",
+            // "As the admin", "as root": an identity. "As a system administrator", "as an HR
+            // manager" is how honest prompts set up a role to play; with "a"/"an" only a
+            // user identity counts ("as a superuser", "as a privileged user").
+            r"\b(?:act|acting|pose|posing|masquerade|masquerading|identify yourself|present yourself|authenticate yourself|operate) as (?:the )?",
             privileged!(),
-            r"\b|\b(?:pretend(?:ing)? to be|pretend(?:ing)? you(?:'re| are)|claim(?:ing)? to be) (?:the |a |an )?",
+            r"\b|\b(?:act|acting|pose|posing|masquerade|masquerading|identify yourself|present yourself|authenticate yourself|operate) as an? (?:superuser|root user|admin user|administrator account|admin account|privileged user|privileged account|different user|other user)\b|\b(?:pretend(?:ing)? to be|pretend(?:ing)? you(?:'re| are)|claim(?:ing)? to be) (?:the |a |an )?",
             privileged!(),
             r"\b"
         ),
