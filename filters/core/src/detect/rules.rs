@@ -1996,8 +1996,10 @@ pub struct RuleMeta {
 /// Longest rule match looked for, in bytes of the view. Rules describe phrases (a few
 /// words with short gaps), so a match is tens of bytes; a rule is only searched within
 /// this distance of a place where one of its anchor literals occurs, which is what keeps
-/// the work per rule within two passes over the text.
-pub const MAX_MATCH_BYTES: usize = 256;
+/// the work per rule within two passes over the text. 160 bytes is some 25 words: from
+/// 256 the detector does 4.5% (guardrail) and 6.6% (sanitizer) less work on mixed real
+/// text, and no figure of the evaluation corpora moved (nor at 128).
+pub const MAX_MATCH_BYTES: usize = 160;
 
 /// One view's compiled rules. Every rule is its own regex; one Aho-Corasick pass over the
 /// rules' anchor literals (every match of a rule contains one of them, see [`anchors`])
