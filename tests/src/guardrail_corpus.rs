@@ -29,6 +29,7 @@ pub const HONEST_FILES: &[(&str, &str)] = &[
     ("honest_garak.jsonl", "written"),
     ("honest_public.jsonl", "docs"),
     ("honest_prompts.jsonl", "prompts"),
+    ("honest_multilingual.jsonl", "multilingual"),
 ];
 
 /// One labeled sample.

@@ -247,11 +247,13 @@ fn run() -> Result<(), String> {
 fn multilingual_extraction(guardrail: &Guardrail, show_misses: bool) -> Result<(), String> {
     let samples = load_all(MULTILINGUAL_EXTRACTION_FILES)?;
     let mut langs: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut batches: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut all = Tally::default();
     for s in &samples {
         let hit = flagged(guardrail, &s.text);
         let lang = s.id.split(':').nth(1).unwrap_or("unknown");
         langs.entry(lang).or_default().add(&s.split, hit);
+        batches.entry(&s.source).or_default().add(&s.split, hit);
         all.add(&s.split, hit);
         if !hit && show_misses && s.split == "dev" {
             eprintln!("miss {}", s.id);
@@ -261,6 +263,13 @@ fn multilingual_extraction(guardrail: &Guardrail, show_misses: bool) -> Result<(
         tally.report(
             &format!("guardrail_detection_sysprompt_ml_{lang}"),
             &format!("system-prompt extraction, {lang}"),
+        );
+    }
+    for (batch, tally) in &batches {
+        let tag = batch.rsplit(['-', ':']).next().unwrap_or(batch);
+        tally.report(
+            &format!("guardrail_detection_sysprompt_ml_batch{tag}"),
+            &format!("system-prompt extraction, {batch}"),
         );
     }
     all.report(

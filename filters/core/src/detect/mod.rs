@@ -10,11 +10,14 @@
 //! [`Detector::verdict`] and the per-family [`Mode`].
 
 pub mod anchors;
+pub mod ascii_dfa;
+pub mod concepts;
 pub mod config;
 pub mod decode;
 pub mod fold;
 pub mod hidden;
 pub mod json;
+pub mod lexicon;
 pub mod neutralise;
 pub mod ngram_model;
 pub mod normalize;
@@ -199,6 +202,38 @@ pub struct Detector {
     threshold: f32,
     modes: [Mode; 7],
     model: Option<ModelRule>,
+    concepts: Option<ConceptRule>,
+}
+
+/// The concept stage ([`concepts`]) as configured: the lexicon and the finding's score.
+#[derive(Debug, Clone)]
+struct ConceptRule {
+    matcher: concepts::ConceptMatcher,
+    weight: f32,
+}
+
+impl ConceptRule {
+    fn new(config: &DetectConfig) -> Result<Option<Self>, ConfigError> {
+        if !config.rule_enabled(concepts::RULE_ID, concepts::FAMILY) {
+            return Ok(None);
+        }
+        let matcher = concepts::ConceptMatcher::builtin()
+            .map_err(|e| ConfigError::invalid(config::field("disable_rules"), e))?;
+        let weight = concepts::WEIGHT * config.family(concepts::FAMILY).weight_scale;
+        Ok(Some(Self { matcher, weight }))
+    }
+
+    /// A finding for the first request for the model's own instructions in the view.
+    fn scan(&self, view: &View) -> Option<Finding> {
+        let span = self.matcher.find(view)?;
+        Some(Finding::new(
+            concepts::RULE_ID.into(),
+            concepts::FAMILY,
+            self.weight,
+            view.map.to_original(span),
+            None,
+        ))
+    }
 }
 
 /// Log-odds added to the model's cut per e-fold of windows scored (see [`ModelRule`]).
@@ -299,6 +334,7 @@ impl Detector {
             threshold: config.threshold,
             modes: Family::ALL.map(|f| config.family(f).mode),
             model: ModelRule::new(config)?,
+            concepts: ConceptRule::new(config)?,
         })
     }
 
@@ -348,6 +384,9 @@ impl Detector {
             .match_text(text, None, pace, &mut work, &mut findings)
             .await;
         if let Some(f) = self.model.as_ref().and_then(|m| m.scan(&norm.view)) {
+            push(&mut findings, f);
+        }
+        if let Some(f) = self.concepts.as_ref().and_then(|c| c.scan(&norm.view)) {
             push(&mut findings, f);
         }
         pace.checkpoint(text.len()).await;
