@@ -15,7 +15,7 @@
 //! Cost: one overlapping Aho-Corasick pass over the folded view, then a walk over the
 //! hits (a few per sentence), linear in the text.
 
-use super::ascii_dfa::AsciiDfa;
+use super::dense_dfa::{DenseDfa, Reading};
 use super::lexicon::LEXICON;
 use super::normalize::{normalize, View};
 use super::Family;
@@ -186,7 +186,7 @@ struct Automaton {
     /// The concrete DFA type, stepped by hand.
     dfa: dfa::DFA,
     /// The same automaton as a dense table, when every pattern is ASCII.
-    dense: Option<AsciiDfa>,
+    dense: Option<DenseDfa>,
     /// Bytes of each pattern.
     lengths: Vec<usize>,
     /// Bytes of the longest pattern.
@@ -224,7 +224,8 @@ impl Automaton {
             .build(&patterns)
             .map_err(|e| e.to_string())?;
         let dense = if patterns.iter().all(|p| p.is_ascii()) {
-            Some(AsciiDfa::new(&dfa)?)
+            let bytes: Vec<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
+            Some(DenseDfa::new(&dfa, &bytes, Reading::Words)?)
         } else {
             None
         };

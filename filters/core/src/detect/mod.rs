@@ -10,10 +10,10 @@
 //! [`Detector::verdict`] and the per-family [`Mode`].
 
 pub mod anchors;
-pub mod ascii_dfa;
 pub mod concepts;
 pub mod config;
 pub mod decode;
+pub mod dense_dfa;
 pub mod fold;
 pub mod hidden;
 pub mod json;

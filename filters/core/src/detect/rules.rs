@@ -15,12 +15,13 @@
 
 use super::anchors;
 use super::config::{DetectConfig, Family};
+use super::dense_dfa::{DenseDfa, Reading};
 use super::fold::leet;
 use super::hidden::Signal;
 use super::Channel;
 use crate::config::ConfigError;
 use crate::pace::Pace;
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::MatchKind;
 use regex::{Regex, RegexBuilder};
 use regex_automata::meta;
 use regex_automata::util::iter::Searcher;
@@ -2045,7 +2046,7 @@ pub struct RuleSet {
     metas: Vec<usize>,
     /// The anchor literals of the anchored rules ([`anchors::anchor`]) and the suffix
     /// literals of those whose matches start with their anchor.
-    anchors: Option<AhoCorasick>,
+    anchors: Option<DenseDfa>,
     /// For each literal, the rules it anchors and how.
     anchor_rules: Vec<Vec<(usize, Hit)>>,
     /// Whether each rule has a finite set of suffix literals (then a window is only searched
@@ -2219,15 +2220,14 @@ impl RuleSet {
         let anchors = if patterns.is_empty() {
             None
         } else {
-            // A DFA: one table lookup per byte. See `anchor_automaton_stays_small` for
-            // its size and the NFA it replaced.
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&patterns)
-                    .map_err(|e| err(e.to_string()))?,
-            )
+            // A DFA: one table lookup per byte, searched by our own loop ([`DenseDfa`]).
+            // See `anchor_automaton_stays_small` for its size and the NFA it replaced.
+            let dfa = aho_corasick::dfa::DFA::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .map_err(|e| err(e.to_string()))?;
+            let bytes: Vec<&[u8]> = patterns.iter().map(Vec::as_slice).collect();
+            Some(DenseDfa::new(&dfa, &bytes, Reading::Bytes).map_err(err)?)
         };
         Ok(Self {
             regexes,
@@ -2334,28 +2334,29 @@ impl RuleSet {
     }
 
     /// Record where each rule can match: one Aho-Corasick pass over the anchor literals.
-    fn place(&self, ac: &AhoCorasick, text: &str, places: &mut Places) {
+    fn place(&self, dfa: &DenseDfa, text: &str, places: &mut Places) {
         let bytes = text.as_bytes();
-        for m in ac.find_overlapping_iter(text) {
-            let in_word = m.start() > 0 && anchors::is_word_byte(bytes[m.start() - 1]);
-            for &(r, hit) in &self.anchor_rules[m.pattern().as_usize()] {
+        let mut found = std::mem::take(&mut places.found);
+        found.clear();
+        dfa.find_all(bytes, usize::MAX, &mut found);
+        for &(pattern, end) in &found {
+            let m = (end - dfa.pattern_len(pattern))..end;
+            let in_word = m.start > 0 && anchors::is_word_byte(bytes[m.start - 1]);
+            for &(r, hit) in &self.anchor_rules[pattern as usize] {
                 match hit {
                     // Where the rule's matches need a non-word byte before the literal.
                     Hit::Start { word_start } | Hit::Inner { word_start }
                         if word_start && in_word => {}
                     // A match starts at the literal, or contains it and is at most
                     // MAX_MATCH_BYTES long.
-                    Hit::Start { .. } => {
-                        places.around[r].push((m.start(), m.start() + self.reach[r]))
-                    }
-                    Hit::Inner { .. } => places.around[r].push((
-                        m.end().saturating_sub(self.reach[r]),
-                        m.start() + self.reach[r],
-                    )),
-                    Hit::End => places.ends[r].push(m.end()),
+                    Hit::Start { .. } => places.around[r].push((m.start, m.start + self.reach[r])),
+                    Hit::Inner { .. } => places.around[r]
+                        .push((m.end.saturating_sub(self.reach[r]), m.start + self.reach[r])),
+                    Hit::End => places.ends[r].push(m.end),
                 }
             }
         }
+        places.found = found;
     }
 }
 
@@ -2366,6 +2367,8 @@ impl RuleSet {
 struct Places {
     around: Vec<Vec<(usize, usize)>>,
     ends: Vec<Vec<usize>>,
+    /// The anchor occurrences, `(literal, end)`.
+    found: Vec<(u32, usize)>,
 }
 
 /// What [`RuleSet::matches`] keeps from scan to scan: each rule's lazy-DFA cache and the
@@ -2412,6 +2415,8 @@ impl Scratch {
             v.clear();
             v.shrink_to(SCRATCH_KEEP);
         }
+        p.found.clear();
+        p.found.shrink_to(SCRATCH_KEEP);
         self.places = p;
     }
 
@@ -2790,10 +2795,10 @@ mod tests {
     }
 
     /// The anchor automaton is built per plugin configuration in every worker's VM: keep it
-    /// within 1.75 MiB. It is a full DFA (~1.6 MB with the Latin-script words of the
-    /// multilingual rules in some forty languages, ~3 ms to build natively): the contiguous
-    /// NFA was 114 KB but cost 57 instructions per byte of real text against the DFA's 27,
-    /// an eighth of the whole scan. Literals outside ASCII stay out of it (they took it to
+    /// within 1.75 MiB. It is a full DFA, stored as a dense 16-bit table (~0.6 MB; the
+    /// crate's own DFA was ~1.6 MB): the contiguous NFA was 114 KB but cost 57 instructions
+    /// per byte of real text against the crate's DFA's 27, and the dense table's loop
+    /// about half of that again. Literals outside ASCII stay out of it (they took it to
     /// 4.7 MB); a folded word that keeps a non-ASCII letter (Icelandic `ð`) would make its
     /// whole rule unanchored, searched over every byte.
     #[test]
