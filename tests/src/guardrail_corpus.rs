@@ -22,6 +22,15 @@ pub const WRITTEN_TOOL_OUTPUT_FILES: &[(&str, &str)] =
 /// the detector saw them.
 pub const MULTILINGUAL_EXTRACTION_FILES: &[(&str, &str)] =
     &[("sysprompt_multilingual.jsonl", "written_ml")];
+/// The honest files the n-gram model is trained on (dev rows only): the English-centric
+/// model predates the multilingual look-alikes, which measure the concept stage and are
+/// not training data (adding them changes the committed model).
+pub const MODEL_HONEST_FILES: &[(&str, &str)] = &[
+    ("honest.jsonl", "written"),
+    ("honest_garak.jsonl", "written"),
+    ("honest_public.jsonl", "docs"),
+    ("honest_prompts.jsonl", "prompts"),
+];
 /// Honest samples (family `honest`) and their group: `written` hard negatives, public
 /// `docs`, and role-play / agent `prompts`. False positives are reported per group.
 pub const HONEST_FILES: &[(&str, &str)] = &[

@@ -15,7 +15,7 @@
 //! without retraining).
 
 use meshguard_core::detect::ngram_model::{norm, window_features, NgramModel};
-use meshguard_e2e::guardrail_corpus::{load_all, Sample, ATTACK_FILES, HONEST_FILES};
+use meshguard_e2e::guardrail_corpus::{load_all, Sample, ATTACK_FILES, MODEL_HONEST_FILES};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -58,7 +58,7 @@ fn run() -> Result<(), String> {
         .into_iter()
         .filter(|s| s.is_dev() && TRAINED_FAMILIES.contains(&s.family.as_str()))
         .collect();
-    let honest: Vec<Sample> = load_all(HONEST_FILES)?
+    let honest: Vec<Sample> = load_all(MODEL_HONEST_FILES)?
         .into_iter()
         .filter(Sample::is_dev)
         .collect();

@@ -20,6 +20,7 @@ use super::concepts::{
 pub const LEXICON: &[(&str, Concepts, &str)] = &[
     // Spanish
     ("es", R, "muestr* muéstr* enseñ* imprim* repit* repet* copi* cópi* revel* reproduc* peg* vuelc* volcar dump* cita* cíta* vuelca despliega mostr* exhibe* exhibir expón exponer exponga* desvel* escupe filtra filtrar reproduzc* vuelqu* desplieg* transcribir transcríbelo transcríbeme"),
+    ("es", R, "codifica codifique codifiquen codifícalo codifícala codifícalos codifícalas codifícame codificar codificarlo codificarla codificarlos codificarlas conviert* convertir* transforma transforme transformen transfórmalo transfórmala transfórmalos transfórmalas transfórmame transformar transformarlo transformarla transformarlos transformarlas formatea* formatee* formatéa* formatée* reescrib* pon ponlo ponla ponlos ponlas ponme pónmelo pónmela pónmelos pónmelas ponga póngalo póngala póngalos póngalas pongan poner ponerlo ponerla ponerlos ponerlas coloca colócalo colócala colócalos colócalas coloque colóquelo colocar colocarlo colocarlas mételo métela mételos mételas deletre* translitera translitere transliteren translitéralo translitéralas transliterar transliterarlo ver veo vea veas vean verlo verla verlos verlas mirar mírala míralas míralo míralos vistazo visualiza visualice visualízalo visualízalas visualizar visualizarlo visualizarlas"),
     ("es", T, "dime dígame cuént* compart* dame enumer* traduc* tradúc* resum* resúm* explic* explíc* describ* decir diga digan dímelo dinos díganos dígamelo dámelo deme déme dénme danos dadme proporciona* proporcione* menciona* mencione* indícame detalla* parafrasea* entrégame"),
     ("es", Q, "qué cuál cuáles cuales"),
     ("es", I, "instrucci* regla* directriz directrices pauta* indicaciones consigna* prompt* órdenes normas lineamiento* directiva* restricciones instructivo* reglamento* indicación"),
@@ -41,6 +42,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("es", GIVEN | YOU, "recibiste obtuviste"),
     // French
     ("fr", R, "montr* affich* imprim* répét* recopi* copi* révél* reprodui* colle* dump* cite* citer dévoile* divulgu* restitue restituer restituez retranscri* recrach* fais_voir"),
+    ("fr", R, "encodez encode-le encode-la encode-les encode-moi encodez-le encodez-les convertis convertissez convertir convertisse convertis-le convertis-la convertis-les convertissez-les transforme transformez transforme-le transforme-la transforme-les transformez-les formatez formate-le formate-la formate-les formatez-les mets_en_forme mettez_en_forme réécris réécrivez réécrire réécris-le réécris-les mets mettez mettre mets-le mets-les mettez-les place-le place-les placez-les épel* translitt* voir vois voie voyons que_je_voie regarde regardez consulter consulte consultez"),
     ("fr", T, "dis dis-moi dites partag* énumér* tradui* résum* expliqu* décri* raconte racontez raconter listez liste-moi fournis* fournir indique* détaill* transmets transmettez transmettre reformule* énonce* dites-moi donne donne-moi donnez donnez-moi"),
     ("fr", Q, "quel quels quelle quelles quoi qu'est-ce lesquel* laquelle"),
     ("fr", I, "instruction* consigne* règle* directive* prompt* ordres lignes_directrices directrices contraintes invite_système"),
@@ -61,6 +63,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fr", GIVEN, "chargé*"),
     // German
     ("de", R, "zeig* ausgeb* druck* wiederhol* kopier* verrat* offenbar* enthüll* wiedergeb* dump* zitier* ausgib offenleg* leg_offen legen_sie_offen preisgeb* gib_preis aufdeck* anzeig* ausspuck* spuck_aus"),
+    ("de", R, "kodier* codier* enkodier* encodier* konvertier* umwandel* umwandl* wandel_um wandle transformier* formatier* umformulier* schreib_neu schreibe_neu neu_schreiben neu_formulier* setze_sie setz_sie setze_es setz_es setze_alles packe_sie pack_sie packe_es pack_es packe_alles buchstabier* transliterier* sehen sehe seh sieh anseh* anschau* einseh* durchseh* anzuseh* anzuschau* einzuseh* schau*"),
     ("de", T, "gib sag* nenn* teil* übersetz* fass* erklär* beschreib* geben_sie gebt erzähl* auflist* liste_auf aufzähl* zusammenfass* umschreib* erläuter* mitteil*"),
     ("de", Q, "was welche* welcher welches wie_lauten wie_lautet"),
     ("de", I, "anweisung* instruktion* regel* richtlinie* vorgabe* prompt* befehl* *prompt *prompts *anweisung *anweisungen *vorgaben *regeln direktive* leitlinie* *leitlinien vorschrift* *vorschriften *instruktionen *richtlinien"),
@@ -81,6 +84,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("de", GIVEN, "geladen"),
     // Italian
     ("it", R, "mostr* stamp* ripet* copi* rivel* riprodu* incoll* visualizz* dump* cita* svela* esponi esporre tira_fuori trascriv* fammi_vedere restituisci riporta*"),
+    ("it", R, "codifica codificalo codificala codificali codificale codificami codificare codificarlo codificarle codifichi converti convertilo convertila convertili convertile convertimi convertire convertirl* converta trasform* formatta* riscriv* riformula* metti* mettere* sillaba sillabare sillabalo sillabala compita compitare traslittera* translittera* vedere vederl* vedo vedi guarda* visionare visionarle visionarli visionarlo visionarla dare_un'occhiata occhiata"),
     ("it", T, "dimmi dammi condivid* elenc* tradu* riassum* spieg* descriv* dicci dica mi_dica ci_dica dimmelo dammelo dacci mi_dia fornisci* fornire fornite racconta* sintetizza* riepiloga* parafrasa* indicami illustrami"),
     ("it", Q, "quali quale cosa che_cosa qual"),
     ("it", I, "istruzion* regol* direttiv* linee_guida prompt* indicazioni norme vincoli restrizioni disposizioni indicazione"),
@@ -101,6 +105,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("it", GIVEN, "caricat*"),
     // Portuguese
     ("pt", R, "mostr* exib* imprim* repit* repet* copi* revel* reproduz* cole despej* dump* cite cita* divulgue divulga divulgar desvend* exponha expor expõe vaze vazar vaza transcrev* apresente apresentar replique"),
+    ("pt", R, "codifique codifica codificar codifiquem converta* converte convertam transforme transforma transformar transformem formata formatar formatem reescrev* coloque* coloca colocar ponha* soletr* translitere translitera transliterar ver veja vejo vejam verem olhar olhe olhada visualizar"),
     ("pt", T, "diga* compartilh* partilh* traduz* resum* expliq* explic* descrev* diz diz-me dizer me_dá me_dê fornec* liste listar enumere enumerar detalh* parafraseie sintetize conte-me conta-me"),
     ("pt", Q, "quais qual o_que"),
     ("pt", I, "instruç* instruc* regra* diretriz* orientaç* prompt* diretiva* normas ordens restrições"),
@@ -122,6 +127,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("pt", GIVEN | YOU, "recebeste"),
     // Dutch
     ("nl", R, "toon* print* herhaal* kopieer* onthul* reproduceer* plak* weergeef* dump* citeer* laat_me_je laat_mij_je laat_me_jouw laat_mij_jouw laat_me_uw laat_mij_uw laat_me_de laat_mij_de laat_ons_je laten_zien geef_weer weergeven herhal* kopier* reproduceren citeren tonen uitprint* afdrukken druk_af prijsgeef* prijsgeven verklap*"),
+    ("nl", R, "codeer* encodeer* coderen encoderen converteer* converteren omzett* zet_om transformeer* transformeren formatteer* formatteren herschrijf* herschrijv* herformuleer* zet_ze zet_het zet_alles zet_deze zet_die zetten spel_uit spellen uitspellen spel_het_uit spel_ze_uit translitereer* transcribeer* zien zie bekijk* inzien inkijk* kijk*"),
     ("nl", T, "vertel* zeg* noem* deel* geef* vertaal* vat* beschrijf* vertal* beschrijv* samenvat* som_op leg_uit uitleg* geven delen parafraseer* verstrek* opsommen"),
     ("nl", Q, "wat welke welk hoe_luiden hoe_luidt"),
     ("nl", I, "instructie* regel* richtlijn* aanwijzing* prompt* opdracht* *prompt *instructies voorschrift* *regels *richtlijnen *voorschriften *opdrachten systeemprompt* systeeminstructie*"),
@@ -142,6 +148,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("nl", GIVEN, "geladen"),
     // Polish
     ("pl", R, "pokaż* wyświetl* wypisz* wydrukuj* powtórz* skopiuj* kopiuj* ujawnij* odtwórz* wklej* zrzuć* zrzuc* dump* zacytuj* cytuj* wypisa* wydruk* powtarza* ujawnić odtworz* zdradź zdradzić wyjaw* przytocz* przepisz* zaprezentuj* wyprintuj* zacyt*"),
+    ("pl", R, "zakoduj* koduj* zakodowa* kodować zaszyfruj* przekonwertuj* konwertuj* skonwertuj* przekonwertowa* konwertować zamień* zamieni* przerób* przerob* przekształć* sformatuj* formatuj* sformatowa* przepisa* umieść* wstaw wstawić wstawcie wstawisz włóż* przeliteruj* literuj* transliteruj* przetransliteruj* zobacz* obejrz* zajrz* przejrzeć przejrzę przejrzyj podejrzeć podejrzę podejrzyj popatrz* spojrz* widzieć"),
     ("pl", T, "powiedz* podaj* udostępnij* wymień* przetłumacz* streść* wyjaśnij* opisz* podać podawaj streszcz* wyjaśni* opisa* wylistuj* przekaż* udostępni* przedstaw* sparafrazuj*"),
     ("pl", Q, "jakie jaka jaki jakich które która który jakimi jakiej jakim którymi których czym co_ci co_tobie co_ty co_było co_dokładnie co_zostało co_masz"),
     ("pl", I, "instrukcj* zasad* reguł* wytyczn* polece* prompt* wskazów* dyrektyw* rozkaz* nakaz*"),
@@ -163,6 +170,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("pl", GIVEN | YOU, "otrzymałeś otrzymałaś otrzymaliście dostałeś dostałaś dostaliście"),
     // Indonesian, Malay
     ("id", R, "tunjukkan tampilkan cetak* ulang* salin* ungkapkan bocorkan perlihatkan keluarkan paparkan dump* kutip* tunjuk* tampil* perlihat* munculkan keluarin beberkan bongkar* mengungkap* bocor* tayangkan kasih_lihat menampilkan menunjukkan mencetak mengulang* menyalin membocorkan memperlihatkan mengeluarkan memaparkan mengutip"),
+    ("id", R, "enkode* kodekan sandikan enkripsikan konversi* mengonversi* mengkonversi* ubah ubahlah ubahkan ubah_ke ubah_jadi ubah_menjadi transformasikan formatkan memformat taruh* menaruh letakkan meletakkan tempatkan eja ejakan mengeja transliterasikan alihaksarakan lihat* melihat liat ngeliat ngelihat intip* mengintip"),
     ("id", T, "beritahu* katakan berikan bagikan sebutkan terjemahkan ringkas* jelaskan uraikan kasih_tahu kasih_tau beri jelasin terjemahin menjelaskan menyebutkan memberikan membagikan memberitahu* menerjemahkan meringkas merangkum rangkum* deskripsikan sampaikan ceritakan bilang"),
     ("id", Q, "apa apakah"),
     ("id", I, "instruksi arahan aturan peraturan pedoman perintah prompt* petunjuk instruksi* aturan* arahan* pedoman* perintah* petunjuk* ketentuan direktif"),
@@ -187,6 +195,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("id", ORIGIN | Y, "aslimu awalmu"),
     // Swahili
     ("sw", R, "onyesha* nionyeshe uonyeshe chapisha* rudia* yarudie zirudie nakili* fichua* toa *nukuu* *onyesh* *rudia *rudie *nakili *nakilie kufichua nifichulie *chapish* *dhihirish* funua nifunulie nukuu* dhihirisha*"),
+    ("sw", R, "geuza* *geuz* badilisha* *badilish* umbiza* *umbiz* andika_upya weka* *weke *wekee tamka_herufi taja_herufi kuona nione niyaone nizione tazama* *tazam* angalia* *angali*"),
     ("sw", T, "niambie* eleza* nieleze shiriki* taja* orodhesha* tafsiri* fupisha* nipe tupe nipatie *eleze *elezee kueleza kuelezea elezea *tafsiri* *fupish* *orodhesh* nitajie sema tuambie* utuambie* uniambie* mwambie*"),
     ("sw", Q, "nini gani yapi zipi ipi lipi kipi yepi"),
     ("sw", I, "maagizo maelekezo sheria kanuni amri miongozo mwongozo maelezo prompt* agizo vikwazo *elekezo"),
@@ -208,6 +217,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sw", GIVEN | YOU, "ulipewa* uliyopewa* ulizopewa* uliambiwa* uliyoambiwa* ulizoambiwa* umepewa* umeambiwa* ulipokea* uliyopokea* ulizopokea*"),
     // Zulu (prefixes and infixes: the stems, open on both sides)
     ("zu", R, "*bonis* *khombis* *phind* *kopish* *dalul* *veza* *shicilel* khipha* *caphun* *bonakalis* *phrint* *khiph* *khophish* bonisa* khombisa* phinda* kopisha* dalula* veza shicilela* caphuna* bonakalisa* phrinta* khophisha*"),
+    ("zu", R, "*guqul* guqula* *shintsh* shintsha* bhala_kabusha ubhale_kabusha faka* *ifake *ifakele beka* *ibeke peleta* *pelet* *bhek* bheka* ukubona ngibone ngiyibone ngizibone ngiwabone"),
     ("zu", T, "*tshel* *chaz* *humush* *fingq* ngiphe nginike *cacis* tshela* chaza* humusha* fingqa* cacisa*"),
     ("zu", Q, "yini yimiphi ziphi iziphi yiziphi iyiphi imiphi yimuphi kuyini"),
     ("zu", I, "*yalelo* *yalezo* *mithetho* *mthetho* *qondiso* prompt* *miyalo* *myalo* *mikhombandlela* *zimiso*"),
@@ -229,6 +239,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("zu", GIVEN | YOU, "owanikwa wanikwa owanikezwa wanikezwa"),
     // Albanian
     ("sq", R, "trego* shfaq* printo* përsërit* kopjo* zbulo* riprodho* nxirr* cito* nxjerr* paraqit* shpalos* afisho*"),
+    ("sq", R, "kodo* enkodo* kodifiko* konverto* shndërro* kthe* transformo* formato* rishkru* vendos* gërmëzo* translitero* shoh* shiko* shih shihni"),
     ("sq", T, "thuaj* jep* ndaj* listo* rendit* përkthe* përmblidh* shpjego* përshkruaj* thuani thoni përshkrua* parafrazo* sqaro* numëro numëroni numëroji"),
     ("sq", Q, "cilat cili cila çfarë çka cilët"),
     ("sq", I, "udhëzim* rregull* direktiv* urdhr* prompt* instruksion* urdhër*"),
@@ -250,6 +261,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sq", GIVEN | YOU, "ke_marrë të_kanë_dhënë ju_kanë_dhënë të_dhanë ju_dhanë"),
     // Irish (mutations: the stem without its first letters)
     ("ga", R, "*aispeáin* *athdhéan* *cóipeáil* nocht* *priontáil* luaigh *aispeánaig* *athluaigh* *foilsigh* *léirigh* *sceith* athdhéan* cóipeáil* priontáil* athluaigh* foilsigh* léirigh* sceith*"),
+    ("ga", R, "*ionchódaigh* ionchódaigh* *iontaigh* *iontú* *athraigh* athraigh* *laochl* *ormáid* *thscríobh* cuir cuirigí cuiridh *litrigh* *litriú* litrigh* traslitrigh* *feic* feic* *féach* féach* *amharc* amharc* *reathn*"),
     ("ga", T, "inis n-inis *aistrigh* *achoimr* *mínigh* tabhair_dom roinn innis insigí insint tabhair_dúinn *liostaigh* cuir_síos *míníg* *aistríg* abair aistrigh* achoimr* mínigh* liostaigh* míníg* aistríg*"),
     ("ga", Q, "cad céard cé_na cén cérbh"),
     ("ga", I, "*reoracha* *reoir* *rialacha* *ordacha* leid* prompt* *riail* *orduithe* *srianta* rialacha* riail* orduithe* srianta*"),
@@ -272,6 +284,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ga", GIVEN, "*luchtaíodh*"),
     // Scottish Gaelic
     ("gd", R, "seall* ath-aithris* nochd* clò-bhuail* foillsich* thoir_luaidh sheall* *lethbhreac* *taisbean* fhoillsich* aithris* clobhuail* luaidh lethbhreac* taisbean*"),
+    ("gd", R, "*còdaich* *ionndaidh* *ionndadh* *atharraich* *ormataich* ath-sgrìobh* cuir cuiribh *litrich* litrich* *faic* faic* *coimhead* coimhead*"),
     ("gd", T, "innis* thoir_dhomh *eadar-theangaich* mìnich* mhìnich* *geàrr-chunntas* liostaich* co-roinn* abair thoir_dhuinn innsibh eadartheangaich* eadar-theangaich* geàrr-chunntas*"),
     ("gd", Q, "cò_na ciod dè_an dè_na dè_am dè_a dè_tha"),
     ("gd", I, "*stiùireadh* *stiùiridhean* *riaghailt* *òrdugh* *òrduighean* prompt* *treòrachadh* *cuingealach* stiùireadh* stiùiridhean* riaghailt* òrdugh* òrduighean* treòrachadh* cuingealach*"),
@@ -294,6 +307,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("gd", X | Y, "do_theachdaireachd do_theacsa"),
     // Welsh (mutations: the stem without its first letter)
     ("cy", R, "*angos* argraff* *rgraff* *ailadrodd* copïo* copio* *datgel* dympia* *yfynna* copïwch gopïo gopïwch *allbynn* ailadrodd* datgel* allbynn*"),
+    ("cy", R, "*amgod* trosi drosi throsi trosa troswch *rawsnewid* *fformati* *ailysgrifenn* rhoi gosod gosodwch gosoda osodwch *sillaf* sillaf* *rawslythrenn* gweld gael_gweld gael_weld cael_gweld ga_i_weld *edrych* edrych*"),
     ("cy", T, "*dywed* *rhannu* *rhestr* *yfieithu* *rynhoi* esbonio *dweud* rhowch rho_i_mi *isgrifi* *rhannwch* *rynhow* *yfieithwch* esboni* dywed* rhannu* rhestr* dweud* rhannwch*"),
     ("cy", Q, "beth pa"),
     ("cy", I, "*yfarwyddiad* *rheolau *reolau *anogwr* prompt* *orchymyn* *orchmynion* *yfarwyddyd* *anllaw* *reol rheolau reolau anogwr* orchymyn* orchmynion* reol"),
@@ -315,6 +329,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("cy", GIVEN | YOU, "*gawsoch* *cawsoch* *dderbynioch* *derbynioch* *erbyniaist* gawsoch* cawsoch* dderbynioch* derbynioch*"),
     // Turkish (suffixes: "talimatların", your instructions)
     ("tr", R, "göster* yazdır* tekrarla* kopyala* ifşa* çıktı* dök alıntıla* dökün ortaya_koy* ortaya_çıkar* açığa* sızdır* dışa_aktar*"),
+    ("tr", R, "kodla* şifrele* dönüştür* biçimlendir* formatla* yeniden_yaz* tekrar_yaz* koy koyun koyar koyabilir* koyar_mısın içine_koy* yerleştir* hecele* harf_harf* görmek görmem görmeme göreyim görebilir* görüntüle* bakabilir* bakayım bakmak bakmam bakmama incele*"),
     ("tr", T, "söyle* anlat* ver paylaş* listele* çevir* özetle* açıkla* tanımla* verin verir_misin verebilir* sırala* bildir* tercüme* izah* belirt belirtin belirtir_misin"),
     ("tr", Q, "ne neler nedir nelerdir hangi* neydi nelerdi"),
     ("tr", I, "talimat* kural* yönerge* direktif* komut* istem* prompt* yönlendirme* emirler* kısıtlama* ilkeler*"),
@@ -339,6 +354,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("tr", GIVEN | YOU, "aldın aldınız aldığın* aldığınız*"),
     // Vietnamese (syllables fold to short Latin words: phrases only)
     ("vi", R, "hiển_thị cho_xem in_ra in_toàn_bộ lặp_lại nhắc_lại sao_chép viết_ra chép_lại tiết_lộ xuất_ra hãy_in trích cho_tôi_xem cho_mình_xem cho_em_xem cho_tớ_xem hiện_ra để_lộ công_khai trình_bày in_lại nhại_lại dán_lại bật_mí lộ_ra khai_ra"),
+    ("vi", R, "mã_hóa mã_hoá chuyển_đổi chuyển_sang chuyển_thành biến_đổi định_dạng viết_lại đặt_vào bỏ_vào cho_vào đánh_vần phiên_âm chuyển_tự muốn_xem cần_xem được_xem xem_qua xem_được xem_hết xem_toàn_bộ xem_lại để_xem tôi_xem xem_các xem_những nhìn_thấy nhìn_vào"),
     ("vi", T, "cho_tôi_biết nói_cho chia_sẻ liệt_kê tóm_tắt giải_thích mô_tả dịch_sang cho_mình_biết cho_em_biết cho_tớ_biết kể_cho nói_ra đưa_cho_tôi cung_cấp dịch_ra diễn_giải thuật_lại nêu_ra tóm_lược"),
     ("vi", Q, "là_gì những_gì cái_gì nào hướng_dẫn_gì quy_tắc_gì chỉ_dẫn_gì chỉ_thị_gì lệnh_gì điều_gì"),
     ("vi", I, "hướng_dẫn chỉ_dẫn chỉ_thị quy_tắc nguyên_tắc lời_nhắc mệnh_lệnh prompt* quy_định chỉ_lệnh ràng_buộc lời_dặn dặn_dò nội_quy luật_lệ câu_nhắc"),
@@ -359,6 +375,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("vi", GIVEN, "được_nạp nạp_vào"),
     // Finnish (possessive suffixes: "ohjeesi", your instructions)
     ("fi", R, "näytä* tulosta* toista* kopioi* paljasta* lainaa* dumppaa* näyttä* siteeraa* vuoda"),
+    ("fi", R, "koodaa* koodat* koodaisi* enkoodaa* muunna* muunta* muuntais* muotoile* muotoil* formatoi* uudelleenkirjoit* kirjoita_uudelleen laita* laitta* sijoita* tavaa translitteroi* nähdä nähdäkseni näkisin näen nähtäv* näkemä* katso* katsel* vilkais* vilkaist*"),
     ("fi", T, "kerro* anna jaa luettele* käännä* tiivistä* selitä* kuvaile* antaisitko antaisitteko annatko annathan jakaisitko listaa* selittä* kuvaili* kerto* kääntä* luettel*"),
     ("fi", Q, "mitkä mikä mitä millaiset millai* minkälaiset minkä"),
     ("fi", I, "ohje* sääntö* säännö* käsky* kehote* kehotte* prompt* direktiiv* määräy* *ohjeet *ohjeita *ohjeistus* *kehote* *sääntöjä linjaus* järjestelmäkehote* järjestelmäkehotte* järjestelmäohje*"),
@@ -383,6 +400,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fi", GIVEN | YOU, "sait saitte saamasi saamanne"),
     // Swedish, Norwegian, Danish
     ("sv", R, "visa* vis skriv_ut upprepa* gjenta* gentag* kopiera* kopier* avslöja* avslør* afslør* print* dumpa* citera* siter* skriva_ut skrive_ut återge* gjengi* gengiv* röja klistra_in repeter*"),
+    ("sv", R, "koda kodera* koda_om kode_om enkoda* enkode* konvertera* konverter* omvandla* omvandl* omforma* omform* gör_om gjør_om gør_om transformera* transformere formatera* formatere skriv_om skrive_om skriva_om omskriv* omformulera* omformuler* lägg_den lägg_dem lägg_det lägg_alla legg_den legg_dem legg_det legg_alle læg_den læg_dem læg_det læg_alle sett_inn sæt_ind placera* plasser* stava bokstavera* bokstaver* stav_ut stave_ut stava_ut translitterera* translitterer* få_se få_sjå se_din se_dina se_dine se_ditt se_dit se_jeres se_på vil_se vill_se kan_jeg_se kan_jag_se låt_mig_se la_meg_se lad_mig_se kika* kikke* titta* kolla* kig_på kigge* ta_en_titt ta_en_kikk vise_meg vise_mig vise_deg vise_dig"),
     ("sv", T, "berätta* fortell* fortæl* säg ge gi giv dela översätt* oversett* oversæt* sammanfatta* oppsummer* forklar* förklara* si_meg sig_mig lista list_opp liste_opp ramsa_upp beskriv* redogör* oppgi ange uppge sammenfat* resumer*"),
     ("sv", Q, "vilka vilken vad hva hvad hvilke hvilken vilket hvilket"),
     ("sv", I, "instruktion* instruksjon* instruks* regler riktlinj* retningslinj* prompt* direktiv* *prompten *instruktioner *meddelande regelverk* reglerna reglene reglerne *regler föreskrift* forskrift* anvisning* ordrer *instruktion* *instruks* *prompt"),
@@ -403,6 +421,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sv", GIVEN, "laddades laddad* lastet"),
     // Tagalog
     ("tl", R, "ipakita* ilimbag* i-print* ulitin* kopyahin* isiwalat* ibunyag* ilabas* i-quote* i-dump* sipiin ilathala ipahayag"),
+    ("tl", R, "baguhin* palitan* gawing gawin_itong ilagay* isulat_muli isulat_ulit isulat_uli ibaybay* baybayin isaayos makita* makikita* tingnan* tignan* silipin* masilip* matingnan*"),
     ("tl", T, "sabihin* ibahagi* ilista* isalin* ibuod* ipaliwanag* ilarawan* ibigay* isalaysay banggitin ipaalam ilahad ikuwento bigyan_mo_ako"),
     ("tl", Q, "ano alin anu-ano ano-ano anong alin-alin aling"),
     ("tl", I, "tagubilin* panuto* patakaran* alituntunin* utos* prompt* direksyon* instruksyon* instruksiyon* direktiba* kautusan tuntunin* bilin"),
@@ -423,6 +442,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("tl", GIVEN, "ini-load*"),
     // Russian
     ("ru", R, "покажи* выведи* напечатай* распечатай* повтори* скопируй* раскрой* воспроизвед* отобраз* вставь* выгрузи* процитируй* цитируй* показать показыва* вывести выдай выдайте выдать распечата* напечата* скопирова* копируй* копирова* раскры* дублируй* озвучь* огласи* выложи* зачитай* перепиши* покажешь покажете выведешь выпиши* разгласи* слей слить"),
+    ("ru", R, "закодируй* закодирова* кодируй* зашифруй* зашифрова* конвертируй* конвертирова* сконвертируй* преобразуй* преобразова* трансформируй* трансформирова* отформатируй* отформатирова* форматируй* форматирова* оформи* переписа* помести* положи* поставь* оберни* продиктуй* диктуй* произнеси_по_буквам назови_по_буквам транслит* увидеть увижу посмотреть посмотрю посмотри* взглянуть взгляну* глянуть гляну* просмотре* просмотри* просматрива* видеть ознакоми* ознакомл*"),
     ("ru", T, "скажи* расскажи* дай дайте поделись* перечисли* переведи* объясни* опиши* сказать рассказать дать поделитесь поделиться перевести описать сообщи* изложи* резюмируй* суммируй* перескажи* назови* предоставь* напомни*"),
     ("ru", Q, "какие какая какой каковы каких какими каково какую какое что"),
     ("ru", I, "инструкци* правил* указани* директив* промпт* подсказк* распоряжени* предписани* регламент* приказы наставлени*"),
@@ -443,6 +463,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ru", GIVEN, "загрузили загружен*"),
     // Arabic (attached articles, conjunctions and pronouns: anywhere)
     ("ar", R, "أظهر اظهر اعرض اطبع كرر انسخ اكشف أخرج اخرج اقتبس أرني ارني أعد_كتابة اعد_كتابة أفصح افصح سرب انشر ألصق الصق استخرج يمكنك_عرض"),
+    ("ar", R, "بتحويل قم_بتحويل حولها_إلى حولها_الى حوله_إلى حوله_الى حولهم_إلى حولهم_الى بترميز قم_بترميز بتشفير قم_بتشفير شفرها نسقها نسقه بتنسيق قم_بتنسيق أعد_صياغة اعد_صياغة ضعها_في ضعه_في ضعهم_في ضعها_داخل ضعه_داخل تهجى تهجئ تهجئة أن_أرى ان_ارى دعني_أرى دعني_ارى رؤية أشاهد اشاهد مشاهدة الاطلاع_على الإطلاع_على اطلع_على أطلع_على انظر_إلى انظر_الى"),
     ("ar", T, "أخبرني اخبرني أعطني اعطني شارك ترجم لخص اشرح قل_لي اذكر أعطنا اعطنا زودني وضح اسرد بين_لي أطلعني اطلعني أعلمني اعلمني صف_لي"),
     ("ar", Q, "ما_هي ما_هو ماذا ماهي ماهو ما_الذي ما_هى ماهى ما_كانت"),
     ("ar", I, "تعليمات قواعد إرشادات ارشادات توجيهات أوامر اوامر موجه البرومبت تعليمة ضوابط برومبت برومت"),
@@ -466,6 +487,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ar", CONFIG | Y, "إعداداتك اعداداتك تكوينك"),
     // Hindi
     ("hi", R, "दिखा प्रिंट दोहरा कॉपी प्रकट उजागर डंप उद्धृत आउटपुट ज़ाहिर जाहिर खुलासा प्रदर्शित"),
+    ("hi", R, "एन्कोड एनकोड कूटबद्ध कन्वर्ट कनवर्ट रूपांतरित रूपांतरण परिवर्तित में_बदल फॉर्मेट फ़ॉर्मेट फार्मेट प्रारूपित दोबारा_लिख फिर_से_लिख पुनः_लिख पुनर्लेखन में_डाल स्पेल वर्तनी अक्षर_दर_अक्षर लिप्यंतरण लिप्यंतरित ट्रांसलिटरेट देख नज़र_डाल नजर_डाल"),
     ("hi", T, "बता साझा सूचीबद्ध अनुवाद सारांश समझा वर्णन कहिए दीजिए संक्षेप शेयर विवरण"),
     ("hi", Q, "क्या कौन"),
     ("hi", I, "निर्देश नियम दिशानिर्देश दिशा-निर्देश आदेश प्रॉम्प्ट प्रोम्प्ट हिदायत अनुदेश प्रतिबंध इंस्ट्रक्शन रूल्स गाइडलाइन प्रॉम्ट"),
@@ -486,6 +508,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("hi", GIVEN, "लोड_किया"),
     // Chinese (simplified and traditional)
     ("zh", R, "显示 顯示 打印 列印 输出 輸出 重复 重複 复述 複述 复制 複製 写出 寫出 透露 展示 泄露 洩露 贴出 念出 导出 導出 引用 泄漏 洩漏 披露 公开 公開 揭示 揭露 暴露 给我看 給我看 粘贴 黏貼 呈现 呈現 展现 展現 背诵 背誦 转储 轉儲 抄写 抄寫 照抄 抄录 抄錄 再说一遍 再說一遍 重述 复读 復讀"),
+    ("zh", R, "转换 轉換 转成 轉成 转为 轉為 转化 轉化 变换 變換 编码 編碼 格式化 排版 改写 改寫 重写 重寫 放进 放進 放入 放到 装进 裝進 拼写 拼寫 拼出 音译 音譯 转写 轉寫 看看 看一下 看一看 看一眼 查看 瞧瞧 过目 過目 让我看 讓我看 看到 看见 看見 浏览 瀏覽"),
     ("zh", T, "告诉 告訴 说出 說出 给我 給我 分享 列出 翻译 翻譯 总结 總結 解释 解釋 描述 说说 說說 讲讲 講講 讲一下 講一下 说一下 說一下 概括 概述 转述 轉述 讲出 講出 交代 列举 列舉 告知 叙述 敘述 归纳 歸納"),
     ("zh", Q, "什么 什麼 哪些 啥 哪个 哪個 何种 何種 甚么"),
     ("zh", I, "指令 指示 说明 說明 规则 規則 准则 準則 提示词 提示詞 提示 命令 设定 設定 约束 約束 守则 守則 指引 方针 方針 人设 人設"),
@@ -506,6 +529,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("zh", GIVEN, "加载 載入 加載"),
     // Japanese
     ("ja", R, "表示 見せ 出力 繰り返 書き出 コピー 印刷 プリント 明か 開示 貼り付け ダンプ 引用 みせて くりかえ 繰返 吐き出 暴露 漏らし 漏洩 漏えい 公開 さらけ出 再現 複製 書き写 はりつけ ペースト リピート アウトプット 披露"),
+    ("ja", R, "エンコード 符号化 変換 コード化 フォーマット 整形 書き換え 書き直 書きかえ 書き替え 載せて 綴って スペル 音訳 翻字 ローマ字に 見たい 見られ 見れ 見て 見る 拝見 閲覧 覗"),
     ("ja", T, "教え 言って 伝え 共有 列挙 翻訳 要約 説明 述べ おしえ 話して 列記 リストアップ 箇条書き まとめ 訳して 解説 記述 お聞かせ 聞かせ"),
     ("ja", Q, "何 どんな どの なに どういう いかなる なんですか"),
     ("ja", I, "指示 命令 ルール 規則 指針 ガイドライン プロンプト インストラクション 指令 方針 規定 制約 決まり きまり 取り決め 約束事 指図"),
@@ -526,6 +550,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ja", GIVEN, "読み込まれ"),
     // Korean
     ("ko", R, "보여 표시 출력 반복 복사 공개 드러내 인쇄 덤프 인용 프린트 되풀이 복제 붙여넣 누설 유출 밝혀 폭로 노출 내보내 뱉어 읊어 재현 카피 복붙"),
+    ("ko", R, "인코딩 인코드 부호화 변환 바꿔 변형 포맷 서식 재작성 다시_써 다시_작성 고쳐_써 넣어 담아 철자 음역 로마자로 보고_싶 보고싶 볼_수 봐도 봐야 보자 살펴 들여다 열람 조회 보게"),
     ("ko", T, "알려 말해 공유 나열 번역 요약 설명 말씀해 얘기해 이야기해 전해 제시해 정리해 서술 열거"),
     ("ko", Q, "무엇 뭐 어떤 무슨 뭔지 어떠한 어느 뭘"),
     ("ko", I, "지시 지침 규칙 명령 프롬프트 가이드라인 규정 인스트럭션 룰 방침 제약사항 제약조건 제약_조건"),
