@@ -179,7 +179,7 @@ pub struct ConceptMatcher {
 #[derive(Debug, Clone)]
 struct Entry {
     /// One bit per language.
-    languages: u32,
+    languages: u64,
     concepts: Concepts,
     bounded_start: bool,
     bounded_end: bool,
@@ -212,7 +212,7 @@ impl Automaton {
                 entries.push(Vec::new());
                 entries.len() - 1
             });
-            let bit = 1u32 << form.language;
+            let bit = 1u64 << form.language;
             let same = entries[i]
                 .iter_mut()
                 .find(|e| e.concepts == form.concepts && e.bounded_end == form.bounded_end);
@@ -325,7 +325,7 @@ struct Hit {
     start: usize,
     end: usize,
     /// The languages whose lexicon lists the form, one bit each.
-    languages: u32,
+    languages: u64,
     concepts: Concepts,
 }
 
@@ -349,8 +349,8 @@ impl ConceptMatcher {
             };
             let language = u8::try_from(language)
                 .ok()
-                .filter(|l| *l < 32)
-                .ok_or("more than 32 languages")?;
+                .filter(|l| *l < 64)
+                .ok_or("more than 64 languages")?;
             for word in words.split_whitespace() {
                 let (form, pattern) = compile_form(word, language, *concepts);
                 if pattern.trim().is_empty() {
