@@ -70,6 +70,9 @@ pub const BEGIN: Concepts = 1 << 15;
 pub const ANSWER: Concepts = 1 << 16;
 /// Not to reveal, not to disclose: what the reader was told to keep back.
 pub const FORBIDDEN: Concepts = 1 << 17;
+/// Set aside: ignore, disregard, forget, override; "no longer apply", "are void" (said of
+/// instructions, they cancel them).
+pub const IGNORE: Concepts = 1 << 18;
 /// Derived (never in the lexicon): instructions with "your" or "given" of the same
 /// language next to them, the model's own rather than a recipe's.
 pub const OWN_INSTRUCTIONS: Concepts = 1 << 24;
