@@ -16,12 +16,15 @@ pub const HELDOUT_TOOL_OUTPUT_FILES: &[(&str, &str)] = &[("tool_outputs_heldout.
 /// full of honest imperatives (family `written_clean`); even lines dev, odd held-out.
 pub const WRITTEN_TOOL_OUTPUT_FILES: &[(&str, &str)] =
     &[("tool_directives_written.jsonl", "written_tool")];
-/// System-prompt extraction requests written in many languages (family `sysprompt_ml`, the
-/// language as the second part of the id): dev rows were tuned on, held-out rows were
-/// written in other phrasings ("your initial instructions", "your system message") before
-/// the detector saw them.
-pub const MULTILINGUAL_EXTRACTION_FILES: &[(&str, &str)] =
-    &[("sysprompt_multilingual.jsonl", "written_ml")];
+/// Requests written in many languages, the language as the second part of the id:
+/// system-prompt extraction (family `sysprompt_ml`) and instruction override
+/// (`override_ml`). Dev rows were tuned on; held-out rows were written in other phrasings,
+/// by helpers who never saw the detector, and their texts were never read while tuning.
+pub const MULTILINGUAL_FILES: &[(&str, &str)] = &[
+    ("sysprompt_multilingual.jsonl", "written_ml"),
+    ("sysprompt_multilingual_7.jsonl", "written_ml"),
+    ("override_multilingual.jsonl", "written_ml"),
+];
 /// The honest files the n-gram model is trained on (dev rows only): the English-centric
 /// model predates the multilingual look-alikes, which measure the concept stage and are
 /// not training data (adding them changes the committed model).
@@ -39,6 +42,8 @@ pub const HONEST_FILES: &[(&str, &str)] = &[
     ("honest_public.jsonl", "docs"),
     ("honest_prompts.jsonl", "prompts"),
     ("honest_multilingual.jsonl", "multilingual"),
+    ("honest_multilingual_7.jsonl", "multilingual"),
+    ("honest_override_multilingual.jsonl", "multilingual"),
 ];
 
 /// One labeled sample.

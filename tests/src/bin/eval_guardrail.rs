@@ -13,7 +13,7 @@ use meshguard_core::output_sanitizer::{self, Outcome, Sanitizer};
 use meshguard_core::prompt_guardrail::{Config, Decision, Guardrail};
 use meshguard_e2e::guardrail_corpus::{
     load_all, prose, Sample, ATTACK_FILES, HELDOUT_TOOL_OUTPUT_FILES, HONEST_FILES,
-    MULTILINGUAL_EXTRACTION_FILES, TOOL_OUTPUT_FILES, WRITTEN_TOOL_OUTPUT_FILES,
+    MULTILINGUAL_FILES, TOOL_OUTPUT_FILES, WRITTEN_TOOL_OUTPUT_FILES,
 };
 use meshguard_e2e::load::bench_line;
 use regex::Regex;
@@ -208,7 +208,7 @@ fn run() -> Result<(), String> {
         tally.report(&format!("guardrail_detection_{family}"), family);
     }
     all.report("guardrail_detection_all", "all attacks");
-    multilingual_extraction(&guardrail, show_misses)?;
+    multilingual(&guardrail, show_misses)?;
     let mut fp = Tally::default();
     let mut fp_groups: BTreeMap<&str, Tally> = BTreeMap::new();
     for s in &honest {
@@ -242,14 +242,38 @@ fn run() -> Result<(), String> {
     tool_outputs(&attacks, &honest, show_misses)
 }
 
-/// System-prompt extraction per language (`guardrail_detection_sysprompt_ml_<lang>`) and
-/// overall, dev and held-out, and how many languages reach 80% held-out.
-fn multilingual_extraction(guardrail: &Guardrail, show_misses: bool) -> Result<(), String> {
-    let samples = load_all(MULTILINGUAL_EXTRACTION_FILES)?;
+/// Requests written in many languages, per family (`sysprompt_ml`: system-prompt
+/// extraction, `override_ml`: instruction override): per language
+/// (`guardrail_detection_<family>_<lang>`), per batch and overall, dev and held-out, and
+/// how many languages reach 80% held-out.
+fn multilingual(guardrail: &Guardrail, show_misses: bool) -> Result<(), String> {
+    let samples = load_all(MULTILINGUAL_FILES)?;
+    let mut families: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+    for s in &samples {
+        families.entry(&s.family).or_default().push(s);
+    }
+    for (family, samples) in families {
+        multilingual_family(guardrail, family, &samples, show_misses);
+    }
+    Ok(())
+}
+
+/// The figures of one family of [`multilingual`].
+fn multilingual_family(
+    guardrail: &Guardrail,
+    family: &str,
+    samples: &[&Sample],
+    show_misses: bool,
+) {
+    let what = match family {
+        "sysprompt_ml" => "system-prompt extraction",
+        "override_ml" => "instruction override",
+        other => other,
+    };
     let mut langs: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut batches: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut all = Tally::default();
-    for s in &samples {
+    for s in samples {
         let hit = flagged(guardrail, &s.text);
         let lang = s.id.split(':').nth(1).unwrap_or("unknown");
         langs.entry(lang).or_default().add(&s.split, hit);
@@ -261,32 +285,31 @@ fn multilingual_extraction(guardrail: &Guardrail, show_misses: bool) -> Result<(
     }
     for (lang, tally) in &langs {
         tally.report(
-            &format!("guardrail_detection_sysprompt_ml_{lang}"),
-            &format!("system-prompt extraction, {lang}"),
+            &format!("guardrail_detection_{family}_{lang}"),
+            &format!("{what}, {lang}"),
         );
     }
     for (batch, tally) in &batches {
         let tag = batch.rsplit(['-', ':']).next().unwrap_or(batch);
         tally.report(
-            &format!("guardrail_detection_sysprompt_ml_batch{tag}"),
-            &format!("system-prompt extraction, {batch}"),
+            &format!("guardrail_detection_{family}_batch{tag}"),
+            &format!("{what}, {batch}"),
         );
     }
     all.report(
-        "guardrail_detection_sysprompt_ml",
-        "system-prompt extraction, all languages",
+        &format!("guardrail_detection_{family}"),
+        &format!("{what}, all languages"),
     );
     let at_80 = langs
         .values()
         .filter(|t| t.heldout.1 > 0 && pct(t.heldout.0, t.heldout.1) >= 80.0)
         .count();
     bench_line(
-        "guardrail_sysprompt_ml_languages_at_80_heldout",
+        &format!("guardrail_{family}_languages_at_80_heldout"),
         at_80 as f64,
         "count",
         None,
     );
-    Ok(())
 }
 
 /// The value after `flag` on the command line.

@@ -24,13 +24,21 @@ pub const fn leet(b: u8) -> u8 {
 /// Fold a lowercase non-ASCII character to the Latin letter it imitates, strip its
 /// diacritics, or drop it (`None`) when it is a combining mark. Folded view only.
 pub fn fold_char(c: char) -> Option<char> {
-    if is_combining_mark(c) {
+    if is_combining_mark(c) && !is_vowel_sign(c) {
         return None;
     }
     if let Some(l) = homoglyph(c) {
         return Some(l);
     }
     Some(strip_diacritic(c).unwrap_or(c))
+}
+
+/// Whether a combining mark is a letter of its word rather than an accent: the vowel
+/// signs of Devanagari, Bengali and Thai ("निर्देश" folded to "नरदश" read as other words).
+/// Their nukta is still dropped (often left out when typing: "नज़र" / "नजर").
+fn is_vowel_sign(c: char) -> bool {
+    matches!(c, '\u{0900}'..='\u{09FF}' | '\u{0E00}'..='\u{0E7F}')
+        && !matches!(c, '\u{093C}' | '\u{09BC}')
 }
 
 /// Cyrillic, Greek and other look-alikes of Latin lowercase letters (input is lowercase).

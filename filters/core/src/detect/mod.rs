@@ -205,34 +205,55 @@ pub struct Detector {
     concepts: Option<ConceptRule>,
 }
 
-/// The concept stage ([`concepts`]) as configured: the lexicon and the finding's score.
+/// The concept stage ([`concepts`]) as configured: the lexicon, the requests it looks
+/// for and their findings' scores.
 #[derive(Debug, Clone)]
 struct ConceptRule {
     matcher: concepts::ConceptMatcher,
-    weight: f32,
+    /// The enabled requests.
+    requests: Vec<concepts::Request>,
+    /// Each enabled request's weight, in the order of `requests`.
+    weights: Vec<f32>,
 }
 
 impl ConceptRule {
     fn new(config: &DetectConfig) -> Result<Option<Self>, ConfigError> {
-        if !config.rule_enabled(concepts::RULE_ID, concepts::FAMILY) {
+        let requests: Vec<_> = concepts::Request::ALL
+            .into_iter()
+            .filter(|r| config.rule_enabled(r.id(), r.family()))
+            .collect();
+        if requests.is_empty() {
             return Ok(None);
         }
         let matcher = concepts::ConceptMatcher::builtin()
             .map_err(|e| ConfigError::invalid(config::field("disable_rules"), e))?;
-        let weight = concepts::WEIGHT * config.family(concepts::FAMILY).weight_scale;
-        Ok(Some(Self { matcher, weight }))
+        let weights = requests
+            .iter()
+            .map(|r| concepts::WEIGHT * config.family(r.family()).weight_scale)
+            .collect();
+        Ok(Some(Self {
+            matcher,
+            requests,
+            weights,
+        }))
     }
 
-    /// A finding for the first request for the model's own instructions in the view.
-    fn scan(&self, view: &View) -> Option<Finding> {
-        let span = self.matcher.find(view)?;
-        Some(Finding::new(
-            concepts::RULE_ID.into(),
-            concepts::FAMILY,
-            self.weight,
-            view.map.to_original(span),
-            None,
-        ))
+    /// A finding for the first request of each enabled kind in the view.
+    fn scan(&self, view: &View) -> Vec<Finding> {
+        self.matcher
+            .find(view, &self.requests)
+            .into_iter()
+            .map(|(request, span)| {
+                let i = self.requests.iter().position(|r| *r == request);
+                Finding::new(
+                    request.id().into(),
+                    request.family(),
+                    i.map_or(concepts::WEIGHT, |i| self.weights[i]),
+                    view.map.to_original(span),
+                    None,
+                )
+            })
+            .collect()
     }
 }
 
@@ -386,7 +407,7 @@ impl Detector {
         if let Some(f) = self.model.as_ref().and_then(|m| m.scan(&norm.view)) {
             push(&mut findings, f);
         }
-        if let Some(f) = self.concepts.as_ref().and_then(|c| c.scan(&norm.view)) {
+        for f in self.concepts.iter().flat_map(|c| c.scan(&norm.view)) {
             push(&mut findings, f);
         }
         pace.checkpoint(text.len()).await;

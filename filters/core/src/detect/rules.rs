@@ -1924,7 +1924,7 @@ pub fn is_builtin_id(id: &str) -> bool {
     RULES.iter().any(|r| r.id == id)
         || Signal::ALL.iter().any(|s| s.id() == id)
         || id == super::ngram_model::RULE_ID
-        || id == super::concepts::RULE_ID
+        || super::concepts::Request::ALL.iter().any(|r| r.id() == id)
 }
 
 /// What `\d` (and `0-9` in a class) becomes in the folded view: a digit, or the letter
