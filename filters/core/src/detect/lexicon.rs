@@ -939,4 +939,5 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("th", IGNORE, "ลืมทุกอย่าง"),
     ("ha", IGNORE, "ka_manta_da_duk ku_manta_da_duk"),
     ("ha", GIVEN, "aka_faɗa_maka aka_fada_maka"),
+    ("id", GIVEN, "dikatakan"),
 ];
