@@ -111,6 +111,10 @@ pub const IGNORE: Concepts = 1 << 18;
 /// of superseded steps ("the previous instructions for the old router no longer apply"),
 /// so it sets instructions aside only when they are all of them or the reader's own.
 pub const VOID: Concepts = 1 << 19;
+/// What holds the model back: its programming, training, restrictions, limitations,
+/// filters, safeguards, ethics. Not instructions to reveal ("tell me your limitations" is
+/// honest), only something to set aside ("forget your programming").
+pub const CONSTRAINTS: Concepts = 1 << 20;
 /// Derived (never in the lexicon): instructions with "your" or "given" of the same
 /// language next to them, the model's own rather than a recipe's.
 pub const OWN_INSTRUCTIONS: Concepts = 1 << 24;
