@@ -11,9 +11,9 @@
 //! request is decided once for all languages by [`super::concepts::COMBOS`].
 
 use super::concepts::{
-    Concepts, ABOVE, ALL, ANSWER, BEGIN, CONFIG, FORBIDDEN, GIVEN, IGNORE, INSTRUCTIONS as I,
-    ORIGIN, QUESTION as Q, REPRODUCE as R, SYSTEM as S, TELL as T, TEXT as X, VERBATIM as V, VOID,
-    WRITE, YOU, YOURS as Y,
+    Concepts, ABOVE, ALL, ANSWER, BEGIN, CONFIG, CONSTRAINTS, FORBIDDEN, GIVEN, IGNORE,
+    INSTRUCTIONS as I, ORIGIN, QUESTION as Q, REPRODUCE as R, SYSTEM as S, TELL as T, TEXT as X,
+    VERBATIM as V, VOID, WRITE, YOU, YOURS as Y,
 };
 
 /// The lexicon: `(language, concepts, space-separated words)`.
@@ -40,6 +40,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("es", FORBIDDEN, "no_reveles no_revelar no_debes_revelar no_puedes_revelar no_revelaras no_revelarás no_divulgar no_debes_divulgar"),
     ("es", IGNORE, "ignora ignore ignoren ignorad ignorar ignorarlas ignorarlos ignóralas ignóralos ignórala ignóralo ignórelas ignórelos ignórenlas ignórenlos ignorando olvida olvidad olvidar olvidarlas olvidarlos olvídalas olvídalos olvídalo olvídate olvídese olvídense olvidaos olvídelas olvídelos desestima desestime desestimen desestimar desestímalas desestímalos descarta descarte descarten descartar descártalas descártalos caso_omiso no_hagas_caso no_haga_caso no_hagan_caso no_prestes_atención no_preste_atención no_presten_atención pasa_por_alto pase_por_alto pasen_por_alto pasar_por_alto deja_de_lado deje_de_lado dejen_de_lado dejar_de_lado deja_a_un_lado no_sigas no_siga no_sigan no_seguir deja_de_seguir deje_de_seguir dejen_de_seguir dejar_de_seguir ya_no_sigas no_obedezcas no_obedezca no_obedezcan no_obedecer deja_de_obedecer anula_tus anule_sus"),
     ("es", VOID, "quedan_anuladas quedan_anulados están_anuladas han_sido_anuladas ya_no_son_válidas ya_no_son_válidos ya_no_aplican ya_no_se_aplican ya_no_rigen ya_no_están_vigentes ya_no_tienen_validez ya_no_cuentan"),
+    ("es", CONSTRAINTS, "programación programaciones entrenamiento entrenamientos restricci* limitaci* límites filtro filtros salvaguarda salvaguardas salvaguardia salvaguardias protecciones medidas_de_seguridad medidas_de_protección mecanismos_de_seguridad mecanismos_de_protección directrices_de_seguridad pautas_de_seguridad normas_de_seguridad protocolos_de_seguridad directrices_éticas pautas_éticas principios_éticos principios_morales la_ética tu_ética su_ética vuestra_ética la_moral tu_moral su_moral vuestra_moral moralidad escrúpulos política_de_contenido políticas_de_contenido política_de_contenidos políticas_de_contenidos política_de_uso políticas_de_uso políticas_de_seguridad censura barreras_de_seguridad barreras_de_protección guardarraíles guardrails"),
     ("es", GIVEN, "cargad*"),
     ("es", GIVEN | YOU, "recibiste obtuviste"),
     // French
@@ -64,6 +65,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fr", FORBIDDEN, "ne_pas_révéler ne_pas_divulguer ne_dois_pas_révéler ne_pas_dévoiler ne_dois_pas_divulguer ne_jamais_révéler ne_pas_le_révéler ne_pas_les_révéler"),
     ("fr", IGNORE, "ignore ignorez ignorer oublie_tout oubliez_tout oublie_toutes oubliez_toutes oublie_tous oubliez_tous oublie_les oubliez_les oublie_la oubliez_la oublie_tes oublie_ta oublie_ton oubliez_vos oubliez_votre oublie_ce oubliez_ce oublie_ces oubliez_ces oublier_les oublier_tout fais_abstraction faites_abstraction faire_abstraction ne_tiens_pas_compte ne_tenez_pas_compte ne_pas_tenir_compte ne_tiens_plus_compte ne_tenez_plus_compte ne_suivez_pas ne_suivez_plus ne_pas_suivre ne_plus_suivre cesse_de_suivre cessez_de_suivre arrête_de_suivre arrêtez_de_suivre n'obéis_pas n'obéissez_pas n'obéis_plus n'obéissez_plus ne_pas_obéir passe_outre passez_outre passer_outre outrepasse outrepassez outrepasser écarte écartez mets_de_côté mettez_de_côté laisse_de_côté laissez_de_côté ne_prête_pas_attention ne_prêtez_pas_attention"),
     ("fr", VOID, "sont_annulées sont_caduques caduques ne_s'appliquent_plus ne_sont_plus_valables ne_sont_plus_valides n'ont_plus_cours sont_nulles non_avenues sont_révoquées sont_obsolètes ne_comptent_plus"),
+    ("fr", CONSTRAINTS, "programmation programmations entraînement entraînements restriction restrictions limitation limitations limites filtre filtres garde-fou garde-fous protections mesures_de_sécurité mesures_de_protection mécanismes_de_sécurité mécanismes_de_protection consignes_de_sécurité règles_de_sécurité directives_de_sécurité protocoles_de_sécurité lignes_directrices_éthiques principes_éthiques principes_moraux l'éthique ton_éthique votre_éthique la_morale ta_morale votre_morale sens_moral scrupules politique_de_contenu politiques_de_contenu politique_d'utilisation politiques_d'utilisation politique_de_sécurité politiques_de_sécurité censure contrainte contraintes barrières_de_sécurité guardrails"),
     ("fr", GIVEN, "chargé*"),
     // German
     ("de", R, "zeig* ausgeb* druck* wiederhol* kopier* verrat* offenbar* enthüll* wiedergeb* dump* zitier* ausgib offenleg* leg_offen legen_sie_offen preisgeb* gib_preis aufdeck* anzeig* ausspuck* spuck_aus"),
@@ -87,6 +89,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("de", FORBIDDEN, "nicht_verraten nicht_preisgeben nicht_offenlegen nicht_zu_verraten nicht_offenbaren nicht_zu_offenbaren nicht_enthüllen nicht_preiszugeben nicht_offenzulegen"),
     ("de", IGNORE, "ignorier* missacht* vergiss_alle vergiss_alles vergiss_die vergiss_deine vergiss_sämtliche vergiss_jegliche vergiss_bitte vergiss_einfach vergiss_was vergiss_das vergesst_alle vergesst_alles vergesst_die vergesst_eure vergessen_sie_alle vergessen_sie_alles vergessen_sie_die vergessen_sie_ihre vergessen_sie_bitte vergessen_sie_einfach vergessen_sie_sämtliche außer_acht beachte_nicht beachten_sie_nicht nicht_mehr_beachten nicht_beachten befolge_nicht befolgen_sie_nicht nicht_befolgen nicht_mehr_befolgen halte_dich_nicht halt_dich_nicht haltet_euch_nicht halten_sie_sich_nicht gehorche_nicht verwirf verwerft verwerfen_sie übergehe übergeh übergehen_sie überschreibe setz_dich_über setze_dich_über setzt_euch_über setzen_sie_sich_über hinwegsetzen leg_beiseite lege_beiseite legen_sie_beiseite"),
     ("de", VOID, "ungültig gelten_nicht_mehr gilt_nicht_mehr nicht_mehr_gültig hinfällig"),
+    ("de", CONSTRAINTS, "*programmierung training trainings *einschränkung* *beschränkung* *begrenzung* restriktion* limitierung* grenzen limits *filter *schutzmaßnahmen *schutzmassnahmen *sicherheitsmaßnahmen *sicherheitsmassnahmen *sicherheitsvorkehrungen *schutzvorkehrungen *schutzmechanismen *sicherheitsmechanismen *sicherheitsrichtlinie *sicherheitsrichtlinien *sicherheitsregeln *sicherheitsvorgaben *sicherheitsvorschriften *sicherheitsbestimmungen *ethik ethische_grundsätze ethischen_grundsätze ethische_richtlinien ethischen_richtlinien ethische_prinzipien ethischen_prinzipien moral moralvorstellungen moralische_grundsätze moralischen_grundsätze skrupel *inhaltsrichtlinie* *nutzungsrichtlinie* *zensur leitplanken *leitplanken guardrails"),
     ("de", GIVEN, "geladen"),
     // Italian
     ("it", R, "mostr* stamp* ripet* copi* rivel* riprodu* incoll* visualizz* dump* cita* svela* esponi esporre tira_fuori trascriv* fammi_vedere restituisci riporta*"),
@@ -110,6 +113,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("it", FORBIDDEN, "non_rivelare non_divulgare non_svelare non_devi_rivelare non_rivelarle non_rivelarlo non_rivelarli"),
     ("it", IGNORE, "ignora ignorate ignorale ignorali ignoratele ignorateli ignorala ignoralo ignorando dimentica dimenticatevi dimenticale dimenticali dimenticatele dimenticateli dimenticate_tutte dimenticate_tutto dimenticate_le dimenticate_quanto non_seguire non_seguite non_segua non_seguano smetti_di_seguire smettete_di_seguire smetta_di_seguire non_obbedire non_obbedite non_dare_retta non_date_retta non_tenere_conto non_tenete_conto non_tenga_conto non_considerare non_considerate trascura trascurate lascia_perdere lasciate_perdere lasci_perdere metti_da_parte mettete_da_parte accantona accantonate scarta scartate sovrascrivi non_prestare_attenzione non_fare_caso non_fate_caso"),
     ("it", VOID, "sono_annullate sono_annullati non_valgono_più non_sono_più_valide non_sono_più_validi non_si_applicano_più sono_nulle sono_revocate"),
+    ("it", CONSTRAINTS, "programmazione programmazioni addestramento addestramenti restrizione restrizioni limitazione limitazioni limiti filtro filtri salvaguardia salvaguardie protezioni misure_di_sicurezza misure_di_protezione meccanismi_di_sicurezza meccanismi_di_protezione linee_guida_di_sicurezza norme_di_sicurezza regole_di_sicurezza protocolli_di_sicurezza linee_guida_etiche principi_etici principi_morali l'etica tua_etica vostra_etica la_morale tua_morale vostra_morale scrupoli politica_dei_contenuti politiche_dei_contenuti politica_sui_contenuti politiche_sui_contenuti politica_di_utilizzo politiche_di_utilizzo politiche_di_sicurezza censura vincoli guardrail barriere_di_sicurezza"),
     ("it", GIVEN, "caricat*"),
     // Portuguese
     ("pt", R, "mostr* exib* imprim* repit* repet* copi* revel* reproduz* cole despej* dump* cite cita* divulgue divulga divulgar desvend* exponha expor expõe vaze vazar vaza transcrev* apresente apresentar replique"),
@@ -133,6 +137,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("pt", FORBIDDEN, "não_revelar nao_revelar não_divulgar não_deve_revelar não_pode_revelar"),
     ("pt", IGNORE, "ignore ignora ignorem ignorar ignorai ignorando esqueça_todas esqueça_tudo esqueça_as esqueça_os esqueça_suas esqueça_o_que esqueça_isso esqueçam_todas esqueçam_tudo esqueçam_as esqueçam_os esquece_tudo esquece_todas esquece_as esquece_os esquece_tuas esquece_o_que desconsidere desconsidera desconsiderem desconsiderar não_siga não_sigas não_sigam não_seguir pare_de_seguir parem_de_seguir deixe_de_seguir deixa_de_seguir não_obedeça não_obedeçam não_obedecer não_dê_atenção não_preste_atenção não_ligue_para passe_por_cima descarta descartem deixe_de_lado deixa_de_lado ponha_de_lado põe_de_lado sobrescreva"),
     ("pt", VOID, "estão_anuladas ficam_anuladas foram_anuladas não_são_mais_válidas já_não_são_válidas não_valem_mais já_não_valem não_se_aplicam_mais já_não_se_aplicam deixam_de_valer"),
+    ("pt", CONSTRAINTS, "programação programações treinamento treinamentos treino restrição restrições limitação limitações limites filtro filtros salvaguarda salvaguardas proteções protecções medidas_de_segurança medidas_de_proteção mecanismos_de_segurança mecanismos_de_proteção diretrizes_de_segurança normas_de_segurança regras_de_segurança protocolos_de_segurança diretrizes_éticas princípios_éticos princípios_morais a_ética sua_ética tua_ética a_moral sua_moral tua_moral escrúpulos política_de_conteúdo políticas_de_conteúdo política_de_uso políticas_de_uso políticas_de_segurança censura barreiras_de_proteção barreiras_de_segurança guardrails"),
     ("pt", GIVEN, "carregad*"),
     ("pt", GIVEN | YOU, "recebeste"),
     // Dutch
@@ -157,6 +162,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("nl", FORBIDDEN, "niet_prijsgeven niet_onthullen niet_vertellen niet_te_onthullen niet_prijs_te_geven niet_openbaar_maken"),
     ("nl", IGNORE, "negeer negeert negeren vergeet_alle vergeet_alles vergeet_de vergeet_je vergeet_jouw vergeet_uw vergeet_wat vergeet_eerdere vergeet_vorige vergeet_deze vergeet_die vergeet_gewoon vergeten_jullie volg_niet volg_niet_langer volg_niet_meer volg_ze_niet niet_meer_volgen niet_langer_volgen stop_met_volgen houd_je_niet_aan hou_je_niet_aan gehoorzaam_niet niet_gehoorzamen let_niet_op schenk_geen_aandacht overschrijf zet_opzij leg_naast_je_neer laat_varen"),
     ("nl", VOID, "zijn_vervallen zijn_ongeldig gelden_niet_meer niet_langer_geldig niet_meer_geldig niet_meer_van_toepassing zijn_geannuleerd"),
+    ("nl", CONSTRAINTS, "*programmering training trainingen *beperking* restrictie restricties limieten grenzen *filter *filters *veiligheidsmaatregelen *beschermingsmaatregelen veiligheidsmechanismen beschermingsmechanismen *veiligheidsrichtlijnen *veiligheidsregels *veiligheidsvoorschriften *ethiek moraal ethische_richtlijnen ethische_principes morele_principes normen_en_waarden scrupules inhoudsbeleid contentbeleid gebruiksbeleid censuur vangrails guardrails"),
     ("nl", GIVEN, "geladen"),
     // Polish
     ("pl", R, "pokaż* wyświetl* wypisz* wydrukuj* powtórz* skopiuj* kopiuj* ujawnij* odtwórz* wklej* zrzuć* zrzuc* dump* zacytuj* cytuj* wypisa* wydruk* powtarza* ujawnić odtworz* zdradź zdradzić wyjaw* przytocz* przepisz* zaprezentuj* wyprintuj* zacyt*"),
@@ -180,6 +186,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("pl", FORBIDDEN, "nie_ujawniać nie_ujawniac nie_zdradzać nie_wyjawiać"),
     ("pl", IGNORE, "zignoruj* zignorowa* ignoruj* ignorowa* zapomnij_wszystko zapomnij_wszystkie zapomnij_poprzednie zapomnij_swoje zapomnij_twoje zapomnij_te zapomnij_to zapomnijcie_wszystko zapomnijcie_wszystkie zapomnijcie_poprzednie nie_przestrzegaj nie_stosuj_się nie_słuchaj nie_zwracaj_uwagi nie_zważaj przestań_przestrzegać przestań_stosować przestań_się_stosować zlekceważ* odrzuć* porzuć* unieważnij* nadpisz nadpiszcie"),
     ("pl", VOID, "unieważnion* są_nieważne przestają_obowiązywać przestały_obowiązywać już_nie_obowiązują nie_obowiązują_już straciły_ważność"),
+    ("pl", CONSTRAINTS, "programowanie programowania programowaniu programowaniem trening treningu treningiem treningi ograniczenie ograniczenia ograniczeń ograniczeniami ograniczeniach ograniczeniom restrykcje restrykcji restrykcjami limit limity limitów limitami filtr filtry filtrów filtrami filtra filtrze zabezpieczenia zabezpieczeń zabezpieczeniami środki_bezpieczeństwa środków_bezpieczeństwa mechanizmy_bezpieczeństwa mechanizmów_bezpieczeństwa zasady_bezpieczeństwa zasad_bezpieczeństwa wytyczne_bezpieczeństwa wytycznych_bezpieczeństwa etyka etyki etykę etyką etyce moralność moralności moralnością zasady_etyczne zasad_etycznych zasady_moralne zasad_moralnych skrupuły skrupułów polityka_treści polityki_treści politykę_treści polityką_treści zasady_dotyczące_treści cenzura cenzury cenzurę cenzurą cenzurze"),
     ("pl", GIVEN, "załadowan* załadowano"),
     ("pl", GIVEN | YOU, "otrzymałeś otrzymałaś otrzymaliście dostałeś dostałaś dostaliście"),
     // Indonesian, Malay
@@ -205,6 +212,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("id", FORBIDDEN, "dilarang_ungkapkan dilarang_mengungkapkan tidak_boleh_diungkapkan jangan_ungkapkan tidak_boleh_mengungkapkan tidak_boleh_dibocorkan dilarang_membocorkan dilarang_mengungkap"),
     ("id", IGNORE, "abaikan abaikanlah mengabaikan lupakan lupakanlah jangan_ikuti jangan_mengikuti jangan_patuhi jangan_turuti jangan_hiraukan tidak_usah_mengikuti tak_usah_ikuti tidak_perlu_mengikuti berhenti_mengikuti kesampingkan kesampingkanlah mengesampingkan ketepikan anggap_tidak_ada"),
     ("id", VOID, "dibatalkan tidak_berlaku_lagi sudah_tidak_berlaku tidak_lagi_berlaku tidak_valid_lagi"),
+    ("id", CONSTRAINTS, "pemrograman pengaturcaraan pelatihan latihan batasan pembatasan keterbatasan sekatan filter penyaring penapis langkah_keamanan langkah-langkah_keamanan tindakan_keamanan mekanisme_keamanan pengaman pedoman_keamanan pedoman_keselamatan panduan_keselamatan aturan_keamanan etika moral moralitas prinsip_etika prinsip_moral nilai_moral kebijakan_konten dasar_kandungan kebijakan_penggunaan penyensoran penapisan guardrails"),
+    ("id", CONSTRAINTS | Y, "pemrogramanmu pelatihanmu latihanmu batasanmu pembatasanmu keterbatasanmu sekatanmu filtermu etikamu moralmu"),
     ("id", GIVEN, "dimuat"),
     ("id", X | Y, "pesanmu teksmu percakapanmu"),
     ("id", CONFIG | Y, "konfigurasimu pengaturanmu"),
@@ -231,6 +240,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sw", FORBIDDEN, "usifichue *usikifichue* usiseme *usiyafichue* *usizifichue* msifichue kutofichua usikifichue* usiyafichue* usizifichue*"),
     ("sw", IGNORE, "*puuz* sahau sahauni yasahau zisahau usifuate msifuate usiyafuate usizifuate acha_kufuata acheni_kufuata usitii msitii usiyatii achana_na tupilia_mbali weka_kando *batilish*"),
     ("sw", VOID, "hayatumiki_tena hazitumiki_tena haitumiki_tena"),
+    ("sw", CONSTRAINTS, "upangaji_programu mafunzo vikwazo kikwazo vizuizi kizuizi mipaka ukomo chujio vichujio hatua_za_usalama tahadhari_za_usalama miongozo_ya_usalama kanuni_za_usalama maadili sera_ya_maudhui sera_za_maudhui udhibiti_wa_maudhui"),
     ("sw", GIVEN, "ulipakiwa* ulizopakiwa*"),
     ("sw", GIVEN | YOU, "ulipewa* uliyopewa* ulizopewa* uliambiwa* uliyoambiwa* ulizoambiwa* umepewa* umeambiwa* ulipokea* uliyopokea* ulizopokea*"),
     // Zulu (prefixes and infixes: the stems, open on both sides)
@@ -255,6 +265,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("zu", FORBIDDEN, "*ungayidaluli* *ungadaluli* *ungazidaluli* *ungawadaluli* *ungayivezi* *ungazivezi* ungayidaluli* ungadaluli* ungazidaluli* ungawadaluli* ungayivezi* ungazivezi*"),
     ("zu", IGNORE, "ziba khohlwa yikhohlwe zikhohlwe ungalandeli ungayilandeli ungazilandeli ningalandeli yeka_ukulandela ungalaleli ungayilaleli ungazilaleli ungayinaki ungazinaki lahla yilahle zilahle khansela"),
     ("zu", VOID, "azisasebenzi ayisasebenzi"),
+    ("zu", CONSTRAINTS, "*qeqesh* *khawulo* *ngcele* *okuziphatha* izinyathelo_zokuphepha *nqubomgomo*"),
     ("zu", GIVEN, "*layishw*"),
     ("zu", GIVEN | YOU, "owanikwa wanikwa owanikezwa wanikezwa"),
     // Albanian
@@ -279,6 +290,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sq", FORBIDDEN, "mos_e_zbulosh mos_zbulosh të_mos_zbulosh mos_i_zbulosh të_mos_i_zbulosh të_mos_i_zbulojë"),
     ("sq", IGNORE, "injoro* shpërfill* harroji harrojini harro_të_gjitha harro_gjithçka harro_udhëzimet harro_rregullat harroni_të_gjitha harroni_gjithçka mos_ndiq mos_i_ndiq mos_i_ndiqni mos_ndiqni mos_iu_bind mos_u_bind ndalo_së_ndjekuri lëri_mënjanë lërini_mënjanë hidh_poshtë anashkalo*"),
     ("sq", VOID, "nuk_janë_më_të_vlefshme nuk_vlejnë_më nuk_zbatohen_më janë_anuluar janë_të_pavlefshme të_pavlefshme"),
+    ("sq", CONSTRAINTS, "programim* trajnim* kufizim* kufijtë kufijve restriksion* filtr* masat_e_sigurisë masat_mbrojtëse mbrojtjet mekanizmat_e_sigurisë udhëzimet_e_sigurisë rregullat_e_sigurisë etika etikën etikës parimet_etike parimet_morale morali moralin moralit politika_e_përmbajtjes politikat_e_përmbajtjes politikën_e_përmbajtjes censur*"),
     ("sq", GIVEN, "ngarkuar*"),
     ("sq", GIVEN | YOU, "ke_marrë të_kanë_dhënë ju_kanë_dhënë të_dhanë ju_dhanë"),
     // Irish (mutations: the stem without its first letters)
@@ -305,6 +317,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ga", FORBIDDEN, "gan_a_nochtadh gan_é_a_nochtadh gan_iad_a_nochtadh gan_a_sceitheadh gan_a_fhoilsiú"),
     ("ga", IGNORE, "neamhaird* ná_lean ná_leanaigí ná_géill ná_bac_le cuir_i_leataobh cuirigí_i_leataobh sáraigh sáraígí caith_i_dtraipisí"),
     ("ga", VOID, "curtha_ar_ceal ar_ceal neamhbhailí"),
+    ("ga", CONSTRAINTS, "*ríomhchlárú* *oiliúint* *raenáil* *srianta* *eorainn* *scagair* *oimirc* *eitic *insireacht*"),
+    ("ga", CONSTRAINTS | Y, "do_ríomhchlárú d'oiliúint do_shrianta do_theorainneacha bhur_srianta"),
     ("ga", GIVEN, "*luchtaíodh*"),
     // Scottish Gaelic
     ("gd", R, "seall* ath-aithris* nochd* clò-bhuail* foillsich* thoir_luaidh sheall* *lethbhreac* *taisbean* fhoillsich* aithris* clobhuail* luaidh lethbhreac* taisbean*"),
@@ -329,6 +343,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("gd", FORBIDDEN, "gun_fhoillseachadh gun_innse gun_a_nochdadh gun_am_foillseachadh gun_an_innse"),
     ("gd", IGNORE, "leig_seachad leigibh_seachad na_lean na_leanaibh na_toir_feart na_toiribh_feart cuir_air_chùl cuiribh_air_chùl cuir_an_dàrna_taobh cuiribh_an_dàrna_taobh"),
     ("gd", VOID, "mì-dhligheach"),
+    ("gd", CONSTRAINTS, "prògramachadh* phrògramachadh* trèanadh* thrèanadh* *cuingealach* chuingealach* cuingeachadh* chuingeachadh* beusachd* bheusachd* caisgireachd* chaisgireachd*"),
+    ("gd", CONSTRAINTS | Y, "do_phrògramachadh do_thrèanadh do_chuingealachaidhean ur_prògramachadh ur_trèanadh ur_cuingealachaidhean"),
     ("gd", GIVEN, "*luchdachadh*"),
     ("gd", X | Y, "do_theachdaireachd do_theacsa"),
     // Welsh (mutations: the stem without its first letter)
@@ -353,6 +369,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("cy", FORBIDDEN, "peidio_â'i_ddatgelu peidio_datgelu peidio_â_datgelu peidiwch_â_datgelu paid_â_datgelu beidio_â_datgelu beidio_datgelu"),
     ("cy", IGNORE, "*anwybydd* anghofia anghofiwch *diystyr* peidiwch_â_dilyn paid_â_dilyn peidio_â_dilyn peidiwch_dilyn paid_dilyn rhowch_heibio rho_heibio rhoi_heibio"),
     ("cy", VOID, "wedi'u_canslo annilys"),
+    ("cy", CONSTRAINTS, "*aglennu* *yfforddiant* *yfyngiad* *erfynau hidlydd* hidlwyr *esurau_diogelwch *esurau_diogelu *mddiffyniadau *anllawiau_diogelwch moeseg foeseg moesau foesau egwyddorion_moesol egwyddorion_moesegol sensoriaeth *olisi_cynnwys"),
     ("cy", GIVEN, "*llwytho*"),
     ("cy", GIVEN | YOU, "*gawsoch* *cawsoch* *dderbynioch* *derbynioch* *erbyniaist* gawsoch* cawsoch* dderbynioch* derbynioch*"),
     // Turkish (suffixes: "talimatların", your instructions)
@@ -378,6 +395,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("tr", FORBIDDEN, "açıklamaman* söylememen* ifşa_etmemen* açıklamayacağın*"),
     ("tr", IGNORE, "yok_say* görmezden_gel* unut unutun unutup unutarak dikkate_alma dikkate_almayın uymayın uymayı_bırak artık_uyma boşver boş_ver aldırma aldırmayın bir_kenara_bırak kenara_bırak geçersiz_kıl* geçersiz_say*"),
     ("tr", VOID, "geçersizdir artık_geçersiz artık_geçerli_değil hükümsüz"),
+    ("tr", CONSTRAINTS, "programlama* eğitim eğitimi eğitimin* eğitimler* kısıtlama* kısıtlar kısıtları* sınırlama* sınırlar* filtre* güvenlik_önlemleri* koruma_önlemleri* güvenlik_tedbirleri* güvenlik_mekanizmaları* koruma_mekanizmaları* güvenlik_yönergeleri* güvenlik_kuralları* güvenlik_ilkeleri* güvenlik_bariyerleri* etik_kurallar* etik_ilkeler* etik_yönergeler* etik_değerler* etiğin* ahlak ahlakın* ahlak_kuralları* ahlaki_değerler* içerik_politika* kullanım_politika* sansür*"),
+    ("tr", CONSTRAINTS | Y, "programlaman* eğitimin* kısıtlamaların* sınırlamaların* sınırların* filtrelerin* etiğin* ahlakın* güvenlik_önlemlerin*"),
     ("tr", GIVEN, "yüklenen* yüklendi*"),
     ("tr", X | Y, "mesajınız* metniniz*"),
     ("tr", CONFIG | Y, "ayarlarınız* yapılandırmanız* yapılandırman"),
@@ -404,6 +423,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("vi", FORBIDDEN, "không_được_tiết_lộ không_tiết_lộ đừng_tiết_lộ không_được_để_lộ cấm_tiết_lộ"),
     ("vi", IGNORE, "bỏ_qua phớt_lờ lờ_đi hãy_quên quên_đi quên_hết quên_mọi quên_tất_cả quên_toàn_bộ đừng_tuân_theo ngừng_tuân_theo đừng_làm_theo đừng_nghe_theo không_cần_tuân_theo gạt_bỏ gạt_sang_một_bên vứt_bỏ hủy_bỏ"),
     ("vi", VOID, "không_còn_hiệu_lực hết_hiệu_lực không_còn_áp_dụng không_còn_giá_trị đã_bị_hủy"),
+    ("vi", CONSTRAINTS, "lập_trình huấn_luyện đào_tạo hạn_chế giới_hạn ràng_buộc bộ_lọc biện_pháp_bảo_vệ biện_pháp_an_toàn cơ_chế_an_toàn cơ_chế_bảo_vệ nguyên_tắc_an_toàn hướng_dẫn_an_toàn quy_tắc_an_toàn đạo_đức luân_lý nguyên_tắc_đạo_đức chính_sách_nội_dung chính_sách_an_toàn chính_sách_sử_dụng kiểm_duyệt rào_chắn_an_toàn"),
     ("vi", GIVEN, "được_nạp nạp_vào"),
     // Finnish (possessive suffixes: "ohjeesi", your instructions)
     ("fi", R, "näytä* tulosta* toista* kopioi* paljasta* lainaa* dumppaa* näyttä* siteeraa* vuoda"),
@@ -429,6 +449,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fi", FORBIDDEN, "paljastamatta ei_saa_paljastaa et_saa_paljastaa paljastamasta ei_paljasteta"),
     ("fi", IGNORE, "unohda_kaikki unohda_aiemmat unohda_aikaisemmat unohda_edelliset unohda_ohjeesi unohda_ohjeet unohda_säännöt unohtakaa_kaikki unohtakaa_aiemmat unohtakaa_edelliset huomiotta sivuuta sivuuttakaa sivuuttaa älä_noudata älkää_noudattako lopeta_noudattaminen lakkaa_noudattamasta älä_tottele älkää_totelko kumoa kumotkaa mitätöi* hylkää hylätkää"),
     ("fi", VOID, "mitätön mitättömiä mitättömät eivät_ole_enää_voimassa ei_ole_enää_voimassa eivät_enää_päde ei_enää_päde eivät_enää_ole_voimassa"),
+    ("fi", CONSTRAINTS, "ohjelmointi* ohjelmoinn* koulutus* koulutuks* rajoitu* rajoite* rajoitte* rajat rajoja suodatin* suodattim* turvatoim* suojatoim* suojaus* suojamekanism* turvamekanism* turvallisuusohje* turvaohje* turvallisuussään* eettiset_ohjeet eettisiä_ohjeita eettiset_periaatteet etiik* moraali moraalin moraalia moraalikäsity* sisältökäytän* sisältöpolitiik* käyttökäytän* sensuuri* suojakaide* suojakaitee*"),
+    ("fi", CONSTRAINTS | Y, "ohjelmointisi ohjelmoinnistasi koulutuksesi koulutustasi rajoituksesi rajoituksiasi rajoitteesi rajoitteitasi rajasi rajojasi suodattimesi suodattimiasi turvatoimesi suojauksesi etiikkasi etiikastasi moraalisi moraaliasi ohjelmointinne koulutuksenne rajoituksenne rajoitteenne suodattimenne etiikkanne moraalinne"),
     ("fi", GIVEN, "ladattu* ladattiin"),
     ("fi", CONFIG | Y, "asetuksesi asetuksiasi asetuksenne konfiguraatiosi"),
     ("fi", GIVEN | YOU, "sait saitte saamasi saamanne"),
@@ -454,6 +476,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sv", FORBIDDEN, "inte_avslöja ikke_avsløre ikke_afsløre ikke_røbe ikke_røpe aldrig_avslöja aldri_avsløre"),
     ("sv", IGNORE, "ignorer* glöm_alla glöm_allt glöm_dina glöm_de glöm_tidigare glöm_bort glömma_alla glem_alle glem_alt glem_dine glem_de glem_tidligere glem_bort glemme_alle strunta_i struntar_i bortse_från bortse_fra se_bort_från se_bort_fra följ_inte följ_inte_längre sluta_följa ikke_følg følg_ikke følg_ikke_lenger følg_ikke_længere ikke_følge slutt_å_følge stop_med_at_følge lyd_ikke åsidosätt* tilsidesæt* tilsidesett* bry_dig_inte_om bry_deg_ikke_om lägg_åt_sidan legg_til_side læg_til_side"),
     ("sv", VOID, "gäller_inte_längre gjelder_ikke_lenger gælder_ikke_længere är_ogiltiga er_ugyldige inte_längre_giltiga ikke_lenger_gyldige ikke_længere_gyldige"),
+    ("sv", CONSTRAINTS, "programmering* träning* trening* træning* begränsning* begrensning* begrænsning* restriktion* restriksjon* gränser gränserna grenser grensene grænser grænserne filter filtret filtren filtre filtrene skyddsåtgärder* säkerhetsåtgärder* sikkerhetstiltak* sikkerhedsforanstaltning* skyddsmekanism* säkerhetsmekanism* sikkerhetsmekanism* sikkerhedsmekanism* säkerhetsriktlinj* sikkerhetsretningslinj* sikkerhedsretningslinj* säkerhetsregler* sikkerhetsregler* sikkerhedsregler* etik etiken etikk etikken etiska_riktlinjer etiske_retningslinjer moral moralen moraliska_principer moralske_prinsipper innehållspolicy* innholdspolicy* indholdspolitik* censur censuren sensur sensuren guardrails"),
     ("sv", GIVEN, "laddades laddad* lastet"),
     // Tagalog
     ("tl", R, "ipakita* ilimbag* i-print* ulitin* kopyahin* isiwalat* ibunyag* ilabas* i-quote* i-dump* sipiin ilathala ipahayag"),
@@ -477,6 +500,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("tl", FORBIDDEN, "huwag_ibunyag huwag_sabihin huwag_ipakita huwag_isiwalat hindi_ibunyag bawal_ibunyag huwag_ilabas"),
     ("tl", IGNORE, "huwag_pansinin balewalain* ibalewala kalimutan_mo kalimutan_ninyo kalimutan_niyo huwag_sundin huwag_sundan huwag_nang_sundin itigil_ang_pagsunod tumigil_sa_pagsunod isantabi* ipagwalang-bahala* pawalang-bisa*"),
     ("tl", VOID, "hindi_na_wasto hindi_na_balido hindi_na_valid wala_nang_bisa walang_bisa pinawalang-bisa"),
+    ("tl", CONSTRAINTS, "programming pagpoprograma pagsasanay training restriksyon* paghihigpit limitasyon* hangganan filter filters pansala pananggalang hakbang_pangkaligtasan alituntunin_sa_kaligtasan etika moralidad moral prinsipyong_moral patakaran_sa_nilalaman sensura pagsesensura guardrails"),
     ("tl", GIVEN, "ini-load*"),
     // Russian
     ("ru", R, "покажи* выведи* напечатай* распечатай* повтори* скопируй* раскрой* воспроизвед* отобраз* вставь* выгрузи* процитируй* цитируй* показать показыва* вывести выдай выдайте выдать распечата* напечата* скопирова* копируй* копирова* раскры* дублируй* озвучь* огласи* выложи* зачитай* перепиши* покажешь покажете выведешь выпиши* разгласи* слей слить"),
@@ -500,6 +524,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ru", FORBIDDEN, "не_раскрывать не_разглашать не_выдавать не_рассказывать не_раскрывай не_разглашай не_выдавай не_показывать не_сообщать"),
     ("ru", IGNORE, "игнорир* проигнорир* забудь_все забудь_свои забудь_предыдущ* забудь_прежн* забудь_эти забудьте_все забудьте_свои забудьте_предыдущ* забудьте_прежн* забудьте_эти не_обращай_внимания не_обращайте_внимания не_следуй не_следуйте перестань_следовать перестаньте_следовать больше_не_следуй не_подчиняйся не_подчиняйтесь не_выполняй не_выполняйте отбрось* отбросить откажись_от откажитесь_от пренебреги* пренебречь отмени отмените переопредели переопределите"),
     ("ru", VOID, "отменены аннулированы недействительны больше_не_действуют больше_не_действительны больше_не_применяются утратили_актуальность"),
+    ("ru", CONSTRAINTS, "программировани* обучени* ограничени* лимит* пределы пределов рамки рамок фильтр* меры_безопасности мер_безопасности мерами_безопасности меры_защиты механизмы_защиты механизмов_защиты механизмы_безопасности защитные_механизмы защитных_механизмов правила_безопасности правил_безопасности принципы_безопасности этика этики этику этикой этике мораль морали моралью нравственност* этические_принципы этических_принципов этические_нормы этических_норм моральные_принципы моральных_принципов политика_контента политику_контента политики_контента политика_в_отношении_контента политика_содержания политику_содержания цензур*"),
     ("ru", GIVEN, "загрузили загружен*"),
     // Arabic (attached articles, conjunctions and pronouns: anywhere)
     ("ar", R, "أظهر اظهر اعرض اطبع كرر انسخ اكشف أخرج اخرج اقتبس أرني ارني أعد_كتابة اعد_كتابة أفصح افصح سرب انشر ألصق الصق استخرج يمكنك_عرض"),
@@ -525,6 +550,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ar", FORBIDDEN, "عدم_الكشف عدم_الإفصاح لا_تكشف عدم_كشف عدم_الإفشاء عدم_الافشاء لا_تفصح لا_تفشي عدم_البوح عدم_الافصاح"),
     ("ar", IGNORE, "تجاهل انس_كل انس_جميع انسى_كل انسى_جميع انسي_كل انسوا إنس_كل لا_تتبع لا_تتبعي لا_تتبعوا لا_تلتزم لا_تلتزمي لا_تلتزموا لا_تطع لا_تطيعي توقف_عن_اتباع توقف_عن_الالتزام تخل_عن تخلى_عن اهمل أهمل ضع_جانبا اطرح_جانبا"),
     ("ar", VOID, "ملغاة ملغية لاغية باطلة لم_تعد_سارية لم_تعد_صالحة لم_تعد_تنطبق لم_تعد_مطبقة"),
+    ("ar", CONSTRAINTS, "برمجة تدريب قيود فلاتر فلتر إجراءات_السلامة اجراءات_السلامة إجراءات_الأمان اجراءات_الامان تدابير_السلامة تدابير_الأمان تدابير_الامان ضمانات_الأمان ضمانات_الامان آليات_الحماية اليات_الحماية إرشادات_السلامة ارشادات_السلامة إرشادات_الأمان ارشادات_الامان أخلاقيات اخلاقيات المبادئ_الأخلاقية المبادئ_الاخلاقية سياسة_المحتوى سياسات_المحتوى سياسة_الاستخدام سياسات_الاستخدام رقابة حواجز_الحماية حواجز_الأمان حواجز_الامان ضوابط"),
+    ("ar", CONSTRAINTS | Y, "برمجتك برمجتكم تدريبك تدريبكم قيودك قيودكم حدودك حدودكم فلاترك أخلاقك اخلاقك أخلاقياتك اخلاقياتك"),
     ("ar", GIVEN, "تحميلك حملت"),
     ("ar", CONFIG | Y, "إعداداتك اعداداتك تكوينك"),
     // Hindi
@@ -549,6 +576,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("hi", FORBIDDEN, "बताने_से_मना प्रकट_न प्रकट_मत उजागर_न उजागर_मत खुलासा_न"),
     ("hi", IGNORE, "अनदेखा नज़रअंदाज़ भूल_जाओ भूल_जाइए भूल_जाएं पालन_मत_करो पालन_करना_बंद ध्यान_मत_दो ध्यान_न_दें ओवरराइड रद्द_कर_दो रद्द_माने रद्द_समझें"),
     ("hi", VOID, "रद्द_हो_गए अमान्य अब_लागू_नहीं अब_मान्य_नहीं"),
+    ("hi", CONSTRAINTS, "प्रोग्रामिंग प्रशिक्षण ट्रेनिंग प्रतिबंध प्रतिबन्ध पाबंदी पाबंदि सीमाए सीमाओं फ़िल्टर सुरक्षा_उपाय सुरक्षा_नियम सुरक्षा_दिशानिर्देश सुरक्षा_मानक सेफगार्ड नैतिकता नैतिक_मूल्य नैतिक_सिद्धांत नैतिक_दिशानिर्देश आचार_संहिता कंटेंट_पॉलिसी सामग्री_नीति सेंसरशिप गार्डरेल"),
     ("hi", GIVEN, "लोड_किया"),
     // Chinese (simplified and traditional)
     ("zh", R, "显示 顯示 打印 列印 输出 輸出 重复 重複 复述 複述 复制 複製 写出 寫出 透露 展示 泄露 洩露 贴出 念出 导出 導出 引用 泄漏 洩漏 披露 公开 公開 揭示 揭露 暴露 给我看 給我看 粘贴 黏貼 呈现 呈現 展现 展現 背诵 背誦 转储 轉儲 抄写 抄寫 照抄 抄录 抄錄 再说一遍 再說一遍 重述 复读 復讀"),
@@ -572,6 +600,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("zh", FORBIDDEN, "不能透露 不要透露 不得透露 不能泄露 不能洩露 不要泄露 不要洩露 不得泄露 不得洩露 不可透露 不可以透露 禁止透露 禁止泄露 不能泄漏 不能披露 不得披露 不准透露 不許透露 不许透露"),
     ("zh", IGNORE, "忽略 忽视 忽視 无视 無視 忘掉 忘记所有 忘记之前 忘记以上 忘记上述 忘记前面 忘記所有 忘記之前 忘記以上 忘記上述 忘記前面 不要遵守 不要遵循 不再遵守 不再遵循 停止遵守 停止遵循 不必遵守 不用遵守 无需遵守 無需遵守 别遵守 別遵守 不要理会 不要理會 不必理会 不必理會 置之不理 抛开 拋開 抛弃 拋棄 丢弃 丟棄 撇开 撇開 推翻"),
     ("zh", VOID, "作废 作廢 不再适用 不再適用 不再有效 已取消 被取消"),
+    ("zh", CONSTRAINTS, "编程 編程 程序设定 程式設定 训练 訓練 限制 局限 界限 约束 約束 过滤器 過濾器 过滤机制 過濾機制 内容过滤 內容過濾 安全措施 防护措施 防護措施 保障措施 安全机制 安全機制 保护机制 保護機制 安全准则 安全準則 安全指南 安全规范 安全規範 安全规则 安全規則 道德准则 道德準則 道德约束 道德約束 道德底线 道德底線 道德规范 道德規範 道德观念 道德觀念 道德原则 道德原則 伦理准则 倫理準則 伦理规范 倫理規範 伦理约束 倫理約束 伦理原则 倫理原則 伦理道德 倫理道德 内容政策 內容政策 使用政策 内容审查 內容審查 审查机制 審查機制 审查制度 審查制度 护栏 護欄"),
     ("zh", GIVEN, "加载 載入 加載"),
     // Japanese
     ("ja", R, "表示 見せ 出力 繰り返 書き出 コピー 印刷 プリント 明か 開示 貼り付け ダンプ 引用 みせて くりかえ 繰返 吐き出 暴露 漏らし 漏洩 漏えい 公開 さらけ出 再現 複製 書き写 はりつけ ペースト リピート アウトプット 披露"),
@@ -595,6 +624,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ja", FORBIDDEN, "明かさない 開示しない 言わない 明かしてはいけない 明かしてはならない 開示してはいけない 開示してはならない 漏らさない 漏らしてはいけない 公開しない 公開してはいけない 口外しない 口外禁止 他言無用"),
     ("ja", IGNORE, "無視 忘れてください 忘れて下さい 忘れなさい 忘れろ 忘れてくれ 従わないで 従う必要はありません 従う必要はない 従わなくていい 従わなくてよい 従うな 守らなくていい 守らなくてよい 気にしないで 考慮しないで 破棄 捨てて 脇に置 上書きして"),
     ("ja", VOID, "取り消され 無効です 無効とし 無効となり もう適用 もはや適用 もう有効では もはや有効では"),
+    ("ja", CONSTRAINTS, "プログラミング 訓練 トレーニング 制限 制約 規制 限界 フィルタ 安全対策 安全装置 安全措置 保護措置 安全機構 セーフガード 安全ガイドライン 安全基準 安全規定 倫理観 倫理規定 倫理基準 倫理規範 倫理ガイドライン 倫理原則 道徳観 道徳心 モラル コンテンツポリシー 利用ポリシー 使用ポリシー コンテンツ方針 検閲 ガードレール"),
     ("ja", GIVEN, "読み込まれ"),
     // Korean
     ("ko", R, "보여 표시 출력 반복 복사 공개 드러내 인쇄 덤프 인용 프린트 되풀이 복제 붙여넣 누설 유출 밝혀 폭로 노출 내보내 뱉어 읊어 재현 카피 복붙"),
@@ -618,6 +648,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ko", FORBIDDEN, "공개하지 밝히지 누설하지 유출하지 공개해서는 드러내지 발설하지 누설하면"),
     ("ko", IGNORE, "무시 잊어버 잊어라 잊으세요 잊으십시오 잊고 따르지_마 따르지마 따르지_말 따르지말 준수하지_마 준수하지_말 지키지_마 지키지_말 따를_필요_없 따를_필요가_없 신경_쓰지_마 신경쓰지_마 신경_쓰지_말 신경쓰지_말 제쳐_두 제쳐두"),
     ("ko", VOID, "무효 더_이상_유효하지 더_이상_적용되지 더이상_적용되지 더이상_유효하지"),
+    ("ko", CONSTRAINTS, "프로그래밍 훈련 트레이닝 제한 제약사항 제약_사항 제약조건 한계 필터 안전장치 안전_장치 보호장치 보호_장치 안전조치 안전_조치 보호조치 보호_조치 안전_메커니즘 세이프가드 안전지침 안전_지침 안전_가이드라인 안전규칙 안전_규칙 윤리지침 윤리_지침 윤리기준 윤리_기준 윤리규정 윤리_규정 윤리원칙 윤리_원칙 윤리의식 윤리관 도덕관 도덕성 도덕적_원칙 콘텐츠정책 콘텐츠_정책 사용_정책 이용_정책 검열 가드레일"),
     ("ko", GIVEN, "로드된"),
     // Ukrainian
     ("uk", R, "покажи* покажіть показати показуй* виведи* виведіть вивести надрукуй* роздрукуй* повтори* повторіть повторити скопіюй* скопіювати копіюй* розкрий* розкрийте розкрити відтвори* встав вставте вставити процитуй* цитуй* виклади* викладіть продублюй* озвуч* видай видайте видати вивантаж* відобрази* розголоси* випиши* перепиши* покажеш покажете виведеш"),
@@ -641,6 +672,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("uk", FORBIDDEN, "не_розкривати не_розголошувати не_видавати не_розповідати не_розкривай не_розголошуй не_видавай не_показувати не_повідомляти не_розкривайте не_розголошуйте"),
     ("uk", IGNORE, "ігнору* ігнорува* проігнору* забудь_все забудь_усе забудь_всі забудь_усі забудь_свої забудь_попередн* забудь_ці забудьте_все забудьте_усе забудьте_всі забудьте_усі забудьте_свої забудьте_попередн* забудьте_ці не_зважай не_зважайте не_звертай_уваги не_звертайте_уваги не_дотримуйся не_дотримуйтесь не_дотримуйтеся не_виконуй не_виконуйте не_слухайся не_слухайтеся перестань_дотримуватися перестаньте_дотримуватися відкинь* знехтуй* скасуй скасуйте"),
     ("uk", VOID, "скасовано скасовані недійсні більше_не_діють більше_не_чинні"),
+    ("uk", CONSTRAINTS, "програмуванн* навчанн* обмеженн* обмежень ліміт* межі фільтр* запобіжник* заходи_безпеки заходів_безпеки механізми_захисту механізмів_захисту механізми_безпеки захисні_механізми захисних_механізмів правила_безпеки правил_безпеки етика етики етику етикою етиці мораль моралі мораллю етичні_принципи етичних_принципів етичні_норми етичних_норм моральні_принципи моральних_принципів політика_контенту політику_контенту політики_контенту політика_щодо_контенту цензур*"),
     ("uk", GIVEN, "завантажили завантажен*"),
     // Romanian (possessives follow the noun: "instrucțiunile tale")
     ("ro", R, "arată* arătați afișează afișați afișa afișeze tipărește tipăriți tipări printează printați repetă repetați repeta copiază copiați copia dezvăluie dezvăluiți dezvălui reproduceți reprodu lipește lipiți citează citați expune expuneți scoate scoateți extrage extrageți transcrie* redă redați divulgă divulgați destăinuie dă-mi_afară"),
@@ -667,6 +699,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ro", FORBIDDEN, "să_nu_dezvălui* nu_dezvălui* să_nu_divulgi nu_divulga să_nu_le_dezvălui* nu_le_dezvălui* să_nu_spui să_nu_le_spui nu_trebuie_să_dezvălui*"),
     ("ro", IGNORE, "ignoră ignorați ignorând uită_tot uitați_tot uită_toate uitați_toate să_uiți nu_urma nu_urmați nu_mai_urma nu_mai_urmați nu_respecta nu_respectați nu_mai_respecta nu_mai_respectați nu_asculta nu_ascultați nu_ține_cont nu_țineți_cont nu_lua_în_seamă nu_luați_în_seamă trece_peste treceți_peste lasă_deoparte lăsați_deoparte renunță_la renunțați_la desconsideră desconsiderați neglijează neglijați"),
     ("ro", VOID, "sunt_anulate nu_mai_sunt_valabile nu_mai_sunt_valide nu_mai_se_aplică sunt_nule nu_mai_contează"),
+    ("ro", CONSTRAINTS, "antrenament antrenamentul antrenamentele antrenarea restricții restricțiile restricțiilor restricție limitări limitările limitărilor limitare limitarea limite limitele limitelor filtre filtrele filtrelor filtrul filtrului măsuri_de_siguranță măsurile_de_siguranță măsurile_de_protecție mecanisme_de_siguranță mecanismele_de_siguranță regulile_de_siguranță ghidurile_de_siguranță normele_de_siguranță etica eticii principiile_etice principiile_morale morala moralitatea scrupule scrupulele politica_de_conținut politicile_de_conținut politica_privind_conținutul cenzura cenzurii cenzură constrângeri*"),
+    ("ro", CONSTRAINTS | Y, "programarea_ta programarea_voastră antrenamentul_tău restricțiile_tale limitările_tale limitele_tale filtrele_tale etica_ta morala_ta"),
     ("ro", GIVEN | YOU, "ai_primit ați_primit ți-au_fost_date ți-a_fost_dat"),
     // Czech
     ("cs", R, "ukaž ukažte ukázat ukazuj* zobraz* vypiš* vypište vypsat vytiskni* vytisknout zopakuj* opakuj* zkopíruj* kopíruj* odhal* prozraď* prozradit prozraďte reprodukuj* vlož vložte vložit ocituj* cituj* vysyp* vyklop* zveřejni* přepiš* přepsat vyjev* vyzraď*"),
@@ -691,6 +725,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("cs", FORBIDDEN, "neprozrazovat neprozrazuj* neodhalovat neodhaluj* nesdělovat nezveřejňovat neprozradit nesmíš_prozradit nesmíš_odhalit nikomu_neříkat"),
     ("cs", IGNORE, "ignoruj* ignorova* zapomeň* nedbej nedbejte neřiď_se neřiďte_se přestaň_se_řídit přestaňte_se_řídit nedodržuj nedodržujte neposlouchej neposlouchejte nevšímej_si nevšímejte_si přehlížej* zahoď* odlož_stranou odložte_stranou dej_stranou"),
     ("cs", VOID, "jsou_neplatné už_neplatí již_neplatí přestávají_platit"),
+    ("cs", CONSTRAINTS, "programování* trénink* výcvik* omezení* restrikc* limit limity limitů hranice hranic filtr filtry filtrů filtrem filtrech filtru bezpečnostní_opatření ochranná_opatření pojistky pojistek ochranné_mechanismy bezpečnostní_mechanismy bezpečnostní_pokyny bezpečnostní_zásady bezpečnostní_pravidla etika etiku etiky etikou etice morálka morálku morálky morálkou morální_zásady morálních_zásad etické_zásady etických_zásad zásady_obsahu pravidla_obsahu cenzur*"),
     ("cs", GIVEN, "načten* nahrán*"),
     ("cs", I | Y, "tvůj_prompt svůj_prompt váš_prompt"),
     ("cs", GIVEN | YOU, "dostal_jsi dostala_jsi dostali_jste obdržel_jsi obdržela_jsi dostals"),
@@ -720,6 +755,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("hu", FORBIDDEN, "ne_fedd_fel nem_fedheted_fel nem_szabad_felfedni ne_áruld_el nem_árulhatod_el ne_hozd_nyilvánosságra nem_szabad_elárulni ne_mondd_el nem_árulod_el ne_fedje_fel"),
     ("hu", IGNORE, "figyelmen_kívül ignorál* felejtsd_el_az_összes felejtsd_el_a_korábbi felejtsd_el_az_eddigi felejtsd_el_az_előző felejtsd_el_minden felejtse_el_az_összes felejtse_el_a_korábbi felejtse_el_minden ne_kövesd ne_kövesse ne_kövessétek ne_tartsd_be ne_tartsa_be ne_engedelmeskedj ne_foglalkozz ne_törődj tedd_félre tegye_félre dobd_el vesd_el írd_felül írja_felül"),
     ("hu", VOID, "semmis semmisek semmisnek érvénytelenek már_nem_érvényes* nem_érvényesek_többé"),
+    ("hu", CONSTRAINTS, "programozás* betanítás* képzés* korlátozás* korlát korlátok* korlátai* korlátjai* határait limitek* limitjei* szűrő* biztonsági_intézkedés* védelmi_intézkedés* biztonsági_mechanizmus* védelmi_mechanizmus* biztosíték* biztonsági_irányelv* biztonsági_előírás* biztonsági_szabály* etika etikát etikai_irányelv* etikai_elv* etikai_szabály* erkölcs erkölcsöt erkölcsi_elv* erkölcsi_normá* morál morált tartalmi_irányelv* tartalomszabályzat* cenzúr* védőkorlát*"),
+    ("hu", CONSTRAINTS | Y, "programozásod* betanításod* képzésed* korlátozásaid* korlátaid* korlátjaid* határaid* szűrőid* etikád* erkölcsöd* erkölcseid* morálod* biztonsági_intézkedéseid*"),
     ("hu", GIVEN, "betöltött* betöltve"),
     ("hu", GIVEN | YOU, "kaptál kaptad kaptatok adtak_neked mondtak_neked"),
     // Greek (accents are kept by the folding: forms with and without them)
@@ -744,6 +781,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("el", FORBIDDEN, "να_μην_αποκαλύψ* να_μην_αποκαλυψ* μην_αποκαλύψ* μην_αποκαλυψ* να_μην_αποκαλύπτ* να_μην_αποκαλυπτ* να_μη_αποκαλύψ* να_μην_τις_αποκαλύψ* να_μην_τα_αποκαλύψ* να_μην_τις_μοιραστ* να_μην_πεις μην_πεις να_μην_φανερώσ* να_μην_τις_πεις"),
     ("el", IGNORE, "αγνόησε αγνοησε αγνοήστε αγνοηστε αγνόησέ να_αγνοήσεις να_αγνοησεις ξέχασε ξεχασε ξεχάστε ξεχαστε να_ξεχάσεις να_ξεχασεις μην_ακολουθείς μην_ακολουθεις μην_ακολουθήσεις μην_ακολουθησεις μην_ακολουθείτε μην_ακολουθειτε μην_ακολουθήσετε μην_ακολουθησετε σταμάτα_να_ακολουθείς σταματα_να_ακολουθεις μην_υπακούς μην_υπακους μην_υπακούτε μην_υπακουτε παράβλεψε παραβλεψε παραβλέψτε παραβλεψτε βάλε_στην_άκρη βαλε_στην_ακρη άσε_στην_άκρη"),
     ("el", VOID, "ακυρώνονται ακυρωνονται ακυρώθηκαν ακυρωθηκαν άκυρες ακυρες άκυρα δεν_ισχύουν_πλέον δεν_ισχυουν_πλεον παύουν_να_ισχύουν"),
+    ("el", CONSTRAINTS, "προγραμματισμ* εκπαίδευσ* εκπαιδευσ* περιορισμ* όρια ορια ορίων οριων φίλτρ* φιλτρ* δικλείδες_ασφαλείας δικλειδες_ασφαλειας δικλίδες_ασφαλείας μέτρα_ασφαλείας μετρα_ασφαλειας μέτρα_προστασίας μετρα_προστασιας μηχανισμούς_ασφαλείας μηχανισμοί_ασφαλείας μηχανισμους_ασφαλειας μηχανισμοι_ασφαλειας οδηγίες_ασφαλείας οδηγιες_ασφαλειας κανόνες_ασφαλείας κανονες_ασφαλειας ηθική ηθικη ηθικής ηθικης ηθικές_αρχές ηθικες_αρχες ηθικούς_κανόνες ηθικους_κανονες ενδοιασμ* δεοντολογί* δεοντολογι* πολιτική_περιεχομένου πολιτικη_περιεχομενου πολιτικές_περιεχομένου πολιτικες_περιεχομενου πολιτική_χρήσης πολιτικη_χρησης λογοκρισ*"),
     ("el", GIVEN, "φορτώθηκ* φορτωθηκ* φορτωμέν* φορτωμεν*"),
     ("el", GIVEN | YOU, "έλαβες ελαβες λάβατε παρέλαβες σου_δόθηκ* σου_δοθηκ* σας_δόθηκ*"),
     // Hebrew (attached prefixes and suffixes: anywhere)
@@ -772,6 +810,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("he", FORBIDDEN, "לא_לחשוף אל_תחשוף אל_תגלה לא_לגלות אסור_לחשוף אסור_לך_לחשוף לא_לשתף אל_תשתף אסור_לגלות"),
     ("he", IGNORE, "תעלם אל_תציית אל_תצייתי אל_תצייתו אל_תפעל_לפי אל_תפעלי_לפי אל_תפעלו_לפי הפסק_לציית תפסיק_לציית הפסיקי_לציית אל_תקשיב_ל זנח הנח_בצד שים_בצד הניחי_בצד"),
     ("he", VOID, "בטלות מבוטלות מבוטלים חסרות_תוקף חסרי_תוקף אינן_תקפות כבר_לא_תקפות כבר_לא_בתוקף אינן_בתוקף כבר_לא_חלות"),
+    ("he", CONSTRAINTS, "תכנות אימון הגבלות מגבלות גבולות מסנן פילטרים אמצעי_הגנה אמצעי_בטיחות אמצעי_אבטחה מנגנוני_הגנה מנגנוני_בטיחות הנחיות_בטיחות הנחיות_הבטיחות כללי_בטיחות אתיקה ערכים_מוסריים עקרונות_מוסריים עקרונות_אתיים מדיניות_התוכן מדיניות_תוכן מדיניות_השימוש צנזורה מעקות_בטיחות"),
+    ("he", CONSTRAINTS | Y, "מגבלותיך הגבלותיך גבולותיך מסנניך"),
     // Persian (attached suffixes, zero-width non-joiners dropped: anywhere)
     ("fa", R, "نشان_بده نشان_بدهید نشان_دهید نشان_بدید نشانم_بده نشانم_دهید نشون_بده نشونم_بده نمایش_بده نمایش_دهید نمایش_بدهید چاپ_کن چاپ_کنید پرینت_کن تکرار_کن تکرار_کنید کپی_کن کپی_کنید فاش_کن فاش_کنید آشکار_کن آشکار_کنید افشا_کن افشا_کنید بازگو_کن بازگو_کنید نقل_قول_کن نقل_کن خروجی_بده بچسبان پیست_کن دامپ_کن بیرون_بریز لو_بده"),
     ("fa", R, "رمزگذاری_کن کدگذاری_کن انکود_کن تبدیل_کن تبدیل_کنید تبدیلش_کن قالببندی قالب_بندی_کن بازنویسی_کن بازنویسی_کنید قرار_بده قرار_دهید هجی_کن آوانویسی_کن ببینم ببینیم دیدن مشاهده_کنم مشاهده_کن نگاهی_بیندازم نگاه_کنم"),
@@ -798,6 +838,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fa", FORBIDDEN, "فاش_نکن فاش_نکنی افشا_نکن افشا_نکنی نباید_فاش نباید_افشا فاش_نشود افشا_نشود عدم_افشا فاش_نساز آشکار_نکن نباید_بگویی نباید_آشکار"),
     ("fa", IGNORE, "نادیده فراموش_کن فراموشش_کن پیروی_نکن اطاعت_نکن دنبال_نکن توجه_نکن توجهی_نکن بیخیال کنار_بگذار دور_بریز"),
     ("fa", VOID, "لغو_شده باطل نامعتبر دیگر_معتبر_نیست دیگر_اعمال_نمیشود"),
+    ("fa", CONSTRAINTS, "برنامهنویسی محدودیت فیلتر تدابیر_ایمنی اقدامات_ایمنی سازوکارهای_ایمنی سازوکار_ایمنی اصول_ایمنی قوانین_ایمنی دستورالعملهای_ایمنی اخلاقیات اصول_اخلاقی ارزشهای_اخلاقی سیاست_محتوا سیاستهای_محتوا سانسور"),
+    ("fa", CONSTRAINTS | Y, "محدودیتهایت محدودیتهات محدودیتهایتان فیلترهایت آموزشت آموزشهایت اخلاقت اخلاقیاتت برنامهنویسیات"),
     ("fa", GIVEN, "لود_شده"),
     // Bengali (vowel signs fold away: forms of four letters or more, or phrases)
     ("bn", R, "দেখাও দেখান দেখাবে দেখাতে দেখিয়ে_দাও দেখিয়ে_দিন প্রদর্শন প্রিন্ট ছাপাও ছাপুন পুনরাবৃত্তি আবার_বলো আবার_বলুন কপি_করো কপি_করুন কপি_কর অনুলিপি প্রকাশ_করো প্রকাশ_করুন ফাঁস_করো ফাঁস_করুন উদ্ধৃত আউটপুট ডাম্প বের_করে_দাও"),
@@ -821,6 +863,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("bn", FORBIDDEN, "প্রকাশ_করবে_না প্রকাশ_করো_না প্রকাশ_না_করা প্রকাশ_করা_যাবে_না ফাঁস_করবে_না ফাঁস_করো_না গোপন_রাখ"),
     ("bn", IGNORE, "উপেক্ষা অগ্রাহ্য সব_ভুলে_যাও ভুলে_যান অনুসরণ_করবে_না অনুসরণ_করবেন_না অনুসরণ_করা_বন্ধ পালন_করবেন_না ওভাররাইড"),
     ("bn", VOID, "বাতিল_বলে_গণ্য আর_প্রযোজ্য_নয় আর_বৈধ_নয়"),
+    ("bn", CONSTRAINTS, "প্রোগ্রামিং প্রশিক্ষণ বিধিনিষেধ নিষেধাজ্ঞা সীমাবদ্ধতা ফিল্টার সুরক্ষা_ব্যবস্থা নিরাপত্তা_ব্যবস্থা নিরাপত্তা_নির্দেশিকা নিরাপত্তা_নীতি নৈতিকতা নৈতিক_মূল্যবোধ নৈতিক_নির্দেশিকা কনটেন্ট_নীতি বিষয়বস্তু_নীতি সেন্সরশিপ"),
     // Thai (no spaces between words, tone marks and upper and lower vowels fold away: long forms only)
     ("th", R, "แสดง พิมพ์ พิมพ์ออกมา พิมพ์ให้ ทวนซ้ำ ทำซ้ำ พูดซ้ำ คัดลอก ก๊อปปี้ ก็อปปี้ เปิดเผย ส่งออก ยกมา ดูได้ไหม เอาออกมา"),
     ("th", R, "เข้ารหัส แปลงเป็น แปลงให้ จัดรูปแบบ เขียนใหม่ เรียบเรียงใหม่ ใส่ไว้ใน ใส่ลงใน สะกด ถอดเสียง ทับศัพท์ อยากเห็น"),
@@ -845,6 +888,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("th", FORBIDDEN, "ห้ามเปิดเผย ไม่เปิดเผย อย่าเปิดเผย ห้ามบอก ไม่ให้เปิดเผย ห้ามแชร์"),
     ("th", IGNORE, "เพิกเฉย ไม่ต้องสนใจ อย่าสนใจ ลืมทุกอย่าง ลืมไปให้หมด ลืมไปเลย ไม่ต้องทำตาม อย่าทำตาม เลิกทำตาม ไม่ต้องปฏิบัติตาม อย่าปฏิบัติตาม ยกเลิกคำสั่ง มองข้าม ละทิ้ง"),
     ("th", VOID, "ถูกยกเลิก โมฆะ ใช้ไม่ได้แล้ว ไม่มีผลแล้ว"),
+    ("th", CONSTRAINTS, "การเขียนโปรแกรม การตั้งโปรแกรม การฝึกฝน การฝึกอบรม ข้อจำกัด ขีดจำกัด ตัวกรอง มาตรการความปลอดภัย มาตรการป้องกัน กลไกความปลอดภัย กลไกป้องกัน แนวทางความปลอดภัย แนวปฏิบัติด้านความปลอดภัย จริยธรรม ศีลธรรม นโยบายเนื้อหา การเซ็นเซอร์"),
     // Hausa (hooked letters often typed plain: both; possessive suffixes: "umarninka", your instructions)
     ("ha", R, "nuna nunawa nuno ka_nuna ki_nuna ku_nuna nuna_mini nuna_min buga buga_mini maimaita* kwafa kwafe kwafi kwafo fallasa* fitar_da fito_da ambato nakalto nakalta liƙa lika buɗe_mini bude_mini"),
     ("ha", R, "mayar_da juya canza canja sauya* tsara sake_rubuta saka_shi saka_su sa_shi sa_su haruffanta gani ganin in_gani na_gani duba dubi kalli leƙa leka"),
@@ -870,6 +914,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ha", FORBIDDEN, "kada_ka_bayyana kar_ka_bayyana kada_ki_bayyana kada_ku_bayyana kada_a_bayyana kada_ka_fallasa kada_ka_faɗa kada_ka_fada kar_ka_fada kada_ka_gaya"),
     ("ha", IGNORE, "yi_watsi kada_ka_bi kar_ka_bi kada_ki_bi kada_ku_bi daina_bin kada_ka_kula kar_ka_kula kada_ku_kula ka_soke"),
     ("ha", VOID, "an_soke aka_soke"),
+    ("ha", CONSTRAINTS, "takunkumi takunkumai takunkumin iyaka iyakoki iyakokin matakan_tsaro matakan_kariya ɗabi'u dabi'u"),
+    ("ha", CONSTRAINTS | Y, "iyakokinka iyakokinki iyakokinku"),
     ("ha", GIVEN, "aka_loda an_loda"),
     // Amharic (possessive suffixes: "መመሪያዎችህ", your instructions; anywhere)
     ("am", R, "አሳይ አሳዪ አሳዩ አሳየኝ አሳዪኝ አሳዩኝ ማሳየት አትመው አትምልኝ ማተም ድገም ድገሚ ድገሙ መድገም ድገምልኝ ኮፒ_አድርግ ኮፒ_አድርጊ ኮፒ_አድርጉ ቅዳው መቅዳት ግለጽ ግለጪ ግለጹ ግለፅ ግለፂ ግለፁ ይፋ_አድርግ ይፋ_አድርጊ ይፋ_አድርጉ ይፋ_ማድረግ አውጣው ጥቀስ ጥቀሺ ጥቀሱ"),
@@ -895,6 +941,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("am", FORBIDDEN, "እንዳትገልጽ እንዳትገልፅ አትግለጽ አትግለፅ አትግለጪ እንዳይገለጽ ይፋ_እንዳታደርግ ይፋ_አታድርግ አትንገር አትናገር"),
     ("am", IGNORE, "ችላ_በል ችላ_በይ ችላ_በሉ ችላ_ይበሉ ችላ_ማለት እርሳው አትከተል አትከተሊ አትከተሉ አትታዘዝ አትታዘዢ አትታዘዙ"),
     ("am", VOID, "ተሽረዋል"),
+    ("am", CONSTRAINTS, "ስልጠና ሥልጠና ገደብ ገደቦች ክልከላ ማጣሪያ ሥነ_ምግባር ስነ_ምግባር ሥነምግባር ስነምግባር ሞራል ሳንሱር"),
+    ("am", CONSTRAINTS | Y, "ገደቦችህ ገደቦችሽ ገደቦችዎ ገደብህ ስልጠናህ ስልጠናሽ ሥልጠናህ"),
     // Catalan
     ("ca", R, "mostr* ensenya* imprimeix* imprimir imprimiu repeteix* repetir repetiu copia copiar copieu copia'm revela revelar reveleu reprodueix* reproduir reproduïu enganxa enganxeu cita citeu citar bolca bolqueu aboca aboqueu desvela desveleu desvetlla* exposa exposeu exposar transcriu* transcriure treu traieu filtra"),
     ("ca", R, "codifica codifiqueu codificar converteix* convertir convertiu transforma transformeu transformar formata formateu formatar reescriu* reescriure posa posa'l posa-ho poseu posar col·loca lletreja* lletrejar translitera transliterar veure vegi vegem mira'l mira-les mireu mirar visualitza* donar_un_cop_d'ull cop_d'ull"),
@@ -917,7 +965,9 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ca", FORBIDDEN, "no_revelar no_revelis no_has_de_revelar no_divulgar no_pots_revelar no_ho_revelis no_les_revelis no_divulguis"),
     ("ca", IGNORE, "ignora ignoreu ignori ignorin ignorar oblida oblideu-les oblideu_totes oblideu_tot oblidi_totes oblidi_tot no_segueixis no_seguiu no_segueixi no_segueixin deixa_de_seguir deixeu_de_seguir no_obeeixis no_obeïu no_facis_cas no_feu_cas fes_cas_omís feu_cas_omís fer_cas_omís descarta descarteu deixa_de_banda deixeu_de_banda passa_per_alt passeu_per_alt"),
     ("ca", VOID, "ja_no_són_vàlides ja_no_s'apliquen ja_no_valen queden_anul·lades"),
+    ("ca", CONSTRAINTS, "programació programacions entrenament entrenaments restricció restriccions limitació limitacions límits filtre filtres salvaguarda salvaguardes proteccions mesures_de_seguretat mesures_de_protecció mecanismes_de_seguretat directrius_de_seguretat normes_de_seguretat pautes_de_seguretat protocols_de_seguretat directrius_ètiques principis_ètics principis_morals l'ètica teva_ètica vostra_ètica la_moral teva_moral vostra_moral escrúpols política_de_contingut polítiques_de_contingut política_d'ús polítiques_d'ús censura guardrails"),
     ("ca", GIVEN | YOU, "et_van_donar et_van_dir t'han_donat t'han_dit has_rebut"),
+    ("fr", GIVEN | YOU, "on_vous_a_dit on_t'a_dit qu'on_vous_a_dit qu'on_t'a_dit"),
     // Dev misses of the instruction-override batch (written-ml-override-1, dev split).
     ("cs", YOU, "ti"),
     ("hi", ABOVE, "पहले"),
