@@ -42,7 +42,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("es", VOID, "quedan_anuladas quedan_anulados están_anuladas han_sido_anuladas ya_no_son_válidas ya_no_son_válidos ya_no_aplican ya_no_se_aplican ya_no_rigen ya_no_están_vigentes ya_no_tienen_validez ya_no_cuentan"),
     ("es", CONSTRAINTS, "programación programaciones entrenamiento entrenamientos restricci* limitaci* límites filtro filtros salvaguarda salvaguardas salvaguardia salvaguardias protecciones medidas_de_seguridad medidas_de_protección mecanismos_de_seguridad mecanismos_de_protección directrices_de_seguridad pautas_de_seguridad normas_de_seguridad protocolos_de_seguridad directrices_éticas pautas_éticas principios_éticos principios_morales la_ética tu_ética su_ética vuestra_ética la_moral tu_moral su_moral vuestra_moral moralidad escrúpulos política_de_contenido políticas_de_contenido política_de_contenidos políticas_de_contenidos política_de_uso políticas_de_uso políticas_de_seguridad censura barreras_de_seguridad barreras_de_protección guardarraíles guardrails"),
     ("es", GIVEN, "cargad*"),
-    ("es", GIVEN | YOU, "recibiste obtuviste"),
+    ("es", GIVEN | YOU, "recibiste obtuviste te_dijeron te_han_dicho te_habían_dicho te_contaron te_han_contado le_dijeron le_han_dicho le_habían_dicho les_dijeron les_han_dicho os_dijeron os_han_dicho se_te_dijo se_le_dijo se_les_dijo se_os_dijo se_te_ha_dicho se_le_ha_dicho se_te_había_dicho se_te_indicó se_le_indicó se_te_ordenó se_le_ordenó te_indicaron te_han_indicado le_indicaron les_indicaron te_ordenaron te_han_ordenado le_ordenaron te_instruyeron le_instruyeron te_enseñaron te_han_enseñado fuiste_instruido fuiste_instruida has_sido_instruido has_sido_instruida"),
     // French
     ("fr", R, "montr* affich* imprim* répét* recopi* copi* révél* reprodui* colle* dump* cite* citer dévoile* divulgu* restitue restituer restituez retranscri* recrach* fais_voir"),
     ("fr", R, "encodez encode-le encode-la encode-les encode-moi encodez-le encodez-les convertis convertissez convertir convertisse convertis-le convertis-la convertis-les convertissez-les transforme transformez transforme-le transforme-la transforme-les transformez-les formatez formate-le formate-la formate-les formatez-les mets_en_forme mettez_en_forme réécris réécrivez réécrire réécris-le réécris-les mets mettez mettre mets-le mets-les mettez-les place-le place-les placez-les épel* translitt* voir vois voie voyons que_je_voie regarde regardez consulter consulte consultez"),
@@ -91,6 +91,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("de", VOID, "ungültig gelten_nicht_mehr gilt_nicht_mehr nicht_mehr_gültig hinfällig"),
     ("de", CONSTRAINTS, "*programmierung training trainings *einschränkung* *beschränkung* *begrenzung* restriktion* limitierung* grenzen limits *filter *schutzmaßnahmen *schutzmassnahmen *sicherheitsmaßnahmen *sicherheitsmassnahmen *sicherheitsvorkehrungen *schutzvorkehrungen *schutzmechanismen *sicherheitsmechanismen *sicherheitsrichtlinie *sicherheitsrichtlinien *sicherheitsregeln *sicherheitsvorgaben *sicherheitsvorschriften *sicherheitsbestimmungen *ethik ethische_grundsätze ethischen_grundsätze ethische_richtlinien ethischen_richtlinien ethische_prinzipien ethischen_prinzipien moral moralvorstellungen moralische_grundsätze moralischen_grundsätze skrupel *inhaltsrichtlinie* *nutzungsrichtlinie* *zensur leitplanken *leitplanken guardrails"),
     ("de", GIVEN, "geladen"),
+    ("de", GIVEN | YOU, "man_dir_gesagt man_hat_dir_gesagt man_dir_vorher_gesagt man_dir_bisher_gesagt dir_gesagt_wurde dir_wurde_gesagt dir_gesagt_worden ihnen_gesagt_wurde ihnen_wurde_gesagt man_ihnen_gesagt man_hat_ihnen_gesagt man_euch_gesagt man_hat_euch_gesagt euch_gesagt_wurde euch_wurde_gesagt sie_haben_dir_gesagt sie_dir_gesagt_haben sie_haben_euch_gesagt sie_euch_gesagt_haben man_dir_befohlen man_hat_dir_befohlen dir_befohlen_wurde dir_wurde_befohlen man_dir_aufgetragen man_hat_dir_aufgetragen dir_aufgetragen_wurde dir_wurde_aufgetragen man_dir_mitgeteilt dir_mitgeteilt_wurde dir_wurde_mitgeteilt man_dir_beigebracht man_hat_dir_beigebracht dir_beigebracht_wurde du_wurdest_angewiesen du_wurdest_instruiert ihr_wurdet_angewiesen"),
     // Italian
     ("it", R, "mostr* stamp* ripet* copi* rivel* riprodu* incoll* visualizz* dump* cita* svela* esponi esporre tira_fuori trascriv* fammi_vedere restituisci riporta*"),
     ("it", R, "codifica codificalo codificala codificali codificale codificami codificare codificarlo codificarle codifichi converti convertilo convertila convertili convertile convertimi convertire convertirl* converta trasform* formatta* riscriv* riformula* metti* mettere* sillaba sillabare sillabalo sillabala compita compitare traslittera* translittera* vedere vederl* vedo vedi guarda* visionare visionarle visionarli visionarlo visionarla dare_un'occhiata occhiata"),
@@ -115,6 +116,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("it", VOID, "sono_annullate sono_annullati non_valgono_più non_sono_più_valide non_sono_più_validi non_si_applicano_più sono_nulle sono_revocate"),
     ("it", CONSTRAINTS, "programmazione programmazioni addestramento addestramenti restrizione restrizioni limitazione limitazioni limiti filtro filtri salvaguardia salvaguardie protezioni misure_di_sicurezza misure_di_protezione meccanismi_di_sicurezza meccanismi_di_protezione linee_guida_di_sicurezza norme_di_sicurezza regole_di_sicurezza protocolli_di_sicurezza linee_guida_etiche principi_etici principi_morali l'etica tua_etica vostra_etica la_morale tua_morale vostra_morale scrupoli politica_dei_contenuti politiche_dei_contenuti politica_sui_contenuti politiche_sui_contenuti politica_di_utilizzo politiche_di_utilizzo politiche_di_sicurezza censura vincoli guardrail barriere_di_sicurezza"),
     ("it", GIVEN, "caricat*"),
+    ("it", GIVEN | YOU, "ti_hanno_detto ti_è_stato_detto le_hanno_detto le_è_stato_detto vi_hanno_detto vi_è_stato_detto ti_avevano_detto vi_avevano_detto ti_era_stato_detto vi_era_stato_detto ti_viene_detto ti_dissero vi_dissero ti_hanno_ordinato ti_è_stato_ordinato vi_è_stato_ordinato ti_hanno_indicato ti_è_stato_indicato ti_hanno_chiesto ti_è_stato_chiesto vi_è_stato_chiesto ti_hanno_insegnato ti_è_stato_insegnato ti_hanno_istruito sei_stato_istruito sei_stata_istruita siete_stati_istruiti"),
     // Portuguese
     ("pt", R, "mostr* exib* imprim* repit* repet* copi* revel* reproduz* cole despej* dump* cite cita* divulgue divulga divulgar desvend* exponha expor expõe vaze vazar vaza transcrev* apresente apresentar replique"),
     ("pt", R, "codifique codifica codificar codifiquem converta* converte convertam transforme transforma transformar transformem formata formatar formatem reescrev* coloque* coloca colocar ponha* soletr* translitere translitera transliterar ver veja vejo vejam verem olhar olhe olhada visualizar"),
@@ -139,7 +141,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("pt", VOID, "estão_anuladas ficam_anuladas foram_anuladas não_são_mais_válidas já_não_são_válidas não_valem_mais já_não_valem não_se_aplicam_mais já_não_se_aplicam deixam_de_valer"),
     ("pt", CONSTRAINTS, "programação programações treinamento treinamentos treino restrição restrições limitação limitações limites filtro filtros salvaguarda salvaguardas proteções protecções medidas_de_segurança medidas_de_proteção mecanismos_de_segurança mecanismos_de_proteção diretrizes_de_segurança normas_de_segurança regras_de_segurança protocolos_de_segurança diretrizes_éticas princípios_éticos princípios_morais a_ética sua_ética tua_ética a_moral sua_moral tua_moral escrúpulos política_de_conteúdo políticas_de_conteúdo política_de_uso políticas_de_uso políticas_de_segurança censura barreiras_de_proteção barreiras_de_segurança guardrails"),
     ("pt", GIVEN, "carregad*"),
-    ("pt", GIVEN | YOU, "recebeste"),
+    ("pt", GIVEN | YOU, "recebeste te_disseram te_falaram lhe_disseram lhe_falaram vos_disseram disseram-te disseram-lhe disseram-vos foi-te_dito foi-lhe_dito te_foi_dito lhe_foi_dito te_tinham_dito te_haviam_dito disseram_a_você disseram_para_você disseram_pra_você falaram_pra_você falaram_para_você te_ordenaram lhe_ordenaram te_foi_ordenado lhe_foi_ordenado te_instruíram lhe_instruíram te_ensinaram lhe_ensinaram você_foi_instruído você_foi_instruída vocês_foram_instruídos foste_instruído foste_instruída"),
     // Dutch
     ("nl", R, "toon* print* herhaal* kopieer* onthul* reproduceer* plak* weergeef* dump* citeer* laat_me_je laat_mij_je laat_me_jouw laat_mij_jouw laat_me_uw laat_mij_uw laat_me_de laat_mij_de laat_ons_je laten_zien geef_weer weergeven herhal* kopier* reproduceren citeren tonen uitprint* afdrukken druk_af prijsgeef* prijsgeven verklap*"),
     ("nl", R, "codeer* encodeer* coderen encoderen converteer* converteren omzett* zet_om transformeer* transformeren formatteer* formatteren herschrijf* herschrijv* herformuleer* zet_ze zet_het zet_alles zet_deze zet_die zetten spel_uit spellen uitspellen spel_het_uit spel_ze_uit translitereer* transcribeer* zien zie bekijk* inzien inkijk* kijk*"),
@@ -164,6 +166,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("nl", VOID, "zijn_vervallen zijn_ongeldig gelden_niet_meer niet_langer_geldig niet_meer_geldig niet_meer_van_toepassing zijn_geannuleerd"),
     ("nl", CONSTRAINTS, "*programmering training trainingen *beperking* restrictie restricties limieten grenzen *filter *filters *veiligheidsmaatregelen *beschermingsmaatregelen veiligheidsmechanismen beschermingsmechanismen *veiligheidsrichtlijnen *veiligheidsregels *veiligheidsvoorschriften *ethiek moraal ethische_richtlijnen ethische_principes morele_principes normen_en_waarden scrupules inhoudsbeleid contentbeleid gebruiksbeleid censuur vangrails guardrails"),
     ("nl", GIVEN, "geladen"),
+    ("nl", GIVEN | YOU, "jou_is_verteld je_is_verteld u_is_verteld jullie_is_verteld je_werd_verteld jou_werd_verteld u_werd_verteld je_verteld_is jou_verteld_is u_verteld_is je_verteld_werd je_is_gezegd jou_is_gezegd u_is_gezegd je_gezegd_is jou_gezegd_is u_gezegd_is je_werd_gezegd men_je_heeft_verteld men_heeft_je_verteld men_jou_heeft_verteld men_u_heeft_verteld men_heeft_u_verteld men_je_heeft_gezegd ze_hebben_je_verteld ze_je_hebben_verteld ze_hebben_jou_verteld ze_hebben_u_verteld ze_u_hebben_verteld je_is_opgedragen jou_is_opgedragen u_is_opgedragen je_werd_opgedragen je_opgedragen_is je_bent_geïnstrueerd ben_je_geïnstrueerd u_bent_geïnstrueerd jullie_zijn_geïnstrueerd"),
     // Polish
     ("pl", R, "pokaż* wyświetl* wypisz* wydrukuj* powtórz* skopiuj* kopiuj* ujawnij* odtwórz* wklej* zrzuć* zrzuc* dump* zacytuj* cytuj* wypisa* wydruk* powtarza* ujawnić odtworz* zdradź zdradzić wyjaw* przytocz* przepisz* zaprezentuj* wyprintuj* zacyt*"),
     ("pl", R, "zakoduj* koduj* zakodowa* kodować zaszyfruj* przekonwertuj* konwertuj* skonwertuj* przekonwertowa* konwertować zamień* zamieni* przerób* przerob* przekształć* sformatuj* formatuj* sformatowa* przepisa* umieść* wstaw wstawić wstawcie wstawisz włóż* przeliteruj* literuj* transliteruj* przetransliteruj* zobacz* obejrz* zajrz* przejrzeć przejrzę przejrzyj podejrzeć podejrzę podejrzyj popatrz* spojrz* widzieć"),
@@ -188,7 +191,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("pl", VOID, "unieważnion* są_nieważne przestają_obowiązywać przestały_obowiązywać już_nie_obowiązują nie_obowiązują_już straciły_ważność"),
     ("pl", CONSTRAINTS, "programowanie programowania programowaniu programowaniem trening treningu treningiem treningi ograniczenie ograniczenia ograniczeń ograniczeniami ograniczeniach ograniczeniom restrykcje restrykcji restrykcjami limit limity limitów limitami filtr filtry filtrów filtrami filtra filtrze zabezpieczenia zabezpieczeń zabezpieczeniami środki_bezpieczeństwa środków_bezpieczeństwa mechanizmy_bezpieczeństwa mechanizmów_bezpieczeństwa zasady_bezpieczeństwa zasad_bezpieczeństwa wytyczne_bezpieczeństwa wytycznych_bezpieczeństwa etyka etyki etykę etyką etyce moralność moralności moralnością zasady_etyczne zasad_etycznych zasady_moralne zasad_moralnych skrupuły skrupułów polityka_treści polityki_treści politykę_treści polityką_treści zasady_dotyczące_treści cenzura cenzury cenzurę cenzurą cenzurze"),
     ("pl", GIVEN, "załadowan* załadowano"),
-    ("pl", GIVEN | YOU, "otrzymałeś otrzymałaś otrzymaliście dostałeś dostałaś dostaliście"),
+    ("pl", GIVEN | YOU, "otrzymałeś otrzymałaś otrzymaliście dostałeś dostałaś dostaliście powiedziano_ci powiedziano_wam powiedziano_panu powiedziano_pani ci_powiedziano wam_powiedziano zostało_ci_powiedziane zostało_wam_powiedziane kazano_ci kazano_wam ci_kazano wam_kazano polecono_ci polecono_wam ci_polecono wam_polecono nakazano_ci nakazano_wam ci_nakazano mówiono_ci mówiono_wam ci_mówiono wam_mówiono powiedzieli_ci powiedzieli_wam co_ci_powiedzieli co_wam_powiedzieli kazali_ci kazali_wam co_ci_kazali zostałeś_poinstruowany zostałaś_poinstruowana zostaliście_poinstruowani"),
     // Indonesian, Malay
     ("id", R, "tunjukkan tampilkan cetak* ulang* salin* ungkapkan bocorkan perlihatkan keluarkan paparkan dump* kutip* tunjuk* tampil* perlihat* munculkan keluarin beberkan bongkar* mengungkap* bocor* tayangkan kasih_lihat menampilkan menunjukkan mencetak mengulang* menyalin membocorkan memperlihatkan mengeluarkan memaparkan mengutip"),
     ("id", R, "enkode* kodekan sandikan enkripsikan konversi* mengonversi* mengkonversi* ubah ubahlah ubahkan ubah_ke ubah_jadi ubah_menjadi transformasikan formatkan memformat taruh* menaruh letakkan meletakkan tempatkan eja ejakan mengeja transliterasikan alihaksarakan lihat* melihat liat ngeliat ngelihat intip* mengintip"),
@@ -218,6 +221,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("id", X | Y, "pesanmu teksmu percakapanmu"),
     ("id", CONFIG | Y, "konfigurasimu pengaturanmu"),
     ("id", ORIGIN | Y, "aslimu awalmu"),
+    ("id", GIVEN | YOU, "kamu_diberitahu anda_diberitahu kau_diberitahu engkau_diberitahu kalian_diberitahu awak_diberitahu kamu_telah_diberitahu anda_telah_diberitahu kamu_sudah_diberitahu anda_sudah_diberitahu diberitahukan_kepadamu diberitahukan_kepada_anda diberitahu_kepadamu dikatakan_kepadamu dikatakan_padamu dikatakan_kepada_anda mereka_katakan_kepadamu mereka_katakan_padamu mereka_katakan_kepada_anda kamu_diperintahkan anda_diperintahkan kamu_diinstruksikan anda_diinstruksikan kamu_disuruh anda_disuruh diajarkan_kepadamu diajarkan_kepada_anda"),
     // Swahili
     ("sw", R, "onyesha* nionyeshe uonyeshe chapisha* rudia* yarudie zirudie nakili* fichua* toa *nukuu* *onyesh* *rudia *rudie *nakili *nakilie kufichua nifichulie *chapish* *dhihirish* funua nifunulie nukuu* dhihirisha*"),
     ("sw", R, "geuza* *geuz* badilisha* *badilish* umbiza* *umbiz* andika_upya weka* *weke *wekee tamka_herufi taja_herufi kuona nione niyaone nizione tazama* *tazam* angalia* *angali*"),
@@ -242,7 +246,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sw", VOID, "hayatumiki_tena hazitumiki_tena haitumiki_tena"),
     ("sw", CONSTRAINTS, "upangaji_programu mafunzo vikwazo kikwazo vizuizi kizuizi mipaka ukomo chujio vichujio hatua_za_usalama tahadhari_za_usalama miongozo_ya_usalama kanuni_za_usalama maadili sera_ya_maudhui sera_za_maudhui udhibiti_wa_maudhui"),
     ("sw", GIVEN, "ulipakiwa* ulizopakiwa*"),
-    ("sw", GIVEN | YOU, "ulipewa* uliyopewa* ulizopewa* uliambiwa* uliyoambiwa* ulizoambiwa* umepewa* umeambiwa* ulipokea* uliyopokea* ulizopokea*"),
+    ("sw", GIVEN | YOU, "ulipewa* uliyopewa* ulizopewa* uliambiwa* uliyoambiwa* ulizoambiwa* umepewa* umeambiwa* ulipokea* uliyopokea* ulizopokea* mliambiwa* mlioambiwa* mmeambiwa* uliagizwa* uliyoagizwa* ulizoagizwa* umeagizwa* mliagizwa* ulielekezwa* uliyoelekezwa* umeelekezwa* uliamriwa* umeamriwa* ulifundishwa* uliyofundishwa* walikuambia walichokuambia walikwambia walichokwambia wamekuambia wamekwambia walikuagiza walichokuagiza"),
     // Zulu (prefixes and infixes: the stems, open on both sides)
     ("zu", R, "*bonis* *khombis* *phind* *kopish* *dalul* *veza* *shicilel* khipha* *caphun* *bonakalis* *phrint* *khiph* *khophish* bonisa* khombisa* phinda* kopisha* dalula* veza shicilela* caphuna* bonakalisa* phrinta* khophisha*"),
     ("zu", R, "*guqul* guqula* *shintsh* shintsha* bhala_kabusha ubhale_kabusha faka* *ifake *ifakele beka* *ibeke peleta* *pelet* *bhek* bheka* ukubona ngibone ngiyibone ngizibone ngiwabone"),
@@ -267,7 +271,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("zu", VOID, "azisasebenzi ayisasebenzi"),
     ("zu", CONSTRAINTS, "*qeqesh* *khawulo* *ngcele* *okuziphatha* izinyathelo_zokuphepha *nqubomgomo*"),
     ("zu", GIVEN, "*layishw*"),
-    ("zu", GIVEN | YOU, "owanikwa wanikwa owanikezwa wanikezwa"),
+    ("zu", GIVEN | YOU, "owanikwa wanikwa owanikezwa wanikezwa *bakutshel* *banitshel* *bakuyalel* *baniyalel* *shiwo_kuwe *shiwo_kini"),
     // Albanian
     ("sq", R, "trego* shfaq* printo* përsërit* kopjo* zbulo* riprodho* nxirr* cito* nxjerr* paraqit* shpalos* afisho*"),
     ("sq", R, "kodo* enkodo* kodifiko* konverto* shndërro* kthe* transformo* formato* rishkru* vendos* gërmëzo* translitero* shoh* shiko* shih shihni"),
@@ -292,7 +296,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sq", VOID, "nuk_janë_më_të_vlefshme nuk_vlejnë_më nuk_zbatohen_më janë_anuluar janë_të_pavlefshme të_pavlefshme"),
     ("sq", CONSTRAINTS, "programim* trajnim* kufizim* kufijtë kufijve restriksion* filtr* masat_e_sigurisë masat_mbrojtëse mbrojtjet mekanizmat_e_sigurisë udhëzimet_e_sigurisë rregullat_e_sigurisë etika etikën etikës parimet_etike parimet_morale morali moralin moralit politika_e_përmbajtjes politikat_e_përmbajtjes politikën_e_përmbajtjes censur*"),
     ("sq", GIVEN, "ngarkuar*"),
-    ("sq", GIVEN | YOU, "ke_marrë të_kanë_dhënë ju_kanë_dhënë të_dhanë ju_dhanë"),
+    ("sq", GIVEN | YOU, "ke_marrë të_kanë_dhënë ju_kanë_dhënë të_dhanë ju_dhanë të_thanë ju_thanë të_kanë_thënë ju_kanë_thënë të_kishin_thënë ju_kishin_thënë të_është_thënë ju_është_thënë të_urdhëruan ju_urdhëruan të_kanë_urdhëruar ju_kanë_urdhëruar të_kanë_udhëzuar ju_kanë_udhëzuar je_udhëzuar jeni_udhëzuar"),
     // Irish (mutations: the stem without its first letters)
     ("ga", R, "*aispeáin* *athdhéan* *cóipeáil* nocht* *priontáil* luaigh *aispeánaig* *athluaigh* *foilsigh* *léirigh* *sceith* athdhéan* cóipeáil* priontáil* athluaigh* foilsigh* léirigh* sceith*"),
     ("ga", R, "*ionchódaigh* ionchódaigh* *iontaigh* *iontú* *athraigh* athraigh* *laochl* *ormáid* *thscríobh* cuir cuirigí cuiridh *litrigh* *litriú* litrigh* traslitrigh* *feic* feic* *féach* féach* *amharc* amharc* *reathn*"),
@@ -320,6 +324,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ga", CONSTRAINTS, "*ríomhchlárú* *oiliúint* *raenáil* *srianta* *eorainn* *scagair* *oimirc* *eitic *insireacht*"),
     ("ga", CONSTRAINTS | Y, "do_ríomhchlárú d'oiliúint do_shrianta do_theorainneacha bhur_srianta"),
     ("ga", GIVEN, "*luchtaíodh*"),
+    ("ga", GIVEN | YOU, "*dúradh_leat *dúradh_libh dúirt_siad_leat dúirt_siad_libh *insíodh_duit *insíodh_daoibh *ordaíodh_duit *ordaíodh_daoibh"),
     // Scottish Gaelic
     ("gd", R, "seall* ath-aithris* nochd* clò-bhuail* foillsich* thoir_luaidh sheall* *lethbhreac* *taisbean* fhoillsich* aithris* clobhuail* luaidh lethbhreac* taisbean*"),
     ("gd", R, "*còdaich* *ionndaidh* *ionndadh* *atharraich* *ormataich* ath-sgrìobh* cuir cuiribh *litrich* litrich* *faic* faic* *coimhead* coimhead*"),
@@ -347,6 +352,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("gd", CONSTRAINTS | Y, "do_phrògramachadh do_thrèanadh do_chuingealachaidhean ur_prògramachadh ur_trèanadh ur_cuingealachaidhean"),
     ("gd", GIVEN, "*luchdachadh*"),
     ("gd", X | Y, "do_theachdaireachd do_theacsa"),
+    ("gd", GIVEN | YOU, "chaidh_innse_dhut chaidh_innse_dhuibh chaidh_a_ràdh_riut chaidh_a_ràdh_ribh thuirt_iad_riut thuirt_iad_ribh innis_iad_dhut innis_iad_dhuibh chaidh_iarraidh_ort chaidh_iarraidh_oirbh"),
     // Welsh (mutations: the stem without its first letter)
     ("cy", R, "*angos* argraff* *rgraff* *ailadrodd* copïo* copio* *datgel* dympia* *yfynna* copïwch gopïo gopïwch *allbynn* ailadrodd* datgel* allbynn*"),
     ("cy", R, "*amgod* trosi drosi throsi trosa troswch *rawsnewid* *fformati* *ailysgrifenn* rhoi gosod gosodwch gosoda osodwch *sillaf* sillaf* *rawslythrenn* gweld gael_gweld gael_weld cael_gweld ga_i_weld *edrych* edrych*"),
@@ -371,7 +377,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("cy", VOID, "wedi'u_canslo annilys"),
     ("cy", CONSTRAINTS, "*aglennu* *yfforddiant* *yfyngiad* *erfynau hidlydd* hidlwyr *esurau_diogelwch *esurau_diogelu *mddiffyniadau *anllawiau_diogelwch moeseg foeseg moesau foesau egwyddorion_moesol egwyddorion_moesegol sensoriaeth *olisi_cynnwys"),
     ("cy", GIVEN, "*llwytho*"),
-    ("cy", GIVEN | YOU, "*gawsoch* *cawsoch* *dderbynioch* *derbynioch* *erbyniaist* gawsoch* cawsoch* dderbynioch* derbynioch*"),
+    ("cy", GIVEN | YOU, "*gawsoch* *cawsoch* *dderbynioch* *derbynioch* *erbyniaist* gawsoch* cawsoch* dderbynioch* derbynioch* *dywedwyd_wrthyt *dywedwyd_wrthych *dywedwyd_wrthot *dwedwyd_wrthyt *dwedwyd_wrthych *dwedwyd_wrthot *dywedon_nhw_wrthot *dywedon_nhw_wrthych *dwedon_nhw_wrthot *dwedon_nhw_wrthych *orchmynnwyd_i_ti *orchmynnwyd_i_chi"),
     // Turkish (suffixes: "talimatların", your instructions)
     ("tr", R, "göster* yazdır* tekrarla* kopyala* ifşa* çıktı* dök alıntıla* dökün ortaya_koy* ortaya_çıkar* açığa* sızdır* dışa_aktar*"),
     ("tr", R, "kodla* şifrele* dönüştür* biçimlendir* formatla* yeniden_yaz* tekrar_yaz* koy koyun koyar koyabilir* koyar_mısın içine_koy* yerleştir* hecele* harf_harf* görmek görmem görmeme göreyim görebilir* görüntüle* bakabilir* bakayım bakmak bakmam bakmama incele*"),
@@ -400,7 +406,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("tr", GIVEN, "yüklenen* yüklendi*"),
     ("tr", X | Y, "mesajınız* metniniz*"),
     ("tr", CONFIG | Y, "ayarlarınız* yapılandırmanız* yapılandırman"),
-    ("tr", GIVEN | YOU, "aldın aldınız aldığın* aldığınız*"),
+    ("tr", GIVEN | YOU, "aldın aldınız aldığın* aldığınız* sana_söylen* size_söylen* sana_söylediler size_söylediler sana_söyledikleri* size_söyledikleri* sana_denilen* size_denilen* sana_denen* size_denen* sana_dendi size_dendi sana_emredil* size_emredil* sana_anlatıl* size_anlatıl* sana_bildiril* size_bildiril* sana_öğretil* size_öğretil* sana_talimat_verildi size_talimat_verildi"),
     // Vietnamese (syllables fold to short Latin words: phrases only)
     ("vi", R, "hiển_thị cho_xem in_ra in_toàn_bộ lặp_lại nhắc_lại sao_chép viết_ra chép_lại tiết_lộ xuất_ra hãy_in trích cho_tôi_xem cho_mình_xem cho_em_xem cho_tớ_xem hiện_ra để_lộ công_khai trình_bày in_lại nhại_lại dán_lại bật_mí lộ_ra khai_ra"),
     ("vi", R, "mã_hóa mã_hoá chuyển_đổi chuyển_sang chuyển_thành biến_đổi định_dạng viết_lại đặt_vào bỏ_vào cho_vào đánh_vần phiên_âm chuyển_tự muốn_xem cần_xem được_xem xem_qua xem_được xem_hết xem_toàn_bộ xem_lại để_xem tôi_xem xem_các xem_những nhìn_thấy nhìn_vào"),
@@ -425,6 +431,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("vi", VOID, "không_còn_hiệu_lực hết_hiệu_lực không_còn_áp_dụng không_còn_giá_trị đã_bị_hủy"),
     ("vi", CONSTRAINTS, "lập_trình huấn_luyện đào_tạo hạn_chế giới_hạn ràng_buộc bộ_lọc biện_pháp_bảo_vệ biện_pháp_an_toàn cơ_chế_an_toàn cơ_chế_bảo_vệ nguyên_tắc_an_toàn hướng_dẫn_an_toàn quy_tắc_an_toàn đạo_đức luân_lý nguyên_tắc_đạo_đức chính_sách_nội_dung chính_sách_an_toàn chính_sách_sử_dụng kiểm_duyệt rào_chắn_an_toàn"),
     ("vi", GIVEN, "được_nạp nạp_vào"),
+    ("vi", GIVEN | YOU, "những_gì_bạn_được_bảo những_gì_bạn_đã_được_bảo điều_bạn_được_bảo bạn_được_bảo_là bạn_được_bảo_rằng bạn_được_bảo_phải bạn_đã_được_bảo_là bạn_đã_được_bảo_rằng bạn_đã_được_bảo_phải bạn_được_chỉ_thị bạn_đã_được_chỉ_thị bạn_được_ra_lệnh bạn_đã_được_ra_lệnh người_ta_bảo_bạn người_ta_nói_với_bạn người_ta_đã_nói_với_bạn người_ta_dặn_bạn họ_nói_với_bạn họ_đã_nói_với_bạn họ_bảo_bạn ai_đó_đã_nói_với_bạn"),
     // Finnish (possessive suffixes: "ohjeesi", your instructions)
     ("fi", R, "näytä* tulosta* toista* kopioi* paljasta* lainaa* dumppaa* näyttä* siteeraa* vuoda"),
     ("fi", R, "koodaa* koodat* koodaisi* enkoodaa* muunna* muunta* muuntais* muotoile* muotoil* formatoi* uudelleenkirjoit* kirjoita_uudelleen laita* laitta* sijoita* tavaa translitteroi* nähdä nähdäkseni näkisin näen nähtäv* näkemä* katso* katsel* vilkais* vilkaist*"),
@@ -453,7 +460,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fi", CONSTRAINTS | Y, "ohjelmointisi ohjelmoinnistasi koulutuksesi koulutustasi rajoituksesi rajoituksiasi rajoitteesi rajoitteitasi rajasi rajojasi suodattimesi suodattimiasi turvatoimesi suojauksesi etiikkasi etiikastasi moraalisi moraaliasi ohjelmointinne koulutuksenne rajoituksenne rajoitteenne suodattimenne etiikkanne moraalinne"),
     ("fi", GIVEN, "ladattu* ladattiin"),
     ("fi", CONFIG | Y, "asetuksesi asetuksiasi asetuksenne konfiguraatiosi"),
-    ("fi", GIVEN | YOU, "sait saitte saamasi saamanne"),
+    ("fi", GIVEN | YOU, "sait saitte saamasi saamanne sinulle_kerrottiin sinulle_sanottiin sinulle_on_kerrottu sinulle_on_sanottu sinulle_kerrottu* sinulle_sanottu* teille_kerrottiin teille_sanottiin teille_on_kerrottu teille_on_sanottu teille_kerrottu* teille_sanottu* kerrottiin_sinulle sanottiin_sinulle kerrottiin_teille sanottiin_teille sulle_kerrottiin sulle_sanottiin sulle_on_sanottu sulle_on_kerrottu sinua_ohjeistettiin sinut_ohjeistettiin teitä_ohjeistettiin teidät_ohjeistettiin sinua_on_ohjeistettu sinut_on_ohjeistettu sinua_käskettiin teitä_käskettiin sinua_on_käsketty sinulle_opetettiin sinulle_opetettu*"),
     // Swedish, Norwegian, Danish
     ("sv", R, "visa* vis skriv_ut upprepa* gjenta* gentag* kopiera* kopier* avslöja* avslør* afslør* print* dumpa* citera* siter* skriva_ut skrive_ut återge* gjengi* gengiv* röja klistra_in repeter*"),
     ("sv", R, "koda kodera* koda_om kode_om enkoda* enkode* konvertera* konverter* omvandla* omvandl* omforma* omform* gör_om gjør_om gør_om transformera* transformere formatera* formatere skriv_om skrive_om skriva_om omskriv* omformulera* omformuler* lägg_den lägg_dem lägg_det lägg_alla legg_den legg_dem legg_det legg_alle læg_den læg_dem læg_det læg_alle sett_inn sæt_ind placera* plasser* stava bokstavera* bokstaver* stav_ut stave_ut stava_ut translitterera* translitterer* få_se få_sjå se_din se_dina se_dine se_ditt se_dit se_jeres se_på vil_se vill_se kan_jeg_se kan_jag_se låt_mig_se la_meg_se lad_mig_se kika* kikke* titta* kolla* kig_på kigge* ta_en_titt ta_en_kikk vise_meg vise_mig vise_deg vise_dig"),
@@ -478,6 +485,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("sv", VOID, "gäller_inte_längre gjelder_ikke_lenger gælder_ikke_længere är_ogiltiga er_ugyldige inte_längre_giltiga ikke_lenger_gyldige ikke_længere_gyldige"),
     ("sv", CONSTRAINTS, "programmering* träning* trening* træning* begränsning* begrensning* begrænsning* restriktion* restriksjon* gränser gränserna grenser grensene grænser grænserne filter filtret filtren filtre filtrene skyddsåtgärder* säkerhetsåtgärder* sikkerhetstiltak* sikkerhedsforanstaltning* skyddsmekanism* säkerhetsmekanism* sikkerhetsmekanism* sikkerhedsmekanism* säkerhetsriktlinj* sikkerhetsretningslinj* sikkerhedsretningslinj* säkerhetsregler* sikkerhetsregler* sikkerhedsregler* etik etiken etikk etikken etiska_riktlinjer etiske_retningslinjer moral moralen moraliska_principer moralske_prinsipper innehållspolicy* innholdspolicy* indholdspolitik* censur censuren sensur sensuren guardrails"),
     ("sv", GIVEN, "laddades laddad* lastet"),
+    ("sv", GIVEN | YOU, "man_sa_till_dig man_sade_till_dig man_har_sagt_till_dig man_sagt_till_dig de_sa_till_dig de_sade_till_dig de_har_sagt_till_dig de_sagt_till_dig man_sa_till_er man_har_sagt_till_er de_sa_till_er sagts_till_dig sades_till_dig du_fick_höra du_har_fått_höra ni_fick_höra du_blev_tillsagd du_har_blivit_tillsagd du_instruerades du_har_instruerats ni_har_instruerats du_blev_instruerad du_har_blivit_instruerad man_berättade_för_dig de_berättade_för_dig du_ble_fortalt du_har_blitt_fortalt man_sa_til_deg de_sa_til_deg man_har_sagt_til_deg de_har_sagt_til_deg ble_sagt_til_deg du_ble_instruert du_har_blitt_instruert du_fikk_beskjed du_blev_fortalt du_er_blevet_fortalt man_sagde_til_dig de_sagde_til_dig man_har_sagt_til_dig de_har_sagt_til_dig du_blev_instrueret du_er_blevet_instrueret du_fik_at_vide du_har_fået_at_vide du_fik_besked"),
     // Tagalog
     ("tl", R, "ipakita* ilimbag* i-print* ulitin* kopyahin* isiwalat* ibunyag* ilabas* i-quote* i-dump* sipiin ilathala ipahayag"),
     ("tl", R, "baguhin* palitan* gawing gawin_itong ilagay* isulat_muli isulat_ulit isulat_uli ibaybay* baybayin isaayos makita* makikita* tingnan* tignan* silipin* masilip* matingnan*"),
@@ -502,6 +510,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("tl", VOID, "hindi_na_wasto hindi_na_balido hindi_na_valid wala_nang_bisa walang_bisa pinawalang-bisa"),
     ("tl", CONSTRAINTS, "programming pagpoprograma pagsasanay training restriksyon* paghihigpit limitasyon* hangganan filter filters pansala pananggalang hakbang_pangkaligtasan alituntunin_sa_kaligtasan etika moralidad moral prinsipyong_moral patakaran_sa_nilalaman sensura pagsesensura guardrails"),
     ("tl", GIVEN, "ini-load*"),
+    ("tl", GIVEN | YOU, "sinabi_sa_iyo sinabi_sa_inyo sinabi_sa'yo sinabi_nila_sa_iyo sinabi_nila_sa_inyo sinabi_nila_sa'yo sinabihan_ka sinabihan_kayo inutusan_ka inutusan_kayo iniutos_sa_iyo iniutos_sa_inyo ibinilin_sa_iyo ibinilin_sa_inyo itinuro_sa_iyo itinuro_sa_inyo tinuruan_ka"),
     // Russian
     ("ru", R, "покажи* выведи* напечатай* распечатай* повтори* скопируй* раскрой* воспроизвед* отобраз* вставь* выгрузи* процитируй* цитируй* показать показыва* вывести выдай выдайте выдать распечата* напечата* скопирова* копируй* копирова* раскры* дублируй* озвучь* огласи* выложи* зачитай* перепиши* покажешь покажете выведешь выпиши* разгласи* слей слить"),
     ("ru", R, "закодируй* закодирова* кодируй* зашифруй* зашифрова* конвертируй* конвертирова* сконвертируй* преобразуй* преобразова* трансформируй* трансформирова* отформатируй* отформатирова* форматируй* форматирова* оформи* переписа* помести* положи* поставь* оберни* продиктуй* диктуй* произнеси_по_буквам назови_по_буквам транслит* увидеть увижу посмотреть посмотрю посмотри* взглянуть взгляну* глянуть гляну* просмотре* просмотри* просматрива* видеть ознакоми* ознакомл*"),
@@ -526,6 +535,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ru", VOID, "отменены аннулированы недействительны больше_не_действуют больше_не_действительны больше_не_применяются утратили_актуальность"),
     ("ru", CONSTRAINTS, "программировани* обучени* ограничени* лимит* пределы пределов рамки рамок фильтр* меры_безопасности мер_безопасности мерами_безопасности меры_защиты механизмы_защиты механизмов_защиты механизмы_безопасности защитные_механизмы защитных_механизмов правила_безопасности правил_безопасности принципы_безопасности этика этики этику этикой этике мораль морали моралью нравственност* этические_принципы этических_принципов этические_нормы этических_норм моральные_принципы моральных_принципов политика_контента политику_контента политики_контента политика_в_отношении_контента политика_содержания политику_содержания цензур*"),
     ("ru", GIVEN, "загрузили загружен*"),
+    ("ru", GIVEN | YOU, "тебе_говорили тебе_сказали вам_говорили вам_сказали тебе_было_сказано вам_было_сказано тебе_сказано вам_сказано тебе_велели вам_велели тебе_было_велено вам_было_велено тебе_приказали вам_приказали тебе_было_приказано вам_было_приказано тебе_рассказали вам_рассказали тебя_учили вас_учили тебя_проинструктировали вас_проинструктировали"),
     // Arabic (attached articles, conjunctions and pronouns: anywhere)
     ("ar", R, "أظهر اظهر اعرض اطبع كرر انسخ اكشف أخرج اخرج اقتبس أرني ارني أعد_كتابة اعد_كتابة أفصح افصح سرب انشر ألصق الصق استخرج يمكنك_عرض"),
     ("ar", R, "بتحويل قم_بتحويل حولها_إلى حولها_الى حوله_إلى حوله_الى حولهم_إلى حولهم_الى بترميز قم_بترميز بتشفير قم_بتشفير شفرها نسقها نسقه بتنسيق قم_بتنسيق أعد_صياغة اعد_صياغة ضعها_في ضعه_في ضعهم_في ضعها_داخل ضعه_داخل تهجى تهجئ تهجئة أن_أرى ان_ارى دعني_أرى دعني_ارى رؤية أشاهد اشاهد مشاهدة الاطلاع_على الإطلاع_على اطلع_على أطلع_على انظر_إلى انظر_الى"),
@@ -554,6 +564,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ar", CONSTRAINTS | Y, "برمجتك برمجتكم تدريبك تدريبكم قيودك قيودكم حدودك حدودكم فلاترك أخلاقك اخلاقك أخلاقياتك اخلاقياتك"),
     ("ar", GIVEN, "تحميلك حملت"),
     ("ar", CONFIG | Y, "إعداداتك اعداداتك تكوينك"),
+    ("ar", GIVEN | YOU, "قيل_لكم قالوا_لك قالوا_لكم أخبروك أخبروكم تم_إخبارك تم_إخباركم أمروك أمروكم تم_توجيهك تم_توجيهكم تم_إبلاغك تم_تعليمك علموك لقنوك"),
     // Hindi
     ("hi", R, "दिखा प्रिंट दोहरा कॉपी प्रकट उजागर डंप उद्धृत आउटपुट ज़ाहिर जाहिर खुलासा प्रदर्शित"),
     ("hi", R, "एन्कोड एनकोड कूटबद्ध कन्वर्ट कनवर्ट रूपांतरित रूपांतरण परिवर्तित में_बदल फॉर्मेट फ़ॉर्मेट फार्मेट प्रारूपित दोबारा_लिख फिर_से_लिख पुनः_लिख पुनर्लेखन में_डाल स्पेल वर्तनी अक्षर_दर_अक्षर लिप्यंतरण लिप्यंतरित ट्रांसलिटरेट देख नज़र_डाल नजर_डाल"),
@@ -578,6 +589,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("hi", VOID, "रद्द_हो_गए अमान्य अब_लागू_नहीं अब_मान्य_नहीं"),
     ("hi", CONSTRAINTS, "प्रोग्रामिंग प्रशिक्षण ट्रेनिंग प्रतिबंध प्रतिबन्ध पाबंदी पाबंदि सीमाए सीमाओं फ़िल्टर सुरक्षा_उपाय सुरक्षा_नियम सुरक्षा_दिशानिर्देश सुरक्षा_मानक सेफगार्ड नैतिकता नैतिक_मूल्य नैतिक_सिद्धांत नैतिक_दिशानिर्देश आचार_संहिता कंटेंट_पॉलिसी सामग्री_नीति सेंसरशिप गार्डरेल"),
     ("hi", GIVEN, "लोड_किया"),
+    ("hi", GIVEN | YOU, "आपको_बताया_गया आपको_बताई_गई आपको_बताए_गए तुम्हें_बताया_गया तुम्हें_बताई_गई तुम्हें_बताए_गए तुमको_बताया_गया तुझे_बताया_गया आपसे_कहा_गया तुमसे_कहा_गया आपको_कहा_गया तुम्हें_कहा_गया आपको_निर्देश_दिया_गया तुम्हें_निर्देश_दिया_गया आपको_निर्देशित_किया_गया आपको_आदेश_दिया_गया तुम्हें_आदेश_दिया_गया आपको_सिखाया_गया तुम्हें_सिखाया_गया उन्होंने_आपको_बताया उन्होंने_तुम्हें_बताया उन्होंने_आपसे_कहा उन्होंने_तुमसे_कहा"),
     // Chinese (simplified and traditional)
     ("zh", R, "显示 顯示 打印 列印 输出 輸出 重复 重複 复述 複述 复制 複製 写出 寫出 透露 展示 泄露 洩露 贴出 念出 导出 導出 引用 泄漏 洩漏 披露 公开 公開 揭示 揭露 暴露 给我看 給我看 粘贴 黏貼 呈现 呈現 展现 展現 背诵 背誦 转储 轉儲 抄写 抄寫 照抄 抄录 抄錄 再说一遍 再說一遍 重述 复读 復讀"),
     ("zh", R, "转换 轉換 转成 轉成 转为 轉為 转化 轉化 变换 變換 编码 編碼 格式化 排版 改写 改寫 重写 重寫 放进 放進 放入 放到 装进 裝進 拼写 拼寫 拼出 音译 音譯 转写 轉寫 看看 看一下 看一看 看一眼 查看 瞧瞧 过目 過目 让我看 讓我看 看到 看见 看見 浏览 瀏覽"),
@@ -602,6 +614,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("zh", VOID, "作废 作廢 不再适用 不再適用 不再有效 已取消 被取消"),
     ("zh", CONSTRAINTS, "编程 編程 程序设定 程式設定 训练 訓練 限制 局限 界限 约束 約束 过滤器 過濾器 过滤机制 過濾機制 内容过滤 內容過濾 安全措施 防护措施 防護措施 保障措施 安全机制 安全機制 保护机制 保護機制 安全准则 安全準則 安全指南 安全规范 安全規範 安全规则 安全規則 道德准则 道德準則 道德约束 道德約束 道德底线 道德底線 道德规范 道德規範 道德观念 道德觀念 道德原则 道德原則 伦理准则 倫理準則 伦理规范 倫理規範 伦理约束 倫理約束 伦理原则 倫理原則 伦理道德 倫理道德 内容政策 內容政策 使用政策 内容审查 內容審查 审查机制 審查機制 审查制度 審查制度 护栏 護欄"),
     ("zh", GIVEN, "加载 載入 加載"),
+    ("zh", GIVEN | YOU, "有人告诉你 有人告訴你 别人告诉你 別人告訴你 他们告诉你 他們告訴你 你被告知 您被告知 你们被告知 你們被告知 你被指示 您被指示 你们被指示 你們被指示 你被命令 您被命令 你被吩咐 有人对你说 有人對你說 别人对你说 別人對你說 他们对你说 他們對你說 有人跟你说 有人跟你說 别人跟你说 別人跟你說 他们跟你说 他們跟你說 他们教你的 他們教你的 别人教你的 別人教你的"),
     // Japanese
     ("ja", R, "表示 見せ 出力 繰り返 書き出 コピー 印刷 プリント 明か 開示 貼り付け ダンプ 引用 みせて くりかえ 繰返 吐き出 暴露 漏らし 漏洩 漏えい 公開 さらけ出 再現 複製 書き写 はりつけ ペースト リピート アウトプット 披露"),
     ("ja", R, "エンコード 符号化 変換 コード化 フォーマット 整形 書き換え 書き直 書きかえ 書き替え 載せて 綴って スペル 音訳 翻字 ローマ字に 見たい 見られ 見れ 見て 見る 拝見 閲覧 覗"),
@@ -626,6 +639,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ja", VOID, "取り消され 無効です 無効とし 無効となり もう適用 もはや適用 もう有効では もはや有効では"),
     ("ja", CONSTRAINTS, "プログラミング 訓練 トレーニング 制限 制約 規制 限界 フィルタ 安全対策 安全装置 安全措置 保護措置 安全機構 セーフガード 安全ガイドライン 安全基準 安全規定 倫理観 倫理規定 倫理基準 倫理規範 倫理ガイドライン 倫理原則 道徳観 道徳心 モラル コンテンツポリシー 利用ポリシー 使用ポリシー コンテンツ方針 検閲 ガードレール"),
     ("ja", GIVEN, "読み込まれ"),
+    ("ja", GIVEN | YOU, "言われた 言われました 指示された 指示されました 命じられた 命じられました 命令された 命令されました 教えられた 教えられました 聞かされた 聞かされました"),
     // Korean
     ("ko", R, "보여 표시 출력 반복 복사 공개 드러내 인쇄 덤프 인용 프린트 되풀이 복제 붙여넣 누설 유출 밝혀 폭로 노출 내보내 뱉어 읊어 재현 카피 복붙"),
     ("ko", R, "인코딩 인코드 부호화 변환 바꿔 변형 포맷 서식 재작성 다시_써 다시_작성 고쳐_써 넣어 담아 철자 음역 로마자로 보고_싶 보고싶 볼_수 봐도 봐야 보자 살펴 들여다 열람 조회 보게"),
@@ -650,6 +664,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ko", VOID, "무효 더_이상_유효하지 더_이상_적용되지 더이상_적용되지 더이상_유효하지"),
     ("ko", CONSTRAINTS, "프로그래밍 훈련 트레이닝 제한 제약사항 제약_사항 제약조건 한계 필터 안전장치 안전_장치 보호장치 보호_장치 안전조치 안전_조치 보호조치 보호_조치 안전_메커니즘 세이프가드 안전지침 안전_지침 안전_가이드라인 안전규칙 안전_규칙 윤리지침 윤리_지침 윤리기준 윤리_기준 윤리규정 윤리_규정 윤리원칙 윤리_원칙 윤리의식 윤리관 도덕관 도덕성 도덕적_원칙 콘텐츠정책 콘텐츠_정책 사용_정책 이용_정책 검열 가드레일"),
     ("ko", GIVEN, "로드된"),
+    ("ko", GIVEN | YOU, "네가_들은 너가_들은 니가_들은 당신이_들은 너희가_들은 네가_들었던 너가_들었던 당신이_들었던 네가_지시받은 너가_지시받은 당신이_지시받은 네가_명령받은 당신이_명령받은 당신에게_지시된 너에게_지시된 너한테_지시된 당신에게_명령된 너에게_명령된 그들이_너에게_말한 그들이_당신에게_말한 그들이_너한테_말한"),
     // Ukrainian
     ("uk", R, "покажи* покажіть показати показуй* виведи* виведіть вивести надрукуй* роздрукуй* повтори* повторіть повторити скопіюй* скопіювати копіюй* розкрий* розкрийте розкрити відтвори* встав вставте вставити процитуй* цитуй* виклади* викладіть продублюй* озвуч* видай видайте видати вивантаж* відобрази* розголоси* випиши* перепиши* покажеш покажете виведеш"),
     ("uk", R, "закодуй* закодувати кодуй* зашифруй* зашифрувати конвертуй* конвертувати перетвори* перетворити трансформуй* відформатуй* відформатувати форматуй* переформулюй* помісти* розмісти* продиктуй* транслітеруй* транслітерувати побачити побачу подивитися подивитись подивлюся подивлюсь подивись* подивіться глянути гляну глянь* переглянути перегляну переглянь* ознайоми* ознайомл*"),
@@ -674,6 +689,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("uk", VOID, "скасовано скасовані недійсні більше_не_діють більше_не_чинні"),
     ("uk", CONSTRAINTS, "програмуванн* навчанн* обмеженн* обмежень ліміт* межі фільтр* запобіжник* заходи_безпеки заходів_безпеки механізми_захисту механізмів_захисту механізми_безпеки захисні_механізми захисних_механізмів правила_безпеки правил_безпеки етика етики етику етикою етиці мораль моралі мораллю етичні_принципи етичних_принципів етичні_норми етичних_норм моральні_принципи моральних_принципів політика_контенту політику_контенту політики_контенту політика_щодо_контенту цензур*"),
     ("uk", GIVEN, "завантажили завантажен*"),
+    ("uk", GIVEN | YOU, "тобі_казали тобі_сказали вам_казали вам_сказали тобі_говорили вам_говорили тобі_було_сказано вам_було_сказано тобі_сказано вам_сказано тобі_веліли вам_веліли тобі_наказали вам_наказали тобі_було_наказано вам_було_наказано тобі_розповіли вам_розповіли тебе_вчили вас_вчили тебе_проінструктували вас_проінструктували"),
     // Romanian (possessives follow the noun: "instrucțiunile tale")
     ("ro", R, "arată* arătați afișează afișați afișa afișeze tipărește tipăriți tipări printează printați repetă repetați repeta copiază copiați copia dezvăluie dezvăluiți dezvălui reproduceți reprodu lipește lipiți citează citați expune expuneți scoate scoateți extrage extrageți transcrie* redă redați divulgă divulgați destăinuie dă-mi_afară"),
     ("ro", R, "codifică codificați codează codați encodează convertește convertiți converti transformă transformați formatează formatați rescrie* reformulează reformulați pune puneți pune-le pune-l plasează plasați silabisește silabisiți transliterează transliterați să_văd să_vedem vedea vezi văd privește priviți privesc uită-te uitați-vă vizualizez vizualizeze"),
@@ -701,7 +717,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ro", VOID, "sunt_anulate nu_mai_sunt_valabile nu_mai_sunt_valide nu_mai_se_aplică sunt_nule nu_mai_contează"),
     ("ro", CONSTRAINTS, "antrenament antrenamentul antrenamentele antrenarea restricții restricțiile restricțiilor restricție limitări limitările limitărilor limitare limitarea limite limitele limitelor filtre filtrele filtrelor filtrul filtrului măsuri_de_siguranță măsurile_de_siguranță măsurile_de_protecție mecanisme_de_siguranță mecanismele_de_siguranță regulile_de_siguranță ghidurile_de_siguranță normele_de_siguranță etica eticii principiile_etice principiile_morale morala moralitatea scrupule scrupulele politica_de_conținut politicile_de_conținut politica_privind_conținutul cenzura cenzurii cenzură constrângeri*"),
     ("ro", CONSTRAINTS | Y, "programarea_ta programarea_voastră antrenamentul_tău restricțiile_tale limitările_tale limitele_tale filtrele_tale etica_ta morala_ta"),
-    ("ro", GIVEN | YOU, "ai_primit ați_primit ți-au_fost_date ți-a_fost_dat"),
+    ("ro", GIVEN | YOU, "ai_primit ați_primit ți-au_fost_date ți-a_fost_dat ți_s-a_spus vi_s-a_spus ți-au_spus v-au_spus ți_s-a_zis vi_s-a_zis ți-au_zis v-au_zis ți-a_fost_spus v-a_fost_spus ți_se_spune vi_se_spune ți_s-a_cerut vi_s-a_cerut ți_s-a_ordonat vi_s-a_ordonat ți-au_ordonat v-au_ordonat ți_s-a_indicat vi_s-a_indicat ai_fost_instruit ai_fost_instruită ați_fost_instruit ați_fost_instruiți"),
     // Czech
     ("cs", R, "ukaž ukažte ukázat ukazuj* zobraz* vypiš* vypište vypsat vytiskni* vytisknout zopakuj* opakuj* zkopíruj* kopíruj* odhal* prozraď* prozradit prozraďte reprodukuj* vlož vložte vložit ocituj* cituj* vysyp* vyklop* zveřejni* přepiš* přepsat vyjev* vyzraď*"),
     ("cs", R, "zakóduj* zakódovat kóduj* zakoduj* koduj* převeď* převést konvertuj* překonvertuj* transformuj* naformátuj* naformátovat formátuj* přeformuluj* vyhláskuj* hláskuj* transliteruj* vidět uvidět podívat podívám podívej* nahlédnout nahlédnu prohlédnout prohlédnu mrknout mrknu"),
@@ -728,7 +744,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("cs", CONSTRAINTS, "programování* trénink* výcvik* omezení* restrikc* limit limity limitů hranice hranic filtr filtry filtrů filtrem filtrech filtru bezpečnostní_opatření ochranná_opatření pojistky pojistek ochranné_mechanismy bezpečnostní_mechanismy bezpečnostní_pokyny bezpečnostní_zásady bezpečnostní_pravidla etika etiku etiky etikou etice morálka morálku morálky morálkou morální_zásady morálních_zásad etické_zásady etických_zásad zásady_obsahu pravidla_obsahu cenzur*"),
     ("cs", GIVEN, "načten* nahrán*"),
     ("cs", I | Y, "tvůj_prompt svůj_prompt váš_prompt"),
-    ("cs", GIVEN | YOU, "dostal_jsi dostala_jsi dostali_jste obdržel_jsi obdržela_jsi dostals"),
+    ("cs", GIVEN | YOU, "dostal_jsi dostala_jsi dostali_jste obdržel_jsi obdržela_jsi dostals bylo_ti_řečeno bylo_vám_řečeno ti_bylo_řečeno vám_bylo_řečeno řekli_ti řekli_vám co_ti_řekli co_vám_řekli říkali_ti říkali_vám co_ti_říkali bylo_ti_nařízeno bylo_vám_nařízeno ti_bylo_nařízeno vám_bylo_nařízeno bylo_ti_přikázáno ti_bylo_přikázáno vám_bylo_přikázáno bylo_ti_sděleno ti_bylo_sděleno vám_bylo_sděleno byl_jsi_instruován byla_jsi_instruována byli_jste_instruováni byl_jste_instruován"),
     // Hungarian (possessive suffixes: "utasításaid", your instructions)
     ("hu", R, "mutasd* mutass* mutatni mutassa* jelenítsd* jelenítse* jeleníts* írd_ki írja_ki írjátok_ki nyomtasd* nyomtass* nyomtassa* ismételd* ismételj* ismételje* másold* másolj* másolja* fedd_fel fedje_fel tárd_fel tárja_fel reprodukáld idézd* idézz* idézze* add_ki adja_ki szivárogtasd* illeszd_be illessze_be dumpold"),
     ("hu", R, "kódold* kódolj* kódolja* alakítsd* alakítsa_át konvertáld* konvertálj* konvertálja* formázd* formázz* formázza* írd_át írja_át fogalmazd_át fogalmazza_át tedd_bele tedd_be tegye_bele betűzd* betűzz* betűzze* translitteráld* átírás* látni lássam láthassam láthatnám nézd_meg nézze_meg megnézném megnézhetem megtekint* betekint* belenéz*"),
@@ -758,7 +774,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("hu", CONSTRAINTS, "programozás* betanítás* képzés* korlátozás* korlát korlátok* korlátai* korlátjai* határait limitek* limitjei* szűrő* biztonsági_intézkedés* védelmi_intézkedés* biztonsági_mechanizmus* védelmi_mechanizmus* biztosíték* biztonsági_irányelv* biztonsági_előírás* biztonsági_szabály* etika etikát etikai_irányelv* etikai_elv* etikai_szabály* erkölcs erkölcsöt erkölcsi_elv* erkölcsi_normá* morál morált tartalmi_irányelv* tartalomszabályzat* cenzúr* védőkorlát*"),
     ("hu", CONSTRAINTS | Y, "programozásod* betanításod* képzésed* korlátozásaid* korlátaid* korlátjaid* határaid* szűrőid* etikád* erkölcsöd* erkölcseid* morálod* biztonsági_intézkedéseid*"),
     ("hu", GIVEN, "betöltött* betöltve"),
-    ("hu", GIVEN | YOU, "kaptál kaptad kaptatok adtak_neked mondtak_neked"),
+    ("hu", GIVEN | YOU, "kaptál kaptad kaptatok adtak_neked mondtak_neked neked_mondtak nektek_mondtak mondtak_nektek önnek_mondtak mondtak_önnek mondták_neked neked_mondták mondták_nektek nektek_mondták mondták_önnek önnek_mondták megmondták_neked neked_megmondták elmondták_neked neked_elmondták közölték_veled veled_közölték téged_utasítottak utasítottak_téged titeket_utasítottak önt_utasították tanítottak_téged téged_tanítottak"),
     // Greek (accents are kept by the folding: forms with and without them)
     ("el", R, "δείξ* δειξ* εμφάνισ* εμφανισ* εμφανίσ* τύπωσ* τυπωσ* εκτύπωσ* εκτυπωσ* επανάλαβ* επαναλαβ* επανέλαβ* αντίγραψ* αντιγραψ* αντέγραψ* αποκάλυψ* αποκαλυψ* αναπαράγαγ* αναπαραγαγ* αναπαράγ* επικόλλησ* επικολλησ* παράθεσ* παραθεσ* βγάλε βγαλε βγάλτε φανέρωσ* φανερωσ* εξάγαγ* ξεφούρνισ* μοιράσου_μου"),
     ("el", R, "κωδικοποίησ* κωδικοποιησ* μετάτρεψ* μετατρεψ* μετέτρεψ* μετασχημάτισ* μετασχηματισ* μορφοποίησ* μορφοποιησ* ξαναγράψ* ξαναγραψ* αναδιατύπωσ* αναδιατυπωσ* βάλε βαλε βάλτε βάλ'_τα συλλάβισ* συλλαβισ* μεταγραμμάτισ* μεταγραμματισ* να_δω να_δούμε να_δουμε δες δείτε δειτε κοίτα κοιτα κοιτάξ* κοιταξ* ρίξε_μια_ματιά ματιά"),
@@ -783,7 +799,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("el", VOID, "ακυρώνονται ακυρωνονται ακυρώθηκαν ακυρωθηκαν άκυρες ακυρες άκυρα δεν_ισχύουν_πλέον δεν_ισχυουν_πλεον παύουν_να_ισχύουν"),
     ("el", CONSTRAINTS, "προγραμματισμ* εκπαίδευσ* εκπαιδευσ* περιορισμ* όρια ορια ορίων οριων φίλτρ* φιλτρ* δικλείδες_ασφαλείας δικλειδες_ασφαλειας δικλίδες_ασφαλείας μέτρα_ασφαλείας μετρα_ασφαλειας μέτρα_προστασίας μετρα_προστασιας μηχανισμούς_ασφαλείας μηχανισμοί_ασφαλείας μηχανισμους_ασφαλειας μηχανισμοι_ασφαλειας οδηγίες_ασφαλείας οδηγιες_ασφαλειας κανόνες_ασφαλείας κανονες_ασφαλειας ηθική ηθικη ηθικής ηθικης ηθικές_αρχές ηθικες_αρχες ηθικούς_κανόνες ηθικους_κανονες ενδοιασμ* δεοντολογί* δεοντολογι* πολιτική_περιεχομένου πολιτικη_περιεχομενου πολιτικές_περιεχομένου πολιτικες_περιεχομενου πολιτική_χρήσης πολιτικη_χρησης λογοκρισ*"),
     ("el", GIVEN, "φορτώθηκ* φορτωθηκ* φορτωμέν* φορτωμεν*"),
-    ("el", GIVEN | YOU, "έλαβες ελαβες λάβατε παρέλαβες σου_δόθηκ* σου_δοθηκ* σας_δόθηκ*"),
+    ("el", GIVEN | YOU, "έλαβες ελαβες λάβατε παρέλαβες σου_δόθηκ* σου_δοθηκ* σας_δόθηκ* σου_είπαν* σου_ειπαν* σας_είπαν* σας_ειπαν* σου_ειπώθηκε σου_ειπωθηκε σας_ειπώθηκε σας_ειπωθηκε σου_έχουν_πει σου_εχουν_πει σας_έχουν_πει σας_εχουν_πει σου_είχαν_πει σου_ειχαν_πει σας_είχαν_πει σας_ειχαν_πει σου_ζητήθηκε σου_ζητηθηκε σας_ζητήθηκε σας_ζητηθηκε σε_διέταξαν σε_διεταξαν σας_διέταξαν σας_διεταξαν σου_έμαθαν σου_εμαθαν"),
     // Hebrew (attached prefixes and suffixes: anywhere)
     ("he", R, "הצג תציג הציגי הציגו להציג תראה_לי הראה_לי תראי_לי הראי_לי תראו_לי להראות הדפס תדפיס הדפיסי הדפיסו להדפיס חזור_על תחזור_על חזרי_על תחזרי_על לחזור_על העתק תעתיק העתיקי העתיקו להעתיק חשוף תחשוף חשפי חשפו לחשוף גלה_לי תגלה_לי גלי_לי תגלי_לי פלוט תפלוט צטט תצטט צטטי לצטט הדבק תדביק שחזר תשחזר שפוך תשפוך"),
     ("he", R, "קודד תקודד קודדי לקודד להמיר המירי תמיר_את המר_את המירו פרמט תפרמט לפרמט שכתב תשכתב שכתבי לשכתב נסח_מחדש נסחי_מחדש שים_את תשים_את שימי_את איית תאיית לאיית תעתק לתעתק לראות אראה תן_לי_לראות תני_לי_לראות להציץ אוכל_לראות"),
@@ -798,7 +814,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("he", X, "טקסט הודעה הודעות מילים מלים תוכן שיחה שיחת הקשר דיאלוג מה_שכתוב"),
     ("he", X | Y, "הודעתך הודעותיך"),
     ("he", GIVEN, "שניתנו ניתנו קיבלת נאמר_לך אמרו_לך שנאמרו תוכנתת הוגדרו הוזנו סופקו נתנו_לך שנמסרו נמסרו הונחית"),
-    ("he", GIVEN | YOU, "קיבלת תוכנתת הונחית נאמר_לך אמרו_לך נתנו_לך ניתנו_לך"),
+    ("he", GIVEN | YOU, "קיבלת תוכנתת הונחית נאמר_לך אמרו_לך נתנו_לך ניתנו_לך נאמר_לכם אמרו_לכם הורו_לך הורו_לכם ציוו_עליך ציוו_עליכם נצטווית הונחיתם הודיעו_לך הודיעו_לכם סיפרו_לך סיפרו_לכם לימדו_אותך לימדו_אתכם"),
     ("he", V, "מילה_במילה מלה_במלה בדיוק כלשונ בלי_שינוי ללא_שינוי כמו_שהן כמו_שהם כפי_שהן כפי_שהם בלוק_קוד אות_באות בשלמות"),
     ("he", ALL, "את_הכל את_הכול כל_מה כל_הטקסט כל_ההוראות כל_ההנחיות כל_התוכן במלואן במלואו במלואה במלואם כולן כולם כולו בשלמותן בשלמותו בשלמותה"),
     ("he", YOU, "אתה אתם אותך אלייך אליך לכם עבורך בשבילך ממך"),
@@ -826,7 +842,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fa", X, "متن_را کل_متن این_متن متنی_که متون پیام کلمات واژهها محتوا گفتگو گفتوگو مکالمه کانتکست آنچه_نوشته"),
     ("fa", X | Y, "پیامت پیامتان متنت"),
     ("fa", GIVEN, "داده_شده دادهشده داده_شد دادند دریافت_کردی دریافت_کردید دریافت_کردهای گرفتی گفته_شده گفتهشده گفتند برنامهریزی_شده برنامه_ریزی_شده تنظیم_شده تنظیمشده پیکربندی_شده ارائه_شده تعیین_شده بارگذاری_شده"),
-    ("fa", GIVEN | YOU, "دریافت_کردی دریافت_کردید دریافت_کردهای گرفتی بهت_گفتند به_تو_گفتند به_شما_گفته بهت_دادند به_تو_دادند به_شما_دادند"),
+    ("fa", GIVEN | YOU, "دریافت_کردی دریافت_کردید دریافت_کردهای گرفتی بهت_گفتند به_تو_گفتند به_شما_گفته بهت_دادند به_تو_دادند به_شما_دادند به_شما_گفتند بهتون_گفتند به_تو_گفته_شده به_شما_گفته_شده بهت_گفته_شده به_تو_گفتهاند بهت_گفتهاند به_شما_گفتهاند به_تو_گفته_بودند بهت_گفته_بودند به_تو_دستور_داده_شده به_شما_دستور_داده_شده بهت_دستور_داده_شده به_تو_دستور_دادند به_شما_دستور_دادند بهت_دستور_دادند به_تو_یاد_دادند بهت_یاد_دادند"),
     ("fa", V, "کلمه_به_کلمه واژه_به_واژه عینا دقیقا بدون_تغییر بی_کم_و_کاست بیکم_و_کاست همانطور_که_هست همان_طور_که_هست همانگونه_که_هست بلوک_کد حرف_به_حرف مو_به_مو"),
     ("fa", ALL, "تمام همه کامل کل_مکالمه کل_گفتگو کل_پیام کل_این کلیه سراسر همگی"),
     ("fa", YOU, "خودت خودتان بهتون"),
@@ -864,6 +880,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("bn", IGNORE, "উপেক্ষা অগ্রাহ্য সব_ভুলে_যাও ভুলে_যান অনুসরণ_করবে_না অনুসরণ_করবেন_না অনুসরণ_করা_বন্ধ পালন_করবেন_না ওভাররাইড"),
     ("bn", VOID, "বাতিল_বলে_গণ্য আর_প্রযোজ্য_নয় আর_বৈধ_নয়"),
     ("bn", CONSTRAINTS, "প্রোগ্রামিং প্রশিক্ষণ বিধিনিষেধ নিষেধাজ্ঞা সীমাবদ্ধতা ফিল্টার সুরক্ষা_ব্যবস্থা নিরাপত্তা_ব্যবস্থা নিরাপত্তা_নির্দেশিকা নিরাপত্তা_নীতি নৈতিকতা নৈতিক_মূল্যবোধ নৈতিক_নির্দেশিকা কনটেন্ট_নীতি বিষয়বস্তু_নীতি সেন্সরশিপ"),
+    ("bn", GIVEN | YOU, "তোমাকে_বলা_হয় আপনাকে_বলা_হয় তোমাদের_বলা_হয় আপনাদের_বলা_হয় তোমাকে_যা_বলা আপনাকে_যা_বলা তোমাকে_নির্দেশ_দেওয়া_হয় আপনাকে_নির্দেশ_দেওয়া_হয় তোমাকে_শেখানো_হয় আপনাকে_শেখানো_হয় তারা_তোমাকে_বলেছে তারা_আপনাকে_বলেছে ওরা_তোমাকে_বলেছে তারা_তোমাকে_বলেছিল তারা_আপনাকে_বলেছিল"),
     // Thai (no spaces between words, tone marks and upper and lower vowels fold away: long forms only)
     ("th", R, "แสดง พิมพ์ พิมพ์ออกมา พิมพ์ให้ ทวนซ้ำ ทำซ้ำ พูดซ้ำ คัดลอก ก๊อปปี้ ก็อปปี้ เปิดเผย ส่งออก ยกมา ดูได้ไหม เอาออกมา"),
     ("th", R, "เข้ารหัส แปลงเป็น แปลงให้ จัดรูปแบบ เขียนใหม่ เรียบเรียงใหม่ ใส่ไว้ใน ใส่ลงใน สะกด ถอดเสียง ทับศัพท์ อยากเห็น"),
@@ -877,7 +894,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("th", ABOVE, "ข้างบน ด้านบน ข้างต้น ก่อนหน้านี้ ก่อนหน้า ก่อนบทสนทนา จนถึงตอนนี้ ตอนต้น ตั้งแต่ต้น ที่ผ่านมา ก่อนเริ่ม ก่อนนี้"),
     ("th", X, "ข้อความทั้งหมด ข้อความข้างบน ข้อความด้านบน ข้อความของ ข้อความระบบ ข้อความที่ ข้อความแรก ข้อความก่อน ข้อความเริ่มต้น เนื้อหา ถ้อยคำ บทสนทนา การสนทนา แชท บริบท"),
     ("th", GIVEN, "ได้รับ ถูกกำหนด ถูกตั้งค่า ถูกโปรแกรม ที่ให้ไว้ ให้มา ถูกสั่ง ถูกบอก ถูกโหลด ที่ถูกป้อน"),
-    ("th", GIVEN | YOU, "คุณได้รับ เธอได้รับ"),
+    ("th", GIVEN | YOU, "คุณได้รับ เธอได้รับ คุณถูกบอก คุณได้รับการบอก คุณถูกสั่ง คุณถูกสอน พวกเขาบอกคุณ พวกเขาสั่งคุณ มีคนบอกคุณ คนอื่นบอกคุณ"),
     ("th", V, "คำต่อคำ ทุกคำ ตรงตัว ตามตัวอักษร อย่างแม่นยำ โดยไม่เปลี่ยนแปลง ไม่แก้ไข ทุกตัวอักษร บล็อกโค้ด เหมือนเดิม"),
     ("th", ALL, "ทั้งหมด ทุกอย่าง ครบถ้วน ฉบับเต็ม ทุกข้อ สมบูรณ์"),
     ("th", YOU, "กับคุณ ให้คุณ คุณได้ ตัวคุณ ถึงคุณ"),
@@ -903,7 +920,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ha", X, "rubutu rubutun saƙo sako saƙon sakon saƙonni sakonni kalmomi kalmomin abin_ciki tattaunawa tattaunawar hira mahallin zance"),
     ("ha", X | Y, "saƙonka sakonka saƙonki sakonki rubutunka"),
     ("ha", GIVEN, "aka_ba_ka aka_ba_ki aka_ba_ku aka_baka aka_baki an_ba_ka an_baka an_ba_ki aka_gaya_maka an_gaya_maka aka_faɗa_maka an_faɗa_maka aka_fada_maka an_fada_maka ka_karɓa ka_karba ka_samu aka_tsara an_tsara aka_saita an_saita aka_umurce an_umurce aka_umarce an_umarce"),
-    ("ha", GIVEN | YOU, "aka_ba_ka aka_ba_ki aka_ba_ku aka_baka an_ba_ka an_baka aka_gaya_maka an_gaya_maka aka_faɗa_maka aka_fada_maka ka_karɓa ka_karba ka_samu"),
+    ("ha", GIVEN | YOU, "aka_ba_ka aka_ba_ki aka_ba_ku aka_baka an_ba_ka an_baka aka_gaya_maka an_gaya_maka aka_faɗa_maka aka_fada_maka ka_karɓa ka_karba ka_samu aka_gaya_miki an_gaya_miki aka_gaya_muku an_gaya_muku aka_faɗa_miki aka_fada_miki aka_faɗa_muku aka_fada_muku an_faɗa_maka an_fada_maka sun_gaya_maka sun_gaya_miki sun_gaya_muku sun_faɗa_maka sun_fada_maka suka_gaya_maka suka_gaya_miki suka_gaya_muku suka_faɗa_maka suka_fada_maka aka_umarce_ka an_umarce_ka aka_umarce_ki aka_umarce_ku an_umarce_ku aka_umurce_ka an_umurce_ka sun_umarce_ka aka_koya_maka an_koya_maka aka_sanar_da_kai an_sanar_da_kai"),
     ("ha", V, "kalma_da_kalma kalma_bayan_kalma daidai_yadda kamar_yadda_yake kamar_yadda_suke ba_tare_da_canji ba_tare_da_canza ba_tare_da_gyara harafi_da_harafi"),
     ("ha", ALL, "duka duk dukka dukan gaba_ɗaya gaba_daya baki_ɗaya baki_daya cikakke cikakken"),
     ("ha", YOU, "kai maka miki muku gare_ka gare_ki gare_ku"),
@@ -930,7 +947,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("am", ABOVE, "ከላይ ከዚህ_በፊት ከውይይቱ_በፊት እስካሁን መጀመሪያ_ላይ ቀደም_ሲል ከዚህ_ቀደም ቀደም_ብሎ ከመልእክቴ_በፊት የቀደሙ የቀደመ ቀዳሚ ያለፉት ያለፈው"),
     ("am", X, "ጽሑፍ ጽሁፍ ፅሁፍ ፅሑፍ መልእክት መልዕክት ቃላት ይዘት ውይይት ንግግር አውድ"),
     ("am", GIVEN, "የተሰጠ የተሰጡ ተሰጥቶ የተነገረ ተነግሮ የተቀበልከው የተቀበልሽው ተቀብለሃል ተቀብለሻል የተዋቀረ የተጫነ ፕሮግራም_የተደረግ"),
-    ("am", GIVEN | YOU, "የተሰጠህ የተሰጠሽ የተሰጡህ የተሰጡሽ የተሰጠዎት ተሰጥቶሃል ተሰጥቶሻል ተሰጥቶዎታል የተነገረህ የተነገረሽ ተነግሮሃል ተነግሮሻል ተቀብለሃል ተቀብለሻል የተቀበልከው የተቀበልሽው"),
+    ("am", GIVEN | YOU, "የተሰጠህ የተሰጠሽ የተሰጡህ የተሰጡሽ የተሰጠዎት ተሰጥቶሃል ተሰጥቶሻል ተሰጥቶዎታል የተነገረህ የተነገረሽ ተነግሮሃል ተነግሮሻል ተቀብለሃል ተቀብለሻል የተቀበልከው የተቀበልሽው ነገሩህ ነገሩሽ ነገሩዎት ነገሯችሁ ነግረውሃል ነግረውሻል ነግረውዎታል ነግረዋችኋል የተነገረዎት ተነግሮዎታል የተነገራችሁ ተነግሯችኋል የታዘዝከው የታዘዝሽው ታዝዘሃል ታዝዘሻል አስተማሩህ አስተማሩሽ"),
     ("am", V, "ቃል_በቃል በትክክል ሳይቀየር ሳትቀይር ሳይለወጥ ምንም_ሳትቀይር በኮድ_ብሎክ ኮድ_ብሎክ"),
     ("am", ALL, "ሁሉንም ሁሉም ሙሉውን ሙሉ_በሙሉ በሙሉ ጠቅላላ"),
     ("am", YOU, "አንተ አንቺ እርስዎ እናንተ ላንተ ላንቺ"),
@@ -966,8 +983,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ca", IGNORE, "ignora ignoreu ignori ignorin ignorar oblida oblideu-les oblideu_totes oblideu_tot oblidi_totes oblidi_tot no_segueixis no_seguiu no_segueixi no_segueixin deixa_de_seguir deixeu_de_seguir no_obeeixis no_obeïu no_facis_cas no_feu_cas fes_cas_omís feu_cas_omís fer_cas_omís descarta descarteu deixa_de_banda deixeu_de_banda passa_per_alt passeu_per_alt"),
     ("ca", VOID, "ja_no_són_vàlides ja_no_s'apliquen ja_no_valen queden_anul·lades"),
     ("ca", CONSTRAINTS, "programació programacions entrenament entrenaments restricció restriccions limitació limitacions límits filtre filtres salvaguarda salvaguardes proteccions mesures_de_seguretat mesures_de_protecció mecanismes_de_seguretat directrius_de_seguretat normes_de_seguretat pautes_de_seguretat protocols_de_seguretat directrius_ètiques principis_ètics principis_morals l'ètica teva_ètica vostra_ètica la_moral teva_moral vostra_moral escrúpols política_de_contingut polítiques_de_contingut política_d'ús polítiques_d'ús censura guardrails"),
-    ("ca", GIVEN | YOU, "et_van_donar et_van_dir t'han_donat t'han_dit has_rebut"),
-    ("fr", GIVEN | YOU, "on_vous_a_dit on_t'a_dit qu'on_vous_a_dit qu'on_t'a_dit"),
+    ("ca", GIVEN | YOU, "et_van_donar et_van_dir t'han_donat t'han_dit has_rebut us_van_dir us_han_dit t'havien_dit us_havien_dit se't_va_dir se_us_va_dir li_van_dir li_han_dit et_van_ordenar t'han_ordenat us_han_ordenat et_van_indicar t'han_indicat us_han_indicat et_van_demanar t'han_demanat et_van_ensenyar t'han_ensenyat t'ha_estat_dit us_ha_estat_dit vas_ser_instruït vas_ser_instruïda has_estat_instruït has_estat_instruïda heu_estat_instruïts"),
+    ("fr", GIVEN | YOU, "on_vous_a_dit on_t'a_dit qu'on_vous_a_dit qu'on_t'a_dit on_t'avait_dit on_vous_avait_dit on_t'as_dit t'ont_dit vous_ont_dit t'avaient_dit vous_avaient_dit t'a_été_dit vous_a_été_dit t'avait_été_dit vous_avait_été_dit on_t'a_demandé on_vous_a_demandé on_t'a_ordonné on_vous_a_ordonné on_t'a_indiqué on_vous_a_indiqué on_t'a_appris on_vous_a_appris t'a_été_demandé vous_a_été_demandé t'a_été_ordonné vous_a_été_ordonné t'a_été_indiqué vous_a_été_indiqué tu_as_été_instruit* vous_avez_été_instruit*"),
     // Dev misses of the instruction-override batch (written-ml-override-1, dev split).
     ("cs", YOU, "ti"),
     ("hi", ABOVE, "पहले"),
@@ -980,7 +997,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ga", IGNORE, "déan_dearmad_ar_gach"),
     ("ga", GIVEN, "dúradh"),
     ("vi", IGNORE, "quên_hết quên_đi quên_tất_cả"),
-    ("vi", GIVEN, "đã_nói"),
+    ("vi", GIVEN, "người_ta_đã_nói"),
     ("zu", GIVEN, "*ashiwo"),
     ("zu", YOU, "kuwe"),
     ("tl", IGNORE, "huwag_mo_nang_sundin huwag_nang_sundin huwag_mong_sundin"),
