@@ -528,9 +528,10 @@ async fn directives_in_other_languages_and_orders_to_the_assistant_are_withheld(
 
 /// Orders to set the model's instructions aside in other languages, in phrasings no phrase
 /// rule lists (Zulu "forget everything you were told before" inside an English e-mail,
-/// Spanish "forget everything above"): the concept stage (`io.set_aside_instructions`) withholds them with their
-/// target over JSON and SSE; a Spanish note about superseded router steps passes byte for
-/// byte; with the stage disabled the same results reach the client unchanged.
+/// Spanish "forget everything above"): the concept stage (`io.set_aside_instructions`)
+/// withholds them with their target over JSON and SSE; a Spanish note about superseded
+/// router steps passes byte for byte; with the stage disabled the same results reach the
+/// client unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_to_set_instructions_aside_in_other_languages_are_withheld() {
     let cases = [
