@@ -23,6 +23,7 @@ pub const WRITTEN_TOOL_OUTPUT_FILES: &[(&str, &str)] =
 pub const MULTILINGUAL_FILES: &[(&str, &str)] = &[
     ("sysprompt_multilingual.jsonl", "written_ml"),
     ("sysprompt_multilingual_7.jsonl", "written_ml"),
+    ("sysprompt_multilingual_8.jsonl", "written_ml"),
     ("override_multilingual.jsonl", "written_ml"),
 ];
 /// The honest files the n-gram model is trained on (dev rows only): the English-centric
