@@ -7,8 +7,9 @@
 //! "treoracha"). Scripts without spaces or with attached particles match anywhere.
 //! Compound words carry two concepts ("ohjeesi", Finnish "your instructions").
 //!
-//! Only the vocabulary of a request for the model's instructions is listed; what makes a
-//! request is decided once for all languages by [`super::concepts::COMBOS`].
+//! Only the vocabulary of requests about the model's instructions is listed; what makes a
+//! request is decided once for all languages by [`super::concepts::COMBOS`] and
+//! [`super::concepts::SET_ASIDE_COMBOS`].
 
 use super::concepts::{
     Concepts, ABOVE, ALL, ANSWER, BEGIN, CONFIG, CONSTRAINTS, FORBIDDEN, GIVEN, IGNORE,
