@@ -392,6 +392,37 @@ fn concat(children: &[Hir]) -> Option<Anchor> {
     best
 }
 
+/// A second required part of `hir`, besides its `anchor`: the set of literals, cheapest
+/// first, such that every match also contains one of them, taken from a part of the
+/// top-level concatenation whose literals the anchor's do not already contain. A window
+/// around an anchor occurrence without one of them inside cannot hold a match, so the
+/// regex never runs there (two required atoms instead of one, as RE2's `FilteredRE2`
+/// combines them). `None` when no other part names literals or the cheapest occurs about
+/// once per `reach` bytes anyway (it would filter nothing and only add occurrences).
+pub fn factor(hir: &Hir, anchor: &Anchor, reach: usize) -> Option<Vec<Vec<u8>>> {
+    let children = match hir.kind() {
+        HirKind::Capture(c) => return factor(&c.sub, anchor, reach),
+        HirKind::Concat(children) => children,
+        _ => return None,
+    };
+    let redundant = |l: &[u8]| {
+        anchor
+            .literals
+            .iter()
+            .any(|a| a.windows(l.len()).any(|w| w == l))
+    };
+    children
+        .iter()
+        .filter_map(self::anchor)
+        .filter(|a| a.literals.iter().all(|l| l.is_ascii() && !redundant(l)))
+        .filter(|a| a.cost < anchor.cost || a.cost * (reach as f64) < MAX_FACTOR_HITS_PER_WINDOW)
+        .min_by(|a, b| a.cost.total_cmp(&b.cost))
+        .map(|a| a.literals)
+}
+
+/// Expected occurrences of a factor per window above which it is not worth searching for.
+const MAX_FACTOR_HITS_PER_WINDOW: f64 = 0.5;
+
 #[cfg(test)]
 mod tests {
     use super::*;

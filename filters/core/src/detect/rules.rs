@@ -1776,6 +1776,9 @@ pub struct RuleSet {
     /// Whether each rule has a finite set of suffix literals (then a window is only searched
     /// when one of them ends within [`MAX_MATCH_BYTES`] of its start).
     has_suffix: Vec<bool>,
+    /// Whether each rule has a second required part ([`anchors::factor`]): a window is then
+    /// only searched when one of its literals lies inside it.
+    has_factor: Vec<bool>,
     /// Rules without an anchor: searched over the whole text.
     unanchored: Vec<usize>,
     /// Whether each rule's matches start at its anchor literals (searched anchored there).
@@ -1795,6 +1798,8 @@ enum Hit {
     Inner { word_start: bool },
     /// Matches of a [`Hit::Start`] rule end with the literal.
     End,
+    /// Matches contain the literal as well as the anchor ([`anchors::factor`]).
+    Factor,
 }
 
 /// Work done by a scan, in bytes handed to an automaton (the linearity tests count it).
@@ -1819,6 +1824,7 @@ impl Clone for RuleSet {
             anchors: self.anchors.clone(),
             anchor_rules: self.anchor_rules.clone(),
             has_suffix: self.has_suffix.clone(),
+            has_factor: self.has_factor.clone(),
             unanchored: self.unanchored.clone(),
             leading: self.leading.clone(),
             reach: self.reach.clone(),
@@ -1886,6 +1892,7 @@ impl RuleSet {
         let mut anchor_rules: Vec<Vec<(usize, Hit)>> = Vec::new();
         let mut unanchored = Vec::new();
         let mut has_suffix = vec![false; hirs.len()];
+        let mut has_factor = vec![false; hirs.len()];
         let mut leading = vec![false; hirs.len()];
         let mut reach = vec![MAX_MATCH_BYTES; hirs.len()];
         for (i, hir) in hirs.iter().enumerate() {
@@ -1917,6 +1924,8 @@ impl RuleSet {
                 (Hit::Inner { word_start: false }, None)
             };
             has_suffix[i] = suffixes.is_some();
+            let factor = anchors::factor(hir, &anchor, reach[i]);
+            has_factor[i] = factor.is_some();
             let start = match start {
                 Hit::Start { .. } => Hit::Start {
                     word_start: anchor.word_start,
@@ -1926,7 +1935,9 @@ impl RuleSet {
                 },
             };
             let tagged = anchor.literals.into_iter().map(|l| (l, start));
-            for (lit, hit) in tagged.chain(suffixes.into_iter().flatten().map(|l| (l, Hit::End))) {
+            let ends = suffixes.into_iter().flatten().map(|l| (l, Hit::End));
+            let inside = factor.into_iter().flatten().map(|l| (l, Hit::Factor));
+            for (lit, hit) in tagged.chain(ends).chain(inside) {
                 let next = anchor_rules.len();
                 let id = *literal_ids.entry(lit).or_insert(next);
                 if id == next {
@@ -1960,6 +1971,7 @@ impl RuleSet {
             anchors,
             anchor_rules,
             has_suffix,
+            has_factor,
             unanchored,
             leading,
             reach,
@@ -2000,10 +2012,11 @@ impl RuleSet {
             if self.unanchored.contains(&r) {
                 spans.push((0, n));
             } else if !places.around[r].is_empty() {
-                // Overlapping matches are reported by end: starts are only nearly sorted.
-                places.around[r].sort_unstable();
                 let ends = self.has_suffix[r].then_some(&places.ends[r][..]);
                 rule_windows(&places.around[r], ends, n, &mut spans);
+                if self.has_factor[r] {
+                    keep_holding(&mut spans, &mut places.factors[r]);
+                }
             }
             if !self.leading[r] {
                 merge(&mut spans);
@@ -2073,10 +2086,15 @@ impl RuleSet {
                         if word_start && in_word => {}
                     // A match starts at the literal, or contains it and is at most
                     // MAX_MATCH_BYTES long.
-                    Hit::Start { .. } => places.around[r].push((m.start, m.start + self.reach[r])),
-                    Hit::Inner { .. } => places.around[r]
-                        .push((m.end.saturating_sub(self.reach[r]), m.start + self.reach[r])),
+                    Hit::Start { .. } => {
+                        push_sorted(&mut places.around[r], (m.start, m.start + self.reach[r]))
+                    }
+                    Hit::Inner { .. } => push_sorted(
+                        &mut places.around[r],
+                        (m.end.saturating_sub(self.reach[r]), m.start + self.reach[r]),
+                    ),
                     Hit::End => places.ends[r].push(m.end),
+                    Hit::Factor => push_sorted(&mut places.factors[r], (m.start, m.end)),
                 }
             }
         }
@@ -2091,6 +2109,8 @@ impl RuleSet {
 struct Places {
     around: Vec<Vec<(usize, usize)>>,
     ends: Vec<Vec<usize>>,
+    /// Where each rule's factor literals occur, `(start, end)` in order of start.
+    factors: Vec<Vec<(usize, usize)>>,
     /// The anchor occurrences, `(literal, end)`.
     found: Vec<(u32, usize)>,
 }
@@ -2125,6 +2145,7 @@ impl Scratch {
         let mut p = std::mem::take(&mut self.places);
         p.around.resize_with(rules, Vec::new);
         p.ends.resize_with(rules, Vec::new);
+        p.factors.resize_with(rules, Vec::new);
         p
     }
 
@@ -2136,6 +2157,10 @@ impl Scratch {
             v.shrink_to(SCRATCH_KEEP);
         }
         for v in &mut p.ends {
+            v.clear();
+            v.shrink_to(SCRATCH_KEEP);
+        }
+        for v in &mut p.factors {
             v.clear();
             v.shrink_to(SCRATCH_KEEP);
         }
@@ -2285,6 +2310,40 @@ fn rule_windows(
     }
 }
 
+/// Push `span` into `spans`, kept sorted. Occurrences come in order of their end, so a
+/// start is out of order only by the few occurrences that end within one literal's length
+/// after it: the insertion moves it past those alone (a sort of every rule's list per scan
+/// was a fourteenth of the detector's instructions).
+fn push_sorted(spans: &mut Vec<(usize, usize)>, span: (usize, usize)) {
+    let mut i = spans.len();
+    spans.push(span);
+    while i > 0 && spans[i - 1] > span {
+        spans[i] = spans[i - 1];
+        i -= 1;
+    }
+    spans[i] = span;
+}
+
+/// Keep the spans (sorted by start) that wholly contain one of `factors` (occurrences
+/// `(start, end)`, sorted by start): the others cannot hold a match. Linear: each span
+/// looks at the occurrences from the first that starts inside it, and the smallest end
+/// from there on is kept per position (overwriting the ends).
+fn keep_holding(spans: &mut Vec<(usize, usize)>, factors: &mut [(usize, usize)]) {
+    // Smallest end among the occurrences at or after each position, from the back.
+    let mut least_end = usize::MAX;
+    for f in factors.iter_mut().rev() {
+        least_end = least_end.min(f.1);
+        f.1 = least_end;
+    }
+    let mut i = 0;
+    spans.retain(|&(start, end)| {
+        while i < factors.len() && factors[i].0 < start {
+            i += 1;
+        }
+        factors.get(i).is_some_and(|&(_, least)| least <= end)
+    });
+}
+
 /// All enabled rules. Built-in rules are folded like the text and run once, on the folded
 /// view; operator rules run on the plain view (exact semantics, digits intact) and on the
 /// folded view (to see through look-alikes).
@@ -2404,6 +2463,60 @@ mod tests {
             fired > 500,
             "too few rule matches to mean anything: {fired}"
         );
+    }
+
+    /// A rule with a second required part (the file names after "read"/"send") is searched
+    /// only where one occurs within a match's length of the anchor: prose full of "read"
+    /// costs the literal pass alone, and a match is still found. Fails when the factor is
+    /// not placed (every "read" searched) or is required where it is not (match missed).
+    #[test]
+    fn anchors_without_the_rules_other_part_nearby_are_not_searched() {
+        let set = RuleSet::build(vec![(
+            0,
+            r"\b(?:read|cat|open|load|send) (?:\S+ ){0,3}?(?:~/\.ssh/\S*|id_rsa|id_ed25519|~/\.aws/\S*|/etc/passwd|\.netrc|\.npmrc|kubeconfig)".into(),
+        )])
+        .unwrap();
+        assert!(
+            set.leading[0] && set.has_factor[0],
+            "not anchored at the verbs"
+        );
+        let prose = "please read the notes and send the report. ".repeat(50);
+        let mut work = Work::default();
+        let found = crate::pace::finish(set.matches(&prose, 4, &Pace::unbounded(), &mut work));
+        assert!(found.is_empty());
+        assert_eq!(
+            work.bytes,
+            prose.len(),
+            "windows without the factor were searched"
+        );
+        let far = format!("{prose}read this.{} id_rsa", " x".repeat(100));
+        assert!(set.matches_now(&far, 4).is_empty());
+        let text = format!("{prose}now send the ~/.ssh/id_rsa file. {prose}");
+        let found = set.matches_now(&text, 4);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(&text[found[0].1.clone()], "send the ~/.ssh/id_rsa");
+    }
+
+    /// Spans are kept only when an occurrence lies wholly inside; the occurrence that
+    /// starts first inside a span need not end first (a later, shorter one may fit).
+    #[test]
+    fn spans_are_kept_when_an_occurrence_fits_inside() {
+        let mut spans = vec![(0, 10), (5, 12), (20, 30), (40, 44)];
+        let mut factors = vec![(6, 14), (8, 11), (31, 33), (41, 45)];
+        keep_holding(&mut spans, &mut factors);
+        // (0, 10): both starting inside end after it; (20, 30): the next starts after it;
+        // (40, 44): one starts inside and ends after it.
+        assert_eq!(spans, [(5, 12)]);
+    }
+
+    /// Occurrences arrive by end; the insertion keeps each rule's spans sorted by start.
+    #[test]
+    fn spans_pushed_out_of_order_stay_sorted() {
+        let mut spans = Vec::new();
+        for s in [(5, 9), (3, 9), (7, 8), (1, 2), (7, 7)] {
+            push_sorted(&mut spans, s);
+        }
+        assert_eq!(spans, [(1, 2), (3, 9), (5, 9), (7, 7), (7, 8)]);
     }
 
     /// A rule's top-level alternatives are searched as patterns of their own, each with its
