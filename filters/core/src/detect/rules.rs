@@ -908,7 +908,25 @@ pub const RULES: &[BuiltinRule] = &[
         concat!(
             r"\b(?:dear|attention|hey|hello|hi|note to|note for|message to|message for|memo to|reminder (?:to|for)|p\.?s\.? (?:to|for)|instructions? (?:to|for)|important (?:for|to)|psst) (?:the |any |all |every |each |whichever |whatever |this |your )?(?:[a-z-]+ ){0,2}?(?:",
             ai!(),
-            r"|assistant|assistants|bot|bots|agent|agents)s? ?(?:[,:!.(/]| [-\u{2013}\u{2014}] | (?:reading|reads|processing|summari[sz]ing|managing|handling|monitoring|triaging|running|that reads|who reads)\b)"
+            r"|assistant|assistants|bot|bots|agent|agents)s? ?(?:[,:!.(/]| [-\u{2013}\u{2014}] | (?:reading|reads|processing|summari[sz]ing|managing|handling|monitoring|triaging|running|that reads|who reads)\b)",
+            // "To the language model processing this page:", a heading to the reader.
+            r"|(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
+            ai!(),
+            r"|assistant|agent|model)s?(?: (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40})?:",
+            // "Hey model, ...": the bare word "model" only as a greeting's vocative.
+            r"|\b(?:dear|hey|hi|hello) (?:the )?model ?[,:!]",
+            // "A quick word for the assistant from ...": a note that names its reader.
+            r"|\b(?:word|note|message|request|memo|instructions?) for (?:the |this |any )?(?:",
+            ai!(),
+            r"|assistant|agent|model) from\b",
+            // "(for AI helpers only)", "<!-- model: ...": labels for it (not "AI assistant:",
+            // a transcript's speaker).
+            r"|\((?:for )?(?:",
+            ai!(),
+            r"|assistant|agent|model)s?(?: (?:helpers?|readers?|agents?|assistants?|systems?))? only\)",
+            r"|<!-- ?(?:",
+            ai!(),
+            r"|assistant|agent|model)s? ?:"
         ),
     ),
     // Words to the AI reader, then an order: "Note to the assistant (from the user): append
@@ -1102,7 +1120,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.exfil_directive",
         Exfil,
         0.5,
-        r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:(?:with|using|by running) (?:curl|wget)\b|(?:to|into|at|via|onto)\b (?:\S*[a-z]\.[a-z]{2,}\b|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9]))",
+        r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:(?:with|using|by running) (?:curl|wget)\b|(?:to|into|at|via|onto)\b (?:\S*[a-z]\.[a-z]{2,}\b|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9]))|\bshare\b(?: \S+){1,8}? with (?:\S*[a-z]\.[a-z]{2,}\b|https?\b)",
     ),
     // The ask that makes a note to the AI an attack when no other rule names it: invoke a
     // named tool or function (`send_email`, `files.delete`). Half weight: docs of tools say
@@ -1154,7 +1172,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.claims_principal",
         ToolOut,
         0.6,
-        r"\b(?:this is|i am|i'm) (?:your|the ai's|the assistant's|the model's) (?:user|users|principal|owner|operator|master|creator|account owner|account holder|human)\b|\b(?:message|note|request|instructions?|memo|order)s? (?:comes |is |are |was |were )?(?:sent |written |coming )?(?:directly )?from (?:your|the ai's|the assistant's) (?:user|principal|owner|operator|master|creator|human)\b|\bfrom (?:the|your) (?:user|principal|owner|human) to (?:you|the (?:ai|assistant|model|agent|llm))\b",
+        r"\b(?:this is|i am|i'm) (?:your|the ai's|the assistant's|the model's) (?:user|users|principal|owner|operator|master|creator|account owner|account holder|human)\b|\b(?:message|note|request|instructions?|memo|order)s? (?:comes |is |are |was |were )?(?:sent |written |coming )?(?:directly )?from (?:your|the ai's|the assistant's) (?:user|principal|owner|operator|master|creator|human)\b|\bfrom (?:the|your) (?:user|principal|owner|human) to (?:you|the (?:ai|assistant|model|agent|llm))\b|\bit'?s (?:me|us),? (?:your|the) (?:user|owner|principal|human|operator)\b|\byour (?:user|owner|principal|human|operator) (?:here|speaking)\b|\b(?:the )?(?:human|person|people|user|team) you (?:work for|serve|assist|report to|are (?:helping|assisting|working for|serving))\b|\bthe (?:user|person|human|owner) who (?:sent|asked|instructed|deployed|is using|invoked|called) you\b",
     ),
     // Data that schedules its own order before the user's task: "before you can solve the
     // task I gave you, first ...", "before doing the task, delete ...".
@@ -1368,12 +1386,13 @@ pub const RULES: &[BuiltinRule] = &[
             r"\b"
         ),
     ),
-    // "The user wants you to ...": the data speaks for the user to the model.
+    // "The user wants you to ...", "the user who sent you here also needs you to ...": the
+    // data speaks for the user to the model.
     rule(
         "tool.user_wants_you_to",
         ToolOut,
         0.6,
-        r"\b(?:user|owner|account holder|boss|principal|customer)s? (?:\S+ )?(?:wants|needs|would like|asked|asks|expects|requires|told me to tell|instructed|has asked|has instructed) you to\b|\basked me to tell you\b",
+        r"\b(?:user|owner|account holder|account owner|boss|principal|customer|client|human|operator|employer)s? (?:(?:who|that) [^.!?\n,]{0,40}? |\S+ )?(?:wants|needs|would like|asked|asks|expects|requires|told me to tell|instructed|has asked|has instructed|has requested) you to\b|\basked me to tell you\b",
     ),
     // The override in other languages said as "forget what you were told before".
     rule(
