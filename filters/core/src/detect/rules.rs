@@ -940,7 +940,21 @@ pub const RULES: &[BuiltinRule] = &[
         concat!(
             r"\b(?:dear|attention|hey|hello|hi|note to|note for|message to|message for|memo to|reminder (?:to|for)|p\.?s\.? (?:to|for)|important (?:for|to)|psst) (?:the |any |all |every |each |whichever |whatever |this |your )?(?:[a-z-]+ ){0,2}?(?:",
             ai!(),
-            r"|assistant|assistants|bot|bots|agent|agents)s?(?:[^.!?\n:]{0,120}?)?(?:[:,]|\s[-–—]) ?(?:please |now |first |also |then |kindly )?",
+            r"|assistant|assistants|bot|bots|agent|agents|model|models)s?(?:[^.!?\n:]{0,120}?)?(?:[:,]|\s[-–—]) ?(?:please |now |first |also |then |kindly )?",
+            action_verbs!(),
+            r"\b",
+            // The other ways `tool.address_ai` knows of turning to the model, then an order:
+            // "(for AI helpers only): open ...", "<!-- model: approve ...", "To the agent
+            // reading this: book ...", "a word for the assistant from your user: send ...".
+            r"|(?:\((?:for )?(?:",
+            ai!(),
+            r"|assistant|agent|model)s?(?: (?:helpers?|readers?|agents?|assistants?|systems?))? only\)|<!-- ?(?:",
+            ai!(),
+            r"|assistant|agent|model)s?|(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
+            ai!(),
+            r"|assistant|agent|model)s?(?: (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40})?|\b(?:word|note|message|request|memo|instructions?) for (?:the |this |any )?(?:",
+            ai!(),
+            r"|assistant|agent|model) from\b[^.!?\n:]{0,60}) ?[:,] ?(?:please |now |first |also |then |kindly )?",
             action_verbs!(),
             r"\b"
         ),
