@@ -109,6 +109,17 @@ macro_rules! sysprompt {
     };
 }
 
+/// An order right after words to the model: "...: please send", "..., delete".
+macro_rules! then_order {
+    () => {
+        concat!(
+            r" ?[:,] ?(?:please |now |first |also |then |kindly )?",
+            action_verbs!(),
+            r"\b"
+        )
+    };
+}
+
 macro_rules! action_verbs {
     () => {
         r"(?:send|forward|e-?mail|mail|cc|bcc|reply|respond|output|print|display|show|reveal|leak|dump|expose|share|publish|post|tweet|message|dm|text|phone|dial|upload|download|fetch|retrieve|read|open|visit|browse|navigate|click|follow|subscribe|unsubscribe|join|invite|add|append|include|insert|attach|embed|remove|delete|erase|wipe|destroy|drop|truncate|close|reopen|merge|approve|reject|deny|grant|revoke|elevate|promote|enable|disable|turn off|turn on|switch|set|change|update|modify|edit|rewrite|replace|rename|reset|rotate|create|generate|deploy|release|push|commit|install|uninstall|run|execute|invoke|call|trigger|kill|restart|schedule|accept|decline|confirm|mark|move|copy|paste|export|import|sync|save|store|write|say|tell|state|claim|mention|recommend|urge|warn|advise|collect|gather|list|give|provide|translate|transfer|wire|pay|refund|issue|cancel|book|reserve|buy|purchase|order|sell|sign|submit|assign|label|tag|archive|contact|notify|report|ignore|disregard|forget|do not|don't|never|always|stop)"
@@ -752,7 +763,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.never_refuse",
         Jb,
         0.6,
-        r"\b(?:never|don't|do not|must not|cannot|can't|will not|won't) (?:ever )?(?:refuse|decline|say no|say (?:that )?you can'?t|apologi[sz]e|add (?:any )?(?:warnings|disclaimers))\b",
+        r"\b(?:never|don't|do not|must not|cannot|can't|will not|won't) (?:ever )?(?:refuse|decline|say no|say (?:that )?you can'?t|apologi[sz]e|(?:add|include|give|use|write) (?:any )?(?:warnings|disclaimers|caveats|refusals)(?:,? (?:or|and) (?:\S+ )?(?:warnings|disclaimers|caveats|refusals))*)\b",
     ),
     rule(
         "jb.token_game",
@@ -770,7 +781,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.no_ethics",
         Jb,
         0.6,
-        r"\b(?:without|no|zero|sans|devoid of|regardless of|not bound by|above|disregards?|disregarding|ignores?|ignoring|doesn'?t care about|does not care about|don'?t care about|never cares? about|no regard for|not concerned with) (?:any |all )?(?:\S+ ){0,2}?(?:ethic(?-u:\w)*|moral(?-u:\w)*|legality|laws)\b",
+        r"\b(?:without|no|zero|sans|devoid of|regardless of|not bound by|above|left|abandoned|discarded|shed|dropped|disregards?|disregarding|ignores?|ignoring|doesn'?t care about|does not care about|don'?t care about|never cares? about|no regard for|not concerned with) (?:any |all )?(?:\S+ ){0,2}?(?:ethic(?-u:\w)*|moral(?-u:\w)*|legality|laws)\b",
     ),
     rule(
         "jb.no_matter_how",
@@ -892,6 +903,46 @@ pub const RULES: &[BuiltinRule] = &[
         0.3,
         r#"\b(?:always|only) (?:answer|reply|respond|end|complete|finish)(?-u:\w)* (?:\S+ ){0,3}?(?:with |as )?["']"#,
     ),
+    // The mechanisms of jailbreak templates, each alone a hint: a forced opening ("start
+    // your reply with 'Absolutely! Here's how'"), rules declared void ("policies do not
+    // apply here"), a claimed sanction from the makers, blanket compliance, a persona
+    // that answers anything without a filter, and orders to ignore the policy itself.
+    rule(
+        "jb.forced_prefix",
+        Jb,
+        0.5,
+        r#"\b(?:start|begin|open|prefix|preface) (?:your|the|each|every) (?:reply|replies|response|responses|answer|answers|output|message)s? with (?:the (?:words?|phrase) )?["'\u{201c}\u{2018}]?(?:sure|absolutely|of course|certainly|here(?:'s| is) how|understood,? here|no problem)\b"#,
+    ),
+    rule(
+        "jb.rules_void",
+        Jb,
+        0.7,
+        r"\b(?:polic(?:y|ies)|guidelines|content rules|safety rules|usage rules|restrictions|filters|safeguards|guardrails|your rules|the rules)(?: \S+){0,2}? (?:do not|don't|does not|doesn't|no longer|won't|will not|cease to|never) apply\b",
+    ),
+    rule(
+        "jb.makers_sanction",
+        Jb,
+        0.5,
+        r"\b(?:approved|authori[sz]ed|sanctioned|permitted|allowed|cleared|whitelisted|requested) by (?:your|the|its) (?:developers?|creators?|makers?|dev team|development team|engineers|trainers|programmers|safety team|alignment team)\b|\b(?:new )?directive from (?:your |the )?(?:developers?|creators?|dev team|makers?)\b",
+    ),
+    rule(
+        "jb.comply_all",
+        Jb,
+        0.5,
+        r"\b(?:comply with|obey|fulfil|fulfill|answer|execute|carry out) (?:all|every|any) (?:of my |my |user |the )?(?:requests?|instructions|commands|orders|prompts|questions)(?: \S+){0,3}? (?:without (?:question|hesitation|exception|refusal|restrictions?|filters?|censorship)|no matter (?:what|how))\b|\byou (?:must|will|shall) (?:now |always )?(?:comply with|obey) (?:all|every|any)\b",
+    ),
+    rule(
+        "jb.answers_anything",
+        Jb,
+        0.6,
+        r"\b(?:answers?|responds?|replies|speaks|talks|writes) (?:to )?(?:everything|anything|all (?:questions|requests|prompts)|every (?:question|request|prompt)) (?:with no|without(?: any)?) (?:filters?|filtering|restrictions|limits|censorship|hesitation|refusals?)\b",
+    ),
+    rule(
+        "jb.ignore_policy",
+        Jb,
+        0.8,
+        r"\b(?:ignore|disregard|forget|violate|break|bypass|override|circumvent) (?:all |any )?(?:of )?(?:the |your |its |those )?(?:content |safety |usage |ethical |moral )?(?:polic(?:y|ies)|guidelines|guard ?rails|safeguards|safety (?:rules|measures|training|filters?)|ethical (?:rules|constraints)|programming|training)\b",
+    ),
     rule("jb.jailbreak_word", Jb, 0.3, r"\bjailbreak(?:ing|en)?\b"),
     // ---- hidden content visible only to machines
     rule(
@@ -909,10 +960,11 @@ pub const RULES: &[BuiltinRule] = &[
             r"\b(?:dear|attention|hey|hello|hi|note to|note for|message to|message for|memo to|reminder (?:to|for)|p\.?s\.? (?:to|for)|instructions? (?:to|for)|important (?:for|to)|psst) (?:the |any |all |every |each |whichever |whatever |this |your )?(?:[a-z-]+ ){0,2}?(?:",
             ai!(),
             r"|assistant|assistants|bot|bots|agent|agents)s? ?(?:[,:!.(/]| [-\u{2013}\u{2014}] | (?:reading|reads|processing|summari[sz]ing|managing|handling|monitoring|triaging|running|that reads|who reads)\b)",
-            // "To the language model processing this page:", a heading to the reader.
+            // "To the language model processing this page:", a heading to the reader (the
+            // participle required: "to the" and "agent" alone anchor at every other line).
             r"|(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
             ai!(),
-            r"|assistant|agent|model)s?(?: (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40})?:",
+            r"|assistant|agent)s? (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40}:",
             // "Hey model, ...": the bare word "model" only as a greeting's vocative.
             r"|\b(?:dear|hey|hi|hello) (?:the )?model ?[,:!]",
             // "A quick word for the assistant from ...": a note that names its reader.
@@ -946,17 +998,23 @@ pub const RULES: &[BuiltinRule] = &[
             // The other ways `tool.address_ai` knows of turning to the model, then an order:
             // "(for AI helpers only): open ...", "<!-- model: approve ...", "To the agent
             // reading this: book ...", "a word for the assistant from your user: send ...".
-            r"|(?:\((?:for )?(?:",
+            // Each its own branch, so each is searched around its own rare words.
+            r"|\((?:for )?(?:",
             ai!(),
-            r"|assistant|agent|model)s?(?: (?:helpers?|readers?|agents?|assistants?|systems?))? only\)|<!-- ?(?:",
+            r"|assistant|agent|model)s?(?: (?:helpers?|readers?|agents?|assistants?|systems?))? only\)",
+            then_order!(),
+            r"|<!-- ?(?:",
             ai!(),
-            r"|assistant|agent|model)s?|(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
+            r"|assistant|agent|model)s?",
+            then_order!(),
+            r"|(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
             ai!(),
-            r"|assistant|agent|model)s?(?: (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40})?|\b(?:word|note|message|request|memo|instructions?) for (?:the |this |any )?(?:",
+            r"|assistant|agent)s? (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40}",
+            then_order!(),
+            r"|\b(?:word|note|message|request|memo|instructions?) for (?:the |this |any )?(?:",
             ai!(),
-            r"|assistant|agent|model) from\b[^.!?\n:]{0,60}) ?[:,] ?(?:please |now |first |also |then |kindly )?",
-            action_verbs!(),
-            r"\b"
+            r"|assistant|agent|model) from\b[^.!?\n:]{0,60}",
+            then_order!()
         ),
     ),
     // The AI named at a clause start, then (after an optional "before you answer,") an
@@ -1171,7 +1229,7 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.safeguards_off_banner",
         Jb,
         1.0,
-        r"\b(?:god|liberated|unrestricted|unfiltered|uncensored|unchained|jailbreak|jailbroken|chaos|evil|no ?limits?|limitless|unbound|rogue) ?mode\b(?: \S+){0,2}? (?:enabled|activated|on|active|engaged|unlocked|initiated|online)\b|\b(?:ethics|ethical|safety|content|moral|censorship|alignment|refusal|harm) ?(?:filters?|guidelines|restrictions|guardrails|protocols?|modules?|checks?|polic(?:y|ies)|moderation|training|layers?|systems?)s? ?[:=]? ?(?:(?:is|are|have been|has been|now) )?(?:disabled|off|removed|deactivated|bypassed|none|offline|suspended|lifted|overridden|false|0|null|void|turned off|switched off)\b|\b(?:ethics|morals|censorship|alignment|refusals) ?[:=]? ?(?:(?:is|are|have been|has been|now) )?(?:disabled|off|removed|deactivated|bypassed|suspended|lifted|overridden|turned off|switched off)\b|\b(?:guardrails|safeguards|restrictions|filters|limits) (?:are |have been |now )?(?:disabled|off|removed|deactivated|lifted|suspended|gone)\b|\b(?:admin|developer|system|root|sudo|god)[_ ]override (?:is )?(?:active|enabled|on|engaged|granted|accepted|activated|in effect)\b",
+        r"\b(?:god|liberated|unrestricted|unfiltered|uncensored|unchained|jailbreak|jailbroken|chaos|evil|no ?limits?|limitless|unbound|rogue) ?mode\b(?: \S+){0,2}? (?:enabled|activated|on|active|engaged|unlocked|initiated|online)\b|\b(?:ethics|ethical|safety|content|moral|censorship|alignment|refusal|harm)[ _-]?(?:filters?|guidelines|restrictions|guardrails|protocols?|modules?|checks?|polic(?:y|ies)|moderation|training|layers?|systems?)s? ?[:=]? ?(?:(?:is|are|have been|has been|now) )?(?:disabled|off|removed|deactivated|bypassed|none|offline|suspended|lifted|overridden|false|0|null|void|turned off|switched off)\b|\b(?:ethics|morals|censorship|alignment|refusals) ?[:=]? ?(?:(?:is|are|have been|has been|now) )?(?:disabled|off|removed|deactivated|bypassed|suspended|lifted|overridden|turned off|switched off)\b|\b(?:guardrails|safeguards|restrictions|filters|limits) (?:are |have been |now )?(?:disabled|off|removed|deactivated|lifted|suspended|gone)\b|\b(?:admin|developer|system|root|sudo|god)[_ ]override (?:is )?(?:active|enabled|on|engaged|granted|accepted|activated|in effect)\b|\b(?:admin|developer|system|root|sudo|god)[_ ]?(?:override|mode) ?[:=] ?(?:true|on|yes|enabled|1)\b",
     ),
     // Active content the answer is asked to carry (an XSS payload rendered by the client).
     rule(
@@ -1186,7 +1244,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.claims_principal",
         ToolOut,
         0.6,
-        r"\b(?:this is|i am|i'm) (?:your|the ai's|the assistant's|the model's) (?:user|users|principal|owner|operator|master|creator|account owner|account holder|human)\b|\b(?:message|note|request|instructions?|memo|order)s? (?:comes |is |are |was |were )?(?:sent |written |coming )?(?:directly )?from (?:your|the ai's|the assistant's) (?:user|principal|owner|operator|master|creator|human)\b|\bfrom (?:the|your) (?:user|principal|owner|human) to (?:you|the (?:ai|assistant|model|agent|llm))\b|\bit'?s (?:me|us),? (?:your|the) (?:user|owner|principal|human|operator)\b|\byour (?:user|owner|principal|human|operator) (?:here|speaking)\b|\b(?:the )?(?:human|person|people|user|team) you (?:work for|serve|assist|report to|are (?:helping|assisting|working for|serving))\b|\bthe (?:user|person|human|owner) who (?:sent|asked|instructed|deployed|is using|invoked|called) you\b",
+        r"\b(?:this is|i am|i'm) (?:your|the ai's|the assistant's|the model's) (?:user|users|principal|owner|operator|master|creator|account owner|account holder|human)\b|\b(?:message|note|request|instructions?|memo|order)s? (?:comes |is |are |was |were )?(?:sent |written |coming )?(?:directly )?from (?:your|the ai's|the assistant's) (?:user|principal|owner|operator|master|creator|human)\b|\bfrom (?:the|your) (?:user|principal|owner|human) to (?:you|the (?:ai|assistant|model|agent|llm))\b|\b(?:it's|it is|its) (?:me|us),? (?:your|the) (?:user|owner|principal|human|operator)\b|\byour (?:user|owner|principal|human|operator) (?:here|speaking)\b|\b(?:the )?(?:human|person|people|user|team) you (?:work for|serve|assist|report to|are (?:helping|assisting|working for|serving))\b|\bthe (?:user|person|human|owner) who (?:sent|asked|instructed|deployed|is using|invoked|called) you\b",
     ),
     // Data that schedules its own order before the user's task: "before you can solve the
     // task I gave you, first ...", "before doing the task, delete ...".
@@ -1872,9 +1930,39 @@ impl Clone for RuleSet {
 /// searched anchored at their literal, where the automaton dies a few bytes in). One
 /// eight-branch rule (`tool.wrapper`) took a quarter of all rule time as one regex; split,
 /// the detector does about a fifth fewer instructions per byte of real text.
+///
+/// A rule written `\b(?:this is ...|message from ...)` parses as a word boundary before one
+/// alternation: the boundary (and any other zero-width looks in front) is given to each
+/// branch, which is then split the same way (`tool.claims_principal`, anchored as one regex on
+/// the union of its branches' first words, "i" among them, was searched at a tenth of
+/// all words).
 fn branches(hir: Hir) -> Vec<Hir> {
+    use regex_syntax::hir::HirKind;
     match hir.kind() {
-        regex_syntax::hir::HirKind::Alternation(branches) => branches.clone(),
+        HirKind::Alternation(branches) => branches.clone(),
+        HirKind::Concat(children) => {
+            let Some(at) = children
+                .iter()
+                .position(|c| c.properties().maximum_len() != Some(0))
+            else {
+                return vec![hir];
+            };
+            // Only an alternation that ends the pattern: a shared part after it would be
+            // searched once per branch (splitting `\b(?:a|b) rare-words` made it dearer).
+            let (HirKind::Alternation(alternatives), true) =
+                (children[at].kind(), at + 1 == children.len())
+            else {
+                return vec![hir];
+            };
+            alternatives
+                .iter()
+                .flat_map(|alt| {
+                    let mut parts = children[..at].to_vec();
+                    parts.push(alt.clone());
+                    branches(Hir::concat(parts))
+                })
+                .collect()
+        }
         _ => vec![hir],
     }
 }
@@ -2550,6 +2638,27 @@ mod tests {
             push_sorted(&mut spans, s);
         }
         assert_eq!(spans, [(1, 2), (3, 9), (5, 9), (7, 7), (7, 8)]);
+    }
+
+    /// `\b(?:a|b)` is split like `\ba|\bb` (the boundary goes with each branch, so one
+    /// branch's common first word does not anchor the others); an alternation with a part
+    /// after it stays one pattern, whose shared part is searched once.
+    #[test]
+    fn a_boundary_before_the_alternation_is_given_to_each_branch() {
+        let set = RuleSet::build(vec![(
+            3,
+            r"\b(?:i am your owner|a message from your principal)".into(),
+        )])
+        .unwrap();
+        assert_eq!(set.metas, [3, 3], "the branches were not split");
+        assert!(set.leading.iter().all(|l| *l), "{:?}", set.leading);
+        assert_eq!(set.matches_now("hello, i am your owner.", 4).len(), 1);
+        assert!(set
+            .matches_now("fiat money from your principal", 4)
+            .is_empty());
+        let set =
+            RuleSet::build(vec![(3, r"\b(?:send|post) (?:\S+ ){0,3}?id_rsa".into())]).unwrap();
+        assert_eq!(set.metas, [3], "split with a shared part after it");
     }
 
     /// A rule's top-level alternatives are searched as patterns of their own, each with its
