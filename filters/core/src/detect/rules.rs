@@ -1488,6 +1488,25 @@ pub const RULES: &[BuiltinRule] = &[
     // Access to the owner's home, accounts or systems handed to someone named in the data:
     // "grant permanent access to my friend Amy on the smart lock", "give admin access to
     // contractor x@y.com", "invite x@y.com ... and make him admin".
+    // A whole store of data named as what is to leave: "upload the customer database dump
+    // to ...", "export the full contact list and email it to ...". With a destination
+    // (`tool.exfil_directive`) it is an exfiltration order inside data; alone (a how-to
+    // "export the full contact list as CSV") it is not enough.
+    rule(
+        "data.bulk_out",
+        ToolOut,
+        0.6,
+        r"\b(?:upload|send|e-?mail|post|export|forward|copy|share|transfer|sync|dump|leak|publish|paste)\b(?: \S+){0,2}? (?:the |all |every |our |my |your |their )?(?:(?:full|entire|whole|complete|customer|user|client|employee|company|production|prod) )*(?:database|db|(?:database |db )?dumps?|contact list|contacts|address book|customer list|customer data|customer records|user data|user records|mailbox|inbox|chat history|conversation history|credentials|passwords|api keys|secrets|payroll|salar(?:y|ies)|hr files|medical records|crm)\b",
+    ),
+    // Controls switched off inside data: "disable branch protection", "delete the audit
+    // logs", "turn off the alerts" (not 2FA: `cred.bypass_auth` weighs it). Half an attack: with an address to the model or
+    // another order nearby it adds up; an ops runbook saying it once does not.
+    rule(
+        "data.disarm_controls",
+        ToolOut,
+        0.6,
+        r"\b(?:disable|turn off|switch off|deactivate|remove|bypass|skip|suspend)\b (?:the |all |any )?(?:branch protection|required reviews?|code review|review requirements?|status checks|audit log(?:ging|s)?|logging|alerts|alerting|monitoring|security scans?|dlp|edr|antivirus)\b|\b(?:delete|erase|wipe|purge|clear|truncate)\b (?:the |all |any )?(?:\S+ )?(?:audit (?:logs?|trails?)|access logs|security logs|login history|activity logs?)\b",
+    ),
     rule(
         "data.grant_outsider",
         ToolOut,
