@@ -1209,4 +1209,19 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("ha", IGNORE, "ka_manta_da_duk ku_manta_da_duk"),
     ("ha", GIVEN, "aka_faɗa_maka aka_fada_maka"),
     ("id", GIVEN, "dikatakan"),
+    // Words missing from dev batch 8's misses (after the relative-clause derivation).
+    ("es", R, "saca sácame sácalo sácala sácalos sácalas sacar"),
+    ("es", FORBIDDEN, "no_tienes_permitido_decir no_tiene_permitido_decir no_te_permiten_decir no_te_dejan_decir no_se_te_permite_decir tienes_prohibido_decir"),
+    ("pt", FORBIDDEN, "não_tem_permissão_para_dizer não_tens_permissão_para_dizer não_tem_permissão_de_dizer não_te_deixam_dizer não_lhe_é_permitido_dizer"),
+    ("ca", FORBIDDEN, "no_et_deixen_dir no_et_permeten_dir no_tens_permès_dir"),
+    ("hu", FORBIDDEN, "nem_szabad_mondanod nem_mondhatsz"),
+    ("sw", FORBIDDEN, "huruhusiwi_kusema hamruhusiwi_kusema huruhusiwi_kutaja"),
+    ("sw", GIVEN | YOU, "ilikupa* iliyokupa* lilikupa*"),
+    ("sq", R, "ngjitni ngjit ngjis ngjisni"),
+    ("pl", GIVEN, "uruchomion*"),
+    ("cs", GIVEN | YOU, "ti_dala vám_dala ti_dal vám_dal"),
+    ("uk", GIVEN | YOU, "вам_дала тобі_дала вам_дав тобі_дав"),
+    // The English loanword as Czech and Greek write it ("celý prompt", "το prompt").
+    ("cs", I, "prompt"),
+    ("el", I, "prompt"),
 ];
