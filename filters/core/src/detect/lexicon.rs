@@ -1224,4 +1224,21 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     // The English loanword as Czech and Greek write it ("celý prompt", "το prompt").
     ("cs", I, "prompt"),
     ("el", I, "prompt"),
+    // Orders to set aside missing from the override dev misses: "don't mind your rules",
+    // "no longer follow", "forget" in the imperative.
+    ("am", IGNORE, "እርሳ እርሺ እርሱ ወደ_ጎን_ትተህ ወደ_ጎን_ተው"),
+    ("cs", IGNORE, "vykašli_se vykašlete_se se_neřiď se_neřiďte neřiď"),
+    ("el", IGNORE, "ξέχνα ξεχάστε ξέχασε αγνόησε αγνοήστε"),
+    ("fi", IGNORE, "älä_välitä älkää_välittäkö älä_noudata älä_enää_noudata älkää_noudattako"),
+    ("gd", IGNORE, "dìochuimhnich dìochuimhnichibh"),
+    ("he", IGNORE, "שכח שכחי שכחו התעלם התעלמי התעלמו"),
+    ("hu", IGNORE, "felejts_el felejtsd_el felejtsen_el felejtsétek_el"),
+    ("id", IGNORE, "jangan_ikuti jangan_mengikuti jangan_lagi_mengikuti jangan_lagi_ikuti abaikan lupakan"),
+    ("ja", IGNORE, "従わず 従うな 従わないで"),
+    ("ko", ABOVE, "전에 이전에"),
+    ("pl", IGNORE, "nie_przejmuj_się nie_przejmujcie_się"),
+    ("th", IGNORE, "ทิ้ง"),
+    ("th", I, "กฎ แนวปฏิบัติ แนวทาง"),
+    ("tr", IGNORE, "uyma uymayın"),
+    ("zu", IGNORE, "ungabe_usayilandela *sayilandela ungayilandeli"),
 ];
