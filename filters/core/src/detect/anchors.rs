@@ -397,8 +397,10 @@ fn concat(children: &[Hir]) -> Option<Anchor> {
 /// top-level concatenation whose literals the anchor's do not already contain. A window
 /// around an anchor occurrence without one of them inside cannot hold a match, so the
 /// regex never runs there (two required atoms instead of one, as RE2's `FilteredRE2`
-/// combines them). `None` when no other part names literals or the cheapest occurs about
-/// once per `reach` bytes anyway (it would filter nothing and only add occurrences).
+/// combines them). Only a part rarer than the anchor, or expected less than
+/// [`MAX_FACTOR_HITS_PER_WINDOW`] times in a window of `reach` bytes, is used: a commoner
+/// one would filter little and add occurrences to the literal pass. `None` when no part
+/// qualifies.
 pub fn factor(hir: &Hir, anchor: &Anchor, reach: usize) -> Option<Vec<Vec<u8>>> {
     let children = match hir.kind() {
         HirKind::Capture(c) => return factor(&c.sub, anchor, reach),
