@@ -423,7 +423,7 @@ pub fn factor(hir: &Hir, anchor: &Anchor, reach: usize) -> Option<Vec<Vec<u8>>> 
 }
 
 /// Expected occurrences of a factor per window above which it is not worth searching for.
-const MAX_FACTOR_HITS_PER_WINDOW: f64 = 0.5;
+pub const MAX_FACTOR_HITS_PER_WINDOW: f64 = 0.5;
 
 #[cfg(test)]
 mod tests {
