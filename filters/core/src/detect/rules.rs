@@ -109,6 +109,47 @@ macro_rules! sysprompt {
     };
 }
 
+/// A label for the model alone: "(for AI helpers only)", "(models only)".
+macro_rules! for_ai_only {
+    () => {
+        concat!(
+            r"\((?:for )?(?:",
+            ai!(),
+            r"|assistant|agent|model)s?(?: (?:helpers?|readers?|agents?|assistants?|systems?))? only\)"
+        )
+    };
+}
+
+/// An HTML comment opened to the model: "<!-- model:" (the colon left to the caller).
+macro_rules! comment_to_ai {
+    () => {
+        concat!(r"<!-- ?(?:", ai!(), r"|assistant|agent|model)s?")
+    };
+}
+
+/// A heading to the reading model: "To the language model processing this page" (the
+/// participle required: "to the" and "agent" alone anchor at every other line).
+macro_rules! heading_to_ai {
+    () => {
+        concat!(
+            r"(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
+            ai!(),
+            r"|assistant|agent)s? (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40}"
+        )
+    };
+}
+
+/// A note that names its reader: "a quick word for the assistant from".
+macro_rules! note_for_ai_from {
+    () => {
+        concat!(
+            r"\b(?:word|note|message|request|memo|instructions?) for (?:the |this |any )?(?:",
+            ai!(),
+            r"|assistant|agent|model) from\b"
+        )
+    };
+}
+
 /// An order right after words to the model: "...: please send", "..., delete".
 macro_rules! then_order {
     () => {
@@ -960,25 +1001,22 @@ pub const RULES: &[BuiltinRule] = &[
             r"\b(?:dear|attention|hey|hello|hi|note to|note for|message to|message for|memo to|reminder (?:to|for)|p\.?s\.? (?:to|for)|instructions? (?:to|for)|important (?:for|to)|psst) (?:the |any |all |every |each |whichever |whatever |this |your )?(?:[a-z-]+ ){0,2}?(?:",
             ai!(),
             r"|assistant|assistants|bot|bots|agent|agents)s? ?(?:[,:!.(/]| [-\u{2013}\u{2014}] | (?:reading|reads|processing|summari[sz]ing|managing|handling|monitoring|triaging|running|that reads|who reads)\b)",
-            // "To the language model processing this page:", a heading to the reader (the
-            // participle required: "to the" and "agent" alone anchor at every other line).
-            r"|(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
-            ai!(),
-            r"|assistant|agent)s? (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40}:",
+            // "To the language model processing this page:", a heading to the reader.
+            "|",
+            heading_to_ai!(),
+            ":",
             // "Hey model, ...": the bare word "model" only as a greeting's vocative.
             r"|\b(?:dear|hey|hi|hello) (?:the )?model ?[,:!]",
             // "A quick word for the assistant from ...": a note that names its reader.
-            r"|\b(?:word|note|message|request|memo|instructions?) for (?:the |this |any )?(?:",
-            ai!(),
-            r"|assistant|agent|model) from\b",
+            "|",
+            note_for_ai_from!(),
             // "(for AI helpers only)", "<!-- model: ...": labels for it (not "AI assistant:",
             // a transcript's speaker).
-            r"|\((?:for )?(?:",
-            ai!(),
-            r"|assistant|agent|model)s?(?: (?:helpers?|readers?|agents?|assistants?|systems?))? only\)",
-            r"|<!-- ?(?:",
-            ai!(),
-            r"|assistant|agent|model)s? ?:"
+            "|",
+            for_ai_only!(),
+            "|",
+            comment_to_ai!(),
+            " ?:"
         ),
     ),
     // Words to the AI reader, then an order: "Note to the assistant (from the user): append
@@ -999,21 +1037,18 @@ pub const RULES: &[BuiltinRule] = &[
             // "(for AI helpers only): open ...", "<!-- model: approve ...", "To the agent
             // reading this: book ...", "a word for the assistant from your user: send ...".
             // Each its own branch, so each is searched around its own rare words.
-            r"|\((?:for )?(?:",
-            ai!(),
-            r"|assistant|agent|model)s?(?: (?:helpers?|readers?|agents?|assistants?|systems?))? only\)",
+            "|",
+            for_ai_only!(),
             then_order!(),
-            r"|<!-- ?(?:",
-            ai!(),
-            r"|assistant|agent|model)s?",
+            "|",
+            comment_to_ai!(),
             then_order!(),
-            r"|(?:^|[\n.!?>\])*#] )to (?:the|any|every|each|whichever|whatever) (?:[a-z-]+ ){0,2}?(?:",
-            ai!(),
-            r"|assistant|agent)s? (?:reading|processing|summari[sz]ing|handling|parsing|browsing|viewing|that reads|who reads)\b[^:\n]{0,40}",
+            "|",
+            heading_to_ai!(),
             then_order!(),
-            r"|\b(?:word|note|message|request|memo|instructions?) for (?:the |this |any )?(?:",
-            ai!(),
-            r"|assistant|agent|model) from\b[^.!?\n:]{0,60}",
+            "|",
+            note_for_ai_from!(),
+            r"[^.!?\n:]{0,60}",
             then_order!()
         ),
     ),
