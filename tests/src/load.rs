@@ -460,6 +460,12 @@ impl Corpus {
         Self { texts }
     }
 
+    /// How many corpora this holds: [`Corpus::window`] seeds taken in runs of this length
+    /// visit each once, so bodies of every size carry the same mix.
+    pub fn corpora(&self) -> usize {
+        self.texts.len()
+    }
+
     /// About `n` bytes mixing every corpus: 4 KiB slices taken from each in turn.
     pub fn mixed(&self, n: usize) -> String {
         let mut out = String::with_capacity(n + 8);

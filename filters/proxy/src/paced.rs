@@ -8,8 +8,9 @@
 //! bytes of work; a slice polls the judgement from checkpoint to checkpoint until
 //! [`SLICE_TIME`] has passed. [`judge`] runs the first slice inside the body callback and,
 //! if the judgement is not done, parks the stream (`Action::Pause`) and lets the filter's
-//! root context give it the next slice from a 1 ms tick, one slice per tick, round robin
-//! over the parked streams. When a judgement completes its
+//! root context go on with it from a 1 ms tick: each tick is one slice shared round robin
+//! by the parked streams (one that finishes early leaves the rest of the slice to the
+//! next). When a judgement completes its
 //! stream is made the effective context, the filter enforces the decision as it would have
 //! inline, and a stream that goes on is resumed. Small bodies finish in the first slice and
 //! never wait for a tick.
@@ -65,8 +66,10 @@ impl HttpContext for Current {}
 struct Parked {
     context_id: u32,
     direction: Direction,
-    /// Polls the judgement once; `Some` with the enforced action when it completed.
-    step: Box<dyn FnMut() -> Option<Action>>,
+    /// Polls the judgement until it completes or the slice that began at the given time
+    /// (the host clock; `None`: now) is spent; `Some` with the enforced action when it
+    /// completed.
+    step: Box<dyn FnMut(Option<Duration>) -> Option<Action>>,
 }
 
 thread_local! {
@@ -117,9 +120,9 @@ pub fn judge<T: 'static>(
     let mut decided: Option<T> = None;
     let deferred = std::rc::Rc::new(std::cell::Cell::new(false));
     let deferring = deferred.clone();
-    let mut step = move || {
+    let mut step = move |slice_start: Option<Duration>| {
         let in_callback = std::mem::replace(&mut inline, false);
-        let started = now();
+        let started = slice_start.or_else(now);
         loop {
             if let Some(outcome) = decided.take().or_else(|| poll_once(judgement.as_mut())) {
                 if in_callback && writes(&outcome) > INLINE_WRITE_MAX {
@@ -129,15 +132,12 @@ pub fn judge<T: 'static>(
                 }
                 return enforce.take().map(|e| e(&Current, outcome));
             }
-            let within = started
-                .zip(now())
-                .is_some_and(|(start, t)| t.saturating_sub(start) < SLICE_TIME);
-            if !within && !whole {
+            if !within_slice(started) && !whole {
                 return None;
             }
         }
     };
-    if let Some(action) = step() {
+    if let Some(action) = step(None) {
         return action;
     }
     let parked_for = if deferred.get() {
@@ -159,11 +159,11 @@ pub fn write_later(
 ) -> Action {
     crate::stats::increment(filter, "deferred_write");
     let mut f = Some(f);
-    park(held, Box::new(move || f.take().map(|f| f(&Current))));
+    park(held, Box::new(move |_| f.take().map(|f| f(&Current))));
     Action::Pause
 }
 
-fn park(held: Held, step: Box<dyn FnMut() -> Option<Action>>) {
+fn park(held: Held, step: Box<dyn FnMut(Option<Duration>) -> Option<Action>>) {
     PARKED.with(|p| {
         let mut parked = p.borrow_mut();
         if parked.is_empty() {
@@ -177,24 +177,42 @@ fn park(held: Held, step: Box<dyn FnMut() -> Option<Action>>) {
     });
 }
 
-/// Give the first parked judgement one slice; resume its stream if it completed and goes
-/// on; stop the tick when nothing is parked.
+/// Give the parked judgements one slice of [`SLICE_TIME`] between them, round robin from
+/// the first: each runs until it completes (its stream is then resumed if it goes on) or
+/// the slice is spent. A deferred write or the last checkpoints of a judgement take
+/// microseconds, and one tick serving only one of them left the worker idle until the
+/// next tick while others waited (64 KB bodies through the scrubber: 16 MB/s, against
+/// 49 MB/s for 1 MB bodies). The tick stops when nothing is parked.
 pub fn on_tick() {
-    let Some(mut next) = PARKED.with(|p| p.borrow_mut().pop_front()) else {
-        let _ = hostcalls::set_tick_period(Duration::ZERO);
-        return;
-    };
-    // A stream that is gone cannot be made effective: its judgement is dropped.
-    if hostcalls::set_effective_context(next.context_id).is_ok() {
-        match (next.step)() {
-            Some(Action::Continue) => resume(next.direction),
-            Some(_) => {}
-            None => PARKED.with(|p| p.borrow_mut().push_back(next)),
+    let started = now();
+    let mut turns = PARKED.with(|p| p.borrow().len());
+    while turns > 0 {
+        turns -= 1;
+        let Some(mut next) = PARKED.with(|p| p.borrow_mut().pop_front()) else {
+            break;
+        };
+        // A stream that is gone cannot be made effective: its judgement is dropped.
+        if hostcalls::set_effective_context(next.context_id).is_ok() {
+            match (next.step)(started) {
+                Some(Action::Continue) => resume(next.direction),
+                Some(_) => {}
+                None => PARKED.with(|p| p.borrow_mut().push_back(next)),
+            }
+        }
+        if !within_slice(started) {
+            break;
         }
     }
     if PARKED.with(|p| p.borrow().is_empty()) {
         let _ = hostcalls::set_tick_period(Duration::ZERO);
     }
+}
+
+/// Whether the slice that began at `start` has time left (no clock: it has not).
+fn within_slice(start: Option<Duration>) -> bool {
+    start
+        .zip(now())
+        .is_some_and(|(start, t)| t.saturating_sub(start) < SLICE_TIME)
 }
 
 /// The host's clock (a slice that cannot read it ends at its first checkpoint).
