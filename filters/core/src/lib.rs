@@ -17,6 +17,7 @@ pub mod body;
 pub mod canonical;
 pub mod config;
 pub mod denial;
+pub mod dense_dfa;
 pub mod identity;
 pub mod json;
 pub mod mcp;

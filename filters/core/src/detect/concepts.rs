@@ -18,10 +18,10 @@
 //! Cost: one overlapping Aho-Corasick pass over the folded view, then a walk over the
 //! hits (a few per sentence), linear in the text.
 
-use super::dense_dfa::{DenseDfa, Reading};
 use super::lexicon::LEXICON;
 use super::normalize::{normalize, View};
 use super::Family;
+use crate::dense_dfa::{DenseDfa, Reading};
 use aho_corasick::automaton::Automaton as _;
 use aho_corasick::{dfa, Anchored, MatchKind};
 use std::ops::Range;

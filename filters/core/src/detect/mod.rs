@@ -13,7 +13,6 @@ pub mod anchors;
 pub mod concepts;
 pub mod config;
 pub mod decode;
-pub mod dense_dfa;
 pub mod fold;
 pub mod hidden;
 pub mod json;

@@ -15,11 +15,11 @@
 
 use super::anchors;
 use super::config::{DetectConfig, Family};
-use super::dense_dfa::{DenseDfa, Reading};
 use super::fold::leet;
 use super::hidden::Signal;
 use super::Channel;
 use crate::config::ConfigError;
+use crate::dense_dfa::{DenseDfa, Reading};
 use crate::pace::Pace;
 use aho_corasick::MatchKind;
 use regex::{Regex, RegexBuilder};

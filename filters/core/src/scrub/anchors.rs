@@ -5,7 +5,8 @@
 use super::kind::{Finding, Kind, KindSet};
 use super::pii;
 use super::secrets::{self, Family};
-use aho_corasick::{AhoCorasick, MatchKind};
+use crate::dense_dfa::{DenseDfa, Reading};
+use aho_corasick::{dfa, MatchKind};
 use std::sync::LazyLock;
 
 /// Which detector an anchor leads to.
@@ -78,13 +79,27 @@ const ANCHORS: &[(&str, Anchor)] = &[
     ("bearer", Anchor::Bearer),
 ];
 
+/// The anchors in any ASCII case, as a dense table walked by our own loop
+/// ([`DenseDfa`]): through the crate's overlapping iterator this pass cost 16 instructions
+/// per byte, a fifth of the scrubber's work on mixed text.
 #[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
-static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
+static AUTOMATON: LazyLock<DenseDfa> = LazyLock::new(|| {
+    let patterns: Vec<&[u8]> = ANCHORS.iter().map(|(p, _)| p.as_bytes()).collect();
+    let dfa = dfa::DFA::builder()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
-        .build(ANCHORS.iter().map(|(p, _)| p))
-        .expect("constant anchors")
+        .build(&patterns)
+        .expect("constant anchors");
+    let cases: Vec<Vec<u8>> = patterns
+        .iter()
+        .flat_map(|p| [p.to_ascii_lowercase(), p.to_ascii_uppercase()])
+        .collect();
+    let bytes: Vec<&[u8]> = patterns
+        .iter()
+        .copied()
+        .chain(cases.iter().map(Vec::as_slice))
+        .collect();
+    DenseDfa::new(&dfa, &bytes, Reading::Bytes).expect("constant anchors")
 });
 
 /// Kinds an anchor can produce, to skip anchors whose kinds are all disabled.
@@ -109,13 +124,16 @@ fn wanted(anchor: Anchor, on: KindSet) -> bool {
 /// and re-scanning it from every `-----BEGIN ` inside would make crafted input quadratic.
 pub fn scan(text: &str, on: KindSet, out: &mut Vec<Finding>) {
     let mut pem_end = 0;
-    for m in AUTOMATON.find_overlapping_iter(text) {
-        let anchor = ANCHORS[m.pattern().as_usize()].1;
-        if m.start() < pem_end || !wanted(anchor, on) {
+    let mut found = Vec::new();
+    AUTOMATON.find_all(text.as_bytes(), usize::MAX, &mut found);
+    for (pattern, end) in found {
+        let anchor = ANCHORS[pattern as usize].1;
+        let start = end - AUTOMATON.pattern_len(pattern);
+        if start < pem_end || !wanted(anchor, on) {
             continue;
         }
         let before = out.len();
-        dispatch(text, anchor, m.start(), m.end(), on, out);
+        dispatch(text, anchor, start, end, on, out);
         if anchor == Anchor::Pem {
             pem_end = out[before..]
                 .iter()

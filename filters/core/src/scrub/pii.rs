@@ -748,7 +748,7 @@ pub fn ipv6(text: &str, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
     let is_v6 = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
     let mut from = 0;
-    while let Some(off) = b[from..].iter().position(|c| *c == b':') {
+    while let Some(off) = memchr::memchr(b':', &b[from..]) {
         let c = from + off;
         let near = |i: Option<usize>| {
             i.and_then(|i| b.get(i))

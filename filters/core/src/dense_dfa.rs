@@ -1,6 +1,7 @@
 //! A dense DFA read off an `aho-corasick` DFA, with our own search loop: the detector's
-//! two passes over every byte (the rules' anchor literals, [`super::rules`], and the
-//! concept lexicon, [`super::concepts`]) are such automata.
+//! two passes over every byte (the rules' anchor literals, [`crate::detect::rules`], and
+//! the concept lexicon, [`crate::detect::concepts`]) and the scrubber's anchor pass
+//! ([`crate::scrub`]) are such automata.
 //!
 //! The crate builds the automaton; only the loop is ours: one class lookup and one table
 //! load per byte, one comparison to tell a matching state (they are numbered last).
@@ -48,6 +49,9 @@ pub struct DenseDfa {
 
 impl DenseDfa {
     /// Read the table off `dfa`, built from `patterns` with standard match semantics.
+    /// Bytes that occur in no pattern share one class: a DFA built case-insensitively
+    /// needs both cases of its letters in `patterns` (extra patterns after the DFA's own
+    /// are read for their bytes only).
     ///
     /// # Errors
     /// The DFA has no unanchored start state, more states than fit, or (for
