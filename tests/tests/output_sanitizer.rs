@@ -769,6 +769,9 @@ async fn results_over_envoys_buffer_limit_are_refused_and_the_worker_serves_on()
     }
     let deferred = envoy.counter("wasmcustom.meshguard.output_sanitizer.deferred_write");
     assert!(deferred >= 3, "large writes were not deferred: {deferred}");
+    // Written on the next turn of the event loop (the VM's wake-up queue), not a tick later.
+    let woken = envoy.counter("wasmcustom.meshguard.output_sanitizer.woken");
+    assert!(woken >= 3, "deferred writes waited for the tick: {woken}");
     assert!(!envoy.log().contains("panicked"), "the module panicked");
 }
 

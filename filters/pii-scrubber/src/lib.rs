@@ -79,6 +79,11 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         meshguard_proxy::paced::on_tick();
     }
+
+    /// Write a decided body put back from outside its stream's callback.
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        meshguard_proxy::paced::on_queue_ready(queue_id);
+    }
 }
 
 /// Per-exchange state.

@@ -20,8 +20,8 @@
 //!   body when the trailers arrive).
 //!
 //! A held body is written back whole; a large one from the root's tick
-//! ([`paced::INLINE_WRITE_MAX`]), so a filter using this forwards its root's `on_tick` to
-//! [`paced::on_tick`] and its stream's `on_done` to [`paced::cancel`].
+//! ([`paced::INLINE_WRITE_MAX`]), so a filter using this forwards its root's `on_tick` and
+//! `on_queue_ready` to [`paced`] and its stream's `on_done` to [`paced::cancel`].
 
 use crate::host::response_header;
 use crate::paced::{self, Direction};
