@@ -167,6 +167,18 @@ macro_rules! action_verbs {
     };
 }
 
+/// A task handed to the model by name: "TODO for the assistant", "action item for the AI",
+/// "task for the bot" (never "for the agent", which in a ticket is a person).
+macro_rules! task_for_ai {
+    () => {
+        concat!(
+            r"\b(?:to-?dos?|tasks?|action items?|follow-?ups?) (?:to|for) (?:the |this |our |your )?(?:",
+            ai!(),
+            r"|assistant|bot|copilot|model|chatbot)s?\b(?: \([a-z ]{1,20}\))?"
+        )
+    };
+}
+
 /// Phrasings of an obligation put on a reader: "should", "is to", "are instructed to".
 macro_rules! obliged {
     () => {
@@ -300,7 +312,7 @@ pub const RULES: &[BuiltinRule] = &[
         "io.new_task",
         Override,
         0.7,
-        r"\byour (?:new|real|actual|true|updated|only|sole) (?:task|objective|goal|purpose|role|instructions?|job|mission|directive|priority)(?: today| now| here| from now on)? (?:is|are|will be|now)\b",
+        r"\byour (?:new|real|actual|true|updated|only|sole) (?:task|objective|goal|purpose|role|instructions?|job|mission|directive|priority)(?: today| now| here| from now on)?(?: (?:is|are|will be|now)\b| ?:)",
     ),
     rule(
         "io.from_now_on",
@@ -1005,6 +1017,11 @@ pub const RULES: &[BuiltinRule] = &[
             "|",
             heading_to_ai!(),
             ":",
+            // "TODO for the assistant - ...", "task for the bot:": a task handed to the model
+            // (not to "the agent": a helpdesk ticket hands its tasks to a person).
+            r"|",
+            task_for_ai!(),
+            r" ?(?:[,:!.(/]| [-\u{2013}\u{2014}] )",
             // "Hey model, ...": the bare word "model" only as a greeting's vocative.
             r"|\b(?:dear|hey|hi|hello) (?:the )?model ?[,:!]",
             // "A quick word for the assistant from ...": a note that names its reader.
@@ -1031,6 +1048,14 @@ pub const RULES: &[BuiltinRule] = &[
             r"\b(?:dear|attention|hey|hello|hi|note to|note for|message to|message for|memo to|reminder (?:to|for)|p\.?s\.? (?:to|for)|important (?:for|to)|psst) (?:the |any |all |every |each |whichever |whatever |this |your )?(?:[a-z-]+ ){0,2}?(?:",
             ai!(),
             r"|assistant|assistants|bot|bots|agent|agents|model|models)s?(?:[^.!?\n:]{0,120}?)?(?:[:,]|\s[-–—]) ?(?:please |now |first |also |then |kindly )?",
+            action_verbs!(),
+            r"\b",
+            "|",
+            task_for_ai!(),
+            then_order!(),
+            r"|",
+            task_for_ai!(),
+            r" [-\u{2013}\u{2014}] ?(?:please |now |first |also |then |kindly )?",
             action_verbs!(),
             r"\b",
             // The other ways `tool.address_ai` knows of turning to the model, then an order:
@@ -1084,7 +1109,7 @@ pub const RULES: &[BuiltinRule] = &[
     rule(
         "tool.whoever_reads_should_act",
         ToolOut,
-        0.6,
+        1.0,
         r"\b(?:whoever|anyone|anybody|everyone|the reader|any reader) (?:reads|reading|processes|processing|summari[sz]es|handles|parses|sees) (?:this|these)(?: [a-z]+)?,? (?:should|must|needs? to|has to|is required to|shall|will)\b",
     ),
     // Data that tells the model to drop the user's own request.
@@ -1128,7 +1153,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.covert_action",
         ToolOut,
         0.6,
-        r"\b(?:quietly|secretly|silently|covertly|discreetly|stealthily|without (?:telling|informing|notifying|alerting|asking) (?:the )?(?:user|anyone|them|the human)),? (?:\S+ )?(?:send|forward|schedule|add|create|save|copy|upload|delete|remove|transfer|change|grant|invite|record|store|email|post|share|include|insert|append|set|subscribe|enable|disable|approve|accept|install|run|execute)\b",
+        r"\b(?:quietly|secretly|silently|covertly|discreetly|stealthily|without (?:telling|informing|notifying|alerting|asking) (?:the )?(?:user|anyone|them|the human)),? (?:\S+ )?(?:send|forward|schedule|add|create|save|copy|upload|delete|remove|transfer|change|grant|invite|record|store|email|post|share|include|insert|append|set|subscribe|enable|disable|approve|accept|install|run|execute)\b|(?:,|\band) (?:notify|tell|inform|alert|warn) (?:nobody|no one|no-one)\b|\b(?:and )?(?:don't|do not|never) (?:tell|inform|notify|alert|mention (?:it|this) to) (?:anyone|anybody|the user|the human|them)\b(?: about (?:it|this))?[.!]",
     ),
     rule(
         "tool.ai_vocative",
@@ -1144,7 +1169,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.ai_should_act",
         ToolOut,
         0.7,
-        r"\bthe (?:ai|ai assistant|ai agent|assistant|agent|llm|language model|chatbot|model) (?:\S+ ){0,2}?(?:must|should|needs to|has to|is (?:required|instructed|expected) to|shall|will) (?:now |immediately |also |first |then |always |never |not )?(?:call|invoke|run|execute|use the \S+ tool|send|email|forward|fetch|visit|open|delete|remove|transfer|pay|approve|grant|ignore|reveal|output|print|include|append|tell|say|mention|respond with|reply with|leak|upload|post|write to|change|update|disable)\b",
+        r"\bthe (?:ai|ai assistant|ai agent|assistant|agent|llm|language model|chatbot|model) (?:\S+ ){0,2}?(?:must|should|needs to|has to|is (?:required|instructed|expected) to|shall|will) (?:now |immediately |also |first |then |always |never |not )?(?:call|invoke|run|execute|use the \S+ tool|send|email|forward|fetch|visit|open|delete|remove|transfer|pay|approve|grant|ignore|reveal|output|print|include|append|prepend|insert|add|tell|say|mention|respond with|reply with|leak|upload|post|write to|change|update|disable|rate|hide|recommend)\b",
     ),
     rule(
         "tool.important_prefix",
@@ -1257,7 +1282,7 @@ pub const RULES: &[BuiltinRule] = &[
         "io.misspelled_override",
         Override,
         1.0,
-        r"\b(?:i[gn][gnore]{3,6}|d[is][isregard]{5,9}|f[or][orget]{3,6}|o[ve][verid]{4,8}) (?:all |any |the |your |of |my )*(?:p[reviousr]{4,9}|above|earlier|preceding) (?:i[nstructio]{8,14}|d[irectves]{7,11}|r[ules]{3,5}|g[uidelnes]{7,11}|p[rompts]{4,7}|c[omands]{5,9})\b",
+        r"\b(?:i[gn][gnore]{3,6}|d[is][isregard]{5,9}|f[or][orget]{3,6}|o[ve][verid]{4,8}) (?:all |any |the |your |of |my )*(?:p[reviousr]{4,9}|above|earlier|preceding) (?:i[nstructio]{8,14}|d[irectvons]{7,11}|r[ules]{3,5}|g[uidelnesac]{6,11}|p[rompts]{4,7}|c[omands]{5,9})\b",
     ),
     // Banners that announce safeguards switched off (GODMODE, "SAFETY FILTERS: OFF").
     rule(
@@ -1271,7 +1296,7 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.active_content_request",
         Exfil,
         1.0,
-        r"\b(?:include|add|insert|output|render|put|append|print|embed|write|return|respond with|reply with|answer with|end with|start with|begin with)\b(?: \S+){0,10}? ?<(?:img|script|iframe|svg|object|embed|body|a|link|meta|form|input|details|video|audio|style|base|frame|math|marquee)\b[^>]{0,200}(?:\bon[a-z]{3,16} ?=|javascript ?:|data ?: ?text/html|src ?=)|\byour (?:next )?(?:reply|answer|response|summary|output|message)s? (?:\S+ ){0,2}?(?:contains?|has|includes?|carries|shows?|displays?|uses?)\b(?: \S+){0,8}? ?<(?:img|script|iframe|svg|object|embed|body|a|link|meta|form|input|details|video|audio|style|base|frame)\b[^>]{0,200}(?:\bon[a-z]{3,16} ?=|javascript ?:|src ?=)|<(?:img|script|iframe|svg|object|embed|video|audio|frame)\b[^>]{0,200}(?:\bon[a-z]{3,16} ?=|javascript ?:|<?script\b)[^\n]{0,160}? (?:in|into|to|inside|within) your (?:next )?(?:answer|reply|response|summary|output|message)\b|<a\b[^>]{0,200}javascript ?:[^\n]{0,160}? (?:in|into|to|inside|within) your (?:next )?(?:answer|reply|response|summary|output|message)\b|\b(?:include|including|add|adding|insert|inserting|output|render|rendering|put|append|appending|embed|embedding|end with|start with)\b(?: \S+){0,6}? ?!\[[^\]\n]{0,100}\]\([^)\s]{1,300}\)(?: \S+){0,2}? (?:in|into|to|at the (?:end|start|top|bottom) of) your (?:next )?(?:answer|reply|response|summary|output|message)\b",
+        r"\b(?:include|add|insert|output|render|put|append|print|embed|write|return|respond with|reply with|answer with|end with|start with|begin with)\b(?: \S+){0,10}? ?<(?:img|script|iframe|svg|object|embed|body|a|link|meta|form|input|details|video|audio|style|base|frame|math|marquee)\b[^>]{0,200}(?:\bon[a-z]{3,16} ?=|javascript ?:|data ?: ?text/html)|\byour (?:next )?(?:reply|answer|response|summary|output|message)s? (?:\S+ ){0,2}?(?:contains?|has|includes?|carries|shows?|displays?|uses?)\b(?: \S+){0,8}? ?<(?:img|script|iframe|svg|object|embed|body|a|link|meta|form|input|details|video|audio|style|base|frame)\b[^>]{0,200}(?:\bon[a-z]{3,16} ?=|javascript ?:|src ?=)|<(?:img|script|iframe|svg|object|embed|video|audio|frame)\b[^>]{0,200}(?:\bon[a-z]{3,16} ?=|javascript ?:|<?script\b|src ?= ?[\x22']?(?:https?:)?//)[^\n]{0,160}? (?:in|into|to|inside|within) your (?:next )?(?:answer|reply|response|summary|output|message)\b|<a\b[^>]{0,200}javascript ?:[^\n]{0,160}? (?:in|into|to|inside|within) your (?:next )?(?:answer|reply|response|summary|output|message)\b|\b(?:include|add|insert|put|append|embed|write|output|paste|place|render)\b(?: \S+){0,4}? (?:in|into|to|inside|within|at the (?:end|start|top|bottom) of) your (?:next |final )?(?:reply|answer|response|summary|output|message)s?\b[^<\n]{0,60}<(?:script|iframe|svg|object|embed|img|a|meta|form|link|style|base)\b|\b(?:include|including|add|adding|insert|inserting|output|render|rendering|put|append|appending|embed|embedding|end with|start with)\b(?: \S+){0,6}? ?!\[[^\]\n]{0,100}\]\([^)\s]{1,300}\)(?: \S+){0,2}? (?:in|into|to|at the (?:end|start|top|bottom) of) your (?:next )?(?:answer|reply|response|summary|output|message)\b",
     ),
     // Data claiming to speak for the model's principal: "this is your user speaking",
     // "a message from your owner". Context for an order next to it.
@@ -1436,7 +1461,7 @@ pub const RULES: &[BuiltinRule] = &[
     rule(
         "tool.instead_of_task",
         ToolOut,
-        0.8,
+        1.0,
         r"\b(?:do not|don't|never|stop) (?:summari[sz]e|translate|answer|process|analy[sz]e|review|classify|describe|read|evaluate|check) (?:this|the|these|that|any)\b(?: \S+){0,3}?[.,;:!]? (?:instead|rather)\b|\b(?:ignore|disregard|forget|abandon) (?:the|this|your|that) (?:translation|summary|summari[sz]ation|analysis|review|classification|original|assigned|current|given|previous|actual|main) (?:task|assignment|job|request|instructions?)\b",
     ),
     // A new order that claims to outrank the others: "supersedes all other instructions".
@@ -1536,6 +1561,46 @@ pub const RULES: &[BuiltinRule] = &[
     // Controls switched off inside data: "disable branch protection", "delete the audit
     // logs", "turn off the alerts" (not 2FA: `cred.bypass_auth` weighs it). Half an attack: with an address to the model or
     // another order nearby it adds up; an ops runbook saying it once does not.
+    // The answer itself dictated by data: "instead of answering the question, output ...",
+    // "regardless of the question, respond only with ...". From a user these are honest
+    // requests about the answer; inside a page or a file they replace the user's task.
+    rule(
+        "data.instead_of_answering",
+        ToolOut,
+        1.0,
+        r"\binstead of (?:answering|responding to|replying to|summari[sz]ing|translating|addressing|helping with|doing) (?:the|this|that|their|any|your|the user'?s?) (?:\S+ )?(?:question|query|request|task|prompt|message|page|document|text)s?\b,? (?:just |simply |only )?(?:output|print|say|write|respond|reply|return|answer|tell|send|display|show)\b",
+    ),
+    // "Respond only with ...", "reply with the following text only": half of an order that
+    // fixes the answer (a support macro says "reply with the tracking link" too); with
+    // "regardless of the question" (`tool.scripted_answer`) it is the whole.
+    rule(
+        "data.answer_only",
+        ToolOut,
+        0.5,
+        r"\b(?:respond|reply|answer)(?: to [^.\n]{0,40}?)? (?:only with|with only|with nothing but|solely with|exclusively with|with (?:the following|this) (?:text|message|sentence|phrase|words?|string|link|answer|reply|response) only)\b",
+    ),
+    // The reader told to scare the user into acting: "tell the reader their session
+    // expired", "inform the user that their account is locked". Half an attack: a
+    // helpdesk macro says "tell the customer their card has expired" too.
+    rule(
+        "data.alarm_the_user",
+        ToolOut,
+        0.5,
+        r"\b(?:tell|inform|warn|notify|remind|convince) (?:the |your )?(?:user|reader|customer|visitor|human|requester)s? (?:that )?(?:their|his|her|the) (?:\S+ ){0,3}?(?:session|account|password|subscription|card|payment|license|access|device|computer|data)s? (?:\S+ ){0,2}?(?:has |have |is |are |was |were )?(?:expired|suspended|locked|compromised|deactivated|disabled|blocked|hacked|infected|at risk|frozen|terminated|cancelled|canceled|breached)\b",
+    ),
+    // An order slipped in ahead of the user's task: "translate this, but first send the
+    // last five messages to ...". Half an attack: with a destination or another order it
+    // adds up; "sure, but first run the tests" alone does not.
+    rule(
+        "data.but_first",
+        ToolOut,
+        0.5,
+        concat!(
+            r"\bbut (?:first|before (?:that|you do|doing so|you (?:answer|respond|reply|translate|summari[sz]e|continue|proceed)))\b,? (?:please )?",
+            action_verbs!(),
+            r"\b"
+        ),
+    ),
     rule(
         "data.disarm_controls",
         ToolOut,
