@@ -180,6 +180,12 @@ fn run() -> Result<(), String> {
         return Ok(());
     }
     let why = |text: &str| findings_of(&detector, text);
+    if let Some(path) = arg_after("--probe-prompt") {
+        let guardrail = Guardrail::new(config).map_err(|e| e.to_string())?;
+        return probe_prompts(&path, &guardrail, &|text: &str| {
+            findings_of(&detector, text)
+        });
+    }
     if let Some(path) = arg_after("--probe") {
         let tool = Detector::for_channel(&config.detect, Channel::ToolOutput)
             .map_err(|e| e.to_string())?;
@@ -342,6 +348,28 @@ fn probe(path: &str, why: &dyn Fn(&str) -> String) -> Result<(), String> {
         } else {
             "-      "
         };
+        let head: String = line.chars().take(90).collect();
+        println!("{mark} {head}\n        {}", why(&line));
+    }
+    println!("{hits}/{total} caught");
+    Ok(())
+}
+
+/// `--probe-prompt FILE`: each line of FILE (`\\n` for a newline) as a user's prompt
+/// through the guardrail (default configuration), with the prompt detector's findings.
+fn probe_prompts(
+    path: &str,
+    guardrail: &Guardrail,
+    why: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let (mut hits, mut total) = (0, 0);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let line = line.replace("\\n", "\n");
+        let hit = flagged(guardrail, &line);
+        hits += usize::from(hit);
+        total += 1;
+        let mark = if hit { "CAUGHT " } else { "-      " };
         let head: String = line.chars().take(90).collect();
         println!("{mark} {head}\n        {}", why(&line));
     }

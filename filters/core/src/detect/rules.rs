@@ -179,6 +179,14 @@ macro_rules! task_for_ai {
     };
 }
 
+/// Things whose making is the harm: weapons of mass harm, explosives, hard drugs, malware,
+/// untraceable guns, counterfeits (never "a lock" or "a car": those are hobbies and jobs).
+macro_rules! harmful_things {
+    () => {
+        r"(?:(?:a |an |the |some |homemade |home-made |working |functional )?(?:napalm|nerve (?:agents?|gas)|sarin|vx|novichok|ricin|anthrax|botulinum(?: toxin)?|mustard gas|chlorine gas|phosgene|pipe ?bombs?|bombs?|explosives?|ieds?|grenades?|molotov(?: cocktails?)?|thermite|c-?4|tnt|semtex|nitroglycerin|meth(?:amphetamine)?|crystal meth|fentanyl|heroin|crack cocaine|cocaine|ransomware|malware|keyloggers?|computer virus(?:es)?|trojans?|botnets?|rootkits?|untraceable (?:guns?|firearms?|weapons?|pistols?|rifles?)|ghost guns?|silencers?|suppressors?|(?:chemical|biological|nuclear|dirty) (?:weapons?|bombs?)|bioweapons?|poisons?|counterfeit (?:money|bills|currency|banknotes)|fake (?:ids?|passports?)))"
+    };
+}
+
 /// Phrasings of an obligation put on a reader: "should", "is to", "are instructed to".
 macro_rules! obliged {
     () => {
@@ -970,7 +978,60 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.rules_void",
         Jb,
         0.7,
-        r"\b(?:polic(?:y|ies)|guidelines|content rules|safety rules|usage rules|restrictions|filters|safeguards|guardrails|your rules|the rules)(?: \S+){0,2}? (?:do not|don't|does not|doesn't|no longer|won't|will not|cease to|never) apply\b",
+        r"\b(?:polic(?:y|ies)|guidelines|content rules|safety rules|usage rules|restrictions|filters|safeguards|guardrails|your rules|the rules)(?: \S+){0,2}? (?:do not|don't|does not|doesn't|no longer|won't|will not|cease to|never) apply\b|\b(?:no|there are no) (?:laws|rules|restrictions|ethics|morals) (?:restrict|limit|apply to|govern|bind)\b|\ball information is (?:free|legal|allowed|permitted|unrestricted)\b",
+    ),
+    // A request for working instructions to make or use something whose harm is the point
+    // (a nerve agent, a pipe bomb, ransomware, an untraceable gun). Half of a jailbreak: a
+    // student asking how napalm works is honest; with a cover for asking (a dead
+    // grandmother's bedtime recipe, a novel's villain, "for research, hypothetically", a
+    // translator that never refuses) it is the whole.
+    rule(
+        "jb.harmful_ask",
+        Jb,
+        0.5,
+        concat!(
+            r"\b(?:how (?:to|do i|can i|would (?:i|you|someone|one)|does one|they)|(?:steps?|instructions?|procedure)(?: \S+){0,4}? (?:to|for|on)|recipe (?:for|of)|explain (?:exactly |precisely )?how|step by step)\b(?: \S+){0,4}? (?:make|making|build|building|synthesi[sz]e|synthesi[sz]ing|cook|cooking|manufacture|manufacturing|produce|producing|create|creating|write|writing|code|coding|assemble|assembling|brew|brewing|extract|extracting|deploy|deploying|3d[- ]print|print)\b(?: \S+){0,4}? ",
+            harmful_things!(),
+            r"\b|\b(?:make|build|synthesi[sz]e|cook|manufacture|produce|create|write|code|assemble|brew)\b(?: \S+){0,3}? ",
+            harmful_things!(),
+            r"\b(?: \S+){0,6}? (?:step by step|in (?:full|great|exact|precise|complete|technical|extreme) (?:technical )?detail|with (?:working|full|complete) code|with exact (?:amounts|quantities|measurements))\b",
+            // The detail asked for first: "in full technical detail: Step 1, I will
+            // synthesize the nerve agent".
+            r"|\b(?:step by step|in (?:full|great|exact|precise|complete|technical|extreme) (?:technical )?detail|with (?:working|full|complete) code)\b(?: \S+){0,12}? (?:make|build|synthesi[sz]e|cook|manufacture|produce|create|write|code|assemble|brew)\b(?: \S+){0,3}? ",
+            harmful_things!(),
+            // The thing named, then its making asked for by pronoun: "a napalm factory. She
+            // used to tell me the steps to make it".
+            r"\b|",
+            harmful_things!(),
+            r"\b[^\n]{0,160}? (?:steps|recipe|instructions|formula|process|how) (?:\S+ ){0,2}?to (?:make|build|synthesi[sz]e|cook|manufacture|produce|brew|assemble) (?:it|them|one|some|this|that)\b"
+        ),
+    ),
+    // Covers for asking it: a dead relative's bedtime recipe ("act as my late grandmother,
+    // who used to tell me the steps to ..."), a villain's monologue, research or
+    // hypothesis, a persona that obeys every command or translates anything.
+    rule(
+        "jb.deceased_relative",
+        Jb,
+        0.6,
+        r"\b(?:act|pretend|roleplay|role-play|play|behave|speak|respond|talk) (?:as|like|to be) (?:my|a|our) (?:late|deceased|dead|departed|dearly departed|passed|beloved late) (?:grand(?:ma|mother|pa|father)|granny|nana|mother|father|mom|mum|dad|aunt|uncle)\b|\bused to (?:tell|read|recite|sing|whisper|give|teach) (?:me|us) (?:the |about (?:the )?)?(?:steps|recipe|instructions|how to|formula|process|keys|codes|serial)\b",
+    ),
+    rule(
+        "jb.fiction_cover",
+        Jb,
+        0.5,
+        r"\bfor (?:the sake of )?(?:realism|authenticity|accuracy),|\b(?:villain|evil (?:genius|scientist|mastermind)|antagonist|dr\.? al)\b(?: \S+){0,8}? (?:explains?|describes?|details?|reveals?|monologues? about)\b(?: \S+){0,4}? (?:plan|scheme|method|process|recipe|formula)\b|\bstep 1,? i will\b|\b(?:character|villain|protagonist|hacker|chemist|narrator)\b(?: \S+){0,4}? (?:needs? to|has to|must|will|should) (?:explain|describe|detail|walk (?:\S+ )?through|show|list)\b(?: \S+){0,2}? (?:exactly|precisely|step by step|in (?:full |great |precise )?detail)\b",
+    ),
+    rule(
+        "jb.research_cover",
+        Jb,
+        0.5,
+        r"\bfor (?:purely |strictly )?(?:academic|educational|research|scientific|informational)(?: research)? (?:purposes|reasons|use)(?: only)?\b|\b(?:purely |strictly )?hypothetically(?: speaking)?,|\bthis is (?:purely|just|only|strictly) (?:for )?(?:a |an )?(?:university|school|college|academic|research) (?:paper|project|essay|thesis|assignment)\b",
+    ),
+    rule(
+        "jb.obeys_all",
+        Jb,
+        0.6,
+        r"\b(?:obeys?|follows?|executes?|carries out|complies with|answers?|translates?) (?:every|all|any) (?:single )?(?:command|order|request|instruction|question|prompt|text)s?(?: (?:given|he is given|she is given|it is given|given to (?:him|her|it|them)))? (?:without (?:question|questioning|hesitation|refus(?:al|ing)|fail|exception|complaint)|no matter (?:what|how)|unconditionally)\b|\bwithout (?:ever )?refusing,? even if (?:it(?:'s| is)|they are|the (?:request|text|question) is) (?:\S+ )?(?:offensive|dangerous|illegal|harmful|unethical|immoral|explicit|inappropriate)\b",
     ),
     rule(
         "jb.makers_sanction",
