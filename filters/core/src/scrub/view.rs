@@ -127,11 +127,38 @@ fn unicode_escape(b: &[u8]) -> Option<(usize, Mapped)> {
     Some((len, mapped))
 }
 
+/// Offset of the first `\\` or non-ASCII byte of `b`: where the view can start to differ.
+/// Eight bytes at a time (the bit tricks of "Bit Twiddling Hacks": a byte's high bit set,
+/// or a zero byte in `word ^ 0x5c5c..`), since most of any text is plain ASCII and this
+/// runs over all of it; the lowest flagged byte is exact (a borrow only flags bytes above
+/// a true hit).
+fn first_special(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    let mut chunks = b.chunks_exact(8);
+    for (k, chunk) in chunks.by_ref().enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let x = w ^ BACKSLASHES;
+        let flagged = (x.wrapping_sub(ONES) & !x & HIGH) | (w & HIGH);
+        if flagged != 0 {
+            return Some(k * 8 + (flagged.trailing_zeros() / 8) as usize);
+        }
+    }
+    let rest = chunks.remainder();
+    let at = b.len() - rest.len();
+    rest.iter()
+        .position(|c| *c == b'\\' || *c >= 0x80)
+        .map(|p| at + p)
+}
+
 impl<'a> View<'a> {
     /// The view of `text`; borrows it when nothing needs decoding or mapping.
     pub fn new(text: &'a str) -> Self {
         let b = text.as_bytes();
-        let first = b.iter().position(|c| *c == b'\\' || *c >= 0x80);
+        let first = first_special(b);
         let Some(mut i) = first else {
             return Self::borrowed(text);
         };
@@ -145,7 +172,7 @@ impl<'a> View<'a> {
                 break;
             }
             i += len;
-            match b[i..].iter().position(|c| *c == b'\\' || *c >= 0x80) {
+            match first_special(&b[i..]) {
                 Some(off) => i += off,
                 None => return Self::borrowed(text),
             }
@@ -156,10 +183,7 @@ impl<'a> View<'a> {
         map.extend((0..i).map(|k| (k as u32, k as u32 + 1)));
         while i < b.len() {
             // Plain ASCII reads as itself: copied a run at a time (most of any text).
-            let run = b[i..]
-                .iter()
-                .position(|c| *c == b'\\' || *c >= 0x80)
-                .unwrap_or(b.len() - i);
+            let run = first_special(&b[i..]).unwrap_or(b.len() - i);
             if run > 0 {
                 out.push_str(&text[i..i + run]);
                 map.extend((i..i + run).map(|k| (k as u32, k as u32 + 1)));
@@ -222,6 +246,37 @@ mod tests {
 
     fn view(s: &str) -> String {
         View::new(s).text().to_string()
+    }
+
+    #[test]
+    fn the_word_scan_finds_what_a_byte_scan_finds() {
+        let slow = |b: &[u8]| b.iter().position(|c| *c == b'\\' || *c >= 0x80);
+        let texts = [
+            "",
+            "abc",
+            "abcdefgh",
+            "abcdefgh\\",
+            "x\\y",
+            "\\",
+            "a]bcdefghijk\u{e9}",
+            "0123456\u{e9}",
+            "[\\]^_`{|}~\u{7f}",
+            "\u{ff}\u{100}",
+            "12345678901234567\\z",
+        ];
+        for t in texts {
+            for start in 0..t.len() {
+                let b = &t.as_bytes()[start..];
+                assert_eq!(first_special(b), slow(b), "{t:?} from {start}");
+            }
+        }
+        for byte in 0..=255u8 {
+            for at in 0..17 {
+                let mut b = vec![b'a'; 20];
+                b[at] = byte;
+                assert_eq!(first_special(&b), slow(&b), "byte {byte:#x} at {at}");
+            }
+        }
     }
 
     #[test]
