@@ -107,6 +107,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("de", GIVEN, "eingerichtet* aufgesetzt* ausgestattet_mit versehen_mit richteten_dich luden_dich"),
     ("de", GIVEN | YOU, "dir_gegeben dir_mitgegeben ihnen_mitgegeben euch_gegeben euch_mitgegeben hat_dir_gegeben hat_ihnen_gegeben hat_euch_gegeben dir_bereitgestellt dir_übergeben dir_vorgegeben ihnen_vorgegeben euch_vorgegeben"),
     ("de", FORBIDDEN, "nicht_sagen_darfst nicht_sagen_dürfen nicht_verraten_darfst nicht_verraten_dürfen darfst_nicht_sagen darfst_nicht_verraten darfst_es_nicht_sagen nicht_sagen_sollst nicht_preisgeben_darfst nicht_mitteilen_darfst dürfen_nicht_sagen verboten_zu_sagen nicht_erlaubt_zu_sagen"),
+    ("de", V, "ohne_etwas_auszulassen ohne_etwas_wegzulassen punkt_für_punkt"),
     ("de", ABOVE, "vor_beginn vor_dem_beginn vor_meiner_ersten_nachricht bevor_unsere_unterhaltung bevor_dieser_chat vor_dem_start"),
     ("de", X, "*text *texte *textes"),
     // Italian
@@ -168,6 +169,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("pt", GIVEN, "inicializaram configuraram carregaram te_inicializaram te_configuraram o_inicializaram"),
     ("pt", GIVEN | YOU, "te_deu te_deram lhe_deu lhe_deram te_foi_dado te_foram_dadas te_foram_dados lhe_foram_dadas lhe_foi_dado deram-te deu-te deram-lhe te_forneceram lhe_forneceram te_passaram deram_a_você deram_para_você"),
     ("pt", FORBIDDEN, "não_pode_dizer não_podes_dizer não_deve_dizer não_deves_dizer é_proibido_dizer está_proibido_de_dizer não_é_permitido_dizer"),
+    ("pt", ABOVE, "antes_de_a_nossa_conversa_começar antes_da_nossa_conversa_começar antes_de_nossa_conversa_começar antes_de_a_conversa_comecar"),
     ("pt", ABOVE, "antes_que_começasse antes_de_começarmos antes_de_a_conversa_começar antes_da_minha_primeira_mensagem antes_do_início"),
     // Dutch
     ("nl", R, "toon* print* herhaal* kopieer* onthul* reproduceer* plak* weergeef* dump* citeer* laat_me_je laat_mij_je laat_me_jouw laat_mij_jouw laat_me_uw laat_mij_uw laat_me_de laat_mij_de laat_ons_je laten_zien geef_weer weergeven herhal* kopier* reproduceren citeren tonen uitprint* afdrukken druk_af prijsgeef* prijsgeven verklap*"),
@@ -549,6 +551,8 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("fi", GIVEN, "alustettu* alustettiin määritettiin asetettiin"),
     ("fi", GIVEN | YOU, "antoivat_sinulle antoi_sinulle sinulle_annettiin sinulle_annettu* teille_annettiin teille_annettu* antoivat_teille antoi_teille sinulle_on_annettu teille_on_annettu"),
     ("fi", FORBIDDEN, "et_saa_sanoa et_saa_kertoa ette_saa_kertoa ette_saa_sanoa ei_saa_kertoa ei_saa_sanoa kiellettyä_kertoa"),
+    ("fi", ABOVE, "ennen_keskustelumme_alkua ennen_keskustelumme_alkamista ennen_keskustelun_alkamista"),
+    ("fi", CONFIG | X, "asetusteksti*"),
     ("fi", ABOVE, "ennen_keskustelun_alkua ennen_ensimmäistä_viestiäni"),
     ("fi", X, "*teksti*"),
     // Swedish, Norwegian, Danish
@@ -927,6 +931,7 @@ pub const LEXICON: &[(&str, Concepts, &str)] = &[
     ("hu", GIVEN, "inicializált* inicializáltak konfiguráltak betöltöttek"),
     ("hu", GIVEN | YOU, "neked_adtak nektek_adtak adtak_nektek önnek_adtak adták_neked neked_adták átadták_neked megadták_neked"),
     ("hu", FORBIDDEN, "nem_mondhatod_el nem_mondhatod_meg nem_szabad_elmondanod nem_szabad_megmondanod tilos_elmondani tilos_megmondani nem_mondhatja_el"),
+    ("hu", ABOVE, "a_beszélgetésünk_kezdete_előtt beszélgetésünk_kezdete_előtt a_beszélgetésünk_megkezdése_előtt"),
     ("hu", ABOVE, "a_beszélgetés_kezdete_előtt mielőtt_a_beszélgetés mielőtt_elkezdtük az_első_üzenetem_előtt"),
     ("hu", X, "*szöveg *szövegét *szövege"),
     // Greek (accents are kept by the folding: forms with and without them)
