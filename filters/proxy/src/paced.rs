@@ -57,7 +57,8 @@ pub enum Direction {
 }
 
 /// The current effective context: what a decision is enforced on, whether it completes in
-/// the body callback (the stream itself) or in a tick (after `set_effective_context`).
+/// the body callback (the stream itself) or in the root's tick or `on_queue_ready` (after
+/// `set_effective_context`).
 struct Current;
 
 impl Context for Current {}
@@ -103,14 +104,16 @@ pub struct Held {
 /// with a local reply made *during* the write; made inside the stream's callback, that
 /// reply calls the stream's `proxy_on_log` while the SDK's dispatcher still holds the
 /// stream (the SDK panics, "RefCell already borrowed", and Envoy 1.40 then crashed). A
-/// larger write is made from the root's tick instead, where the nested call is harmless
-/// and Envoy's 413/500 stands: safe for any buffer limit of at least this.
+/// larger write is made from the root's context instead (its `on_queue_ready` on the next
+/// turn of the event loop, or its tick), where the nested call is harmless and Envoy's
+/// 413/500 stands: safe for any buffer limit of at least this.
 pub const INLINE_WRITE_MAX: usize = 16 << 10;
 
 /// Judge a complete body with `judgement` (built with a [`pace()`]) and enforce its
 /// outcome with `enforce`, which returns what the stream does next (`Continue`, or
 /// `Pause` after it sent a denial). `writes` tells how many bytes enforcing an outcome
-/// writes into the held body: above [`INLINE_WRITE_MAX`] it is enforced from a tick.
+/// writes into the held body: above [`INLINE_WRITE_MAX`] it is enforced from the root's
+/// context on the next turn of the event loop ([`on_queue_ready`]).
 /// Returns the action for the current body callback: `enforce`'s when the judgement
 /// completes in its first slice, `Pause` while it is parked.
 pub fn judge<T: 'static>(
@@ -157,8 +160,9 @@ pub fn judge<T: 'static>(
     Action::Pause
 }
 
-/// Write `f`'s large body into the stream's held body from the next tick, not from the
-/// stream's callback (see [`INLINE_WRITE_MAX`]); the stream waits (`Pause`) until then.
+/// Write `f`'s large body into the stream's held body from the root's context on the next
+/// turn of the event loop, not from the stream's callback (see [`INLINE_WRITE_MAX`]); the
+/// stream waits (`Pause`) until then.
 pub fn write_later(
     filter: &'static str,
     held: Held,
