@@ -25,6 +25,7 @@ pub mod providers;
 pub mod secrets;
 pub mod validate;
 pub mod view;
+pub mod words;
 
 pub use config::{Action, CustomDetector, ScrubConfig};
 pub use json::Report;

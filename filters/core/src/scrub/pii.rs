@@ -207,26 +207,16 @@ fn is_numeric_byte(b: u8) -> bool {
 /// and n" of "Bit Twiddling Hacks", exact per byte: no carry crosses bytes): the numeric
 /// scan runs over every byte and most of any text is not digits.
 fn first_digit(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
+    use super::words::{first_of, ONES};
     const LOW7: u64 = ONES * 0x7f;
-    const HIGH: u64 = ONES * 0x80;
     // Bytes above '/' (0x2f) and below ':' (0x3a).
     const ABOVE: u64 = ONES * (0x7f - 0x2f);
     const BELOW: u64 = ONES * (0x7f + 0x3a);
-    let mut chunks = b.chunks_exact(8);
-    for (k, chunk) in chunks.by_ref().enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
+    let flags = |x: u64| {
         let low = x & LOW7;
-        let flagged = (BELOW - low) & !x & (low + ABOVE) & HIGH;
-        if flagged != 0 {
-            return Some(k * 8 + (flagged.trailing_zeros() / 8) as usize);
-        }
-    }
-    let rest = chunks.remainder();
-    let at = b.len() - rest.len();
-    rest.iter().position(u8::is_ascii_digit).map(|p| at + p)
+        (BELOW - low) & !x & (low + ABOVE)
+    };
+    first_of(b, flags, |c| c.is_ascii_digit())
 }
 
 /// Scan for phone numbers, SSNs, cards, IBANs and IPv4 addresses.

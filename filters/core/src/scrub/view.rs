@@ -133,25 +133,13 @@ fn unicode_escape(b: &[u8]) -> Option<(usize, Mapped)> {
 /// runs over all of it; the lowest flagged byte is exact (a borrow only flags bytes above
 /// a true hit).
 fn first_special(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+    use super::words::{first_of, HIGH, ONES};
     const BACKSLASHES: u64 = ONES * b'\\' as u64;
-    let mut chunks = b.chunks_exact(8);
-    for (k, chunk) in chunks.by_ref().enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
+    let flags = |w: u64| {
         let x = w ^ BACKSLASHES;
-        let flagged = (x.wrapping_sub(ONES) & !x & HIGH) | (w & HIGH);
-        if flagged != 0 {
-            return Some(k * 8 + (flagged.trailing_zeros() / 8) as usize);
-        }
-    }
-    let rest = chunks.remainder();
-    let at = b.len() - rest.len();
-    rest.iter()
-        .position(|c| *c == b'\\' || *c >= 0x80)
-        .map(|p| at + p)
+        (x.wrapping_sub(ONES) & !x) | (w & HIGH)
+    };
+    first_of(b, flags, |c| c == b'\\' || c >= 0x80)
 }
 
 impl<'a> View<'a> {
