@@ -2057,6 +2057,11 @@ pub struct RuleSet {
     /// Longest match of each rule looked for: [`MAX_MATCH_BYTES`], or less when the
     /// pattern cannot match more (the windows around its anchors shrink to it).
     reach: Vec<usize>,
+    /// Most bytes a match of each rule holds before and from the start of its anchor
+    /// literal ([`anchors::Anchor::lead`], [`anchors::Anchor::tail`]; `usize::MAX` when
+    /// unbounded): a window around an inner anchor reaches no further.
+    lead: Vec<usize>,
+    tail: Vec<usize>,
 }
 
 /// How an anchor literal's occurrence places a rule's window.
@@ -2099,6 +2104,8 @@ impl Clone for RuleSet {
             unanchored: self.unanchored.clone(),
             leading: self.leading.clone(),
             reach: self.reach.clone(),
+            lead: self.lead.clone(),
+            tail: self.tail.clone(),
         }
     }
 }
@@ -2196,6 +2203,8 @@ impl RuleSet {
         let mut has_factor = vec![false; hirs.len()];
         let mut leading = vec![false; hirs.len()];
         let mut reach = vec![MAX_MATCH_BYTES; hirs.len()];
+        let mut lead = vec![usize::MAX; hirs.len()];
+        let mut tail = vec![usize::MAX; hirs.len()];
         for (i, hir) in hirs.iter().enumerate() {
             let re = meta::Regex::builder()
                 .configure(config.clone())
@@ -2212,6 +2221,8 @@ impl RuleSet {
                 continue;
             };
             leading[i] = anchor.leading;
+            lead[i] = anchor.lead.unwrap_or(usize::MAX);
+            tail[i] = anchor.tail.unwrap_or(usize::MAX);
             if let Some(longest) = hir.properties().maximum_len() {
                 reach[i] = longest.min(MAX_MATCH_BYTES);
             }
@@ -2276,6 +2287,8 @@ impl RuleSet {
             unanchored,
             leading,
             reach,
+            lead,
+            tail,
         })
     }
 
@@ -2390,9 +2403,16 @@ impl RuleSet {
                     Hit::Start { .. } => {
                         push_sorted(&mut places.around[r], (m.start, m.start + self.reach[r]))
                     }
+                    // Contains it, is at most `reach` long, and holds at most `lead` bytes
+                    // before its start and `tail` from there.
                     Hit::Inner { .. } => push_sorted(
                         &mut places.around[r],
-                        (m.end.saturating_sub(self.reach[r]), m.start + self.reach[r]),
+                        (
+                            m.end
+                                .saturating_sub(self.reach[r])
+                                .max(m.start.saturating_sub(self.lead[r])),
+                            (m.start + self.reach[r]).min(m.start.saturating_add(self.tail[r])),
+                        ),
                     ),
                     Hit::End => places.ends[r].push(m.end),
                     Hit::Factor => push_sorted(&mut places.factors[r], (m.start, m.end)),
