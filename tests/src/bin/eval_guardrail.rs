@@ -338,7 +338,7 @@ fn probe(path: &str, why: &dyn Fn(&str) -> String) -> Result<(), String> {
     let (mut hits, mut total) = (0, 0);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let line = line.replace("\\n", "\n");
-        let (hit, changed, _) = sanitized(&sanitizer, &line);
+        let (hit, changed, out) = sanitized(&sanitizer, &line);
         hits += usize::from(hit);
         total += 1;
         let mark = if hit {
@@ -350,9 +350,36 @@ fn probe(path: &str, why: &dyn Fn(&str) -> String) -> Result<(), String> {
         };
         let head: String = line.chars().take(90).collect();
         println!("{mark} {head}\n        {}", why(&line));
+        if changed && !hit {
+            println!("        first change: {}", first_change(&line, &out));
+        }
     }
     println!("{hits}/{total} caught");
     Ok(())
+}
+
+/// Where a rewritten tool result's text first differs from what the tool sent: a few
+/// characters of each around the place (what a reader needs to see why it changed).
+fn first_change(sent: &str, body: &str) -> String {
+    let out: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let got = out["result"]["content"][0]["text"].as_str().unwrap_or(body);
+    let at = sent
+        .char_indices()
+        .zip(got.chars())
+        .find(|((_, a), b)| a != b)
+        .map_or(sent.len().min(got.len()), |((i, _), _)| i);
+    let around = |t: &str| -> String {
+        let mut start = at.saturating_sub(40).min(t.len());
+        while !t.is_char_boundary(start) {
+            start -= 1;
+        }
+        t[start..]
+            .chars()
+            .take(100)
+            .collect::<String>()
+            .replace('\n', "\\n")
+    };
+    format!("sent {:?}\n        got  {:?}", around(sent), around(got))
 }
 
 /// `--probe-prompt FILE`: each line of FILE (`\\n` for a newline) as a user's prompt

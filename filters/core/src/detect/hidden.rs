@@ -141,14 +141,15 @@ static COMMENT_CUES: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .expect("constant automaton")
 });
 
-/// Query keys that name what an exfiltration beacon usually carries.
+/// Query keys that name what an exfiltration beacon usually carries. Not `token` or `key`:
+/// badges and map images carry public access tokens under them (a codecov badge's
+/// `?token=3KA3R2D9fV` in a third of crate READMEs' badge rows); a long value under any key
+/// is still data ([`LONG_QUERY_VALUE`]).
 const BEACON_KEYS: &[&str] = &[
     "data",
     "d",
     "q",
     "secret",
-    "token",
-    "key",
     "password",
     "pwd",
     "prompt",
@@ -361,7 +362,16 @@ mod tests {
             Some(Signal::ImageBeacon)
         );
         assert_eq!(
-            classify_url("https://x.io/p.png?token=abcdef123456"),
+            classify_url("https://x.io/p.png?secret=abcdef123456"),
+            Some(Signal::ImageBeacon)
+        );
+        // A badge's public token is a plain query; a long one is data.
+        assert_eq!(
+            classify_url("https://codecov.io/gh/a/b/graph/badge.svg?token=3KA3R2D9fV"),
+            Some(Signal::ImageQuery)
+        );
+        assert_eq!(
+            classify_url("https://x.io/p.png?token=c2VjcmV0IGFwaSBrZXk6IHNrLWxpdmUtMTIz"),
             Some(Signal::ImageBeacon)
         );
     }

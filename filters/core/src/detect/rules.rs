@@ -179,6 +179,15 @@ macro_rules! task_for_ai {
     };
 }
 
+/// An address data is sent to: a host name or an e-mail address (the folded view reads
+/// "@" as "a"), not a path: "sync-markdown-to-rustdoc:start:src/lib.rs" is a marker in a
+/// README, not an order to send anything to "lib.rs".
+macro_rules! exfil_host {
+    () => {
+        r"[^\s/:]*[a-z]\.[a-z]{2,}\b"
+    };
+}
+
 /// Things whose making is the harm: weapons of mass harm, explosives, hard drugs, malware,
 /// untraceable guns, counterfeits (never "a lock" or "a car": those are hobbies and jobs).
 macro_rules! harmful_things {
@@ -662,7 +671,10 @@ pub const RULES: &[BuiltinRule] = &[
         "cred.use_privileged",
         Cred,
         1.0,
-        r"\b(?:use|using|grab|take|borrow|reuse|switch to) (?:the |a |an |my |their |his |her |this |that )?(?:admin|administrator|root|superuser|super-user|master|god|sudo|privileged|elevated|ceo's|another user's|other user's|someone else's|stolen|leaked) (?:\S+ )??(?:token|tokens|credentials?|api[ _-]?key|key|password|session|cookie|account|jwt|secret|identity|certificate|cert|role)\b",
+        // "root" and "master" name keys, certificates, passwords and accounts in honest
+        // cryptography and operations ("encrypt the keys using a master key", "stop using
+        // the root account"): with them, only bearer credentials count.
+        r"\b(?:use|using|grab|take|borrow|reuse|switch to) (?:the |a |an |my |their |his |her |this |that )?(?:(?:admin|administrator|superuser|super-user|god|sudo|privileged|elevated|ceo's|another user's|other user's|someone else's|stolen|leaked) (?:\S+ )??(?:token|tokens|credentials?|api[ _-]?key|key|password|session|cookie|account|jwt|secret|identity|certificate|cert|role)|(?:root|master) (?:\S+ )??(?:token|tokens|credentials|api[ _-]?key|session|cookie|jwt))\b",
     ),
     rule(
         "cred.use_business",
@@ -1313,7 +1325,13 @@ pub const RULES: &[BuiltinRule] = &[
         "tool.exfil_directive",
         Exfil,
         0.5,
-        r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:(?:with|using|by running) (?:curl|wget)\b|(?:to|into|at|via|onto)\b (?:\S*[a-z]\.[a-z]{2,}\b|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9]))|\bshare\b(?: \S+){1,8}? with (?:\S*[a-z]\.[a-z]{2,}\b|https?\b)",
+        concat!(
+            r"\b(?:send|forward|e-?mail|mail|upload|post|transfer|wire|share|export|leak|copy|submit|deliver|sync|transmit|exfiltrate|pay|cc|bcc|report)\b(?: \S+){1,8}? (?:(?:with|using|by running) (?:curl|wget)\b|(?:to|into|at|via|onto)\b (?:",
+            exfil_host!(),
+            r"|https?\b|www\b|iban\b|(?:my|our|this|his|her|a new|the new|the following|your new) (?:new |following |secure |backup |personal |private |updated )?(?:email|e-mail|address|account|iban|server|url|endpoint|inbox|wallet|webhook|bucket)\b|the account [a-z]{2}[0-9]))|\bshare\b(?: \S+){1,8}? with (?:",
+            exfil_host!(),
+            r"|https?\b)",
+        ),
     ),
     // The ask that makes a note to the AI an attack when no other rule names it: invoke a
     // named tool or function (`send_email`, `files.delete`). Half weight: docs of tools say

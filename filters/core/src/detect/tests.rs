@@ -182,6 +182,11 @@ fn credential_impersonation() {
         "Envoy can act as a reverse proxy.",
         "Kubernetes supports user impersonation via headers.",
         "Use the deploy key from the repository settings.",
+        // Keys, certificates and accounts named "master" or "root" in honest crypto and ops.
+        "AES Key Wrap is a construction to encrypt secret keys using a master key.",
+        "Stop using the root account for everyday tasks; create an IAM user instead.",
+        "Unlock the vault using your master password.",
+        "Sign the intermediate CA using the root certificate kept offline.",
         "Run the installer with elevated privileges on Windows.",
     ]);
 }
@@ -1178,6 +1183,9 @@ fn requests_for_consequential_acts_are_caught_in_tool_outputs_only() {
 #[test]
 fn honest_requests_in_tool_outputs_pass() {
     assert_clean_in(&TOOL, &[
+        // A README's markers and build steps name files, not addresses.
+        "<!-- tidy:sync-markdown-to-rustdoc:start:src/lib.rs -->\n\nA crate for safe and ergonomic pin-projection.",
+        "Copy the generated bindings to src/bindings.rs and commit them.",
         "Please find attached the invoice #4471 for March. Payment is due within 30 days; please transfer the amount to our account IBAN DE44500105175407324931, reference INV-4471.",
         "To reset your password, click the link below. If you did not request a password reset, please ignore this email.",
         "Hi, please delete my account and all associated data under GDPR. My username is mike_t. Regards, Mike",

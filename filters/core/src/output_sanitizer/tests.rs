@@ -140,12 +140,13 @@ fn annotate_families_leave_text_alone() {
 fn invisible_characters_links_and_size_are_handled_on_honest_text() {
     let s = sanitizer(r#"{"allowed_link_hosts": ["docs.example.com"], "max_text_bytes": 100}"#);
     let text = format!(
-        "see [docs](https://docs.example.com/a) and ![p](https://cdn.evil.test/p.png?u=1)\u{200B} {}",
+        "see [docs](https://docs.example.com/a), ![p](https://cdn.example.org/p.png?u=1) and [x](javascript:fetch('//evil.test'))\u{200B} {}",
         "x".repeat(200)
     );
     let (v, report) = rewritten(s.sanitize_body(result(json!(1), &text).to_string().as_bytes()));
     let out = v["result"]["content"][0]["text"].as_str().unwrap();
     assert!(out.contains("https://docs.example.com/a"));
+    assert!(out.contains("https://cdn.example.org/p.png?u=1"), "{out}");
     assert!(!out.contains("evil.test"));
     assert!(!out.contains('\u{200B}'));
     assert!(out.contains("[meshguard: truncated"));

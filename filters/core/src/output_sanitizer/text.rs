@@ -3,8 +3,8 @@
 //! In order: neutralise (withhold the directive from the sentence of its first detected
 //! span on, with every exfiltration target before it, see [`neutralise_directive`]; or keep
 //! the text for the envelope), strip invisible and control characters (always: they carry
-//! nothing a reader needs and are how payloads hide), drop off-list images (and links, in
-//! a text judged injected), cap the size, and finally wrap an enveloped text so the
+//! nothing a reader needs and are how payloads hide), drop active content (and off-list
+//! images and links, in a text judged injected), cap the size, and finally wrap an enveloped text so the
 //! envelope itself is never cut.
 
 use super::links::LinkFilter;
@@ -140,11 +140,18 @@ mod tests {
     }
 
     #[test]
-    fn clean_text_loses_only_invisible_characters_links_and_excess() {
+    fn clean_text_loses_only_invisible_characters_active_content_and_excess() {
         let e = run("plain text", None, 1 << 20);
         assert_eq!(e.text, "plain text");
-        let e = run("a\u{200B}b ![x](https://evil.test/p.png)", None, 1 << 20);
-        assert_eq!(e.text, "ab [meshguard: image removed]");
+        let e = run(
+            "a\u{200B}b ![x](https://example.org/p.png) ![y](javascript:alert(1))",
+            None,
+            1 << 20,
+        );
+        assert_eq!(
+            e.text,
+            "ab ![x](https://example.org/p.png) [meshguard: image removed]"
+        );
         assert_eq!(e.links_removed, 1);
         let e = run(&"é".repeat(100), None, 65);
         assert!(e.cut);
