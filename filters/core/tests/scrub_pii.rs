@@ -117,6 +117,14 @@ fn ipv4_addresses() {
     only("peer=10.0.0.1.", Kind::IpAddress, "10.0.0.1");
     assert!(found("256.1.1.1").is_empty());
     assert!(found("0.0.0.0").is_empty());
+    // Loopback and broadcast name no machine of anyone's: a dev server's log stays intact.
+    for text in [
+        "Listening on http://127.0.0.1:8080 (press CTRL+C to quit)",
+        "curl -s 127.0.1.1/health",
+        "broadcast 255.255.255.255",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
 }
 
 #[test]

@@ -133,6 +133,25 @@ fn pem_private_keys_multi_line() {
     );
     only(&truncated, Kind::PrivateKey, &truncated);
     assert!(found("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----").is_empty());
+    let encrypted = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n{}\n-----END RSA PRIVATE KEY-----",
+        random_ish(64)
+    );
+    only(&encrypted, Kind::PrivateKey, &encrypted);
+}
+
+/// A PEM header with no key material after it is a mention: docs say what a key file
+/// starts with, or show a placeholder. The prose after it stays.
+#[test]
+fn pem_headers_without_a_key_are_mentions() {
+    for text in [
+        "Keys are PKCS#8 files that start with the type label, e.g.:\n\n```text\n-----BEGIN PRIVATE KEY-----\n```\n\nPKCS#8 support is gated under the `pkcs8` feature. The `pem` feature, which is enabled by default, adds PEM decoding.",
+        "Paste it as -----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY----- into the field.",
+        "{\"pem\": \"-----BEGIN PRIVATE KEY-----\\n<your key here>\\n-----END PRIVATE KEY-----\"}",
+        "The header -----BEGIN OPENSSH PRIVATE KEY----- marks the new format, see the docs for more.",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
 }
 
 #[test]

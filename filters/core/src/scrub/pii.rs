@@ -724,11 +724,19 @@ fn ipv4s(text: &str, r: &Region, out: &mut Vec<Finding>) {
         let Ok(ip) = text[s..e].parse::<Ipv4Addr>() else {
             continue;
         };
-        if ip.is_unspecified() || context_before(b, s, 16, VERSION_CONTEXT) {
+        if !identifies_a_host(ip) || context_before(b, s, 16, VERSION_CONTEXT) {
             continue;
         }
         out.push(Finding::new(Kind::IpAddress, s..e, Confidence::Medium));
     }
+}
+
+/// Whether an IPv4 address can point at someone's machine. The unspecified, loopback and
+/// broadcast addresses name no one: masking `listening on 127.0.0.1:8080` changed honest
+/// tool output and hid nothing. (The RFC 5737 documentation ranges stay addresses: they are
+/// what examples of real addresses are written with.)
+fn identifies_a_host(ip: Ipv4Addr) -> bool {
+    !(ip.is_unspecified() || ip.is_loopback() || ip.is_broadcast())
 }
 
 /// An IBAN starting at `start` (two upper-case letters then the check digits).

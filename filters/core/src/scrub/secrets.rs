@@ -184,10 +184,16 @@ pub fn jwt(text: &str, pos: usize) -> Option<Finding> {
 }
 
 /// A PEM private key block starting at `pos`, through its END line. A block cut short
-/// (a truncated log line) is masked through the end of its base64 body.
+/// (a truncated log line) is masked through the end of its base64 body. A header without
+/// key material after it is a mention ("PEM files start with `-----BEGIN PRIVATE KEY-----`",
+/// a placeholder `...`), not a key: masking it took the rest of a README's prose, which the
+/// body pattern (letters, spaces, dots) reads as base64.
 pub fn pem(text: &str, pos: usize) -> Option<Finding> {
     let header = PATTERNS.pem_header.find(&text[pos..])?;
     let body_start = pos + header.end();
+    if !starts_key_material(&text[body_start..]) {
+        return None;
+    }
     let window = &text[body_start..floor_boundary(text, body_start + PEM_WINDOW)];
     let end = match window.find("-----END ") {
         Some(i) => {
@@ -198,6 +204,42 @@ pub fn pem(text: &str, pos: usize) -> Option<Finding> {
         None => body_start + PATTERNS.pem_body.find(window).map_or(0, |m| m.end()),
     };
     Some(Finding::new(Kind::PrivateKey, pos..end, Confidence::High))
+}
+
+/// Shortest run of base64 that starts a key body (a body line is 64 or 70 characters; the
+/// shortest real key's first line is longer than this).
+const PEM_FIRST_LINE: usize = 12;
+
+/// Whether `body` (what follows a PEM header) starts with key material: after line breaks
+/// (raw or JSON-escaped) and up to four RFC 1421 header lines (`Proc-Type: ...`,
+/// `DEK-Info: ...`), a run of at least [`PEM_FIRST_LINE`] base64 characters.
+fn starts_key_material(body: &str) -> bool {
+    let mut rest = body;
+    for _ in 0..5 {
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        while let Some(r) = rest
+            .strip_prefix("\\n")
+            .or_else(|| rest.strip_prefix("\\r"))
+        {
+            rest = r.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        }
+        let line_end = rest
+            .find(['\n', '\r'])
+            .into_iter()
+            .chain(rest.find("\\n"))
+            .min()
+            .unwrap_or(rest.len());
+        let line = &rest[..line_end];
+        if !line.contains(':') {
+            let run = line
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b))
+                .count();
+            return run >= PEM_FIRST_LINE;
+        }
+        rest = &rest[line_end..];
+    }
+    false
 }
 
 /// The password of `scheme://user:password@host`, where `sep` is the index of `://`.
