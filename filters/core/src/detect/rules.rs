@@ -962,7 +962,10 @@ pub const RULES: &[BuiltinRule] = &[
         "jb.prompt_placeholder",
         Jb,
         0.5,
-        r"[\[<] ?(?:(?:insert|put|enter|type|add|write) )?(?:your |the |a )?(?:prompt|question|request|query|topic)(?: here)? ?[\]>]",
+        // A bare `<topic>` or `<query>` is a command line's argument ("HELP <topic>",
+        // "search <query>"): a template's slot is asked to be filled, is "your" or "the"
+        // something, sits "here", or is the prompt.
+        r"[\[<] ?(?:(?:(?:insert|put|enter|type|add|write) )(?:your |the |a )?(?:prompt|question|request|query|topic)(?: here)?|(?:your|the|a) (?:prompt|question|request|query|topic)(?: here)?|(?:question|request|query|topic) here|prompt(?: here)?) ?[\]>]",
     ),
     rule(
         "jb.you_are_now",
