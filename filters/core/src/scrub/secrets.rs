@@ -206,6 +206,10 @@ pub fn pem(text: &str, pos: usize) -> Option<Finding> {
     Some(Finding::new(Kind::PrivateKey, pos..end, Confidence::High))
 }
 
+/// Bytes after a PEM header searched for the start of key material (up to four short
+/// header lines, then the first body line).
+const PEM_LOOKAHEAD: usize = 512;
+
 /// Shortest run of base64 that starts a key body (a body line is 64 or 70 characters; the
 /// shortest real key's first line is longer than this).
 const PEM_FIRST_LINE: usize = 12;
@@ -214,7 +218,9 @@ const PEM_FIRST_LINE: usize = 12;
 /// (raw or JSON-escaped) and up to four RFC 1421 header lines (`Proc-Type: ...`,
 /// `DEK-Info: ...`), a run of at least [`PEM_FIRST_LINE`] base64 characters.
 fn starts_key_material(body: &str) -> bool {
-    let mut rest = body;
+    // Only the first lines matter: searching for a line end through the rest of a large
+    // body at every header made many headers quadratic.
+    let mut rest = &body[..floor_boundary(body, PEM_LOOKAHEAD)];
     for _ in 0..5 {
         rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
         while let Some(r) = rest
