@@ -785,7 +785,13 @@ async fn results_over_envoys_buffer_limit_are_refused_and_the_worker_serves_on()
         let reply = get(&client, "under_envoy", &cuts).await;
         assert_eq!(reply.body, scenarios["under_envoy"].body);
         let reply = get(&client, "over_filter", &cuts).await;
-        assert_eq!(reply.denial_reason().as_deref(), Some("body_too_large"));
+        assert_eq!(
+            reply.denial_reason().as_deref(),
+            Some("body_too_large"),
+            "{} {}",
+            reply.status,
+            &reply.text().chars().take(300).collect::<String>()
+        );
         let reply = get(&client, "tiny", &[]).await;
         assert_eq!(reply.body, scenarios["tiny"].body);
     }
